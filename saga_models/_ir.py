@@ -1,0 +1,273 @@
+"""The frozen intermediate representation of a saga.
+
+Every loader (YAML, JSON, the Python builder, the ASL and Seata importers) lowers
+to these values, and both compilations (the runtime and the verifier) read only
+these values. Durations are seconds as floats.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ._span import UNKNOWN_SPAN, Span
+
+
+class StepKind(enum.Enum):
+    """Garcia-Molina and Salem's kinds of saga step."""
+
+    COMPENSATABLE = "compensatable"
+    """Has a compensation; undone on abort."""
+    PIVOT = "pivot"
+    """The point of no return: once it succeeds the saga only goes forward."""
+    RETRIABLE = "retriable"
+    """After the pivot; retried until it succeeds, never compensated."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How an action is retried (the shape of Temporal's ``RetryPolicy``)."""
+
+    max_attempts: int | None = 1
+    """Attempts in all, the first included; ``None`` means retry until success."""
+    initial_interval: float = 1.0
+    """Seconds before the first retry."""
+    backoff: float = 2.0
+    """Multiplier applied to the interval after each retry."""
+    max_interval: float = 100.0
+    """Cap on the interval, in seconds."""
+    jitter: float = 0.0
+    """Fraction (0..1) of each interval drawn at random, to spread retries."""
+    retryable_errors: tuple[str, ...] = ()
+    """Error names that are retried; empty means every error."""
+    non_retryable_errors: tuple[str, ...] = ()
+    """Error names never retried, whatever ``retryable_errors`` says."""
+    span: Span = UNKNOWN_SPAN
+
+    @property
+    def unbounded(self) -> bool:
+        """True when the action is retried until it succeeds."""
+        return self.max_attempts is None
+
+    def interval(self, retry_number: int) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based), without jitter.
+
+        >>> RetryPolicy(initial_interval=1.0, backoff=2.0, max_interval=5.0).interval(4)
+        5.0
+        """
+        raw = self.initial_interval * self.backoff ** max(0, retry_number - 1)
+        return float(min(raw, self.max_interval))
+
+
+class AfterExhausted(enum.Enum):
+    """What happens when a compensation keeps failing."""
+
+    ESCALATE = "escalate"
+    """Stop and persist the saga as ``STUCK`` for a person to resume."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompensationPolicy:
+    """How failing compensations are retried."""
+
+    max_attempts: int | None = None
+    """Attempts per compensation; ``None`` means retry forever."""
+    then: AfterExhausted = AfterExhausted.ESCALATE
+    initial_interval: float = 1.0
+    backoff: float = 2.0
+    max_interval: float = 60.0
+    span: Span = UNKNOWN_SPAN
+
+    @property
+    def forever(self) -> bool:
+        """True when compensations are retried until they succeed."""
+        return self.max_attempts is None
+
+    def as_retry(self) -> RetryPolicy:
+        """The equivalent retry policy, for the runtime's backoff schedule."""
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            initial_interval=self.initial_interval,
+            backoff=self.backoff,
+            max_interval=self.max_interval,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitBreaker:
+    """A circuit breaker on the step's participant."""
+
+    failure_threshold: int = 5
+    """Consecutive failures that open the breaker."""
+    recovery_timeout: float = 30.0
+    """Seconds the breaker stays open before letting one trial call through."""
+    span: Span = UNKNOWN_SPAN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One step of a saga: an action on a participant, and how to undo it."""
+
+    name: str
+    participant: str
+    action: str
+    compensation: str | None = None
+    """Name of the undo action on the same participant; None for pivot/retriable."""
+    kind: StepKind = StepKind.COMPENSATABLE
+    depends_on: tuple[str, ...] = ()
+    """Steps that must complete first. Lowered explicitly: loaders resolve the
+    'no depends_on follows the previous step' rule before building the IR."""
+    retry: RetryPolicy = RetryPolicy()
+    timeout: float | None = None
+    """Per-attempt timeout in seconds. Only a step with a timeout can end an
+    attempt with an unknown outcome."""
+    total_timeout: float | None = None
+    """Budget for all attempts together, in seconds."""
+    idempotent: bool = True
+    """Whether delivering the same command twice has the effect of once."""
+    compensation_needs_result: bool = False
+    """The compensation needs the action's reply (e.g. a reservation id), so it
+    cannot run when the outcome was unknown."""
+    idempotency_key: str | None = None
+    """Template for the key; default ``{saga_id}:{step}:{attempt_kind}``."""
+    breaker: CircuitBreaker | None = None
+    cache_ttl: float | None = None
+    """For idempotent read steps: seconds the runtime may reuse a result."""
+    span: Span = UNKNOWN_SPAN
+    field_spans: tuple[tuple[str, Span], ...] = ()
+    """Spans of individual fields, for diagnostics that point inside the step."""
+
+    def span_of(self, field_name: str) -> Span:
+        """The span of one field, or of the whole step when it is not known."""
+        for name, span in self.field_spans:
+            if name == field_name:
+                return span
+        return self.span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompensationChain:
+    """An explicit, hand-wired compensation sequence (imported ASL or Seata).
+
+    Native sagas leave chains empty and compensate in reverse topological order.
+    """
+
+    trigger: str
+    """The failing step that enters this chain, or ``*`` for any."""
+    steps: tuple[str, ...]
+    """Steps whose compensations run, in this order, one at a time."""
+    unconditional: bool = False
+    """Run every listed compensation even if its step never took effect
+    (ASL chains do; Seata compensates only states that ended SU or UN)."""
+    span: Span = UNKNOWN_SPAN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Saga:
+    """A whole saga definition, validated and frozen."""
+
+    name: str
+    steps: tuple[Step, ...]
+    compensation_policy: CompensationPolicy = CompensationPolicy()
+    compensation_chains: tuple[CompensationChain, ...] = ()
+    source_format: str = "builder"
+    """``yaml``, ``json``, ``builder``, ``asl``, ``seata``."""
+    span: Span = UNKNOWN_SPAN
+    _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
+    _dependents: tuple[tuple[int, ...], ...] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _deps: tuple[tuple[int, ...], ...] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        index = {s.name: i for i, s in enumerate(self.steps)}
+        deps = tuple(
+            tuple(index[d] for d in s.depends_on if d in index) for s in self.steps
+        )
+        dependents: list[list[int]] = [[] for _ in self.steps]
+        for i, ds in enumerate(deps):
+            for d in ds:
+                dependents[d].append(i)
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_deps", deps)
+        object.__setattr__(self, "_dependents", tuple(tuple(d) for d in dependents))
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def index(self, name: str) -> int:
+        """Position of the step called ``name``."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(f"no step name={name!r} in saga {self.name!r}") from None
+
+    def step(self, name: str) -> Step:
+        """The step called ``name``."""
+        return self.steps[self.index(name)]
+
+    def deps(self, i: int) -> tuple[int, ...]:
+        """Indices of the steps step ``i`` depends on."""
+        return self._deps[i]
+
+    def dependents(self, i: int) -> tuple[int, ...]:
+        """Indices of the steps that depend directly on step ``i``."""
+        return self._dependents[i]
+
+    @property
+    def pivot(self) -> int | None:
+        """Index of the pivot step, if there is one."""
+        for i, s in enumerate(self.steps):
+            if s.kind is StepKind.PIVOT:
+                return i
+        return None
+
+    def chain_for(self, trigger: int | None) -> CompensationChain | None:
+        """The hand-wired compensation chain entered when ``trigger`` fails."""
+        if not self.compensation_chains:
+            return None
+        name = self.steps[trigger].name if trigger is not None else None
+        fallback = None
+        for chain in self.compensation_chains:
+            if chain.trigger == name:
+                return chain
+            if chain.trigger == "*":
+                fallback = chain
+        return fallback
+
+    def to_dict(self) -> dict[str, object]:
+        """The definition's meaning as plain data (no spans), e.g. for export."""
+        return _semantic_dict(self)
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the definition's meaning; a runtime instance is pinned to it."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _semantic_dict(value: object) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name in value.__dataclass_fields__:  # type: ignore[attr-defined]
+        if name.startswith("_") or name in {"span", "field_spans"}:
+            continue
+        out[name] = _plain(getattr(value, name))
+    return out
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return _semantic_dict(value)
+    return value

@@ -1,0 +1,659 @@
+"""The one shared, pure step semantics of a saga.
+
+Both compilations drive this module: the runtime asks :func:`enabled` which
+commands it may send and feeds what it observes back through :func:`apply`; the
+verifier enumerates every enabled event under a :class:`FaultModel`. Nothing else
+decides what a saga does. No I/O, no clock, no randomness.
+
+A state is a flat tuple of small ints (cheap to hash and copy, which the explicit
+checker needs); :func:`view` turns it into a readable :class:`StateView`.
+
+Layout: six header fields, then six fields per step::
+
+    phase, down, crashes, duplicates, trigger+1, chain_pos,
+    status_0, attempts_0, deliveries_0, effect_0, comp_status_0, comp_attempts_0, ...
+
+``effect`` is the participant's side of the world (how many times the action has
+taken effect, capped at 2); the orchestrator never reads it. The runtime keeps
+it at what it can observe; the verifier explores every possibility.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ._ir import Saga, StepKind
+
+State = tuple[int, ...]
+"""A saga state; see the module docstring for the layout."""
+
+# --- header fields -----------------------------------------------------------
+PHASE, DOWN, CRASHES, DUPS, TRIGGER, CHAIN_POS = range(6)
+HEADER = 6
+WIDTH = 6
+# --- per-step field offsets --------------------------------------------------
+ST, AT, DL, EF, CS, CA = range(6)
+
+EFFECT_CAP = 2
+"""Effects are counted up to 2: twice is already inconsistent for any step."""
+
+
+class Phase(enum.IntEnum):
+    """Where the saga as a whole is. The last four are terminal outcomes."""
+
+    RUNNING = 0
+    COMPENSATING = 1
+    COMPLETED = 2
+    COMPENSATED = 3
+    FAILED = 4
+    """An abort with nothing to compensate."""
+    STUCK = 5
+    """A compensation (or a step after the pivot) could not finish; a person must
+    resume the saga."""
+
+
+TERMINAL = frozenset({Phase.COMPLETED, Phase.COMPENSATED, Phase.FAILED, Phase.STUCK})
+
+
+class Status(enum.IntEnum):
+    """Where one step's action is."""
+
+    PENDING = 0
+    RUNNING = 1
+    """An attempt is in flight."""
+    OK = 2
+    FAILED = 3
+    """The last attempt failed (no effect) and no retry is left."""
+    UNKNOWN = 4
+    """The last attempt timed out and no retry is left."""
+    RETRY_FAILED = 5
+    """Waiting to retry after a failed attempt."""
+    RETRY_UNKNOWN = 6
+    """Waiting to retry after an attempt whose outcome is unknown."""
+
+
+class CompStatus(enum.IntEnum):
+    """Where one step's compensation is."""
+
+    NONE = 0
+    RUNNING = 1
+    DONE = 2
+    RETRY = 3
+    """Waiting to retry after a failed compensation attempt."""
+
+
+class Outcome(enum.Enum):
+    """What one attempt of an action or compensation came back with."""
+
+    OK = "ok"
+    FAILED = "failed"
+    """A retryable failure; the attempt had no effect."""
+    FATAL = "fatal"
+    """A failure with an error the retry policy does not retry."""
+    UNKNOWN = "unknown"
+    """The per-attempt timeout fired: the effect may or may not have happened."""
+
+
+class EventKind(enum.Enum):
+    """The kinds of transition."""
+
+    DISPATCH = "dispatch"
+    """The orchestrator sends an attempt of a step's action."""
+    REPLY = "reply"
+    """The attempt's outcome arrives (or its timeout fires)."""
+    DUPLICATE = "duplicate"
+    """The transport delivers the in-flight command a second time."""
+    CRASH = "crash"
+    """The orchestrator process dies."""
+    RECOVER = "recover"
+    """The orchestrator restarts from its durable log and re-sends what was in
+    flight, with the same idempotency keys."""
+    COMP_DISPATCH = "comp_dispatch"
+    COMP_REPLY = "comp_reply"
+
+
+CONTROLLED = frozenset({EventKind.DISPATCH, EventKind.COMP_DISPATCH})
+"""Events the orchestrator chooses; the rest come from the environment."""
+
+
+class Event(NamedTuple):
+    """One transition label."""
+
+    kind: EventKind
+    step: int = -1
+    """Index of the step, or -1 for crash and recover."""
+    outcome: Outcome | None = None
+    delta: int = 0
+    """How many more times the action took effect at the participant (a
+    non-idempotent step delivered twice can take effect twice). Only the model
+    knows it; the runtime reports 0 and lets conformance accept any value."""
+
+    def describe(self, saga: Saga) -> str:
+        """A short human rendering, e.g. ``reply charge: unknown (took effect)``."""
+        name = saga.steps[self.step].name if self.step >= 0 else ""
+        k = self.kind
+        if k is EventKind.CRASH:
+            return "orchestrator crashes"
+        if k is EventKind.RECOVER:
+            return "orchestrator recovers from the log, re-sends in-flight commands"
+        if k is EventKind.DISPATCH:
+            return f"send {name}"
+        if k is EventKind.DUPLICATE:
+            return f"{name}: command delivered twice"
+        if k is EventKind.COMP_DISPATCH:
+            return f"send compensation of {name}"
+        assert self.outcome is not None
+        if k is EventKind.COMP_REPLY:
+            return f"compensation of {name}: {self.outcome.value}"
+        took = {0: "no effect", 1: "took effect", 2: "took effect twice"}[self.delta]
+        return f"{name}: {self.outcome.value} ({took})"
+
+    def to_json(self, saga: Saga) -> dict[str, object]:
+        """A JSON-ready mapping."""
+        return {
+            "kind": self.kind.value,
+            "step": saga.steps[self.step].name if self.step >= 0 else None,
+            "outcome": self.outcome.value if self.outcome else None,
+            "effect_delta": self.delta,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultModel:
+    """Which faults are explored (and which the runtime must survive).
+
+    Every knob is on by default; a check that narrows it says so in its verdict.
+    """
+
+    fail: bool = True
+    """Action attempts may fail (no effect)."""
+    timeout: bool = True
+    """Attempts of steps that declare a timeout may end unknown."""
+    comp_fail: bool = True
+    """Compensation attempts may fail, and are retried or escalated by policy."""
+    crashes: int = 1
+    """How many orchestrator crashes (each followed by recovery) may happen."""
+    duplicates: int = 1
+    """How many commands may be delivered twice (matters for non-idempotent
+    steps only; a duplicate of an idempotent command changes nothing and is
+    not explored)."""
+
+    def describe(self) -> str:
+        """The names of the knobs that are on, e.g. ``fail,timeout,crash=1``."""
+        parts = [n for n in ("fail", "timeout", "comp_fail") if getattr(self, n)]
+        if self.crashes:
+            parts.append(f"crash={self.crashes}")
+        if self.duplicates:
+            parts.append(f"duplicate={self.duplicates}")
+        return ",".join(parts) or "none"
+
+    @classmethod
+    def parse(cls, text: str) -> FaultModel:
+        """Parse ``--faults``: ``all``, ``none``, or a comma list of knobs.
+
+        >>> FaultModel.parse("fail,crash=2").describe()
+        'fail,crash=2'
+        """
+        text = text.strip()
+        if text in {"all", ""}:
+            return cls()
+        knobs: dict[str, object] = {
+            "fail": False,
+            "timeout": False,
+            "comp_fail": False,
+            "crashes": 0,
+            "duplicates": 0,
+        }
+        if text == "none":
+            return cls(**knobs)  # type: ignore[arg-type]
+        for raw in text.split(","):
+            name, _, value = raw.strip().replace("-", "_").partition("=")
+            if name in {"fail", "timeout", "comp_fail"}:
+                if value:
+                    raise ValueError(f"fault knob {name!r} takes no value")
+                knobs[name] = True
+            elif name in {"crash", "crashes", "duplicate", "duplicates"}:
+                key = "crashes" if name.startswith("crash") else "duplicates"
+                try:
+                    count = int(value) if value else 1
+                except ValueError:
+                    raise ValueError(
+                        f"fault knob {name}={value!r} needs a whole number"
+                    ) from None
+                if count < 0:
+                    raise ValueError(f"fault knob {name}={count} must be >= 0")
+                knobs[key] = count
+            else:
+                raise ValueError(
+                    f"unknown fault knob {name!r}; use fail, timeout, comp_fail, "
+                    "crash[=N], duplicate[=N], all or none"
+                )
+        return cls(**knobs)  # type: ignore[arg-type]
+
+
+ALL_FAULTS = FaultModel()
+NO_FAULTS = FaultModel(fail=False, timeout=False, comp_fail=False, crashes=0,
+                       duplicates=0)
+
+
+# --- static tables derived once per saga -------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    n: int
+    kinds: tuple[StepKind, ...]
+    deps: tuple[tuple[int, ...], ...]
+    dependents: tuple[tuple[int, ...], ...]
+    max_attempts: tuple[int | None, ...]
+    attempt_cap: tuple[int, ...]
+    idempotent: tuple[bool, ...]
+    has_timeout: tuple[bool, ...]
+    has_fatal: tuple[bool, ...]
+    has_comp: tuple[bool, ...]
+    needs_result: tuple[bool, ...]
+    comp_max: int | None
+    comp_cap: int
+
+
+_TABLES: dict[int, tuple[Saga, _Tables]] = {}
+
+
+def _tables(saga: Saga) -> _Tables:
+    hit = _TABLES.get(id(saga))
+    if hit is not None and hit[0] is saga:
+        return hit[1]
+    steps = saga.steps
+    n = len(steps)
+    comp_max = saga.compensation_policy.max_attempts
+    t = _Tables(
+        n=n,
+        kinds=tuple(s.kind for s in steps),
+        deps=tuple(saga.deps(i) for i in range(n)),
+        dependents=tuple(saga.dependents(i) for i in range(n)),
+        max_attempts=tuple(s.retry.max_attempts for s in steps),
+        attempt_cap=tuple(s.retry.max_attempts or 1 for s in steps),
+        idempotent=tuple(s.idempotent for s in steps),
+        has_timeout=tuple(s.timeout is not None for s in steps),
+        has_fatal=tuple(
+            bool(s.retry.retryable_errors or s.retry.non_retryable_errors)
+            for s in steps
+        ),
+        has_comp=tuple(s.compensation is not None for s in steps),
+        needs_result=tuple(s.compensation_needs_result for s in steps),
+        comp_max=comp_max,
+        comp_cap=comp_max or 1,
+    )
+    if len(_TABLES) > 256:
+        _TABLES.clear()
+    _TABLES[id(saga)] = (saga, t)
+    return t
+
+
+# --- the semantics ------------------------------------------------------------
+def initial_state(saga: Saga) -> State:
+    """The state before anything has happened."""
+    step = (Status.PENDING, 0, 1, 0, CompStatus.NONE, 0)
+    return (Phase.RUNNING, 0, 0, 0, 0, 0) + step * len(saga.steps)
+
+
+def is_terminal(state: State) -> bool:
+    """True when the saga has reached one of its four outcomes."""
+    return state[PHASE] >= Phase.COMPLETED
+
+
+def phase(state: State) -> Phase:
+    """The saga's phase."""
+    return Phase(state[PHASE])
+
+
+def needs_compensation(saga: Saga, state: State, i: int) -> bool:
+    """Whether step ``i`` must be compensated on abort: its last outcome was ok
+    or unknown (DESIGN.md: "A compensatable step whose last outcome is ok or
+    unknown must be compensated")."""
+    st = state[HEADER + WIDTH * i + ST]
+    return st in (Status.OK, Status.UNKNOWN, Status.RETRY_UNKNOWN) and (
+        saga.steps[i].compensation is not None
+    )
+
+
+def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[Event]:
+    """Every event that may happen next, under ``faults``.
+
+    The order is deterministic (orchestrator commands first, by step index), so
+    the explicit checker's shortest counterexamples are stable.
+    """
+    ph = state[PHASE]
+    if ph >= Phase.COMPLETED:
+        return []
+    t = _tables(saga)
+    events: list[Event] = []
+    if state[DOWN]:
+        return [Event(EventKind.RECOVER)]
+    n = t.n
+    running_actions = False
+    for i in range(n):
+        base = HEADER + WIDTH * i
+        st = state[base + ST]
+        if st == Status.RUNNING:
+            running_actions = True
+            _replies(t, state, i, base, faults, events)
+            if (
+                not t.idempotent[i]
+                and state[base + DL] == 1
+                and state[DUPS] < faults.duplicates
+            ):
+                events.append(Event(EventKind.DUPLICATE, i))
+        elif ph == Phase.RUNNING:
+            if st in (Status.RETRY_FAILED, Status.RETRY_UNKNOWN) or (
+                st == Status.PENDING
+                and all(state[HEADER + WIDTH * d + ST] == Status.OK for d in t.deps[i])
+            ):
+                events.append(Event(EventKind.DISPATCH, i))
+        cs = state[base + CS]
+        if cs == CompStatus.RUNNING:
+            if t.needs_result[i] and st != Status.OK:
+                # The action's reply never came, so the compensation has nothing
+                # to work from (no reservation id): it can only fail.
+                events.append(Event(EventKind.COMP_REPLY, i, Outcome.FAILED))
+            else:
+                events.append(Event(EventKind.COMP_REPLY, i, Outcome.OK))
+                if faults.comp_fail:
+                    events.append(Event(EventKind.COMP_REPLY, i, Outcome.FAILED))
+    if ph == Phase.COMPENSATING and not running_actions:
+        i = _next_compensation(saga, t, state)
+        if i is not None:
+            events.insert(0, Event(EventKind.COMP_DISPATCH, i))
+    if state[CRASHES] < faults.crashes:
+        events.append(Event(EventKind.CRASH))
+    return events
+
+
+def _replies(
+    t: _Tables, state: State, i: int, base: int, faults: FaultModel, out: list[Event]
+) -> None:
+    effect = state[base + EF]
+    dl = state[base + DL]
+    if t.idempotent[i]:
+        # The idempotency key makes the participant apply the action at most once
+        # and answer every later attempt with the recorded result.
+        out.append(Event(EventKind.REPLY, i, Outcome.OK, 0 if effect else 1))
+        if effect == 0:
+            if faults.fail:
+                out.append(Event(EventKind.REPLY, i, Outcome.FAILED, 0))
+                if t.has_fatal[i]:
+                    out.append(Event(EventKind.REPLY, i, Outcome.FATAL, 0))
+            if faults.timeout and t.has_timeout[i]:
+                out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0))
+                out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 1))
+        elif faults.timeout and t.has_timeout[i]:
+            out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0))
+        return
+    # Not idempotent: each delivery of the command may take effect.
+    for delta in range(1, dl + 1):
+        out.append(Event(EventKind.REPLY, i, Outcome.OK, delta))
+    if faults.fail:
+        for delta in range(dl):
+            out.append(Event(EventKind.REPLY, i, Outcome.FAILED, delta))
+            if t.has_fatal[i]:
+                out.append(Event(EventKind.REPLY, i, Outcome.FATAL, delta))
+    if faults.timeout and t.has_timeout[i]:
+        for delta in range(dl + 1):
+            out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, delta))
+
+
+def _next_compensation(saga: Saga, t: _Tables, state: State) -> int | None:
+    """The compensation to send next, or None if none may start now."""
+    for i in range(t.n):
+        if state[HEADER + WIDTH * i + CS] == CompStatus.RUNNING:
+            if saga.compensation_chains:
+                return None  # hand-wired chains run one at a time
+    if saga.compensation_chains:
+        chain = _chain(saga, state)
+        pos = state[CHAIN_POS]
+        if chain is None or pos >= len(chain.steps):
+            return None
+        i = saga.index(chain.steps[pos])
+        return i if state[HEADER + WIDTH * i + CS] in (0, CompStatus.RETRY) else None
+    for i in range(t.n):
+        base = HEADER + WIDTH * i
+        cs = state[base + CS]
+        if cs not in (CompStatus.NONE, CompStatus.RETRY):
+            continue
+        if not (t.has_comp[i] and _needs_comp(state, base)):
+            continue
+        # Reverse topological order: every dependent that needs compensating
+        # must be compensated first.
+        if all(
+            state[HEADER + WIDTH * j + CS] == CompStatus.DONE
+            or not (t.has_comp[j] and _needs_comp(state, HEADER + WIDTH * j))
+            for j in t.dependents[i]
+        ):
+            return i
+    return None
+
+
+def _needs_comp(state: State, base: int) -> bool:
+    return state[base + ST] in (Status.OK, Status.UNKNOWN, Status.RETRY_UNKNOWN)
+
+
+def _chain(saga: Saga, state: State):  # type: ignore[no-untyped-def]
+    trig = state[TRIGGER] - 1
+    return saga.chain_for(trig if trig >= 0 else None)
+
+
+def apply(saga: Saga, state: State, event: Event) -> State:
+    """The state after ``event``. ``event`` must be enabled (the runtime may
+    also apply a reply it observed; an impossible event raises ``ValueError``)."""
+    t = _tables(saga)
+    s = list(state)
+    k = event.kind
+    i = event.step
+    base = HEADER + WIDTH * i
+    if k is EventKind.DISPATCH:
+        _require(s[base + ST] != Status.RUNNING and s[PHASE] == Phase.RUNNING, event)
+        s[base + ST] = Status.RUNNING
+        s[base + AT] = min(s[base + AT] + 1, t.attempt_cap[i])
+        s[base + DL] = 1
+    elif k is EventKind.REPLY:
+        _require(s[base + ST] == Status.RUNNING, event)
+        _reply(t, s, i, base, event)
+    elif k is EventKind.DUPLICATE:
+        _require(s[base + ST] == Status.RUNNING, event)
+        s[base + DL] = 2
+        s[DUPS] += 1
+    elif k is EventKind.CRASH:
+        s[DOWN] = 1
+        s[CRASHES] += 1
+    elif k is EventKind.RECOVER:
+        _require(s[DOWN] == 1, event)
+        s[DOWN] = 0
+        for j in range(t.n):
+            b = HEADER + WIDTH * j
+            if s[b + ST] == Status.RUNNING and not t.idempotent[j]:
+                s[b + DL] = 2  # re-sent with the same key; both may take effect
+    elif k is EventKind.COMP_DISPATCH:
+        _require(s[PHASE] == Phase.COMPENSATING, event)
+        s[base + CS] = CompStatus.RUNNING
+    elif k is EventKind.COMP_REPLY:
+        _require(s[base + CS] == CompStatus.RUNNING, event)
+        if event.outcome is Outcome.OK:
+            s[base + CS] = CompStatus.DONE
+            if s[base + EF] > 0:
+                s[base + EF] -= 1  # a compensation undoes one application
+            if saga.compensation_chains:
+                s[CHAIN_POS] += 1
+        else:
+            s[base + CA] = min(s[base + CA] + 1, t.comp_cap)
+            if t.comp_max is not None and s[base + CA] >= t.comp_max:
+                s[PHASE] = Phase.STUCK
+                s[base + CS] = CompStatus.RETRY
+            else:
+                s[base + CS] = CompStatus.RETRY
+    _settle(saga, t, s)
+    return tuple(s)
+
+
+def _require(ok: bool, event: Event) -> None:
+    if not ok:
+        raise ValueError(f"event {event!r} is not enabled in this state")
+
+
+def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event) -> None:
+    outcome = event.outcome
+    s[base + EF] = min(s[base + EF] + event.delta, EFFECT_CAP)
+    s[base + DL] = 1
+    kind = t.kinds[i]
+    attempts = s[base + AT]
+    bounded = t.max_attempts[i]
+    exhausted = bounded is not None and attempts >= bounded
+    if outcome is Outcome.OK:
+        s[base + ST] = Status.OK
+        return
+    if s[PHASE] != Phase.RUNNING:
+        # Cancelled sibling settling during an abort: no retry.
+        s[base + ST] = Status.UNKNOWN if outcome is Outcome.UNKNOWN else Status.FAILED
+        return
+    unknown = outcome is Outcome.UNKNOWN
+    if kind is StepKind.COMPENSATABLE:
+        if exhausted or outcome is Outcome.FATAL:
+            s[base + ST] = Status.UNKNOWN if unknown else Status.FAILED
+            _abort(s, i)
+        else:
+            s[base + ST] = Status.RETRY_UNKNOWN if unknown else Status.RETRY_FAILED
+    elif kind is StepKind.PIVOT:
+        # Retried until its outcome is definite; a definite failure aborts.
+        if unknown:
+            s[base + ST] = Status.RETRY_UNKNOWN
+        elif exhausted or outcome is Outcome.FATAL:
+            s[base + ST] = Status.FAILED
+            _abort(s, i)
+        else:
+            s[base + ST] = Status.RETRY_FAILED
+    else:  # RETRIABLE: retried until it succeeds, or STUCK when the bound runs out
+        if exhausted or outcome is Outcome.FATAL:
+            s[base + ST] = Status.UNKNOWN if unknown else Status.FAILED
+            s[PHASE] = Phase.STUCK
+        else:
+            s[base + ST] = Status.RETRY_UNKNOWN if unknown else Status.RETRY_FAILED
+
+
+def _abort(s: list[int], i: int) -> None:
+    s[PHASE] = Phase.COMPENSATING
+    s[TRIGGER] = i + 1
+    s[CHAIN_POS] = 0
+
+
+def _settle(saga: Saga, t: _Tables, s: list[int]) -> None:
+    """Derived transitions: completion, skipping chain entries, the end of an
+    abort."""
+    ph = s[PHASE]
+    if ph == Phase.RUNNING:
+        if all(s[HEADER + WIDTH * j + ST] == Status.OK for j in range(t.n)):
+            s[PHASE] = Phase.COMPLETED
+        return
+    if ph != Phase.COMPENSATING:
+        return
+    if any(s[HEADER + WIDTH * j + ST] == Status.RUNNING for j in range(t.n)):
+        return
+    if any(s[HEADER + WIDTH * j + CS] == CompStatus.RUNNING for j in range(t.n)):
+        return
+    if saga.compensation_chains:
+        chain = _chain(saga, tuple(s))
+        steps = chain.steps if chain is not None else ()
+        while s[CHAIN_POS] < len(steps):
+            j = saga.index(steps[s[CHAIN_POS]])
+            b = HEADER + WIDTH * j
+            if chain.unconditional or _needs_comp(tuple(s), b):  # type: ignore[union-attr]
+                if s[b + CS] == CompStatus.DONE:
+                    s[CHAIN_POS] += 1  # listed twice: already done
+                    continue
+                return
+            s[CHAIN_POS] += 1
+        done = True
+    else:
+        done = all(
+            s[HEADER + WIDTH * j + CS] == CompStatus.DONE
+            or not (t.has_comp[j] and _needs_comp(tuple(s), HEADER + WIDTH * j))
+            for j in range(t.n)
+        )
+    if done:
+        compensated = any(
+            s[HEADER + WIDTH * j + CS] == CompStatus.DONE for j in range(t.n)
+        )
+        s[PHASE] = Phase.COMPENSATED if compensated else Phase.FAILED
+
+
+# --- a readable view ------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepView:
+    """One step's part of a state, by name."""
+
+    name: str
+    status: Status
+    attempts: int
+    deliveries: int
+    effect: int
+    comp_status: CompStatus
+    comp_attempts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateView:
+    """A state, readable."""
+
+    phase: Phase
+    down: bool
+    crashes: int
+    duplicates: int
+    trigger: str | None
+    steps: tuple[StepView, ...]
+
+    def to_json(self) -> dict[str, object]:
+        """ITF-friendly plain data."""
+        return {
+            "phase": self.phase.name,
+            "orchestrator_down": self.down,
+            "crashes": self.crashes,
+            "duplicates": self.duplicates,
+            "abort_trigger": self.trigger,
+            "steps": {
+                s.name: {
+                    "status": s.status.name,
+                    "attempts": s.attempts,
+                    "effect": s.effect,
+                    "compensation": s.comp_status.name,
+                    "compensation_attempts": s.comp_attempts,
+                }
+                for s in self.steps
+            },
+        }
+
+
+def view(saga: Saga, state: State) -> StateView:
+    """A readable view of ``state``."""
+    trig = state[TRIGGER] - 1
+    return StateView(
+        phase=Phase(state[PHASE]),
+        down=bool(state[DOWN]),
+        crashes=state[CRASHES],
+        duplicates=state[DUPS],
+        trigger=saga.steps[trig].name if trig >= 0 else None,
+        steps=tuple(
+            StepView(
+                name=step.name,
+                status=Status(state[HEADER + WIDTH * i + ST]),
+                attempts=state[HEADER + WIDTH * i + AT],
+                deliveries=state[HEADER + WIDTH * i + DL],
+                effect=state[HEADER + WIDTH * i + EF],
+                comp_status=CompStatus(state[HEADER + WIDTH * i + CS]),
+                comp_attempts=state[HEADER + WIDTH * i + CA],
+            )
+            for i, step in enumerate(saga.steps)
+        ),
+    )
+
+
+def field(state: State, i: int, offset: int) -> int:
+    """One per-step field of ``state`` (``offset`` is ST, AT, DL, EF, CS or CA)."""
+    return state[HEADER + WIDTH * i + offset]

@@ -1,0 +1,64 @@
+"""Command-line entry point.
+
+Exit codes (a CI pipeline gates on them): 0 every property holds, 1 a property
+is violated, 3 none is violated but one is unknown, 2 bad input or usage.
+Subcommands live one per module in :mod:`sagaproof.commands`; each module has
+``register(subparsers)`` and sets ``func`` on its parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from saga_models import InvalidDefinition, SagaError
+
+EXIT_OK = 0
+EXIT_VIOLATED = 1
+EXIT_USAGE = 2
+EXIT_UNKNOWN = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every subcommand module registered."""
+    parser = _Parser(
+        prog="sagaproof",
+        description="Verify sagas and event workflows, and run them durably.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True,
+                                parser_class=_Parser)
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except InvalidDefinition as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_USAGE
+    except SagaError as exc:
+        print(f"sagaproof: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("sagaproof: interrupted", file=sys.stderr)
+        return 130
+    return code

@@ -1,0 +1,95 @@
+"""The one checking API: ``check(definition, *, properties=..., backend=...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from saga_models import FaultModel, Saga
+
+from ._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
+from ._result import CheckResult
+from ._saga_ts import SagaTransitionSystem
+from ._ts import TransitionSystem
+
+Compiler = Callable[[Any, FaultModel], TransitionSystem]
+_COMPILERS: list[tuple[type, str, Compiler]] = [
+    (Saga, "saga", lambda d, f: SagaTransitionSystem(d, f)),
+]
+
+
+def register_model(kind: type, name: str, compiler: Compiler) -> None:
+    """Teach :func:`check` a new kind of definition (event workflows use this)."""
+    _COMPILERS.append((kind, name, compiler))
+
+
+def compile_model(
+    definition: Any, faults: FaultModel = FaultModel()
+) -> tuple[str, TransitionSystem]:
+    """The transition system of ``definition`` (a saga or a workflow)."""
+    for kind, name, compiler in reversed(_COMPILERS):
+        if isinstance(definition, kind):
+            return name, compiler(definition, faults)
+    raise TypeError(f"cannot check a {type(definition).__name__}")
+
+
+def check(
+    definition: Any,
+    *,
+    properties: Sequence[str] | None = None,
+    faults: FaultModel | str = FaultModel(),
+    backend: str = "explicit",
+    max_states: int = DEFAULT_MAX_STATES,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    progress: Progress | None = None,
+    source: str | None = None,
+) -> CheckResult:
+    """Check every property of ``definition`` (a :class:`Saga`, a workflow, or a
+    path to a file) under ``faults``.
+
+    >>> from saga_models import SagaBuilder
+    >>> saga = (SagaBuilder("t").step("a", participant="p", action="x",
+    ...         compensation="undo").build())
+    >>> check(saga).verdict.value
+    'holds'
+    """
+    if isinstance(definition, (str, Path)):
+        from saga_models import load
+
+        source = source or str(definition)
+        definition = load(definition)
+    if isinstance(faults, str):
+        faults = FaultModel.parse(faults)
+    kind, ts = compile_model(definition, faults)
+    if properties is not None:
+        known = {p.name for p in ts.properties}
+        unknown = [p for p in properties if p not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown properties={unknown!r}; this {kind} has {sorted(known)}"
+            )
+    if backend == "explicit":
+        results = explore(
+            ts,
+            properties=properties,
+            max_states=max_states,
+            max_memory=max_memory,
+            progress=progress,
+        )
+    elif backend in {"smt", "auto"}:
+        from . import smt  # the only place z3 is imported
+
+        results = smt.check_backend(
+            definition, ts, properties=properties, faults=faults, backend=backend,
+            max_states=max_states, max_memory=max_memory, progress=progress,
+        )
+    else:
+        raise ValueError(f"unknown backend={backend!r}; use explicit, smt or auto")
+    span = getattr(definition, "span", None)
+    return CheckResult(
+        definition=definition.name,
+        source=source or (span.file if span is not None else "<memory>"),
+        results=results,
+        kind=kind,
+    )
