@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ._errors import Diagnostic
 from ._span import UNKNOWN_SPAN, Span
 
 
@@ -173,6 +174,10 @@ class Saga:
     steps: tuple[Step, ...]
     compensation_policy: CompensationPolicy = CompensationPolicy()
     compensation_chains: tuple[CompensationChain, ...] = ()
+    import_diagnostics: tuple[Diagnostic, ...] = ()
+    """Problems an importer found in hand-wired input (an ASL Catch that misses
+    ``States.Timeout``, a rollback that ends in Succeed); reported by the
+    ``structure`` property with their source locations."""
     source_format: str = "builder"
     """``yaml``, ``json``, ``builder``, ``asl``, ``seata``."""
     span: Span = UNKNOWN_SPAN
@@ -257,7 +262,8 @@ class Saga:
 def _semantic_dict(value: object) -> dict[str, object]:
     out: dict[str, object] = {}
     for name in value.__dataclass_fields__:  # type: ignore[attr-defined]
-        if name.startswith("_") or name in {"span", "field_spans"}:
+        if name.startswith("_") or name in {"span", "field_spans",
+                                            "import_diagnostics"}:
             continue
         out[name] = _plain(getattr(value, name))
     return out

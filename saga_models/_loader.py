@@ -49,6 +49,11 @@ def load_document(doc: Document) -> Any:
         from .workflow import load_workflow_document  # type: ignore[attr-defined]
 
         return load_workflow_document(doc)
+    if isinstance(data, dict) and "saga" not in data:
+        from . import importers  # ASL and Seata files, detected by their shape
+
+        if importers.detect(data) is not None:
+            return importers.load_document(doc)
     if not isinstance(data, dict) or "saga" not in data:
         raise InvalidDefinition((Diagnostic(
             code="SAGA121", message="not a saga or workflow definition",

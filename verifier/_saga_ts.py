@@ -175,7 +175,9 @@ class SagaTransitionSystem:
             return None
 
         structural = [
-            d for d in structure_diagnostics(saga) if d.severity is Severity.ERROR
+            d
+            for d in (*structure_diagnostics(saga), *saga.import_diagnostics)
+            if d.severity is Severity.ERROR
         ]
 
         def unreachable(states: Sequence[StateT]) -> str | None:
