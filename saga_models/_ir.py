@@ -262,8 +262,10 @@ class Saga:
 def _semantic_dict(value: object) -> dict[str, object]:
     out: dict[str, object] = {}
     for name in value.__dataclass_fields__:  # type: ignore[attr-defined]
+        # Where a definition came from (spans, its file format) is not part of
+        # its meaning: YAML, JSON and the builder hash alike.
         if name.startswith("_") or name in {"span", "field_spans",
-                                            "import_diagnostics"}:
+                                            "import_diagnostics", "source_format"}:
             continue
         out[name] = _plain(getattr(value, name))
     return out

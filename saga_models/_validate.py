@@ -11,12 +11,18 @@ bug in a definition is a verdict and not a crash. Codes are listed in
 
 from __future__ import annotations
 
+import math
+import string
 from collections.abc import Callable, Iterable, Iterator
 
 import networkx as nx
 
 from ._errors import Diagnostic, Severity
-from ._ir import Saga, StepKind
+from ._ir import RetryPolicy, Saga, Step, StepKind
+from ._span import Span
+
+IDEMPOTENCY_KEY_FIELDS = ("saga_id", "step", "attempt_kind")
+"""Placeholders an ``idempotency_key`` template may use (see :class:`Step`)."""
 
 
 def lowering_diagnostics(saga: Saga) -> tuple[Diagnostic, ...]:
@@ -212,6 +218,168 @@ def _chains_name_steps(saga: Saga) -> Iterator[Diagnostic]:
                 )
 
 
+def _field_span(step: Step, dotted: str) -> Span:
+    """The span of ``retry.max_attempts``, else of ``retry``, else of the step."""
+    while True:
+        for name, span in step.field_spans:
+            if name == dotted:
+                return span
+        if "." not in dotted:
+            return step.span
+        dotted = dotted.rsplit(".", 1)[0]
+
+
+def _finite(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _nonneg(value: object) -> bool:
+    return _finite(value) and value >= 0  # type: ignore[operator]
+
+
+def _positive(value: object) -> bool:
+    return _finite(value) and value > 0  # type: ignore[operator]
+
+
+def _optional_positive(value: object) -> bool:
+    return value is None or _positive(value)
+
+
+def _attempts(value: object) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool)
+                             and value >= 1)
+
+
+def _name(value: object) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+_DURATION_HELP = "write a positive duration such as 10s, 250ms or 2m"
+_ATTEMPTS_HELP = "write a whole number of attempts (1 or more), or 'forever'"
+
+_STEP_RULES: tuple[tuple[str, Callable[[object], bool], str, str], ...] = (
+    ("name", _name, "a non-empty string", "give the step a name"),
+    ("participant", _name, "a non-empty string", "name the service the action "
+     "is sent to"),
+    ("action", _name, "a non-empty string", "name the action"),
+    ("compensation", lambda v: v is None or _name(v), "a non-empty string",
+     "name the undo action, or leave it out"),
+    ("timeout", _optional_positive, "a positive duration", _DURATION_HELP),
+    ("total_timeout", _optional_positive, "a positive duration", _DURATION_HELP),
+    ("cache_ttl", _optional_positive, "a positive duration", _DURATION_HELP),
+    ("idempotent", lambda v: isinstance(v, bool), "true or false",
+     "write true or false"),
+    ("compensation_needs_result", lambda v: isinstance(v, bool), "true or false",
+     "write true or false"),
+)
+
+_RETRY_RULES: tuple[tuple[str, Callable[[object], bool], str, str], ...] = (
+    ("max_attempts", _attempts, "at least 1 (or forever)", _ATTEMPTS_HELP),
+    ("initial_interval", _nonneg, "a duration of 0 or more", _DURATION_HELP),
+    ("backoff", lambda v: _finite(v) and v >= 1,  # type: ignore[operator]
+     "a number of at least 1", "write 1.0 for a fixed interval, 2.0 to double it "
+     "after each retry"),
+    ("max_interval", _nonneg, "a duration of 0 or more", _DURATION_HELP),
+    ("jitter", lambda v: _finite(v) and 0 <= v <= 1,  # type: ignore[operator]
+     "a fraction between 0 and 1", "write e.g. 0.1 for 10% random spread"),
+)
+
+
+def _bad(where: str, field: str, value: object, need: str, help: str,  # noqa: PLR0917
+         span: Span, code: str = "SAGA127") -> Diagnostic:
+    return Diagnostic(code=code, message=f"{where}{field}={value!r} must be {need}",
+                      span=span, help=help)
+
+
+def _retry_values(policy: RetryPolicy, where: str, prefix: str,
+                  span_of: Callable[[str], Span]) -> Iterator[Diagnostic]:
+    for field, good, need, help in _RETRY_RULES:
+        value = getattr(policy, field, None)
+        if not good(value):
+            yield _bad(where, prefix + field, value, need, help,
+                       span_of(prefix + field))
+    if (_finite(policy.max_interval) and _finite(policy.initial_interval)
+            and policy.max_interval < policy.initial_interval):
+        yield _bad(where, prefix + "max_interval", policy.max_interval,
+                   f"at least initial_interval={policy.initial_interval!r}",
+                   "raise max_interval, or lower initial_interval",
+                   span_of(prefix + "max_interval"))
+
+
+def _values(saga: Saga) -> Iterator[Diagnostic]:
+    """Types and ranges of every value, for all front ends (the file loader's
+    schema catches types earlier; the builder and importers rely on this)."""
+    if not _name(saga.name):
+        yield _bad("", "saga", saga.name, "a non-empty string", "name the saga",
+                   saga.span, "SAGA124")
+    for step in saga.steps:
+        where = f"step {step.name!r}: "
+        for field, good, need, help in _STEP_RULES:
+            value = getattr(step, field)
+            if not good(value):
+                code = "SAGA124" if need in ("a non-empty string",
+                                             "true or false") else "SAGA127"
+                yield _bad(where, field, value, need, help,
+                           _field_span(step, field), code)
+        for dep in step.depends_on:
+            if not _name(dep):
+                yield _bad(where, "depends_on", dep, "a step name",
+                           "list the names of steps", _field_span(step,
+                                                                  "depends_on"),
+                           "SAGA124")
+        yield from _retry_values(step.retry, where, "retry.",
+                                 lambda f, s=step: _field_span(s, f))  # type: ignore[misc]
+        if step.breaker is not None:
+            b = step.breaker
+            if not (isinstance(b.failure_threshold, int)
+                    and b.failure_threshold >= 1):
+                yield _bad(where, "breaker.failure_threshold", b.failure_threshold,
+                           "a whole number of at least 1", "write e.g. 5",
+                           _field_span(step, "breaker.failure_threshold"))
+            if not _positive(b.recovery_timeout):
+                yield _bad(where, "breaker.recovery_timeout", b.recovery_timeout,
+                           "a positive duration", _DURATION_HELP,
+                           _field_span(step, "breaker.recovery_timeout"))
+        if step.idempotency_key is not None:
+            yield from _key_template(step)
+    policy = saga.compensation_policy
+    yield from _retry_values(policy.as_retry(), "", "compensation_policy.",
+                             lambda f: policy.span)
+
+
+def _key_template(step: Step) -> Iterator[Diagnostic]:
+    import difflib
+
+    span = _field_span(step, "idempotency_key")
+    key = step.idempotency_key
+    if not _name(key):
+        yield _bad(f"step {step.name!r}: ", "idempotency_key", key,
+                   "a non-empty string", "write e.g. '{saga_id}:{step}'", span,
+                   "SAGA124")
+        return
+    assert isinstance(key, str)
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(key) if f is not None]
+    except ValueError as exc:
+        yield Diagnostic(code="SAGA129", message=f"step {step.name!r}: "
+                         f"idempotency_key={key!r} is not a valid template: {exc}",
+                         span=span, help="write '{{' for a literal brace")
+        return
+    for f in fields:
+        if f not in IDEMPOTENCY_KEY_FIELDS:
+            close = difflib.get_close_matches(f, IDEMPOTENCY_KEY_FIELDS, n=1)
+            yield Diagnostic(
+                code="SAGA129",
+                message=f"step {step.name!r}: idempotency_key={key!r} uses unknown "
+                f"placeholder {{{f}}}",
+                span=span,
+                help=(f"did you mean {{{close[0]}}}? " if close else "")
+                + "placeholders: "
+                + ", ".join(f"{{{n}}}" for n in IDEMPOTENCY_KEY_FIELDS),
+            )
+
+
 def dependency_graph(saga: Saga) -> nx.DiGraph:
     """The steps as a networkx DAG, edges from dependency to dependent."""
     graph = nx.DiGraph()
@@ -223,5 +391,5 @@ def dependency_graph(saga: Saga) -> nx.DiGraph:
 
 
 _LOWERING = (_no_steps, _unique_names, _known_dependencies, _no_cycle,
-             _chains_name_steps)
+             _chains_name_steps, _values)
 _STRUCTURE = (_compensation_present, _pivot_rules, _retriable_unbounded)
