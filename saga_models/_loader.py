@@ -106,7 +106,7 @@ def loads(text: str, *, fmt: str = "yaml", file: str = "<memory>") -> Any:
     >>> saga = loads("saga: t\\nsteps:\\n  - {name: a, participant: p, "
     ...              "compensation: undo, timeout: 2s}")
     >>> saga.steps[0].timeout, str(saga.steps[0].span_of("timeout"))
-    (2.0, '<memory>:3:55')
+    (2.0, '<memory>:3:60')
 
     Raises:
         InvalidDefinition: every problem found, located.
@@ -119,7 +119,7 @@ def load_document(doc: Document) -> Any:
     an importer, by its shape)."""
     data = doc.data
     if isinstance(data, dict) and "workflow" in data:
-        from .workflow import load_workflow_document  # type: ignore[attr-defined]
+        from .workflow import load_workflow_document
 
         return load_workflow_document(doc)
     if isinstance(data, dict) and "saga" not in data:
