@@ -15,6 +15,7 @@ from ._saga_ts import SAGA_PROPERTIES as SAGA_PROPERTIES
 from ._saga_ts import SagaTransitionSystem as SagaTransitionSystem
 from ._ts import Property as Property
 from ._ts import TransitionSystem as TransitionSystem
+from . import _workflow_ts as _workflow_ts  # registers the workflow model
 
 __all__ = [
     "SAGA_PROPERTIES",
