@@ -657,3 +657,31 @@ def view(saga: Saga, state: State) -> StateView:
 def field(state: State, i: int, offset: int) -> int:
     """One per-step field of ``state`` (``offset`` is ST, AT, DL, EF, CS or CA)."""
     return state[HEADER + WIDTH * i + offset]
+
+
+def resume(saga: Saga, state: State) -> State:
+    """The state a ``STUCK`` saga continues from after a person fixed the cause.
+
+    Not an explored event (the verifier already reports that STUCK is
+    reachable); the runtime's ``resume`` and conformance both go through here so
+    they cannot disagree. A saga stuck in compensation goes back to
+    compensating with fresh compensation attempts; one stuck on a step after
+    the pivot goes back to running it with fresh attempts. Anything in flight
+    when it got stuck stays in flight and is re-sent, as after a crash.
+    """
+    if state[PHASE] != Phase.STUCK:
+        raise ValueError(f"only a STUCK saga can be resumed, not {phase(state).name}")
+    t = _tables(saga)
+    s = list(state)
+    compensating = s[TRIGGER] > 0
+    s[PHASE] = Phase.COMPENSATING if compensating else Phase.RUNNING
+    for j in range(t.n):
+        b = HEADER + WIDTH * j
+        if compensating:
+            s[b + CA] = 0
+        elif s[b + ST] in (Status.FAILED, Status.UNKNOWN):
+            s[b + ST] = (Status.RETRY_UNKNOWN if s[b + ST] == Status.UNKNOWN
+                         else Status.RETRY_FAILED)
+            s[b + AT] = 0
+    _settle(saga, t, s)
+    return tuple(s)

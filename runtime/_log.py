@@ -1,0 +1,202 @@
+"""The durable log: protocol, records, and the in-memory implementation.
+
+Every transition is appended as a :class:`LogRecord` keyed by (saga id,
+sequence), with the step's name and index and the definition's content hash,
+so replay can check it (house style 10, as DBOS's ``operation_outputs``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ._errors import CorruptLog, LeaseLost, UnknownSaga
+
+RUNNING = "running"
+"""Status of an instance that has not reached a terminal outcome."""
+
+KINDS = frozenset({"start", "dispatch", "reply", "comp_dispatch", "comp_reply",
+                   "recover", "resume", "end"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogRecord:
+    """One logged transition (or the start/end marker of an instance)."""
+
+    saga_id: str
+    seq: int
+    kind: str
+    """``start``, ``dispatch``, ``reply``, ``comp_dispatch``, ``comp_reply``,
+    ``recover``, ``resume`` or ``end``; the middle five are semantics events."""
+    step: str | None = None
+    step_index: int = -1
+    outcome: str | None = None
+    """``ok``, ``failed``, ``fatal``, ``unknown``; for ``end`` the phase name."""
+    attempt: int = 0
+    definition_hash: str = ""
+    data: str | None = None
+    """JSON: the input (start), the output (ok reply), the error text."""
+    at: float = 0.0
+    """Wall-clock seconds (from the injected clock)."""
+
+    def to_json(self) -> dict[str, object]:
+        """Plain data, e.g. for ``sagaproof conform``."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaInfo:
+    """The header row of one saga instance."""
+
+    saga_id: str
+    name: str
+    definition_hash: str
+    definition_path: str | None = None
+    participants: str | None = None
+    """The ``module:object`` spec the CLI bound, so ``recover`` can re-bind."""
+    input: str = "null"
+    status: str = RUNNING
+    """``running`` or a terminal phase name (``COMPLETED`` ...)."""
+    owner: str | None = None
+    lease_until: float = 0.0
+    next_seq: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+class SagaLog(Protocol):
+    """What the engine needs from a durable log."""
+
+    def create(self, info: SagaInfo, first: LogRecord) -> None:
+        """Insert a new instance and its ``start`` record atomically."""
+        ...
+
+    def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
+               status: str = RUNNING, now: float = 0.0, sync: bool = True) -> None:
+        """Append ``records`` (consecutive seqs from the instance's next_seq)
+        atomically and set its status; raise :class:`LeaseLost` if ``owner`` no
+        longer owns it."""
+        ...
+
+    def records(self, saga_id: str) -> list[LogRecord]:
+        """Every record of one instance, by seq."""
+        ...
+
+    def get(self, saga_id: str) -> SagaInfo:
+        """The header of one instance; :class:`UnknownSaga` if absent."""
+        ...
+
+    def instances(self, *, status: str | None = None) -> list[SagaInfo]:
+        """Headers of every instance (with the given status)."""
+        ...
+
+    def claim(self, saga_id: str, *, owner: str, lease_until: float, now: float,
+              expect_status: str = RUNNING, new_status: str = RUNNING,
+              force: bool = False) -> bool:
+        """Take the lease if it is free, expired, ours, or ``force``."""
+        ...
+
+    def renew(self, owner: str, lease_until: float) -> None:
+        """Extend every running lease ``owner`` holds."""
+        ...
+
+    def close(self) -> None:
+        """Release resources."""
+        ...
+
+
+def new_worker_id() -> str:
+    """``host:pid:random``; the pid lets a worker on the same host see that the
+    previous owner died and take over without waiting for the lease."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """True when ``owner`` ran on this host and its process no longer exists."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class MemoryLog:
+    """The same protocol in memory, for tests (not durable)."""
+
+    def __init__(self) -> None:
+        self._info: dict[str, SagaInfo] = {}
+        self._records: dict[str, list[LogRecord]] = {}
+
+    def create(self, info: SagaInfo, first: LogRecord) -> None:
+        if info.saga_id in self._info:
+            raise CorruptLog(f"saga_id={info.saga_id!r} already exists in the log")
+        self._info[info.saga_id] = dataclasses.replace(info, next_seq=1)
+        self._records[info.saga_id] = [first]
+
+    def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
+               status: str = RUNNING, now: float = 0.0, sync: bool = True) -> None:
+        info = self.get(saga_id)
+        if info.owner != owner:
+            raise LeaseLost(
+                f"saga_id={saga_id!r} is now owned by {info.owner!r}, not {owner!r}"
+            )
+        for k, rec in enumerate(records):
+            if rec.seq != info.next_seq + k:
+                raise CorruptLog(
+                    f"saga_id={saga_id!r}: record seq={rec.seq} but the log expects "
+                    f"seq={info.next_seq + k}"
+                )
+        self._records[saga_id].extend(records)
+        self._info[saga_id] = dataclasses.replace(
+            info, next_seq=info.next_seq + len(records), status=status,
+            updated_at=now)
+
+    def records(self, saga_id: str) -> list[LogRecord]:
+        self.get(saga_id)
+        return list(self._records[saga_id])
+
+    def get(self, saga_id: str) -> SagaInfo:
+        try:
+            return self._info[saga_id]
+        except KeyError:
+            raise UnknownSaga(f"no saga_id={saga_id!r} in the log") from None
+
+    def instances(self, *, status: str | None = None) -> list[SagaInfo]:
+        return [i for i in self._info.values() if status is None or i.status == status]
+
+    def claim(self, saga_id: str, *, owner: str, lease_until: float, now: float,
+              expect_status: str = RUNNING, new_status: str = RUNNING,
+              force: bool = False) -> bool:
+        info = self.get(saga_id)
+        if info.status != expect_status:
+            return False
+        free = (force or info.owner in (None, owner) or info.lease_until < now
+                or owner_is_dead(info.owner))
+        if not free:
+            return False
+        self._info[saga_id] = dataclasses.replace(
+            info, owner=owner, lease_until=lease_until, status=new_status)
+        return True
+
+    def renew(self, owner: str, lease_until: float) -> None:
+        for sid, info in self._info.items():
+            if info.owner == owner and info.status == RUNNING:
+                self._info[sid] = dataclasses.replace(info, lease_until=lease_until)
+
+    def close(self) -> None:
+        pass

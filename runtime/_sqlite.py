@@ -1,0 +1,259 @@
+"""The default durable log: SQLite in one file, WAL, stdlib ``sqlite3``.
+
+Commits are synchronous (fsync of the WAL) at the points that need them: a
+batch that sends a command to a participant is on disk before the command
+leaves, so after a crash the log never knows less than the participants were
+told. Other batches (a final reply and the end marker) commit without fsync;
+they survive a killed process, and after a power cut the last reply is simply
+re-requested with the same idempotency key. ``durability="full"`` fsyncs every
+commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._errors import CorruptLog, LeaseLost, UnknownSaga
+from ._log import RUNNING, LogRecord, SagaInfo, owner_is_dead
+
+MAGIC = "sagaproof-log"
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sagaproof_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sagas(
+    saga_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    definition_hash TEXT NOT NULL,
+    definition_path TEXT,
+    participants TEXT,
+    input TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT,
+    lease_until REAL NOT NULL,
+    next_seq INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sagas_by_status ON sagas(status);
+CREATE TABLE IF NOT EXISTS log(
+    saga_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    step TEXT,
+    step_index INTEGER NOT NULL,
+    outcome TEXT,
+    attempt INTEGER NOT NULL,
+    definition_hash TEXT NOT NULL,
+    data TEXT,
+    at REAL NOT NULL,
+    PRIMARY KEY(saga_id, seq)
+) WITHOUT ROWID;
+"""
+
+_INFO_COLS = ("saga_id, name, definition_hash, definition_path, participants, input, "
+              "status, owner, lease_until, next_seq, created_at, updated_at")
+_REC_COLS = ("saga_id, seq, kind, step, step_index, outcome, attempt, "
+             "definition_hash, data, at")
+
+
+class SQLiteLog:
+    """A :class:`~runtime.SagaLog` in one SQLite file.
+
+    Opening a file that is not a sagaproof log (corrupt, or another program's
+    database) raises :class:`CorruptLog` and leaves the file untouched.
+    """
+
+    def __init__(self, path: str | Path, *, durability: str = "commands",
+                 check: bool = True) -> None:
+        if durability not in {"commands", "full", "os"}:
+            raise ValueError(
+                f"durability={durability!r}; use commands (fsync before a command "
+                "is sent), full (fsync every commit) or os (no fsync)")
+        self.path = str(path)
+        self._durability = durability
+        self._sync = "NORMAL"
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None,
+                                       check_same_thread=False)
+            self._open(check)
+        except sqlite3.DatabaseError as exc:
+            raise CorruptLog(
+                f"db={self.path!r} is not a readable SQLite database ({exc}); "
+                "point --db at a sagaproof log or a new file"
+            ) from None
+
+    def _open(self, check: bool) -> None:
+        db = self._db
+        db.execute("PRAGMA busy_timeout=30000")
+        tables = {r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "sagaproof_meta" not in tables:
+            raise CorruptLog(
+                f"db={self.path!r} is a SQLite database of another program (tables "
+                f"{sorted(tables)!r}); give sagaproof its own file")
+        if tables:
+            meta = dict(db.execute("SELECT key, value FROM sagaproof_meta"))
+            if meta.get("magic") != MAGIC or meta.get("schema") != SCHEMA_VERSION:
+                raise CorruptLog(
+                    f"db={self.path!r} has sagaproof_meta={meta!r}, expected "
+                    f"magic={MAGIC!r} schema={SCHEMA_VERSION!r}")
+            if check:
+                bad = db.execute("PRAGMA quick_check").fetchone()[0]
+                if bad != "ok":
+                    raise CorruptLog(f"db={self.path!r} fails its integrity check: "
+                                     f"{bad}")
+        db.execute("PRAGMA journal_mode=WAL")
+        self._set_sync("FULL" if self._durability == "full" else "NORMAL")
+        if not tables:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(stmt)
+                db.execute("INSERT OR IGNORE INTO sagaproof_meta VALUES ('magic', ?)",
+                           (MAGIC,))
+                db.execute("INSERT OR IGNORE INTO sagaproof_meta VALUES ('schema', ?)",
+                           (SCHEMA_VERSION,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def _set_sync(self, mode: str) -> None:
+        if mode != self._sync:
+            self._db.execute(f"PRAGMA synchronous={mode}")
+            self._sync = mode
+
+    # --- the protocol ---------------------------------------------------------
+    def create(self, info: SagaInfo, first: LogRecord) -> None:
+        self._set_sync("FULL" if self._durability != "os" else "NORMAL")
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                f"INSERT INTO sagas({_INFO_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (info.saga_id, info.name, info.definition_hash, info.definition_path,
+                 info.participants, info.input, info.status, info.owner,
+                 info.lease_until, 1, info.created_at, info.updated_at))
+            db.execute(f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       _row(first))
+            db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK")
+            raise CorruptLog(
+                f"saga_id={info.saga_id!r} already exists in db={self.path!r}; "
+                "choose another id") from None
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
+               status: str = RUNNING, now: float = 0.0, sync: bool = True) -> None:
+        """See :class:`~runtime.SagaLog`; ``sync`` asks for an fsync (needed
+        before a command is sent)."""
+        if not records:
+            return
+        if self._durability == "commands":
+            self._set_sync("FULL" if sync else "NORMAL")
+        db = self._db
+        first = records[0].seq
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                "UPDATE sagas SET next_seq=?, status=?, updated_at=? "
+                "WHERE saga_id=? AND owner=? AND next_seq=?",
+                (first + len(records), status, now, saga_id, owner, first))
+            if cur.rowcount != 1:
+                db.execute("ROLLBACK")
+                self._explain_append_failure(saga_id, owner, first)
+            db.executemany(
+                f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [_row(r) for r in records])
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _explain_append_failure(self, saga_id: str, owner: str, seq: int) -> None:
+        info = self.get(saga_id)
+        if info.owner != owner:
+            raise LeaseLost(
+                f"saga_id={saga_id!r} is now owned by {info.owner!r}, not {owner!r}")
+        raise CorruptLog(
+            f"saga_id={saga_id!r}: appending seq={seq} but the log is at "
+            f"next_seq={info.next_seq}")
+
+    def records(self, saga_id: str) -> list[LogRecord]:
+        self.get(saga_id)
+        rows = self._db.execute(
+            f"SELECT {_REC_COLS} FROM log WHERE saga_id=? ORDER BY seq", (saga_id,))
+        return [LogRecord(saga_id=r[0], seq=r[1], kind=r[2], step=r[3],
+                          step_index=r[4], outcome=r[5], attempt=r[6],
+                          definition_hash=r[7], data=r[8], at=r[9]) for r in rows]
+
+    def get(self, saga_id: str) -> SagaInfo:
+        row = self._db.execute(f"SELECT {_INFO_COLS} FROM sagas WHERE saga_id=?",
+                               (saga_id,)).fetchone()
+        if row is None:
+            raise UnknownSaga(f"no saga_id={saga_id!r} in db={self.path!r}")
+        return _info(row)
+
+    def instances(self, *, status: str | None = None) -> list[SagaInfo]:
+        if status is None:
+            rows = self._db.execute(
+                f"SELECT {_INFO_COLS} FROM sagas ORDER BY created_at, saga_id")
+        else:
+            rows = self._db.execute(
+                f"SELECT {_INFO_COLS} FROM sagas WHERE status=? "
+                "ORDER BY created_at, saga_id", (status,))
+        return [_info(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Number of instances per status."""
+        return dict(self._db.execute(
+            "SELECT status, count(*) FROM sagas GROUP BY status").fetchall())
+
+    def claim(self, saga_id: str, *, owner: str, lease_until: float, now: float,
+              expect_status: str = RUNNING, new_status: str = RUNNING,
+              force: bool = False) -> bool:
+        info = self.get(saga_id)
+        if info.status != expect_status:
+            return False
+        free = (force or info.owner in (None, owner) or info.lease_until < now
+                or owner_is_dead(info.owner))
+        if not free:
+            return False
+        self._set_sync("FULL" if self._durability != "os" else "NORMAL")
+        # Compare-and-set on the owner we saw, so two workers cannot both win.
+        cur = self._db.execute(
+            "UPDATE sagas SET owner=?, lease_until=?, status=? "
+            "WHERE saga_id=? AND status=? AND owner IS ?",
+            (owner, lease_until, new_status, saga_id, expect_status, info.owner))
+        return cur.rowcount == 1
+
+    def renew(self, owner: str, lease_until: float) -> None:
+        self._db.execute("UPDATE sagas SET lease_until=? WHERE owner=? AND status=?",
+                         (lease_until, owner, RUNNING))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _row(r: LogRecord) -> tuple[object, ...]:
+    return (r.saga_id, r.seq, r.kind, r.step, r.step_index, r.outcome, r.attempt,
+            r.definition_hash, r.data, r.at)
+
+
+def _info(r: tuple[object, ...]) -> SagaInfo:
+    return SagaInfo(saga_id=str(r[0]), name=str(r[1]), definition_hash=str(r[2]),
+                    definition_path=r[3] if r[3] is None else str(r[3]),
+                    participants=r[4] if r[4] is None else str(r[4]),
+                    input=str(r[5]), status=str(r[6]),
+                    owner=r[7] if r[7] is None else str(r[7]),
+                    lease_until=float(r[8]),  # type: ignore[arg-type]
+                    next_seq=int(r[9]),  # type: ignore[call-overload]
+                    created_at=float(r[10]),  # type: ignore[arg-type]
+                    updated_at=float(r[11]))  # type: ignore[arg-type]
