@@ -126,7 +126,9 @@ class SagaBuilder:
         span = _call_site()
         where = f"step {name!r}: "
         if depends_on is None:
-            deps: tuple[str, ...] = (self._steps[-1].name,) if self._steps else ()
+            previous = self._steps[-1].name if self._steps else None
+            deps: tuple[str, ...] = (previous,) if previous not in (None, name) \
+                else ()
         elif isinstance(depends_on, str):
             self._problem("SAGA124", f"{where}depends_on={depends_on!r} is not a "
                           "list of step names", span,

@@ -223,8 +223,9 @@ class _Lowering:
         deps: tuple[str, ...]
         if "depends_on" in raw:
             deps = self.get(raw, "depends_on", ptr, _names, ())
-        else:  # no depends_on: follow the previous step, making a chain
-            deps = (previous,) if previous is not None else ()
+        else:  # no depends_on: follow the previous step, making a chain (not a
+            # self-loop when two steps share a name: that is SAGA101 already)
+            deps = (previous,) if previous not in (None, name) else ()
         field_spans = self.spans(raw, ptr)
         retry = RetryPolicy(span=self.doc.span(ptr + "/retry"))
         if isinstance(raw.get("retry"), Mapping) and self.ok(ptr + "/retry"):
