@@ -98,7 +98,7 @@ use min, max or abs
 _ALLOWED = (
     ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.BinOp,
     ast.Compare, ast.Name, ast.Load, ast.Attribute, ast.Constant, ast.Tuple,
-    ast.List, ast.Call, *_CMP, *_BIN,
+    ast.List, ast.Call, ast.Store, *_CMP, *_BIN,
 )
 
 

@@ -42,6 +42,14 @@ _COUNTER = {"initial", "cap"}
 _INVARIANT = {"name", "expr"}
 
 
+def _bool_hint(value: Any) -> str:
+    """YAML 1.1 reads ON, OFF, YES, NO, Y and N as booleans."""
+    if isinstance(value, bool):
+        return (" (YAML reads ON/OFF/YES/NO as true/false: quote the name, "
+                "e.g. 'ON')")
+    return ""
+
+
 class _Lowering:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
@@ -157,7 +165,7 @@ class _Lowering:
         initial = raw.get("initial")
         if not isinstance(initial, str):
             self.err("WF102", f"service {name!r} needs initial=<state>, got "
-                     f"{initial!r}", ptr, "write 'initial: NEW'")
+                     f"{initial!r}", ptr, "write 'initial: NEW'" + _bool_hint(initial))
             initial = "?"
         final = self.names(raw.get("final"), f"{ptr}/final", "final")
         declared = self.names(raw.get("states"), f"{ptr}/states", "states")
@@ -196,7 +204,7 @@ class _Lowering:
         source = raw.get("from")
         if not isinstance(source, str):
             self.err("WF102", f"a transition needs from=<state>, got {source!r}",
-                     ptr, "write 'from: NEW'")
+                     ptr, "write 'from: NEW'" + _bool_hint(source))
             return None
         on, after = raw.get("on"), raw.get("after")
         seconds: float | None = None
@@ -254,7 +262,7 @@ class _Lowering:
         to = raw.get("to", source)
         if not isinstance(to, str):
             self.err("WF102", f"to={to!r} must be a state name", f"{ptr}/to",
-                     "write 'to: APPROVED'")
+                     "write 'to: APPROVED'" + _bool_hint(to))
             to = source
         emit = self.names(raw.get("emit"), f"{ptr}/emit", "emit")
         add: list[tuple[str, int]] = []

@@ -212,7 +212,7 @@ def bus_empty(wf: Workflow, state: State) -> bool:
     return not any(state[tables(wf).bus_base:])
 
 
-# --- the semantics ----------------------------------------------------------------------
+# --- the semantics ---------------------------------------------------------
 def initial_state(wf: Workflow, *, duplicates: int = 1) -> State:
     """The start: every service in its initial state, counters at their
     initial values, the ``start`` events on the bus. ``duplicates`` is how many
