@@ -1,0 +1,77 @@
+"""``sagaproof conform DEFINITION LOG``: is every logged run a path of the model?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "conform", help="replay runtime logs through the model; exit 0 every log "
+        "conforms, 1 one does not",
+        description="LOG is a sagaproof SQLite log (every instance of the "
+        "definition is checked) or a JSON / JSON-lines file of records.")
+    p.add_argument("definition", metavar="DEFINITION")
+    p.add_argument("log", metavar="LOG")
+    p.add_argument("--saga-id", metavar="ID", help="check only this instance")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _records_from_file(path: Path) -> dict[str, list[dict[str, Any]]]:
+    text = path.read_text()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if isinstance(data, dict):
+        data = data.get("records", [])
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rec in data:
+        out.setdefault(str(rec.get("saga_id", "<log>")), []).append(rec)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from runtime import SQLiteLog
+    from runtime._cli import EXIT_USAGE, err, load_saga
+    from verifier.conformance import conform
+
+    saga = load_saga(args.definition)
+    path = Path(args.log)
+    if not path.exists():
+        err(f"sagaproof conform: LOG={args.log!r} does not exist")
+        return EXIT_USAGE
+    with path.open("rb") as fh:
+        is_sqlite = fh.read(16) == b"SQLite format 3\x00"
+    logs: dict[str, list[Any]]
+    if is_sqlite:
+        log = SQLiteLog(path)
+        try:
+            infos = [i for i in log.instances() if i.name == saga.name]
+            logs = {i.saga_id: log.records(i.saga_id) for i in infos}
+        finally:
+            log.close()
+    else:
+        logs = _records_from_file(path)
+    if args.saga_id:
+        logs = {k: v for k, v in logs.items() if k == args.saga_id}
+    bad = 0
+    report = []
+    for sid, records in logs.items():
+        res = conform(saga, records)
+        bad += not res.conforms
+        report.append({"saga_id": sid, "conforms": res.conforms,
+                       "events": res.events, "index": res.index,
+                       "message": res.message, "phases": list(res.phases)})
+        if not args.json and not res.conforms:
+            print(f"{sid}: does not conform: {res.message}")
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{len(logs) - bad} of {len(logs)} log(s) of {saga.name!r} conform "
+              "to the model")
+    return 1 if bad else 0
