@@ -35,6 +35,7 @@ MAX_NODES = 200_000
 """Nodes after alias expansion; bounds a file that expands exponentially."""
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 # The C composer is about ten times faster and gives the same nodes and marks.
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -204,6 +205,9 @@ def _compose(text: str, file: str, what: str) -> yaml.Node | None:
         mark = exc.problem_mark
         span = Span(file=file, line=mark.line + 1 if mark else 0,
                     column=mark.column + 1 if mark else 0)
+        if "nesting depth" in str(exc.problem):  # libyaml's own depth guard
+            raise _error("SAGA005", f"nesting deeper than {MAX_DEPTH} levels",
+                         span, "flatten the document") from None
         raise _error("SAGA004", f"invalid {what}: {exc.problem or exc}", span,
                      "fix the syntax at this position") from None
     except yaml.YAMLError as exc:
@@ -244,6 +248,12 @@ class _Walker:
                          "remove the alias that refers to its own ancestor")
         self.doc.spans.setdefault(pointer, span)
         inner = (*path, id(node))
+        if node.tag not in _PLAIN_TAGS and not isinstance(node, yaml.ScalarNode):
+            # Scalars are checked by the safe constructor below; a collection's
+            # tag would otherwise be silently dropped.
+            raise _error("SAGA008", f"tag {node.tag} is not allowed", span,
+                         "only plain YAML values are allowed: strings, numbers, "
+                         "booleans, lists and mappings; remove the tag")
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key, key_node, value_node in self._pairs(node, pointer, inner):

@@ -262,7 +262,7 @@ def test_every_problem_at_once() -> None:
 
 def test_workflow_documents_go_to_the_workflow_loader(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import saga_models.workflow as workflow
+    from saga_models import workflow
 
     seen = []
     monkeypatch.setattr(workflow, "load_workflow_document",
