@@ -264,11 +264,15 @@ def test_workflow_documents_go_to_the_workflow_loader(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from saga_models import workflow
 
-    seen = []
-    monkeypatch.setattr(workflow, "load_workflow_document",
-                        lambda doc: seen.append(doc) or "wf")
+    seen: list[object] = []
+
+    def fake(doc: object) -> str:
+        seen.append(doc)
+        return "wf"
+
+    monkeypatch.setattr(workflow, "load_workflow_document", fake)
     assert loads("workflow: w\n") == "wf"
-    assert seen[0].data == {"workflow": "w"}
+    assert getattr(seen[0], "data", None) == {"workflow": "w"}
 
 
 def test_importer_shapes_go_to_the_importers(monkeypatch: pytest.MonkeyPatch) -> None:
