@@ -188,8 +188,8 @@ class _Lowering:
             seen.setdefault(t.source)
             for b in t.branches:
                 seen.setdefault(b.to)
-        for s in final:
-            seen.setdefault(s)
+        # Final states are not added: a final state no transition reaches is
+        # reported as unknown (a typo), not silently made a new state.
         return Service(name=name, initial=initial, final=final,
                        states=tuple(seen) if not declared else
                        tuple(dict.fromkeys((initial, *declared))),
