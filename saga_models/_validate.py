@@ -71,9 +71,10 @@ def _known_dependencies(saga: Saga) -> Iterator[Diagnostic]:
     import difflib
 
     names = [s.name for s in saga.steps]
+    known = set(names)  # a list lookup per dependency is quadratic
     for step in saga.steps:
         for dep in step.depends_on:
-            if dep not in names:
+            if dep not in known:
                 close = difflib.get_close_matches(dep, names, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else (
                     f"known steps: {', '.join(names)}"
@@ -95,6 +96,8 @@ def _known_dependencies(saga: Saga) -> Iterator[Diagnostic]:
 
 def _no_cycle(saga: Saga) -> Iterator[Diagnostic]:
     graph = dependency_graph(saga)
+    if nx.is_directed_acyclic_graph(graph):
+        return  # a linear-time check; find_cycle is much slower on a DAG
     try:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:
