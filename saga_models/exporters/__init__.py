@@ -1,0 +1,15 @@
+"""Exporters: a verified native saga written out for another engine.
+
+>>> from saga_models import SagaBuilder
+>>> from saga_models.exporters import to_asl
+>>> saga = (SagaBuilder("t").step("reserve", participant="hotels", action="reserve",
+...         compensation="cancel").build())
+>>> sorted(to_asl(saga)["States"])
+['Compensate reserve', 'Saga compensated', 'Saga completed', 'Saga failed', 'Saga stuck', 'reserve']
+"""
+
+from ._asl import ExportError as ExportError
+from ._asl import dumps_asl as dumps_asl
+from ._asl import to_asl as to_asl
+
+__all__ = ["ExportError", "dumps_asl", "to_asl"]
