@@ -1,0 +1,123 @@
+"""The durable log: SQLite and in-memory behind one protocol, bad files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from runtime import (
+    CorruptLog,
+    LeaseLost,
+    LogRecord,
+    MemoryLog,
+    SagaInfo,
+    SQLiteLog,
+    UnknownSaga,
+)
+from runtime._log import owner_is_dead
+
+
+def _info(sid: str = "s1", owner: str = "w1") -> SagaInfo:
+    return SagaInfo(saga_id=sid, name="n", definition_hash="h", owner=owner,
+                    lease_until=100.0)
+
+
+def _rec(seq: int, kind: str = "dispatch", sid: str = "s1") -> LogRecord:
+    return LogRecord(saga_id=sid, seq=seq, kind=kind, step="a", step_index=0,
+                     definition_hash="h")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def log(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+    if request.param == "memory":
+        return MemoryLog()
+    return SQLiteLog(tmp_path / "s.db")
+
+
+def test_append_and_read_back(log: SQLiteLog) -> None:
+    log.create(_info(), _rec(0, "start"))
+    log.append("s1", [_rec(1), _rec(2, "reply")], owner="w1")
+    assert [r.seq for r in log.records("s1")] == [0, 1, 2]
+    assert log.get("s1").next_seq == 3
+    log.append("s1", [_rec(3, "end")], owner="w1", status="COMPLETED")
+    assert log.get("s1").status == "COMPLETED"
+    assert log.instances(status="running") == []
+
+
+def test_append_is_fenced_by_the_lease(log: SQLiteLog) -> None:
+    log.create(_info(), _rec(0, "start"))
+    with pytest.raises(LeaseLost, match="owned by 'w1', not 'w2'"):
+        log.append("s1", [_rec(1)], owner="w2")
+    assert len(log.records("s1")) == 1  # nothing half-applied
+
+
+def test_out_of_sequence_append_is_rejected(log: SQLiteLog) -> None:
+    log.create(_info(), _rec(0, "start"))
+    with pytest.raises(CorruptLog, match="seq"):
+        log.append("s1", [_rec(5)], owner="w1")
+    assert len(log.records("s1")) == 1
+
+
+def test_claim_respects_live_leases(log: SQLiteLog) -> None:
+    log.create(_info(owner="otherhost:1:x"), _rec(0, "start"))
+    assert not log.claim("s1", owner="w2", lease_until=200.0, now=50.0)
+    assert log.claim("s1", owner="w2", lease_until=200.0, now=150.0)  # expired
+    assert log.get("s1").owner == "w2"
+    assert log.claim("s1", owner="w3", lease_until=300.0, now=0.0, force=True)
+
+
+def test_unknown_saga(log: SQLiteLog) -> None:
+    with pytest.raises(UnknownSaga):
+        log.get("nope")
+
+
+def test_duplicate_id_is_refused(log: SQLiteLog) -> None:
+    log.create(_info(), _rec(0, "start"))
+    with pytest.raises(CorruptLog, match="already exists"):
+        log.create(_info(), _rec(0, "start"))
+
+
+def test_corrupt_file_is_a_clear_error_and_left_untouched(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not a database at all" * 100)
+    before = bad.read_bytes()
+    with pytest.raises(CorruptLog, match="not a readable SQLite database"):
+        SQLiteLog(bad)
+    assert bad.read_bytes() == before
+
+
+def test_foreign_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE users(id INTEGER)")
+    db.commit()
+    db.close()
+    with pytest.raises(CorruptLog, match="another program.*users"):
+        SQLiteLog(path)
+    db = sqlite3.connect(path)
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["users"]
+
+
+def test_reopening_keeps_the_log(tmp_path: Path) -> None:
+    log = SQLiteLog(tmp_path / "s.db")
+    log.create(_info(), _rec(0, "start"))
+    log.close()
+    again = SQLiteLog(tmp_path / "s.db")
+    assert again.get("s1").name == "n"
+    assert again.counts() == {"running": 1}
+
+
+def test_dead_owner_on_this_host_is_detected() -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    host = socket.gethostname()
+    assert owner_is_dead(f"{host}:{proc.pid}:x")
+    assert not owner_is_dead(f"{host}:{os.getpid()}:x")
+    assert not owner_is_dead(f"elsewhere:{proc.pid}:x")
