@@ -632,13 +632,19 @@ def _route_chain(m: Machine, d: Diags, step: Step, r: Route,
         d.add("ASL213", f"the Catch of {step.name!r} routes back into forward "
               "work; the model ends the saga there", span,
               "route the Catch to the rollback, then a Fail state", warning=True)
+    # Steps that run only after the trigger cannot have started when it fails:
+    # a compensation Task shared with one of them undoes the earlier step only.
+    later: set[str] = set()
+    for s in steps:
+        if any(d == step.name or d in later for d in s.depends_on):
+            later.add(s.name)
     out: list[str] = []
     for task in h.tasks:
         forwards = m.mapping.forwards_of(task)
         if not forwards:
             continue
         comp_tasks[task] = None
-        for f in sorted((f for f in forwards if f in index_of),
+        for f in sorted((f for f in forwards if f in index_of and f not in later),
                         key=lambda f: -index_of[f]):
             if steps[index_of[f]].compensation is not None and f not in out:
                 out.append(f)

@@ -152,8 +152,10 @@ class CompensationMap:
             if e.no_effect:
                 value, note = "none", "no effect to undo"
             elif e.compensation is None:
-                value, note = "none", ("UNMAPPED: name the task that undoes it, or "
-                                       "keep 'none' if it has no effect to undo")
+                # '?' is refused when read back: an unmapped task is never
+                # silently accepted as having nothing to undo.
+                value, note = "'?'", ("UNMAPPED: name the task that undoes it, or "
+                                      "write 'none' if it has no effect to undo")
             else:
                 value, note = _yaml_key(e.compensation), f"from {e.source}"
             pad = " " * max(1, width - len(key) + 1)
