@@ -305,18 +305,7 @@ def enabled(wf: Workflow, state: State, *, reduce: bool = False) -> list[Step]:
                 expand(_handle(t, state, s, e, duplicate=False), -1)
             if state[b + 2 * k + 1]:
                 expand(_handle(t, state, s, e, duplicate=True), -1)
-    for i in range(len(t.services)):
-        base = HEADER + 2 * i
-        if state[base + 1]:
-            continue
-        k = t.timers.get((i, state[base]), -1)
-        if k < 0:
-            continue
-        tr = t.transition(i, k)
-        if tr.guard is not None and not tr.guard.evaluate(*_env(t, state)):
-            continue
-        out += [Step(StepKind.TIMER, i, -1, k, br, at=state[base])
-                for br in range(len(tr.branches))]
+    out += timers_enabled(wf, state)
     return out
 
 
@@ -340,23 +329,64 @@ def apply(wf: Workflow, state: State, step: Step) -> State:
             st[k + (1 if step.duplicate else 0)] -= 1
             if step.keep:
                 st[k + 1] += 1
-    if step.kind in (StepKind.DELIVER, StepKind.TIMER):
-        tr = t.transition(step.service, step.transition)
-        br = tr.branches[step.branch]
-        base = HEADER + 2 * step.service
-        to = t.state_names[step.service].index(br.to)
-        if to != st[base]:
-            st[base], st[base + 1] = to, 0  # entering a state re-arms its timer
-        if step.kind is StepKind.TIMER:
-            st[base + 1] = 1 if to == state[base] else 0
-        for name, amount in br.add:
-            i = t.counters.index(name)
-            v = st[t.counter_base + i] + amount
-            st[t.counter_base + i] = max(0, min(t.caps[i], v))
+    _effect(t, st, state, step, send=True)
+    return tuple(st)
+
+
+def _effect(t: Tables, st: list[int], before: State, step: Step, *,
+            send: bool) -> None:
+    """What a handled step does to its service, the counters and (with
+    ``send``) the bus."""
+    if step.kind not in (StepKind.DELIVER, StepKind.TIMER):
+        return
+    tr = t.transition(step.service, step.transition)
+    br = tr.branches[step.branch]
+    base = HEADER + 2 * step.service
+    to = t.state_names[step.service].index(br.to)
+    if to != st[base]:
+        st[base], st[base + 1] = to, 0  # entering a state re-arms its timer
+    if step.kind is StepKind.TIMER:
+        st[base + 1] = 1 if to == before[base] else 0
+    for name, amount in br.add:
+        i = t.counters.index(name)
+        v = st[t.counter_base + i] + amount
+        st[t.counter_base + i] = max(0, min(t.caps[i], v))
+    if send:
         ev = {e: i for i, e in enumerate(t.events)}
         for e in br.emit:
             _send(t, st, step.service, ev[e])
+
+
+def react(wf: Workflow, state: State, service: int, event: int, *,
+          duplicate: bool) -> list[Step]:
+    """How ``service`` reacts to ``event`` in ``state``: the steps it may take
+    (several for a ``choose``). The runtime asks this for every delivery."""
+    return _handle(tables(wf), state, service, event, duplicate=duplicate)
+
+
+def effect(wf: Workflow, state: State, step: Step) -> State:
+    """``step``'s effect on services and counters only (the runtime carries
+    the bus itself and publishes the branch's ``emit`` events)."""
+    st = list(state)
+    _effect(tables(wf), st, state, step, send=False)
     return tuple(st)
+
+
+def timers_enabled(wf: Workflow, state: State) -> list[Step]:
+    """The timer steps enabled in ``state`` (whatever is on the bus)."""
+    t = tables(wf)
+    out: list[Step] = []
+    for i in range(len(t.services)):
+        base = HEADER + 2 * i
+        k = t.timers.get((i, state[base]), -1)
+        if state[base + 1] or k < 0:
+            continue
+        tr = t.transition(i, k)
+        if tr.guard is not None and not tr.guard.evaluate(*_env(t, state)):
+            continue
+        out += [Step(StepKind.TIMER, i, -1, k, br, at=state[base])
+                for br in range(len(tr.branches))]
+    return out
 
 
 def is_quiescent(wf: Workflow, state: State) -> bool:

@@ -178,4 +178,5 @@ def test_drawings() -> None:
     assert 'orders_PAYING -.->|"after 30s / cancel_payment"| orders_CANCELLING' in m
     d = to_dot(wf)
     assert 'subgraph "cluster_payments"' in d
-    assert '"payments.IDLE" -> "payments.CHARGED" [label="charge / charged charged+1"];' in d
+    assert ('"payments.IDLE" -> "payments.CHARGED" '
+            '[label="charge / charged charged+1"];') in d

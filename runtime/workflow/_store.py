@@ -1,0 +1,204 @@
+"""Durable state of workflow instances: SQLite in one file (stdlib ``sqlite3``).
+
+One row per service instance (its state, whether its timer fired, its timer's
+due time), the counters, the outbox of undelivered envelopes, the inbox of
+event ids each service has seen, and an append-only log keyed by
+``(workflow_id, seq)``. Every delivery commits in one transaction (state,
+counters, inbox, log, the consumed envelope and the ones it emits), so after a
+crash an event is either fully handled or still pending: at-least-once, never
+lost. The log is also a trace for :func:`runtime.workflow.conforms`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._bus import Envelope
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS wf_instances(
+    workflow_id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,
+    next_seq INTEGER NOT NULL, next_event INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS wf_services(
+    workflow_id TEXT NOT NULL, service TEXT NOT NULL, state TEXT NOT NULL,
+    timer_fired INTEGER NOT NULL, timer_due REAL,
+    PRIMARY KEY(workflow_id, service));
+CREATE TABLE IF NOT EXISTS wf_counters(
+    workflow_id TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
+    PRIMARY KEY(workflow_id, name));
+CREATE TABLE IF NOT EXISTS wf_outbox(
+    workflow_id TEXT NOT NULL, seq INTEGER NOT NULL, event_id TEXT NOT NULL,
+    event TEXT NOT NULL, sender TEXT NOT NULL, receiver TEXT NOT NULL,
+    PRIMARY KEY(workflow_id, seq));
+CREATE TABLE IF NOT EXISTS wf_inbox(
+    workflow_id TEXT NOT NULL, service TEXT NOT NULL, event_id TEXT NOT NULL,
+    PRIMARY KEY(workflow_id, service, event_id));
+CREATE TABLE IF NOT EXISTS wf_log(
+    workflow_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+    service TEXT NOT NULL, event TEXT, event_id TEXT, sender TEXT,
+    duplicate INTEGER NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL,
+    emitted TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY(workflow_id, seq));
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogEntry:
+    """One step of a workflow instance, as recorded."""
+
+    seq: int
+    kind: str
+    """``deliver``, ``ignore``, ``drop``, ``unhandled`` or ``timer``."""
+    service: str
+    event: str | None
+    event_id: str | None
+    sender: str | None
+    duplicate: bool
+    from_state: str
+    to_state: str
+    emitted: tuple[str, ...]
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """A workflow instance as stored."""
+
+    name: str
+    status: str
+    states: dict[str, str]
+    fired: dict[str, bool]
+    due: dict[str, float | None]
+    counters: dict[str, int]
+    outbox: list[Envelope]
+    next_seq: int
+    next_event: int
+
+
+class WorkflowStore:
+    """The SQLite store (``":memory:"`` for tests)."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def create(self, workflow_id: str, name: str, *, states: dict[str, str],
+               counters: dict[str, int], outbox: list[Envelope],
+               next_event: int) -> None:
+        """Persist a new instance with its start events."""
+        with self._tx():
+            self._db.execute("INSERT INTO wf_instances VALUES (?,?,?,?,?)",
+                             (workflow_id, name, "running", 0, next_event))
+            self._db.executemany("INSERT INTO wf_services VALUES (?,?,?,0,NULL)",
+                                 [(workflow_id, s, v) for s, v in states.items()])
+            self._db.executemany("INSERT INTO wf_counters VALUES (?,?,?)",
+                                 [(workflow_id, c, v) for c, v in counters.items()])
+            self._put(workflow_id, outbox)
+
+    def load(self, workflow_id: str) -> Snapshot | None:
+        """The stored instance, or None."""
+        row = self._db.execute(
+            "SELECT name, status, next_seq, next_event FROM wf_instances "
+            "WHERE workflow_id=?", (workflow_id,)).fetchone()
+        if row is None:
+            return None
+        svc = self._db.execute("SELECT service, state, timer_fired, timer_due FROM "
+                               "wf_services WHERE workflow_id=?",
+                               (workflow_id,)).fetchall()
+        cnt = self._db.execute("SELECT name, value FROM wf_counters WHERE "
+                               "workflow_id=?", (workflow_id,)).fetchall()
+        out = self._db.execute("SELECT seq, event_id, event, sender, receiver FROM "
+                               "wf_outbox WHERE workflow_id=? ORDER BY seq",
+                               (workflow_id,)).fetchall()
+        return Snapshot(
+            name=row[0], status=row[1], next_seq=row[2], next_event=row[3],
+            states={s: st for s, st, _, _ in svc},
+            fired={s: bool(f) for s, _, f, _ in svc},
+            due={s: d for s, _, _, d in svc},
+            counters=dict(cnt),
+            outbox=[Envelope(seq=q, event_id=i, event=e, sender=s, receiver=r)
+                    for q, i, e, s, r in out])
+
+    def seen(self, workflow_id: str, service: str, event_id: str) -> bool:
+        """Whether ``service``'s inbox has recorded ``event_id``."""
+        return self._db.execute(
+            "SELECT 1 FROM wf_inbox WHERE workflow_id=? AND service=? AND "
+            "event_id=?", (workflow_id, service, event_id)).fetchone() is not None
+
+    def commit_step(self, workflow_id: str, *, entry: LogEntry,
+                    consumed: Envelope | None, service_row: tuple[str, bool,
+                                                                  float | None],
+                    counters: dict[str, int], emitted: list[Envelope],
+                    next_event: int, keep_consumed: bool = False) -> None:
+        """Record one step atomically (see the module docstring)."""
+        state, fired, due = service_row
+        with self._tx():
+            self._db.execute(
+                "UPDATE wf_services SET state=?, timer_fired=?, timer_due=? "
+                "WHERE workflow_id=? AND service=?",
+                (state, int(fired), due, workflow_id, entry.service))
+            self._db.executemany(
+                "UPDATE wf_counters SET value=? WHERE workflow_id=? AND name=?",
+                [(v, workflow_id, c) for c, v in counters.items()])
+            if consumed is not None:
+                self._db.execute("INSERT OR IGNORE INTO wf_inbox VALUES (?,?,?)",
+                                 (workflow_id, consumed.receiver, consumed.event_id))
+                if not keep_consumed:
+                    self._db.execute("DELETE FROM wf_outbox WHERE workflow_id=? "
+                                     "AND seq=?", (workflow_id, consumed.seq))
+            self._put(workflow_id, emitted)
+            self._db.execute(
+                "INSERT INTO wf_log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (workflow_id, entry.seq, entry.kind, entry.service, entry.event,
+                 entry.event_id, entry.sender, int(entry.duplicate),
+                 entry.from_state, entry.to_state, json.dumps(list(entry.emitted)),
+                 entry.at))
+            self._db.execute("UPDATE wf_instances SET next_seq=?, next_event=? "
+                             "WHERE workflow_id=?",
+                             (entry.seq + 1, next_event, workflow_id))
+
+    def finish(self, workflow_id: str, status: str) -> None:
+        """Record the instance's end status."""
+        with self._tx():
+            self._db.execute("UPDATE wf_instances SET status=? WHERE workflow_id=?",
+                             (status, workflow_id))
+
+    def log(self, workflow_id: str) -> list[LogEntry]:
+        """The instance's log, in order."""
+        rows = self._db.execute(
+            "SELECT seq, kind, service, event, event_id, sender, duplicate, "
+            "from_state, to_state, emitted, at FROM wf_log WHERE workflow_id=? "
+            "ORDER BY seq", (workflow_id,)).fetchall()
+        return [LogEntry(seq=r[0], kind=r[1], service=r[2], event=r[3],
+                         event_id=r[4], sender=r[5], duplicate=bool(r[6]),
+                         from_state=r[7], to_state=r[8],
+                         emitted=tuple(json.loads(r[9])), at=r[10]) for r in rows]
+
+    def _put(self, workflow_id: str, envelopes: list[Envelope]) -> None:
+        self._db.executemany(
+            "INSERT INTO wf_outbox VALUES (?,?,?,?,?,?)",
+            [(workflow_id, e.seq, e.event_id, e.event, e.sender, e.receiver)
+             for e in envelopes])
+
+    def _tx(self) -> Any:
+        return _Tx(self._db)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
