@@ -4,8 +4,13 @@
 >>> from saga_models.exporters import to_asl
 >>> saga = (SagaBuilder("t").step("reserve", participant="hotels", action="reserve",
 ...         compensation="cancel").build())
->>> sorted(to_asl(saga)["States"])
-['Compensate reserve', 'Saga compensated', 'Saga completed', 'Saga failed', 'Saga stuck', 'reserve']
+>>> for name in sorted(to_asl(saga)["States"]): print(name)
+Compensate reserve
+Saga compensated
+Saga completed
+Saga failed
+Saga stuck
+reserve
 """
 
 from ._asl import ExportError as ExportError

@@ -69,9 +69,9 @@ def load_all_document(doc: Document, *, compensations: MapArg = None) -> list[Sa
 
         return _asl.lower_paths(_asl.parse(doc, sidecar=sidecar))
     if fmt == "seata":
-        from . import _seata
+        from ._seata import lower_paths, parse
 
-        return _seata.lower_paths(_seata.parse(doc, sidecar=sidecar))
+        return lower_paths(parse(doc, sidecar=sidecar))
     from .._errors import Diagnostic, InvalidDefinition
 
     raise InvalidDefinition((Diagnostic(
@@ -109,9 +109,9 @@ def mapping(path: str | Path, *, compensations: MapArg = None) -> CompensationMa
     doc = read_document(path)
     sidecar = _sidecar(compensations)
     if detect(doc.data) == "seata":
-        from . import _seata
+        from ._seata import parse as parse_seata
 
-        return _seata.parse(doc, sidecar=sidecar).mapping
+        return parse_seata(doc, sidecar=sidecar).mapping
     from . import _asl
 
     return _asl.parse(doc, sidecar=sidecar).mapping

@@ -89,7 +89,8 @@ def find_machine(data: Any) -> tuple[str, str] | None:
             if isinstance(machine, dict) and isinstance(machine.get("definition"),
                                                         dict):
                 name = str(machine.get("name") or key)
-                return f"/stepFunctions/stateMachines/{escape(str(key))}/definition", name
+                where = f"/stepFunctions/stateMachines/{escape(str(key))}"
+                return where + "/definition", name
     return None
 
 
@@ -564,7 +565,8 @@ def _lower_path(m: Machine, path: Path, many: bool, index: int) -> Saga:
         if step.kind is StepKind.RETRIABLE:
             continue
         node = m.nodes[step.name][0]
-        chain = _chain(m, d, step, node, index_of, steps, comp_tasks)
+        chain = _chain(m, d, step, node=node, index_of=index_of, steps=steps,
+                       comp_tasks=comp_tasks)
         chains.append(chain)
     _path_diagnostics(m, d, path, steps, index_of)
     policy = _policy(m, comp_tasks)
@@ -584,17 +586,19 @@ def _lower_path(m: Machine, path: Path, many: bool, index: int) -> Saga:
     return saga
 
 
-def _chain(m: Machine, d: Diags, step: Step, node: Node, index_of: dict[str, int],
+def _chain(m: Machine, d: Diags, step: Step, *, node: Node, index_of: dict[str, int],
            steps: list[Step], comp_tasks: dict[str, None]) -> CompensationChain:
     gen = route(m, step.name, GENERIC)
-    gen_chain = _route_chain(m, d, step, gen, index_of, steps, comp_tasks)
+    gen_chain = _route_chain(m, d, step, gen, index_of=index_of, steps=steps,
+                             comp_tasks=comp_tasks)
     span = gen.catcher.span if gen.catcher else node.span
     unconditional = True
     chain = gen_chain
     if step.timeout is not None:
         tmo = route(m, step.name, TIMEOUT)
         if tmo.caught and gen.caught:
-            tmo_chain = _route_chain(m, d, step, tmo, index_of, steps, comp_tasks)
+            tmo_chain = _route_chain(m, d, step, tmo, index_of=index_of,
+                                         steps=steps, comp_tasks=comp_tasks)
             if tmo_chain == gen_chain:
                 pass
             elif tmo_chain == (step.name, *gen_chain):
@@ -611,7 +615,7 @@ def _chain(m: Machine, d: Diags, step: Step, node: Node, index_of: dict[str, int
                              unconditional=unconditional, span=span)
 
 
-def _route_chain(m: Machine, d: Diags, step: Step, r: Route,
+def _route_chain(m: Machine, d: Diags, step: Step, r: Route, *,
                  index_of: dict[str, int], steps: list[Step],
                  comp_tasks: dict[str, None]) -> tuple[str, ...]:
     if not r.caught or r.graph is None or r.target is None:

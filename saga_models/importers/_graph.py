@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._errors import Diagnostic, InvalidDefinition
-from .._span import Span
+from .._span import UNKNOWN_SPAN, Span
 
 TASK_KINDS = frozenset({"task", "sub"})
 """Node kinds that call a participant (and so may take effect)."""
@@ -37,7 +37,7 @@ class Retrier:
     backoff: float = 2.0
     max_delay: float | None = None
     jitter: bool = False
-    span: Span = Span()
+    span: Span = UNKNOWN_SPAN
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,7 +46,7 @@ class Catcher:
 
     errors: tuple[str, ...]
     next: str
-    span: Span = Span()
+    span: Span = UNKNOWN_SPAN
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +164,11 @@ class Enumerator:
             rest = (self.paths(graph, node.next, on_path) if node.next
                     else [Path(end="end", end_state=name)])
             return self._bound([p.prepend(name) for p in rest], node)
+        return self._other(graph, node, on_path)
+
+    def _other(self, graph: Graph, node: Node, on_path: tuple[str, ...]
+               ) -> list[Path]:
+        name, kind = node.name, node.kind
         if kind == "pass":
             return (self.paths(graph, node.next, on_path) if node.next
                     else [Path(end="end", end_state=name)])
@@ -191,8 +196,9 @@ class Enumerator:
                 failing = next((p for p in combo if p.end == "fail"), None)
                 if failing is not None:
                     error = _fail_error(node, failing)
-                    target = self.catch_target(node, error)
-                    cont = (self.paths(graph, target, on_path) if target else
+                    caught = self.catch_target(node, error)
+                    cont = (self.paths(graph, caught, on_path)
+                            if caught is not None else
                             [Path(end="fail", end_state=failing.end_state)])
                 else:
                     cont = (self.paths(graph, node.next, on_path) if node.next

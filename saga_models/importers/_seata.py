@@ -158,7 +158,8 @@ def parse(doc: Document, *, sidecar: Sidecar | None = None) -> Machine:
                                         source="sidecar", no_effect=comp is None))
         elif node.kind == "sub":
             entries.append(MappingEntry(
-                forward=f, compensation=f"compensate {_get(node.raw, 'StateMachineName')}",
+                forward=f,
+                compensation=f"compensate {_get(node.raw, 'StateMachineName')}",
                 source="SubStateMachine"))
         elif target:
             entries.append(MappingEntry(forward=f, compensation=str(target),
@@ -317,7 +318,6 @@ def _lower(m: Machine, path: Path, many: bool, index: int) -> Saga:
             compensation=comp, kind=kind, depends_on=deps, retry=retry,
             timeout=nominal if may_be_unknown(node) else None,
             span=node.span, field_spans=(("retry", retry.span),)))
-    index_of = {s.name: i for i, s in enumerate(steps)}
     chains: list[CompensationChain] = []
     comp_states: set[str] = set()
     for i, step in enumerate(steps):

@@ -132,7 +132,8 @@ def test_seata_go_catches_key_is_ignored_like_the_engine_does() -> None:
 
 
 def test_seata_sub_machine_dangling_compensate_state() -> None:
-    sagas = load_all(CORPUS / "seata/simple_statelang_with_compensation_and_sub_machine.json")
+    sagas = load_all(
+        CORPUS / "seata/simple_statelang_with_compensation_and_sub_machine.json")
     assert "SEATA212" in codes(sagas[0])
 
 
