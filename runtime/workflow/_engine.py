@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +96,8 @@ class WorkflowEngine:
                  store: WorkflowStore | None = None, bus: EventBus | None = None,
                  clock: Any = None, rng: random.Random | None = None,
                  max_handler_attempts: int = 3, max_steps: int = 10_000,
-                 max_wait: float | None = None) -> None:
+                 max_wait: float | None = None,
+                 listeners: Sequence[Callable[[LogEntry], Any]] = ()) -> None:
         self.wf = wf
         self.store = store or WorkflowStore()
         self.rng = rng or random.Random(0)
@@ -106,6 +107,8 @@ class WorkflowEngine:
         # Timer due times are wall-clock seconds, so they survive a restart.
         self.clock = clock or RealClock()
         self.max_wait = max_wait
+        self.listeners = tuple(listeners)
+        """Called with each step once it is durable (state-change events)."""
         """Stop (status ``waiting``) rather than sleep longer than this for
         the next timer; a later ``run`` with the same id resumes."""
         self.max_handler_attempts = max_handler_attempts
@@ -301,6 +304,8 @@ class WorkflowEngine:
                                next_event=live.next_event)
         self.bus.publish(emitted)
         live.seq += 1
+        for listener in self.listeners:
+            listener(entry)
 
     def _finish(self, live: _Live, *, waiting: bool = False) -> WorkflowResult:
         states, wid = live.states, live.wid

@@ -153,6 +153,7 @@ def test_choose_needs_a_handler_and_a_valid_answer() -> None:
 def test_async_handlers_and_context() -> None:
     wf = load(CORPUS / "ok_order_saga_compensation.yaml")
     seen: list[Any] = []
+    changes: list[Any] = []
 
     async def charge(ctx: Any) -> str:
         seen.append(ctx)
@@ -160,11 +161,15 @@ def test_async_handlers_and_context() -> None:
 
     result = asyncio.run(WorkflowEngine(
         wf, {"payments": {"charge": charge}, "inventory": {
-            "reserve_stock": lambda ctx: 0}}).run(workflow_id="a", input={"x": 1}))
+            "reserve_stock": lambda ctx: 0}}, listeners=[changes.append]).run(
+                workflow_id="a", input={"x": 1}))
     assert result.states["orders"] == "CANCELLED"
     (ctx,) = seen
     assert ctx.state == "IDLE" and ctx.event == "charge" and ctx.input == {"x": 1}
     assert ctx.choices == ("CHARGED", "DECLINED") and not ctx.duplicate
+    assert [(c.service, c.from_state, c.to_state) for c in changes] == [
+        ("orders", "NEW", "PAYING"), ("payments", "IDLE", "DECLINED"),
+        ("orders", "PAYING", "CANCELLED")]
 
 
 def test_run_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
