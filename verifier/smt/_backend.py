@@ -1,0 +1,289 @@
+"""The z3 backend behind ``check(..., backend="smt" | "auto")``.
+
+One result per property, in the same shapes as the explicit checker
+(:class:`~verifier.PropertyResult`, counterexamples rendered from the same
+``SagaTransitionSystem``), so callers and the CLI cannot tell the backends apart
+except by ``backend`` and by unbounded verdicts on definitions too big to
+enumerate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import z3
+
+from saga_models import FaultModel, Saga
+from saga_models import semantics as sem
+from saga_models.semantics import ST, Status
+
+from .._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
+from .._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
+from .._ts import Property, TransitionSystem
+from ._encode import Encoding, Unsupported, encode
+from ._engine import (
+    StateBad,
+    Trace,
+    TransBad,
+    bmc,
+    completeness_state_bad,
+    completeness_trans_bad,
+    consistency_bad,
+    deadlock_bad,
+    fair_lasso,
+    k_induction,
+    no_deadlock,
+    no_trans_bad,
+    ranking,
+)
+from ._invariant import LocalInvariant, local_invariant, seed_states
+from ._z3 import DEFAULT_RLIMIT, new_solver
+
+DEFAULT_MAX_DEPTH = 80
+"""BMC bound: counterexamples longer than this are reported as unknown."""
+MAX_K = 4
+"""Largest k tried by k-induction after plain induction fails."""
+AUTO_EXPLICIT_STATES = 200_000
+"""``auto`` first explores explicitly up to this many states, then asks z3."""
+
+_DEADLOCK = ("deadlock: the saga can make no further move and has not reached a "
+             "terminal outcome")
+
+
+class _Run:
+    """One SMT check of one saga: shares the encoding and the lemmas."""
+
+    def __init__(self, saga: Saga, ts: TransitionSystem, faults: FaultModel,
+                 max_depth: int, rlimit: int) -> None:
+        self.saga = saga
+        self.ts = ts
+        self.faults = faults
+        self.max_depth = max_depth
+        self.rlimit = rlimit
+        self.enc: Encoding = encode(saga, faults)
+        self._inv: LocalInvariant | str | None = None
+
+    def inv(self) -> LocalInvariant | str:
+        if self._inv is None:
+            self._inv = local_invariant(self.enc, rlimit=self.rlimit)
+        return self._inv
+
+    # --- rendering ------------------------------------------------------------------
+    def counterexample(self, tr: Trace, violation: str) -> Counterexample:
+        ts = self.ts
+        steps = [TraceStep(action="init", event=None, state=ts.state_json(tr.states[0]))]
+        for e, st in zip(tr.events, tr.states[1:], strict=True):
+            steps.append(TraceStep(action=ts.label_text(e), event=ts.label_json(e),
+                                   state=ts.state_json(st)))
+        return Counterexample(steps=tuple(steps), loop_start=tr.loop_start,
+                              violation=violation)
+
+    def _message(self, p: Property, tr: Trace) -> str:
+        last = tr.states[-1]
+        if p.on_state is not None and (msg := p.on_state(last)):
+            return msg
+        if p.on_terminal is not None and sem.is_terminal(last) and (
+                msg := p.on_terminal(last)):
+            return msg
+        if p.on_transition is not None and tr.events and (
+                msg := p.on_transition(tr.states[-2], tr.events[-1], last)):
+            return msg
+        return f"{p.name} violated"
+
+    # --- properties --------------------------------------------------------------
+    def safety(self, p: Property, state_bad: StateBad,
+               trans_bad: TransBad = no_trans_bad) -> tuple[Verdict, str, Trace | None, int]:
+        inv = self.inv()
+        cti = ""
+        if isinstance(inv, LocalInvariant):
+            ind = k_induction(self.enc, inv, state_bad=state_bad, trans_bad=trans_bad,
+                              max_k=1, rlimit=self.rlimit)
+            if ind.proved:
+                return (Verdict.HOLDS, f"proved for executions of every length by "
+                        f"induction, strengthened by {inv.size()} step lemmas "
+                        f"({ind.detail})", None, 0)
+            cti = ind.detail or ind.unknown
+        else:
+            cti = inv
+        out = bmc(self.enc, state_bad=state_bad, trans_bad=trans_bad,
+                  max_depth=self.max_depth, rlimit=self.rlimit)
+        if out.trace is not None:
+            return Verdict.VIOLATED, self._message(p, out.trace), out.trace, out.depth
+        if out.complete:
+            return (Verdict.HOLDS, f"bounded model checking is complete: no execution "
+                    f"is longer than {out.depth - 1} steps, none violates it",
+                    None, out.depth)
+        if out.unknown:
+            return Verdict.UNKNOWN, out.unknown + (f"; {cti}" if cti else ""), None, out.depth
+        if isinstance(inv, LocalInvariant):
+            ind = k_induction(self.enc, inv, state_bad=state_bad, trans_bad=trans_bad,
+                              max_k=min(MAX_K, self.max_depth), rlimit=self.rlimit)
+            if ind.proved:
+                return (Verdict.HOLDS, f"proved by {ind.k}-induction strengthened by "
+                        f"{inv.size()} step lemmas; no violation within "
+                        f"{self.max_depth} steps", None, out.depth)
+            cti = ind.detail or ind.unknown or cti
+        return (Verdict.UNKNOWN, f"no violation within {self.max_depth} steps (BMC "
+                f"bound) and not proved by {MAX_K}-induction: {cti}", None, out.depth)
+
+    def termination(self) -> tuple[Verdict, str, Trace | None, int]:
+        inv = self.inv()
+        if not isinstance(inv, LocalInvariant):
+            return Verdict.UNKNOWN, inv, None, 0
+        free = no_deadlock(self.enc, inv, rlimit=self.rlimit)
+        if free is not True:
+            out = bmc(self.enc, state_bad=deadlock_bad, max_depth=self.max_depth,
+                      rlimit=self.rlimit)
+            if out.trace is not None:
+                return Verdict.VIOLATED, _DEADLOCK, out.trace, out.depth
+            if not out.complete:
+                why = free if isinstance(free, str) else (
+                    "the step lemmas admit a deadlock state")
+                return (Verdict.UNKNOWN, f"no deadlock within {self.max_depth} steps, "
+                        f"but none ruled out: {why}", None, out.depth)
+        rank = ranking(self.enc, inv, rlimit=self.rlimit)
+        fair = self.ts.fairness
+        if rank.proved:
+            return (Verdict.HOLDS, f"no deadlock, and a ranking function checked by "
+                    f"z3 ({rank.detail}); under {fair}", None, 0)
+        out = fair_lasso(self.enc, max_depth=self.max_depth, rlimit=self.rlimit)
+        if out.trace is not None:
+            msg = f"livelock: a cycle that never terminates, and is fair ({fair})"
+            return Verdict.VIOLATED, msg, out.trace, out.depth
+        if out.complete:
+            return (Verdict.HOLDS, "bounded model checking is complete: every "
+                    f"execution ends within {out.depth - 1} steps", None, out.depth)
+        return (Verdict.UNKNOWN, f"no fair lasso within {self.max_depth} steps and "
+                f"no ranking function found: {rank.detail or rank.unknown}"
+                + (f"; {out.unknown}" if out.unknown else ""), None, out.depth)
+
+    def unreachable(self, p: Property) -> tuple[Verdict, str, Trace | None, int]:
+        if p.static_violation:
+            return Verdict.VIOLATED, p.static_violation, None, 0
+        reached = [False] * self.enc.n
+        for st in seed_states(self.enc, budget=2000, walks=8):
+            for i in range(self.enc.n):
+                if st[sem.HEADER + sem.WIDTH * i + ST] != Status.PENDING:
+                    reached[i] = True
+        missing = [i for i in range(self.enc.n) if not reached[i]]
+        never: list[str] = []
+        open_: list[str] = []
+        if missing:
+            inv = self.inv()
+            for i in missing:
+                name = self.saga.steps[i].name
+                if isinstance(inv, LocalInvariant) and self._never(inv, i):
+                    never.append(name)
+                    continue
+                out = bmc(self.enc, state_bad=lambda enc, s, i=i:  # type: ignore[misc]
+                          enc.at(s, i, ST) != Status.PENDING,
+                          max_depth=self.max_depth, rlimit=self.rlimit)
+                if out.trace is None:
+                    (never if out.complete else open_).append(name)
+        if never:
+            return (Verdict.VIOLATED, "step(s) never reached in any execution: "
+                    + ", ".join(never), None, 0)
+        if open_:
+            return (Verdict.UNKNOWN, "could not decide whether step(s) are reachable: "
+                    + ", ".join(open_), None, 0)
+        return (Verdict.HOLDS, "no structure rule broken; every step is reached by "
+                "some execution of the shared semantics", None, 0)
+
+    def _never(self, inv: LocalInvariant, i: int) -> bool:
+        slv = new_solver(rlimit=self.rlimit)
+        s = self.enc.frame("u")
+        slv.add(inv.holds(s), self.enc.at(s, i, ST) != Status.PENDING)
+        return bool(slv.check() == z3.unsat)
+
+
+def smt_check(saga: Saga, ts: TransitionSystem, *, properties: Sequence[str] | None,
+              faults: FaultModel, max_depth: int = DEFAULT_MAX_DEPTH,
+              rlimit: int = DEFAULT_RLIMIT) -> tuple[PropertyResult, ...]:
+    """Every requested property of ``saga`` decided with z3."""
+    props = [p for p in ts.properties if properties is None or p.name in properties]
+    try:
+        run = _Run(saga, ts, faults, max_depth, rlimit)
+    except Unsupported as exc:
+        return tuple(PropertyResult(property=p.name, verdict=Verdict.UNKNOWN,
+                                    reason=str(exc), fault_model=ts.fault_model,
+                                    backend="smt") for p in props)
+    results = []
+    for p in props:
+        started = time.perf_counter()
+        if p.name == "compensation_completeness":
+            verdict, reason, tr, depth = run.safety(p, completeness_state_bad,
+                                                    completeness_trans_bad)
+        elif p.name == "eventual_consistency":
+            verdict, reason, tr, depth = run.safety(p, consistency_bad)
+        elif p.name == "termination":
+            verdict, reason, tr, depth = run.termination()
+        elif p.name == "structure":
+            verdict, reason, tr, depth = run.unreachable(p)
+        else:
+            verdict, reason, tr, depth = (Verdict.UNKNOWN, f"property {p.name!r} is "
+                                          "not encoded for z3", None, 0)
+        inv = run._inv
+        lemmas = inv.size() if isinstance(inv, LocalInvariant) else 0
+        results.append(PropertyResult(
+            property=p.name, verdict=verdict, reason=reason,
+            fault_model=ts.fault_model,
+            counterexample=run.counterexample(tr, reason) if tr is not None else None,
+            stats=Stats(states=lemmas, seconds=time.perf_counter() - started,
+                        depth=depth),
+            backend="smt",
+        ))
+    return tuple(results)
+
+
+def check_backend(
+    definition: Any,
+    ts: TransitionSystem,
+    *,
+    properties: Sequence[str] | None = None,
+    faults: FaultModel = FaultModel(),
+    backend: str = "smt",
+    max_states: int = DEFAULT_MAX_STATES,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    progress: Progress | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    rlimit: int = DEFAULT_RLIMIT,
+) -> tuple[PropertyResult, ...]:
+    """The entry point ``verifier.check`` routes ``smt`` and ``auto`` to.
+
+    ``auto`` explores explicitly first with a smaller budget (exact state counts
+    and counterexamples, fast on small definitions) and asks z3 only for the
+    properties the explicit search left unknown.
+    """
+    if backend == "auto":
+        first = explore(ts, properties=properties,
+                        max_states=min(max_states, AUTO_EXPLICIT_STATES),
+                        max_memory=max_memory, progress=progress)
+        todo = [r.property for r in first if r.verdict is Verdict.UNKNOWN]
+        if not todo or not isinstance(definition, Saga):
+            return first
+        second = {r.property: r for r in smt_check(
+            definition, ts, properties=todo, faults=faults, max_depth=max_depth,
+            rlimit=rlimit)}
+        merged = []
+        for r in first:
+            if r.property in second:
+                s = second[r.property]
+                merged.append(PropertyResult(
+                    property=s.property, verdict=s.verdict,
+                    reason=f"{s.reason} (auto: explicit search stopped: {r.reason})",
+                    fault_model=s.fault_model, counterexample=s.counterexample,
+                    stats=s.stats, backend="smt"))
+            else:
+                merged.append(r)
+        return tuple(merged)
+    if not isinstance(definition, Saga):
+        props = [p for p in ts.properties if properties is None or p.name in properties]
+        return tuple(PropertyResult(
+            property=p.name, verdict=Verdict.UNKNOWN,
+            reason=f"the z3 backend covers sagas; this is a {type(definition).__name__}: "
+            "use backend='explicit' or 'auto'", fault_model=ts.fault_model,
+            backend="smt") for p in props)
+    return smt_check(definition, ts, properties=properties, faults=faults,
+                     max_depth=max_depth, rlimit=rlimit)

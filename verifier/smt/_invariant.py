@@ -1,0 +1,195 @@
+"""Strengthening lemmas for k-induction: per-step local invariants.
+
+A saga's properties are about one step at a time (did *this* step's effect get
+undone when the saga ended COMPENSATED?), so the lemmas are too: for each step
+``i`` the projection ``(phase, down, crashes, duplicates, status_i, attempts_i,
+deliveries_i, effect_i, comp_i, comp_attempts_i)`` lies in a finite set ``L_i``.
+The conjunction over all steps is checked to be inductive by z3, and grown until
+it is: whenever a transition from a state inside every ``L_i`` leaves some
+``L_j``, the new projection is added (the least inductive invariant in this
+Cartesian domain, the "thread-modular" abstraction). Steps with the same
+signature (kind, flags, retry bound, has/has not dependencies and dependents)
+share one set, which is what lets a 100-step chain be closed in a few queries.
+
+The candidate sets are seeded from states visited by a short breadth-first
+search and a few seeded random walks through the shared semantics; the seeds
+only save queries, soundness comes from z3's inductiveness check.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import z3
+
+from saga_models import semantics as sem
+from saga_models.semantics import CRASHES, DOWN, DUPS, HEADER, PHASE, WIDTH
+
+from ._encode import Encoding, Frame
+from ._z3 import model_int, new_solver
+
+_SEED_STATES = 4000
+_WALKS = 24
+
+
+@dataclass(frozen=True, slots=True)
+class LocalInvariant:
+    """The inductive per-step invariant of one encoding."""
+
+    enc: Encoding
+    classes: tuple[int, ...]
+    """Class index of each step; steps of one class share a set."""
+    sets: tuple[frozenset[int], ...]
+    """Per class, the allowed projection keys."""
+    radix: tuple[int, ...]
+    queries: int
+    """How many z3 queries closing the invariant took."""
+
+    def key(self, s: Frame, i: int) -> z3.ArithRef:
+        """The projection of step ``i`` packed into one integer."""
+        return _key_term(self.radix, _proj_terms(self.enc, s, i))
+
+    def holds(self, s: Frame) -> z3.BoolRef:
+        """``s`` satisfies every lemma (and the field ranges)."""
+        return z3.And(self.enc.ranges(s), self.enc.settled(s),
+                      *[self.lemma(s, i) for i in range(self.enc.n)])
+
+    def lemma(self, s: Frame, i: int) -> z3.BoolRef:
+        """The lemma of step ``i``."""
+        k = self.key(s, i)
+        return z3.Or(*[k == v for v in sorted(self.sets[self.classes[i]])])
+
+    def size(self) -> int:
+        """Total number of allowed local projections."""
+        return sum(len(x) for x in self.sets)
+
+
+def _proj_terms(enc: Encoding, s: Frame, i: int) -> list[z3.ArithRef]:
+    b = HEADER + WIDTH * i
+    return [s[PHASE], s[DOWN], s[CRASHES], s[DUPS], *s[b:b + WIDTH]]
+
+
+def _proj_values(state: sem.State, i: int) -> tuple[int, ...]:
+    b = HEADER + WIDTH * i
+    return (state[PHASE], state[DOWN], state[CRASHES], state[DUPS],
+            *state[b:b + WIDTH])
+
+
+def _key_term(radix: tuple[int, ...], terms: list[z3.BitVecRef]) -> z3.BitVecRef:
+    # The projection's bytes, concatenated: equality with a constant key is a
+    # conjunction of field equalities that bit-blasts cheaply.
+    return z3.Concat(*terms)
+
+
+def _key_value(radix: tuple[int, ...], values: Iterable[int]) -> int:
+    return int.from_bytes(bytes(values), "big")
+
+
+def _radix(enc: Encoding) -> tuple[int, ...]:
+    t = sem._tables(enc.saga)
+    return (6, 2, enc.faults.crashes + 1, enc.faults.duplicates + 1, 7,
+            max(t.attempt_cap) + 1, 3, sem.EFFECT_CAP + 1, 4, t.comp_cap + 1)
+
+
+def _classes(enc: Encoding) -> tuple[int, ...]:
+    saga = enc.saga
+    sigs: dict[tuple[object, ...], int] = {}
+    out = []
+    for i, s in enumerate(saga.steps):
+        sig = (s.kind, s.idempotent, s.timeout is not None,
+               bool(s.retry.retryable_errors or s.retry.non_retryable_errors),
+               s.retry.max_attempts, s.compensation is not None,
+               s.compensation_needs_result, bool(saga.deps(i)),
+               bool(saga.dependents(i)))
+        out.append(sigs.setdefault(sig, len(sigs)))
+    return tuple(out)
+
+
+def seed_states(enc: Encoding, *, budget: int = _SEED_STATES,
+                walks: int = _WALKS) -> list[sem.State]:
+    """States visited by a bounded BFS and seeded random walks (candidates only)."""
+    saga, faults = enc.saga, enc.faults
+    init = sem.initial_state(saga)
+    seen = {init}
+    queue = deque([init])
+    while queue and len(seen) < budget:
+        st = queue.popleft()
+        for e in sem.enabled(saga, st, faults):
+            nxt = sem.apply(saga, st, e)
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    rng = random.Random(0)
+    limit = 8 * (enc.n + 4) * 4
+    for _ in range(walks):
+        st = init
+        for _ in range(limit):
+            evs = sem.enabled(saga, st, faults)
+            if not evs:
+                break
+            st = sem.apply(saga, st, rng.choice(evs))
+            seen.add(st)
+    return list(seen)
+
+
+def local_invariant(enc: Encoding, *, rlimit: int, max_rounds: int = 60,
+                    per_round: int = 64) -> LocalInvariant | str:
+    """Close the per-step invariant under the transition relation with z3.
+
+    Each round fixes the allowed pre-state projections and collects up to
+    ``per_round`` new post-state projections (each found model is blocked by
+    growing the sets, so the "leaves the sets" constraint stays incremental);
+    a round whose first query is unsat proves the sets inductive.
+
+    Returns:
+        The inductive invariant, or the reason z3 could not close it.
+    """
+    radix = _radix(enc)
+    classes = _classes(enc)
+    sets: list[set[int]] = [set() for _ in range(max(classes) + 1)]
+    members: list[list[int]] = [[] for _ in sets]
+    for i, c in enumerate(classes):
+        members[c].append(i)
+    for st in seed_states(enc):
+        for i in range(enc.n):
+            sets[classes[i]].add(_key_value(radix, _proj_values(st, i)))
+    slv = new_solver(rlimit=rlimit)
+    s = enc.frame("s")
+    s2 = enc.frame("t")
+    c = enc.choice("choice")
+    slv.add(enc.ranges(s), enc.settled(s), enc.transition(s, c, s2))
+    keys = [_key_term(radix, _proj_terms(enc, s, i)) for i in range(enc.n)]
+    keys2 = [_key_term(radix, _proj_terms(enc, s2, i)) for i in range(enc.n)]
+    leaves = [z3.Bool(f"leaves.{enc.saga.steps[i].name}") for i in range(enc.n)]
+    slv.add(z3.Or(*leaves))
+    for i in range(enc.n):
+        slv.add(*[z3.Implies(leaves[i], keys2[i] != v) for v in sets[classes[i]]])
+    queries = 0
+    for r in range(max_rounds):
+        act = z3.Bool(f"round{r}")
+        slv.add(z3.Implies(act, z3.And(*[
+            z3.Or(*[keys[i] == v for v in sorted(sets[classes[i]])])
+            for i in range(enc.n)
+        ])))
+        for q in range(per_round):
+            res = slv.check([act])
+            queries += 1
+            if res == z3.unsat:
+                if q == 0:
+                    return LocalInvariant(enc=enc, classes=classes,
+                                          sets=tuple(frozenset(x) for x in sets),
+                                          radix=radix, queries=queries)
+                break
+            if res != z3.sat:
+                return f"z3 could not close the step invariants: {slv.reason_unknown()}"
+            m = slv.solver.model()
+            for i in range(enc.n):
+                v = model_int(m, keys2[i])
+                cls = classes[i]
+                if v not in sets[cls]:
+                    sets[cls].add(v)
+                    slv.add(*[z3.Implies(leaves[j], keys2[j] != v) for j in members[cls]])
+    return f"step invariants not closed after {max_rounds} rounds"
