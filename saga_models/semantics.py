@@ -259,6 +259,12 @@ class _Tables:
     needs_result: tuple[bool, ...]
     comp_max: int | None
     comp_cap: int
+    dispatch_events: tuple[Event, ...]
+    duplicate_events: tuple[Event, ...]
+    comp_dispatch_events: tuple[Event, ...]
+    comp_ok_events: tuple[Event, ...]
+    comp_failed_events: tuple[Event, ...]
+    reply_cache: dict[tuple[int, int, int, FaultModel], tuple[Event, ...]]
 
 
 _TABLES: dict[int, tuple[Saga, _Tables]] = {}
@@ -288,6 +294,18 @@ def _tables(saga: Saga) -> _Tables:
         needs_result=tuple(s.compensation_needs_result for s in steps),
         comp_max=comp_max,
         comp_cap=comp_max or 1,
+        dispatch_events=tuple(Event(EventKind.DISPATCH, i) for i in range(n)),
+        duplicate_events=tuple(Event(EventKind.DUPLICATE, i) for i in range(n)),
+        comp_dispatch_events=tuple(
+            Event(EventKind.COMP_DISPATCH, i) for i in range(n)
+        ),
+        comp_ok_events=tuple(
+            Event(EventKind.COMP_REPLY, i, Outcome.OK) for i in range(n)
+        ),
+        comp_failed_events=tuple(
+            Event(EventKind.COMP_REPLY, i, Outcome.FAILED) for i in range(n)
+        ),
+        reply_cache={},
     )
     if len(_TABLES) > 256:
         _TABLES.clear()
@@ -298,8 +316,7 @@ def _tables(saga: Saga) -> _Tables:
 # --- the semantics ------------------------------------------------------------
 def initial_state(saga: Saga) -> State:
     """The state before anything has happened."""
-    step = (Status.PENDING, 0, 1, 0, CompStatus.NONE, 0)
-    return (Phase.RUNNING, 0, 0, 0, 0, 0) + step * len(saga.steps)
+    return (0, 0, 0, 0, 0, 0) + (_PENDING, 0, 1, 0, _C_NONE, 0) * len(saga.steps)
 
 
 def is_terminal(state: State) -> bool:
@@ -322,6 +339,16 @@ def needs_compensation(saga: Saga, state: State, i: int) -> bool:
     )
 
 
+# Plain-int aliases for the hot paths (enum attribute lookups cost as much as
+# the work itself in the explicit checker's inner loop).
+_PENDING, _RUN, _OK, _FAILED, _UNKNOWN, _RETRY_F, _RETRY_U = range(7)
+_C_NONE, _C_RUN, _C_DONE, _C_RETRY = range(4)
+_P_RUNNING, _P_COMPENSATING, _P_COMPLETED, _P_COMPENSATED, _P_FAILED, _P_STUCK = range(6)
+_TOOK_EFFECT = (_OK, _UNKNOWN, _RETRY_U)
+_RECOVER = Event(EventKind.RECOVER)
+_CRASH = Event(EventKind.CRASH)
+
+
 def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[Event]:
     """Every event that may happen next, under ``faults``.
 
@@ -329,56 +356,64 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
     the explicit checker's shortest counterexamples are stable.
     """
     ph = state[PHASE]
-    if ph >= Phase.COMPLETED:
+    if ph >= _P_COMPLETED:
         return []
+    if state[DOWN]:
+        return [_RECOVER]
     t = _tables(saga)
     events: list[Event] = []
-    if state[DOWN]:
-        return [Event(EventKind.RECOVER)]
-    n = t.n
-    running_actions = False
-    for i in range(n):
-        base = HEADER + WIDTH * i
-        st = state[base + ST]
-        if st == Status.RUNNING:
-            running_actions = True
-            _replies(t, state, i, base, faults, events)
-            if (
-                not t.idempotent[i]
-                and state[base + DL] == 1
-                and state[DUPS] < faults.duplicates
+    sts = state[HEADER + ST :: WIDTH]
+    css = state[HEADER + CS :: WIDTH]
+    running_actions = _RUN in sts
+    if running_actions or ph == _P_RUNNING:
+        deps = t.deps
+        dispatch = t.dispatch_events
+        for i, st in enumerate(sts):
+            if st == _RUN:
+                base = HEADER + WIDTH * i
+                events.extend(_replies(t, state, i, base, faults))
+                if (
+                    not t.idempotent[i]
+                    and state[base + DL] == 1
+                    and state[DUPS] < faults.duplicates
+                ):
+                    events.append(t.duplicate_events[i])
+            elif ph == _P_RUNNING and (
+                st == _RETRY_F
+                or st == _RETRY_U
+                or (st == _PENDING and all(sts[d] == _OK for d in deps[i]))
             ):
-                events.append(Event(EventKind.DUPLICATE, i))
-        elif ph == Phase.RUNNING:
-            if st in (Status.RETRY_FAILED, Status.RETRY_UNKNOWN) or (
-                st == Status.PENDING
-                and all(state[HEADER + WIDTH * d + ST] == Status.OK for d in t.deps[i])
-            ):
-                events.append(Event(EventKind.DISPATCH, i))
-        cs = state[base + CS]
-        if cs == CompStatus.RUNNING:
-            if t.needs_result[i] and st != Status.OK:
-                # The action's reply never came, so the compensation has nothing
-                # to work from (no reservation id): it can only fail.
-                events.append(Event(EventKind.COMP_REPLY, i, Outcome.FAILED))
-            else:
-                events.append(Event(EventKind.COMP_REPLY, i, Outcome.OK))
-                if faults.comp_fail:
-                    events.append(Event(EventKind.COMP_REPLY, i, Outcome.FAILED))
-    if ph == Phase.COMPENSATING and not running_actions:
-        i = _next_compensation(saga, t, state)
-        if i is not None:
-            events.insert(0, Event(EventKind.COMP_DISPATCH, i))
+                events.append(dispatch[i])
+    if _C_RUN in css:
+        for i, cs in enumerate(css):
+            if cs == _C_RUN:
+                if t.needs_result[i] and sts[i] != _OK:
+                    # The action's reply never came, so the compensation has
+                    # nothing to work from (no reservation id): it can only fail.
+                    events.append(t.comp_failed_events[i])
+                else:
+                    events.append(t.comp_ok_events[i])
+                    if faults.comp_fail:
+                        events.append(t.comp_failed_events[i])
+    if ph == _P_COMPENSATING and not running_actions:
+        j = _next_compensation(saga, t, state, sts, css)
+        if j is not None:
+            events.insert(0, t.comp_dispatch_events[j])
     if state[CRASHES] < faults.crashes:
-        events.append(Event(EventKind.CRASH))
+        events.append(_CRASH)
     return events
 
 
 def _replies(
-    t: _Tables, state: State, i: int, base: int, faults: FaultModel, out: list[Event]
-) -> None:
+    t: _Tables, state: State, i: int, base: int, faults: FaultModel
+) -> tuple[Event, ...]:
     effect = state[base + EF]
     dl = state[base + DL]
+    key = (i, effect, dl, faults)
+    hit = t.reply_cache.get(key)
+    if hit is not None:
+        return hit
+    out: list[Event] = []
     if t.idempotent[i]:
         # The idempotency key makes the participant apply the action at most once
         # and answer every later attempt with the recorded result.
@@ -393,45 +428,50 @@ def _replies(
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 1))
         elif faults.timeout and t.has_timeout[i]:
             out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0))
-        return
-    # Not idempotent: each delivery of the command may take effect.
-    for delta in range(1, dl + 1):
-        out.append(Event(EventKind.REPLY, i, Outcome.OK, delta))
-    if faults.fail:
-        for delta in range(dl):
-            out.append(Event(EventKind.REPLY, i, Outcome.FAILED, delta))
-            if t.has_fatal[i]:
-                out.append(Event(EventKind.REPLY, i, Outcome.FATAL, delta))
-    if faults.timeout and t.has_timeout[i]:
-        for delta in range(dl + 1):
-            out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, delta))
+    else:
+        # Not idempotent: each delivery of the command may take effect.
+        for delta in range(1, dl + 1):
+            out.append(Event(EventKind.REPLY, i, Outcome.OK, delta))
+        if faults.fail:
+            for delta in range(dl):
+                out.append(Event(EventKind.REPLY, i, Outcome.FAILED, delta))
+                if t.has_fatal[i]:
+                    out.append(Event(EventKind.REPLY, i, Outcome.FATAL, delta))
+        if faults.timeout and t.has_timeout[i]:
+            for delta in range(dl + 1):
+                out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, delta))
+    result = tuple(out)
+    t.reply_cache[key] = result
+    return result
 
 
-def _next_compensation(saga: Saga, t: _Tables, state: State) -> int | None:
+def _next_compensation(
+    saga: Saga,
+    t: _Tables,
+    state: State,
+    sts: tuple[int, ...],
+    css: tuple[int, ...],
+) -> int | None:
     """The compensation to send next, or None if none may start now."""
-    for i in range(t.n):
-        if state[HEADER + WIDTH * i + CS] == CompStatus.RUNNING:
-            if saga.compensation_chains:
-                return None  # hand-wired chains run one at a time
     if saga.compensation_chains:
+        if _C_RUN in css:
+            return None  # hand-wired chains run one at a time
         chain = _chain(saga, state)
         pos = state[CHAIN_POS]
         if chain is None or pos >= len(chain.steps):
             return None
         i = saga.index(chain.steps[pos])
-        return i if state[HEADER + WIDTH * i + CS] in (0, CompStatus.RETRY) else None
-    for i in range(t.n):
-        base = HEADER + WIDTH * i
-        cs = state[base + CS]
-        if cs not in (CompStatus.NONE, CompStatus.RETRY):
+        return i if css[i] in (_C_NONE, _C_RETRY) else None
+    has_comp = t.has_comp
+    for i, cs in enumerate(css):
+        if cs != _C_NONE and cs != _C_RETRY:
             continue
-        if not (t.has_comp[i] and _needs_comp(state, base)):
+        if not (has_comp[i] and sts[i] in _TOOK_EFFECT):
             continue
         # Reverse topological order: every dependent that needs compensating
         # must be compensated first.
         if all(
-            state[HEADER + WIDTH * j + CS] == CompStatus.DONE
-            or not (t.has_comp[j] and _needs_comp(state, HEADER + WIDTH * j))
+            css[j] == _C_DONE or not (has_comp[j] and sts[j] in _TOOK_EFFECT)
             for j in t.dependents[i]
         ):
             return i
@@ -456,15 +496,15 @@ def apply(saga: Saga, state: State, event: Event) -> State:
     i = event.step
     base = HEADER + WIDTH * i
     if k is EventKind.DISPATCH:
-        _require(s[base + ST] != Status.RUNNING and s[PHASE] == Phase.RUNNING, event)
-        s[base + ST] = Status.RUNNING
+        _require(s[base + ST] != _RUN and s[PHASE] == _P_RUNNING, event)
+        s[base + ST] = _RUN
         s[base + AT] = min(s[base + AT] + 1, t.attempt_cap[i])
         s[base + DL] = 1
     elif k is EventKind.REPLY:
-        _require(s[base + ST] == Status.RUNNING, event)
+        _require(s[base + ST] == _RUN, event)
         _reply(t, s, i, base, event)
     elif k is EventKind.DUPLICATE:
-        _require(s[base + ST] == Status.RUNNING, event)
+        _require(s[base + ST] == _RUN, event)
         s[base + DL] = 2
         s[DUPS] += 1
     elif k is EventKind.CRASH:
@@ -475,15 +515,15 @@ def apply(saga: Saga, state: State, event: Event) -> State:
         s[DOWN] = 0
         for j in range(t.n):
             b = HEADER + WIDTH * j
-            if s[b + ST] == Status.RUNNING and not t.idempotent[j]:
+            if s[b + ST] == _RUN and not t.idempotent[j]:
                 s[b + DL] = 2  # re-sent with the same key; both may take effect
     elif k is EventKind.COMP_DISPATCH:
-        _require(s[PHASE] == Phase.COMPENSATING, event)
-        s[base + CS] = CompStatus.RUNNING
+        _require(s[PHASE] == _P_COMPENSATING, event)
+        s[base + CS] = _C_RUN
     elif k is EventKind.COMP_REPLY:
-        _require(s[base + CS] == CompStatus.RUNNING, event)
+        _require(s[base + CS] == _C_RUN, event)
         if event.outcome is Outcome.OK:
-            s[base + CS] = CompStatus.DONE
+            s[base + CS] = _C_DONE
             s[base + CA] = 0  # dead from here on
             if s[base + EF] > 0:
                 s[base + EF] -= 1  # a compensation undoes one application
@@ -492,10 +532,10 @@ def apply(saga: Saga, state: State, event: Event) -> State:
         else:
             s[base + CA] = min(s[base + CA] + 1, t.comp_cap)
             if t.comp_max is not None and s[base + CA] >= t.comp_max:
-                s[PHASE] = Phase.STUCK
-                s[base + CS] = CompStatus.RETRY
+                s[PHASE] = _P_STUCK
+                s[base + CS] = _C_RETRY
             else:
-                s[base + CS] = CompStatus.RETRY
+                s[base + CS] = _C_RETRY
     _settle(saga, t, s)
     return tuple(s)
 
@@ -514,42 +554,42 @@ def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event) -> None:
     bounded = t.max_attempts[i]
     exhausted = bounded is not None and attempts >= bounded
     if outcome is Outcome.OK:
-        s[base + ST] = Status.OK
+        s[base + ST] = _OK
         s[base + AT] = 0  # dead from here on (see _forget)
         return
-    if s[PHASE] != Phase.RUNNING:
+    if s[PHASE] != _P_RUNNING:
         # Cancelled sibling settling during an abort: no retry.
-        s[base + ST] = Status.UNKNOWN if outcome is Outcome.UNKNOWN else Status.FAILED
+        s[base + ST] = _UNKNOWN if outcome is Outcome.UNKNOWN else _FAILED
         s[base + AT] = 0
         return
     unknown = outcome is Outcome.UNKNOWN
     if kind is StepKind.COMPENSATABLE:
         if exhausted or outcome is Outcome.FATAL:
-            s[base + ST] = Status.UNKNOWN if unknown else Status.FAILED
+            s[base + ST] = _UNKNOWN if unknown else _FAILED
             s[base + AT] = 0
             _abort(s, i)
         else:
-            s[base + ST] = Status.RETRY_UNKNOWN if unknown else Status.RETRY_FAILED
+            s[base + ST] = _RETRY_U if unknown else _RETRY_F
     elif kind is StepKind.PIVOT:
         # Retried until its outcome is definite; a definite failure aborts.
         if unknown:
-            s[base + ST] = Status.RETRY_UNKNOWN
+            s[base + ST] = _RETRY_U
         elif exhausted or outcome is Outcome.FATAL:
-            s[base + ST] = Status.FAILED
+            s[base + ST] = _FAILED
             s[base + AT] = 0
             _abort(s, i)
         else:
-            s[base + ST] = Status.RETRY_FAILED
+            s[base + ST] = _RETRY_F
     else:  # RETRIABLE: retried until it succeeds, or STUCK when the bound runs out
         if exhausted or outcome is Outcome.FATAL:
-            s[base + ST] = Status.UNKNOWN if unknown else Status.FAILED
-            s[PHASE] = Phase.STUCK
+            s[base + ST] = _UNKNOWN if unknown else _FAILED
+            s[PHASE] = _P_STUCK
         else:
-            s[base + ST] = Status.RETRY_UNKNOWN if unknown else Status.RETRY_FAILED
+            s[base + ST] = _RETRY_U if unknown else _RETRY_F
 
 
 def _abort(s: list[int], i: int) -> None:
-    s[PHASE] = Phase.COMPENSATING
+    s[PHASE] = _P_COMPENSATING
     s[TRIGGER] = i + 1
     s[CHAIN_POS] = 0
 
@@ -558,15 +598,17 @@ def _settle(saga: Saga, t: _Tables, s: list[int]) -> None:
     """Derived transitions: completion, skipping chain entries, the end of an
     abort."""
     ph = s[PHASE]
-    if ph == Phase.RUNNING:
-        if all(s[HEADER + WIDTH * j + ST] == Status.OK for j in range(t.n)):
-            s[PHASE] = Phase.COMPLETED
+    if ph == _P_RUNNING:
+        if s[HEADER + ST :: WIDTH].count(_OK) == t.n:
+            s[PHASE] = _P_COMPLETED
         return
-    if ph != Phase.COMPENSATING:
+    if ph != _P_COMPENSATING:
         return
-    if any(s[HEADER + WIDTH * j + ST] == Status.RUNNING for j in range(t.n)):
+    sts = s[HEADER + ST :: WIDTH]
+    if _RUN in sts:
         return
-    if any(s[HEADER + WIDTH * j + CS] == CompStatus.RUNNING for j in range(t.n)):
+    css = s[HEADER + CS :: WIDTH]
+    if _C_RUN in css:
         return
     if saga.compensation_chains:
         chain = _chain(saga, tuple(s))
@@ -574,24 +616,19 @@ def _settle(saga: Saga, t: _Tables, s: list[int]) -> None:
         while s[CHAIN_POS] < len(steps):
             j = saga.index(steps[s[CHAIN_POS]])
             b = HEADER + WIDTH * j
-            if chain.unconditional or _needs_comp(tuple(s), b):  # type: ignore[union-attr]
-                if s[b + CS] == CompStatus.DONE:
+            if chain.unconditional or s[b + ST] in _TOOK_EFFECT:  # type: ignore[union-attr]
+                if s[b + CS] == _C_DONE:
                     s[CHAIN_POS] += 1  # listed twice: already done
                     continue
                 return
             s[CHAIN_POS] += 1
-        done = True
+        css = s[HEADER + CS :: WIDTH]
     else:
-        done = all(
-            s[HEADER + WIDTH * j + CS] == CompStatus.DONE
-            or not (t.has_comp[j] and _needs_comp(tuple(s), HEADER + WIDTH * j))
-            for j in range(t.n)
-        )
-    if done:
-        compensated = any(
-            s[HEADER + WIDTH * j + CS] == CompStatus.DONE for j in range(t.n)
-        )
-        s[PHASE] = Phase.COMPENSATED if compensated else Phase.FAILED
+        has_comp = t.has_comp
+        for j, cs in enumerate(css):
+            if cs != _C_DONE and has_comp[j] and sts[j] in _TOOK_EFFECT:
+                return
+    s[PHASE] = _P_COMPENSATED if _C_DONE in css else _P_FAILED
 
 
 # --- a readable view ------------------------------------------------------------
