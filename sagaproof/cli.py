@@ -52,6 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+    except BrokenPipeError:
+        # The reader went away (``sagaproof check ... | head``): stop quietly,
+        # as Unix tools do, and keep Python from complaining at exit.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_VIOLATED
     except InvalidDefinition as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_USAGE

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from saga_models import FaultModel, InvalidDefinition, load
+from saga_models import FaultModel, InvalidDefinition
 from verifier import CheckResult, Verdict, check, render
 
 from ..cli import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VIOLATED
@@ -63,24 +63,25 @@ def run(args: argparse.Namespace) -> int:
     bad_input = False
     for path in args.paths:
         try:
-            definition = _load(path, args)
+            definitions = _load_all(path, args)
         except InvalidDefinition as exc:
             print(exc.render(), file=sys.stderr)
             bad_input = True
             continue
-        bar, update = _progress_bar(not args.no_progress)
-        try:
-            results.append(check(
-                definition, properties=args.properties, faults=faults,
-                backend=args.backend, max_states=args.max_states,
-                max_memory=args.max_memory, progress=update, source=path,
-            ))
-        except ValueError as exc:
-            print(f"sagaproof check: {path}: {exc}", file=sys.stderr)
-            bad_input = True
-        finally:
-            if bar is not None:
-                bar.close()
+        for definition in definitions:
+            bar, update = _progress_bar(not args.no_progress)
+            try:
+                results.append(check(
+                    definition, properties=args.properties, faults=faults,
+                    backend=args.backend, max_states=args.max_states,
+                    max_memory=args.max_memory, progress=update, source=path,
+                ))
+            except ValueError as exc:
+                print(f"sagaproof check: {path}: {exc}", file=sys.stderr)
+                bad_input = True
+            finally:
+                if bar is not None:
+                    bar.close()
     out = {"text": lambda r: render.text(r, verbose=args.verbose),
            "json": render.to_json, "junit": render.junit,
            "sarif": render.sarif}[args.format](results)
@@ -96,9 +97,16 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load(path: str, args: argparse.Namespace) -> Any:
-    if args.compensations:
-        from saga_models import importers  # type: ignore[attr-defined]
+def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
+    """Every definition in ``path``: one for a native file, one per Choice path
+    for an imported ASL or Seata file (each path is checked on its own)."""
+    from saga_models import importers
+    from saga_models._loader import load_document
+    from saga_models._source import read_document
 
-        return importers.load(path, compensations=args.compensations)
-    return load(path)
+    doc = read_document(path)
+    if importers.detect(doc.data) is not None:
+        return list(importers.load_all_document(doc, compensations=args.compensations))
+    if args.compensations:
+        return [importers.load(path, compensations=args.compensations)]
+    return [load_document(doc)]
