@@ -121,6 +121,12 @@ def explore(
             j = index.get(key)
             if j is None:
                 j = len(states)
+                if j >= max_states:
+                    budget_reason = (
+                        f"state budget reached: {j:,} states stored "
+                        f"(--max-states {max_states:,}) at depth {depth + 1}"
+                    )
+                    break
                 index[key] = j
                 states.append(key)
                 parent.append(head)
@@ -134,16 +140,12 @@ def explore(
             if need_graph:
                 edge_dst.append(j)
                 edge_fam.append(fairness_family(label))
+        if budget_reason:
+            break
         head += 1
         if head % _CHECK_EVERY == 0:
             if progress is not None:
                 progress(len(states), depth)
-            if len(states) > max_states:
-                budget_reason = (
-                    f"state budget reached: {len(states):,} states stored "
-                    f"(--max-states {max_states:,}) at depth {depth}"
-                )
-                break
             if _rss_bytes() - rss0 > max_memory:
                 budget_reason = (
                     f"memory budget reached: more than {max_memory:,} bytes "

@@ -43,7 +43,8 @@ def _effects(state: dict[str, object]) -> str:
     steps = state.get("steps")
     if not isinstance(steps, dict):
         return ""
-    held = [f"{name}x{info['effect']}" for name, info in steps.items()
+    held = [name if info["effect"] == 1 else f"{name} (x{info['effect']})"
+            for name, info in steps.items()
             if isinstance(info, dict) and info.get("effect")]
     return ", ".join(held) or "none"
 
