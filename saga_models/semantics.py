@@ -343,7 +343,8 @@ def needs_compensation(saga: Saga, state: State, i: int) -> bool:
 # the work itself in the explicit checker's inner loop).
 _PENDING, _RUN, _OK, _FAILED, _UNKNOWN, _RETRY_F, _RETRY_U = range(7)
 _C_NONE, _C_RUN, _C_DONE, _C_RETRY = range(4)
-_P_RUNNING, _P_COMPENSATING, _P_COMPLETED, _P_COMPENSATED, _P_FAILED, _P_STUCK = range(6)
+(_P_RUNNING, _P_COMPENSATING, _P_COMPLETED, _P_COMPENSATED, _P_FAILED,
+ _P_STUCK) = range(6)
 _TOOK_EFFECT = (_OK, _UNKNOWN, _RETRY_U)
 _RECOVER = Event(EventKind.RECOVER)
 _CRASH = Event(EventKind.CRASH)
@@ -379,8 +380,7 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
                 ):
                     events.append(t.duplicate_events[i])
             elif ph == _P_RUNNING and (
-                st == _RETRY_F
-                or st == _RETRY_U
+                st in (_RETRY_F, _RETRY_U)
                 or (st == _PENDING and all(sts[d] == _OK for d in deps[i]))
             ):
                 events.append(dispatch[i])
@@ -464,7 +464,7 @@ def _next_compensation(
         return i if css[i] in (_C_NONE, _C_RETRY) else None
     has_comp = t.has_comp
     for i, cs in enumerate(css):
-        if cs != _C_NONE and cs != _C_RETRY:
+        if cs not in (_C_NONE, _C_RETRY):
             continue
         if not (has_comp[i] and sts[i] in _TOOK_EFFECT):
             continue
@@ -580,12 +580,12 @@ def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event) -> None:
             _abort(s, i)
         else:
             s[base + ST] = _RETRY_F
-    else:  # RETRIABLE: retried until it succeeds, or STUCK when the bound runs out
-        if exhausted or outcome is Outcome.FATAL:
-            s[base + ST] = _UNKNOWN if unknown else _FAILED
-            s[PHASE] = _P_STUCK
-        else:
-            s[base + ST] = _RETRY_U if unknown else _RETRY_F
+    # RETRIABLE: retried until it succeeds, or STUCK when the bound runs out
+    elif exhausted or outcome is Outcome.FATAL:
+        s[base + ST] = _UNKNOWN if unknown else _FAILED
+        s[PHASE] = _P_STUCK
+    else:
+        s[base + ST] = _RETRY_U if unknown else _RETRY_F
 
 
 def _abort(s: list[int], i: int) -> None:
@@ -616,7 +616,7 @@ def _settle(saga: Saga, t: _Tables, s: list[int]) -> None:
         while s[CHAIN_POS] < len(steps):
             j = saga.index(steps[s[CHAIN_POS]])
             b = HEADER + WIDTH * j
-            if chain.unconditional or s[b + ST] in _TOOK_EFFECT:  # type: ignore[union-attr]
+            if chain.unconditional or s[b + ST] in _TOOK_EFFECT:
                 if s[b + CS] == _C_DONE:
                     s[CHAIN_POS] += 1  # listed twice: already done
                     continue

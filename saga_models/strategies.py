@@ -82,7 +82,9 @@ def sagas(
     return b.build()
 
 
-def well_formed_sagas(*, max_steps: int = 4, timeouts: bool = True) -> st.SearchStrategy[Saga]:
+def well_formed_sagas(
+    *, max_steps: int = 4, timeouts: bool = True
+) -> st.SearchStrategy[Saga]:
     """Sagas that should satisfy every property: compensatable, idempotent steps
     with compensations retried forever and not needing the action's reply."""
     return sagas(max_steps=max_steps, kinds=False, timeouts=timeouts,

@@ -91,7 +91,8 @@ def test_graph_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "graph", "examples/order_saga.yaml")
     assert code == 0
     assert out.startswith("flowchart LR")
-    assert "s0 --> s2" in out and "s1 --> s2" in out  # both parallel roots feed the pivot
+    # both parallel roots feed the pivot
+    assert "s0 --> s2" in out and "s1 --> s2" in out
     code, out, _ = run(capsys, "graph", "examples/order_saga.yaml", "--format", "dot")
     assert out.startswith('digraph "order_saga"') and out.rstrip().endswith("}")
     code, out, err = run(capsys, "graph", str(GOOD), "--states", "--max-states", "5")

@@ -28,7 +28,9 @@ def test_all_compensations_and_unbounded_retry_is_compensation_complete(
 
 
 @given(sagas(max_steps=3), fault_models())
-def test_verdicts_are_never_unknown_within_budget(saga: Saga, faults: FaultModel) -> None:
+def test_verdicts_are_never_unknown_within_budget(
+    saga: Saga, faults: FaultModel
+) -> None:
     result = check(saga, faults=faults)
     assert all(r.verdict is not Verdict.UNKNOWN for r in result.results)
 

@@ -1,5 +1,6 @@
 """sagaproof's verifier: transition systems, the explicit checker, verdicts."""
 
+from . import _workflow_ts as _workflow_ts  # registers the workflow model
 from ._check import check as check
 from ._check import compile_model as compile_model
 from ._check import register_model as register_model
@@ -15,7 +16,6 @@ from ._saga_ts import SAGA_PROPERTIES as SAGA_PROPERTIES
 from ._saga_ts import SagaTransitionSystem as SagaTransitionSystem
 from ._ts import Property as Property
 from ._ts import TransitionSystem as TransitionSystem
-from . import _workflow_ts as _workflow_ts  # registers the workflow model
 
 __all__ = [
     "SAGA_PROPERTIES",

@@ -15,7 +15,7 @@ from ._ts import TransitionSystem
 
 Compiler = Callable[[Any, FaultModel], TransitionSystem]
 _COMPILERS: list[tuple[type, str, Compiler]] = [
-    (Saga, "saga", lambda d, f: SagaTransitionSystem(d, f)),
+    (Saga, "saga", SagaTransitionSystem),
 ]
 
 

@@ -18,11 +18,12 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import networkx as nx
 
 from ._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
-from ._ts import Property, StateT, TransitionSystem
+from ._ts import StateT, TransitionSystem
 
 DEFAULT_MAX_STATES = 5_000_000
 DEFAULT_MAX_MEMORY = 8 * 1024**3
@@ -181,7 +182,7 @@ def explore(
               loop_start: int | None = None, violation: str = "") -> Counterexample:
         steps = [TraceStep(action="init", event=None,
                            state=ts.state_json(tuple(states[indices[0]])))]
-        for a, b in zip(indices, indices[1:], strict=False):
+        for a, b in pairwise(indices):
             label = _label_between(ts, tuple(states[a]), states[b])
             steps.append(TraceStep(action=ts.label_text(label),
                                    event=ts.label_json(label),
@@ -204,7 +205,7 @@ def explore(
         f = found.get(p.name)
         if f is not None:
             tail = (f.label, f.target) if f.target is not None else None
-            cex = trace(path_to(f.index), tail=tail, violation=f.message)  # type: ignore[arg-type]
+            cex = trace(path_to(f.index), tail=tail, violation=f.message)
             results.append(PropertyResult(verdict=Verdict.VIOLATED, reason=f.message,
                                           counterexample=cex, **common))  # type: ignore[arg-type]
             continue
@@ -218,7 +219,8 @@ def explore(
             continue
         if p.liveness and lasso is not None:
             prefix, loop_at = lasso
-            msg = (f"livelock: a cycle that never terminates, and is fair ({ts.fairness})")
+            msg = ("livelock: a cycle that never terminates, and is fair "
+                   f"({ts.fairness})")
             results.append(PropertyResult(
                 verdict=Verdict.VIOLATED, reason=msg,
                 counterexample=trace(prefix, loop_start=loop_at, violation=msg),
@@ -283,8 +285,7 @@ def _sccs(n: int, start: array[int], dst: array[int]) -> list[list[int]]:
             work.pop()
             if work:
                 u = work[-1][0]
-                if low[v] < low[u]:
-                    low[u] = low[v]
+                low[u] = min(low[u], low[v])
             if low[v] == order[v]:
                 comp = []
                 while True:

@@ -64,8 +64,8 @@ class SagaTransitionSystem:
         return [tuple(int(x) for x in sem.initial_state(self.saga))]
 
     def successors(self, state: StateT) -> list[tuple[Any, StateT]]:
-        saga, faults = self.saga, self.faults
-        return [(e, sem.apply(saga, state, e)) for e in sem.enabled(saga, state, faults)]
+        saga, apply = self.saga, sem.apply
+        return [(e, apply(saga, state, e)) for e in sem.enabled(saga, state, self.faults)]
 
     def is_terminal(self, state: StateT) -> bool:
         return sem.is_terminal(state)
@@ -122,7 +122,8 @@ class SagaTransitionSystem:
         def compensated_unstarted(state: StateT) -> str | None:
             for i in range(n):
                 b = HEADER + WIDTH * i
-                if state[b + CS] != CompStatus.NONE and state[b + ST] == Status.PENDING:
+                cs, st = state[b + CS], state[b + ST]
+                if cs != CompStatus.NONE and st == Status.PENDING:
                     return (
                         f"the compensation of {names[i]!r} ran although "
                         f"{names[i]!r} never started"
