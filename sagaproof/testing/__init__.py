@@ -1,0 +1,71 @@
+"""Property-based tests of your participants, generated from a definition.
+
+Bind your participants (a payment client, an inventory service) to a saga and
+sagaproof generates a Hypothesis stateful test that drives them through the
+real runtime under injected faults (failures, timeouts with unknown outcome,
+orchestrator crashes, duplicate deliveries), checking the verifier's
+properties on the runtime's log and on your participants' own records::
+
+    from hypothesis import settings
+    from saga_models import load
+    from sagaproof.testing import Binding, saga_state_machine
+
+    binding = Binding(participants=make_services, effects=read_effects)
+    TestTrip = saga_state_machine(load("trip.yaml"), binding).TestCase
+
+Or let the pytest plugin collect them: ``pytest --sagaproof examples/``.
+"""
+
+from ._bridge import BridgeError as BridgeError
+from ._bridge import LoopBridge as LoopBridge
+from ._coverage import CoverageReport as CoverageReport
+from ._coverage import CoverageStore as CoverageStore
+from ._coverage import coverage_report as coverage_report
+from ._coverage import reachable as reachable
+from ._coverage import witnesses as witnesses
+from ._harness import Binding as Binding
+from ._harness import Harness as Harness
+from ._harness import InjectedFault as InjectedFault
+from ._harness import ScheduleFailure as ScheduleFailure
+from ._harness import ScheduleMismatch as ScheduleMismatch
+from ._harness import ScheduleReport as ScheduleReport
+from ._harness import model_trace as model_trace
+from ._harness import run_schedule as run_schedule
+from ._machine import check_participants as check_participants
+from ._machine import collected as collected
+from ._machine import saga_state_machine as saga_state_machine
+from ._schedule import Advance as Advance
+from ._schedule import Crash as Crash
+from ._schedule import Deliver as Deliver
+from ._schedule import FaultSchedule as FaultSchedule
+from ._schedule import Outcome as Outcome
+from ._schedule import Settle as Settle
+from ._schedule import Start as Start
+
+__all__ = [
+    "Advance",
+    "Binding",
+    "BridgeError",
+    "CoverageReport",
+    "CoverageStore",
+    "Crash",
+    "Deliver",
+    "FaultSchedule",
+    "Harness",
+    "InjectedFault",
+    "LoopBridge",
+    "Outcome",
+    "ScheduleFailure",
+    "ScheduleMismatch",
+    "ScheduleReport",
+    "Settle",
+    "Start",
+    "check_participants",
+    "collected",
+    "coverage_report",
+    "model_trace",
+    "reachable",
+    "run_schedule",
+    "saga_state_machine",
+    "witnesses",
+]

@@ -1,0 +1,51 @@
+"""Generated stateful tests find seeded bugs in participant code and pass on
+the correct version of the same participants.
+
+Every saga here verifies (its definition is right), so whatever the generated
+tests report is the participants' fault.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from sagaproof.testing import ScheduleFailure, check_participants
+from tests.testing.participants import (
+    cancel_unknown,
+    charge_then_decline,
+    double_booking,
+    key_per_attempt,
+    refund,
+    shared_key,
+)
+from verifier import Verdict, check
+
+PAIRS = [refund, cancel_unknown, double_booking, key_per_attempt,
+         charge_then_decline, shared_key]
+IDS = [m.__name__.rsplit(".", 1)[-1] for m in PAIRS]
+
+SETTINGS = settings(max_examples=150, stateful_step_count=25, derandomize=True,
+                    database=None, deadline=None, print_blob=False,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=IDS)
+def test_the_definition_itself_verifies(pair: ModuleType) -> None:
+    assert check(pair.SAGA).verdict is Verdict.HOLDS
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=IDS)
+def test_correct_participants_pass(pair: ModuleType) -> None:
+    check_participants(pair.SAGA, pair.correct, settings=SETTINGS)
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=IDS)
+def test_seeded_bug_is_found(pair: ModuleType) -> None:
+    with pytest.raises(ScheduleFailure) as info:
+        check_participants(pair.SAGA, pair.buggy, settings=SETTINGS)
+    text = str(info.value)
+    assert pair.EXPECT in text
+    assert "fault schedule" in text and "model trace of" in text
