@@ -13,13 +13,35 @@ readable sagas: fewer steps, chains rather than DAGs, default options.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from hypothesis import strategies as st
 
+from . import semantics as sem
 from ._builder import SagaBuilder
 from ._ir import Saga, StepKind
-from .semantics import FaultModel
+from .semantics import Event, FaultModel
+from .workflow import Workflow, WorkflowBuilder
+from .workflow import semantics as wsem
 
-__all__ = ["fault_models", "sagas", "well_formed_sagas"]
+__all__ = [
+    "FAULT_KINDS",
+    "FaultPlan",
+    "InvalidDocument",
+    "ScheduledFault",
+    "event_sequences",
+    "fault_models",
+    "fault_plans",
+    "invalid_saga_documents",
+    "saga_documents",
+    "sagas",
+    "well_formed_sagas",
+    "workflow_step_sequences",
+    "workflows",
+]
 
 
 @st.composite
@@ -103,3 +125,274 @@ def fault_models(draw: st.DrawFn, *, max_crashes: int = 1,
         crashes=draw(st.integers(0, max_crashes)),
         duplicates=draw(st.integers(0, max_duplicates)),
     )
+
+
+# --- definitions as documents (for loader tests) ---------------------------------
+def saga_document(saga: Saga) -> dict[str, Any]:
+    """``saga`` in the file format (a mapping ``loads`` accepts as JSON).
+
+    >>> from saga_models import SagaBuilder
+    >>> doc = saga_document(SagaBuilder("t").step("a", participant="p",
+    ...     action="x", compensation="u").build())
+    >>> doc["steps"][0]["compensation"]
+    'u'
+    """
+    steps: list[dict[str, Any]] = []
+    for step in saga.steps:
+        entry: dict[str, Any] = {
+            "name": step.name, "participant": step.participant,
+            "action": step.action, "kind": step.kind.value,
+            "depends_on": list(step.depends_on),
+            "retry": {"max_attempts": (step.retry.max_attempts
+                                       if step.retry.max_attempts is not None
+                                       else "forever")},
+            "idempotent": step.idempotent,
+            "compensation_needs_result": step.compensation_needs_result,
+        }
+        if step.compensation is not None:
+            entry["compensation"] = step.compensation
+        if step.timeout is not None:
+            entry["timeout"] = step.timeout
+        steps.append(entry)
+    policy: dict[str, Any] = (
+        {"retry": "forever"} if saga.compensation_policy.max_attempts is None
+        else {"max_attempts": saga.compensation_policy.max_attempts,
+              "then": "escalate"})
+    return {"saga": saga.name, "steps": steps, "compensation_policy": policy}
+
+
+def saga_documents(**kwargs: Any) -> st.SearchStrategy[dict[str, Any]]:
+    """Valid saga documents (plain data); takes the options of :func:`sagas`."""
+    return sagas(**kwargs).map(saga_document)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvalidDocument:
+    """A saga document the loader must refuse, and the code it must report."""
+
+    document: dict[str, Any]
+    code: str
+    """The diagnostic code (``SAGA101`` ...) that names the mistake."""
+    mistake: str
+    """What was broken, in words."""
+
+
+def _duplicate_name(doc: dict[str, Any], i: int) -> str:
+    steps = doc["steps"]
+    steps.append({**copy.deepcopy(steps[i]), "depends_on": []})
+    return f"step {steps[i]['name']!r} defined twice"
+
+
+def _unknown_dependency(doc: dict[str, Any], i: int) -> str:
+    doc["steps"][i]["depends_on"] = [*doc["steps"][i]["depends_on"], "nowhere"]
+    return f"step {doc['steps'][i]['name']!r} depends on a step that does not exist"
+
+
+def _self_dependency(doc: dict[str, Any], i: int) -> str:
+    step = doc["steps"][i]
+    step["depends_on"] = [*step["depends_on"], step["name"]]
+    return f"step {step['name']!r} depends on itself"
+
+
+def _cycle(doc: dict[str, Any], i: int) -> str:
+    steps = doc["steps"]
+    if len(steps) < 2:
+        return _self_dependency(doc, i)
+    a, b = steps[0], steps[-1]
+    # b already depends on a transitively only in chains; force both edges.
+    b["depends_on"] = sorted({*b["depends_on"], a["name"]})
+    a["depends_on"] = sorted({*a["depends_on"], b["name"]})
+    return f"steps {a['name']!r} and {b['name']!r} depend on each other"
+
+
+def _bad_duration(doc: dict[str, Any], i: int) -> str:
+    doc["steps"][i]["timeout"] = "soon"
+    return f"step {doc['steps'][i]['name']!r} has timeout 'soon'"
+
+
+def _unknown_key(doc: dict[str, Any], i: int) -> str:
+    doc["steps"][i]["retires"] = {"max_attempts": 2}
+    return f"step {doc['steps'][i]['name']!r} misspells 'retry'"
+
+
+def _zero_attempts(doc: dict[str, Any], i: int) -> str:
+    doc["steps"][i]["retry"] = {"max_attempts": 0}
+    return f"step {doc['steps'][i]['name']!r} allows 0 attempts"
+
+
+def _no_steps(doc: dict[str, Any], i: int) -> str:
+    doc["steps"] = []
+    return "the saga has no steps"
+
+
+_MISTAKES: tuple[tuple[str, Callable[[dict[str, Any], int], str]], ...] = (
+    ("SAGA100", _no_steps),
+    ("SAGA101", _duplicate_name),
+    ("SAGA102", _unknown_dependency),
+    ("SAGA103", _self_dependency),
+    ("SAGA104", _cycle),
+    ("SAGA122", _unknown_key),
+    ("SAGA126", _bad_duration),
+    ("SAGA127", _zero_attempts),
+)
+
+
+@st.composite
+def invalid_saga_documents(draw: st.DrawFn, *, max_steps: int = 3) -> InvalidDocument:
+    """A valid document with one seeded mistake, and the code it must raise.
+
+    Shrinks towards one-step sagas and the first mistakes in the table.
+    """
+    doc = draw(saga_documents(max_steps=max_steps))
+    index = draw(st.integers(0, len(_MISTAKES) - 1))
+    code, mutate = _MISTAKES[index]
+    i = draw(st.integers(0, len(doc["steps"]) - 1))
+    if code == "SAGA104" and len(doc["steps"]) < 2:
+        code = "SAGA103"
+    mistake = mutate(doc, i)
+    return InvalidDocument(document=doc, code=code, mistake=mistake)
+
+
+# --- fault plans and event sequences -----------------------------------------------
+FAULT_KINDS = ("fail", "unknown", "unknown_after_effect", "duplicate", "crash")
+"""What a scheduled fault does to one attempt: it fails before reaching the
+participant, times out before or after the participant acted, is delivered
+twice, or the orchestrator crashes after the participant acted."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduledFault:
+    """Attempt ``attempt`` of ``step``'s action (or compensation) meets ``fault``."""
+
+    step: str
+    attempt: int = 1
+    fault: str = "fail"
+    """One of :data:`FAULT_KINDS`."""
+    compensation: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultPlan:
+    """Which attempts of which steps meet which fault; every other attempt is
+    delivered normally."""
+
+    faults: tuple[ScheduledFault, ...] = ()
+
+    def fault_for(self, step: str, attempt: int, *,
+                  compensation: bool = False) -> str | None:
+        """The fault of that attempt, or None."""
+        for f in self.faults:
+            if (f.step, f.attempt, f.compensation) == (step, attempt, compensation):
+                return f.fault
+        return None
+
+
+@st.composite
+def fault_plans(draw: st.DrawFn, saga: Saga, *, faults: FaultModel = sem.ALL_FAULTS,
+                max_faults: int = 3) -> FaultPlan:
+    """Fault plans for ``saga`` that stay within ``faults``.
+
+    Unknown outcomes only for steps with a timeout; compensation faults only
+    ``fail`` (or ``crash`` / ``duplicate``); at most ``faults.crashes`` crashes
+    and ``faults.duplicates`` duplicates. Shrinks towards fewer faults on
+    earlier steps and first attempts.
+
+    >>> from hypothesis import given
+    >>> from saga_models import SagaBuilder
+    >>> saga = SagaBuilder("t").step("a", participant="p", action="x",
+    ...     compensation="u").build()
+    >>> @given(fault_plans(saga))
+    ... def test_plans_name_real_steps(plan):
+    ...     assert all(f.step == "a" for f in plan.faults)
+    >>> test_plans_name_real_steps()
+    """
+    budget = {"crash": faults.crashes, "duplicate": faults.duplicates}
+    out: list[ScheduledFault] = []
+    seen: set[tuple[str, int, bool]] = set()
+    for _ in range(draw(st.integers(0, max_faults))):
+        step = saga.steps[draw(st.integers(0, len(saga.steps) - 1))]
+        comp = step.compensation is not None and draw(st.booleans())
+        cap = (saga.compensation_policy.max_attempts or 3) if comp else (
+            step.retry.max_attempts or 3)
+        attempt = draw(st.integers(1, cap))
+        kinds = [k for k in FAULT_KINDS if budget.get(k, 1) > 0]
+        if comp or step.timeout is None or not faults.timeout:
+            kinds = [k for k in kinds if not k.startswith("unknown")]
+        if not (faults.comp_fail if comp else faults.fail):
+            kinds = [k for k in kinds if k != "fail"]
+        if not kinds or (step.name, attempt, comp) in seen:
+            continue
+        kind = draw(st.sampled_from(kinds))
+        if kind in budget:
+            budget[kind] -= 1
+        seen.add((step.name, attempt, comp))
+        out.append(ScheduledFault(step=step.name, attempt=attempt, fault=kind,
+                                  compensation=comp))
+    return FaultPlan(faults=tuple(out))
+
+
+@st.composite
+def event_sequences(draw: st.DrawFn, saga: Saga, *,
+                    faults: FaultModel = sem.ALL_FAULTS,
+                    max_length: int = 40) -> tuple[Event, ...]:
+    """A path of the shared semantics from the initial state: every event is
+    enabled where it is taken. Shrinks towards the first enabled event at each
+    point (orchestrator commands and ok replies come first), so towards the
+    fault-free run.
+    """
+    state = sem.initial_state(saga)
+    out: list[Event] = []
+    for _ in range(max_length):
+        events = sem.enabled(saga, state, faults)
+        if not events:
+            break
+        e = events[draw(st.integers(0, len(events) - 1))]
+        out.append(e)
+        state = sem.apply(saga, state, e)
+    return tuple(out)
+
+
+# --- event workflows -----------------------------------------------------------------
+@st.composite
+def workflows(draw: st.DrawFn, *, max_services: int = 3,
+              deliveries: tuple[str, ...] = ("exactly_once", "at_least_once"),
+              dedup: bool = True) -> Workflow:
+    """A valid event workflow: a chain of services passing a token along.
+
+    Service ``k`` waits in ``IDLE`` for ``e{k}``, goes to ``DONE`` and emits
+    ``e{k+1}``; the first event is on the bus at the start. Drawn options: the
+    bus's delivery contract and order, de-duplicating inboxes, and services
+    that ignore the duplicate (in ``DONE``) rather than leaving it unhandled.
+    Shrinks towards one service on an exactly-once bus.
+    """
+    n = draw(st.integers(1, max_services))
+    delivery = draw(st.sampled_from(deliveries))
+    order = draw(st.sampled_from(["unordered", "fifo"]))
+    b = WorkflowBuilder(f"generated_{n}", delivery=delivery, order=order)
+    b.start("e0")
+    for k in range(n):
+        emit = [f"e{k + 1}"] if k + 1 < n else []
+        ignore = [f"e{k}"] if draw(st.booleans()) else []
+        b.service(f"s{k}", initial="IDLE", final=["DONE"],
+                  dedup=dedup and draw(st.booleans()), ignore=ignore)
+        b.on("IDLE", f"e{k}", to="DONE", emit=emit)
+    b.outcome(**{f"s{k}": "DONE" for k in range(n)})
+    return b.build()
+
+
+@st.composite
+def workflow_step_sequences(draw: st.DrawFn, wf: Workflow, *,
+                            duplicates: int = 1,
+                            max_length: int = 30) -> tuple[wsem.Step, ...]:
+    """A path of the workflow semantics (deliveries, duplicates, timers) from
+    the initial state; shrinks towards the first enabled step each time."""
+    state = wsem.initial_state(wf, duplicates=duplicates)
+    out: list[wsem.Step] = []
+    for _ in range(max_length):
+        steps = wsem.enabled(wf, state)
+        if not steps:
+            break
+        step = steps[draw(st.integers(0, len(steps) - 1))]
+        out.append(step)
+        state = wsem.apply(wf, state, step)
+    return tuple(out)

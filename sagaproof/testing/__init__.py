@@ -30,6 +30,7 @@ from ._harness import ScheduleFailure as ScheduleFailure
 from ._harness import ScheduleMismatch as ScheduleMismatch
 from ._harness import ScheduleReport as ScheduleReport
 from ._harness import model_trace as model_trace
+from ._harness import run_plan as run_plan
 from ._harness import run_schedule as run_schedule
 from ._machine import check_participants as check_participants
 from ._machine import collected as collected
@@ -65,6 +66,7 @@ __all__ = [
     "coverage_report",
     "model_trace",
     "reachable",
+    "run_plan",
     "run_schedule",
     "saga_state_machine",
     "witnesses",

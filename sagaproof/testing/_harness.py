@@ -24,6 +24,7 @@ from runtime import Engine, MemoryLog, Participants, StepContext
 from saga_models import FaultModel, Saga, SagaError
 from saga_models import semantics as sem
 from saga_models.semantics import EF, HEADER, WIDTH, Event, EventKind
+from saga_models.strategies import FaultPlan
 from verifier import SagaTransitionSystem
 from verifier.conformance import conform
 
@@ -540,5 +541,47 @@ def run_schedule(saga: Saga, binding: Binding, schedule: FaultSchedule, *,
         if settle:
             h.settle()
         return h.report(final=settle)
+    finally:
+        h.close()
+
+
+_PLAN_OUTCOMES = {
+    "fail": Outcome.FAIL,
+    "unknown": Outcome.UNKNOWN,
+    "unknown_after_effect": Outcome.UNKNOWN_AFTER_EFFECT,
+    "duplicate": Outcome.DUPLICATE,
+    "crash": Outcome.CRASH_AFTER_EFFECT,
+}
+
+
+def run_plan(saga: Saga, binding: Binding, plan: FaultPlan, *,
+             faults: FaultModel = sem.ALL_FAULTS, instances: int = 1,
+             definition_ref: str = "") -> ScheduleReport:
+    """Run ``instances`` sagas, answering every call as ``plan`` says (calls
+    it does not name are delivered normally), and report.
+
+    The plain-Hypothesis counterpart of the state machine: ``@given(
+    fault_plans(saga))`` then ``run_plan(...).raise_for_violation()``.
+    """
+    h = Harness(saga, binding, faults=faults, definition_ref=definition_ref)
+    try:
+        for _ in range(instances):
+            h.start()
+        for _ in range(_SETTLE_BUDGET):
+            if h.violations():
+                return h.report()
+            if h.pending:
+                call = h.pending[0]
+                kind = plan.fault_for(call.step, call.attempt,
+                                      compensation=call.kind == "compensation")
+                outcome = _PLAN_OUTCOMES[kind] if kind else Outcome.OK
+                h.deliver(call, outcome if h.allowed(call, outcome) else Outcome.OK)
+            elif all(h.status(k) in _TERMINAL for k in range(instances)):
+                break
+            elif h.has_timer():
+                h.advance()
+            else:
+                break
+        return h.report(final=True)
     finally:
         h.close()

@@ -156,12 +156,13 @@ class FaultSchedule:
         """A runnable Python script that replays this schedule.
 
         Args:
-            definition: A path to the definition file (or a Python expression
-                for the saga, written ``python:EXPR``).
+            definition: A path to the definition file, or ``python:module:attr``
+                for a saga built in Python.
             binding: ``module:attribute`` of the :class:`Binding` the test used.
         """
         if definition.startswith("python:"):
-            load_line = f"saga = {definition.removeprefix('python:')}"
+            dmod, _, dattr = definition.removeprefix("python:").partition(":")
+            load_line = f"from {dmod} import {dattr} as saga"
         else:
             load_line = f"saga = load({definition!r})"
         mod, _, attr = binding.partition(":")

@@ -49,3 +49,17 @@ def test_seeded_bug_is_found(pair: ModuleType) -> None:
     text = str(info.value)
     assert pair.EXPECT in text
     assert "fault schedule" in text and "model trace of" in text
+
+
+def test_the_printed_script_replays_the_shrunk_failure() -> None:
+    with pytest.raises(ScheduleFailure) as info:
+        check_participants(refund.SAGA, refund.buggy, settings=SETTINGS,
+                           definition_ref="python:tests.testing.participants."
+                           "refund:SAGA")
+    text = str(info.value)
+    script = text.split("replay it with:\n", 1)[1]
+    script = "\n".join(line.removeprefix("    ") for line in script.splitlines())
+    out: list[str] = []
+    exec(compile(script, "<replay>", "exec"), {"print": out.append})
+    assert out and out[0].startswith("property violated:")
+    assert "refunded 2x" in out[0]
