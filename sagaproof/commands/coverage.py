@@ -1,0 +1,54 @@
+"""``sagaproof coverage DEFINITION...``: what generated tests never reached.
+
+Reads the witnesses the generated stateful tests recorded (the pytest plugin
+merges them into ``.sagaproof/coverage.json``) and compares them with what the
+model can reach under the same fault model: steps, compensations, outcomes of
+each, terminal outcomes, recovery. Exit code 0 when every reachable witness
+was reached (or ``--fail-under`` is met), 1 otherwise, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "coverage", help="report what the generated tests never reached")
+    p.add_argument("definitions", nargs="+", metavar="DEFINITION")
+    p.add_argument("--data", default=".sagaproof/coverage.json",
+                   help="witness file written by the pytest plugin")
+    p.add_argument("--fail-under", type=float, default=100.0, metavar="PERCENT",
+                   help="exit 1 when fewer witnesses than this were reached")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from saga_models import Saga, SagaError, load
+    from sagaproof.testing import CoverageStore, coverage_report
+
+    store = CoverageStore(args.data)
+    reports = []
+    for path in args.definitions:
+        saga = load(path)
+        if not isinstance(saga, Saga):
+            raise SagaError(f"{path}: coverage witnesses are recorded for sagas "
+                            "only; this is a workflow")
+        reports.append(coverage_report(saga, store.reached(saga),
+                                       faults=store.faults(saga)))
+    if args.json:
+        print(json.dumps([{"definition": r.definition, "ratio": r.ratio,
+                           "reached": sorted(r.reached & r.reachable),
+                           "missing": list(r.missing)} for r in reports],
+                         indent=2))
+    else:
+        for r in reports:
+            print(r.text())
+            if not r.reached:
+                print(f"  (no witnesses in {args.data}: run the generated tests, "
+                      "e.g. pytest --sagaproof DEFINITION with a binding)")
+    worst = min(r.ratio for r in reports) * 100
+    return 0 if worst >= args.fail_under else 1

@@ -1,0 +1,197 @@
+"""pytest plugin: definitions as test items.
+
+``pytest --sagaproof examples/`` (or ``sagaproof_paths`` in the ini file)
+collects every saga and workflow definition in the given files and folders:
+one item per property, failing with the counterexample when it is violated or
+unknown, one item for a definition that does not load (its diagnostics), and,
+for each saga a ``conftest.py`` binds (the ``pytest_sagaproof_binding`` hook),
+one item that runs the generated stateful test of its participants.
+
+Registered under the ``pytest11`` entry point ``sagaproof``; without the
+installed entry point use ``-p sagaproof.testing.plugin``. Coverage witnesses
+of the generated tests are merged into ``.sagaproof/coverage.json``
+(``sagaproof coverage DEFINITION`` reports what was never reached).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from saga_models import FaultModel, InvalidDefinition, Saga, load
+
+_SUFFIXES = (".yaml", ".yml", ".json")
+_NOT_A_DEFINITION = "SAGA121"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sagaproof", "verify saga and workflow definitions")
+    group.addoption("--sagaproof", action="append", default=[], metavar="PATH",
+                    help="verify every definition in PATH (a file or folder); "
+                    "repeatable")
+    group.addoption("--sagaproof-faults", default="all", metavar="KNOBS",
+                    help="fault model: all, none, or e.g. fail,timeout,crash=1")
+    group.addoption("--sagaproof-coverage", default=".sagaproof/coverage.json",
+                    metavar="FILE", help="where coverage witnesses are merged")
+    parser.addini("sagaproof_paths", type="paths", default=[],
+                  help="definition files or folders verified on every run")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sagaproof: an item generated from a saga or workflow "
+        "definition")
+
+
+def _definition_files(paths: list[Path]) -> Iterator[Path]:
+    for p in paths:
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.suffix in _SUFFIXES
+                              and f.is_file())
+        else:
+            yield p
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    given = [Path(p) for p in config.getoption("--sagaproof")]
+    paths = given + [Path(p) for p in config.getini("sagaproof_paths")]
+    for path in _definition_files(paths):
+        node = DefinitionFile.from_parent(session, path=path.resolve())
+        items.extend(i for i in node.collect() if isinstance(i, pytest.Item))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from ._coverage import CoverageStore
+    from ._machine import collected
+
+    found = collected()
+    if not found:
+        return
+    store = CoverageStore(session.config.getoption("--sagaproof-coverage"))
+    for saga, faults, reached in found.values():
+        store.add(saga, reached, faults=faults)
+    store.save()
+
+
+class DefinitionFile(pytest.File):
+    """One definition file: its properties and generated tests as items."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            definition = load(self.path)
+        except InvalidDefinition as exc:
+            if any(d.code == _NOT_A_DEFINITION for d in exc.diagnostics):
+                return  # some other YAML file in the folder
+            yield LoadItem.from_parent(self, name="load", error=exc)
+            return
+        faults = FaultModel.parse(self.config.getoption("--sagaproof-faults"))
+        self.definition: Any = definition
+        self._result: Any = None
+        from verifier import compile_model
+
+        _, ts = compile_model(definition, faults)
+        for prop in ts.properties:
+            yield PropertyItem.from_parent(self, name=prop.name, prop=prop.name,
+                                           faults=faults)
+        if isinstance(definition, Saga):
+            binding = self.config.hook.pytest_sagaproof_binding(
+                saga=definition, path=self.path)
+            if binding is not None:
+                yield ParticipantsItem.from_parent(self, name="participants",
+                                                   binding=binding, faults=faults)
+
+    def result(self, faults: FaultModel) -> Any:
+        """The check result of the whole definition (computed once)."""
+        if self._result is None:
+            from verifier import check
+
+            self._result = check(self.definition, faults=faults,
+                                 source=str(self.path))
+        return self._result
+
+
+class SagaproofFailure(Exception):
+    """A generated item failed; the message is the whole failure text."""
+
+
+class _Item(pytest.Item):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_marker("sagaproof")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, SagaproofFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"sagaproof: {self.path.name}::{self.name}"
+
+
+class LoadItem(_Item):
+    """A definition that does not load: fails with every diagnostic."""
+
+    def __init__(self, *, error: InvalidDefinition, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise SagaproofFailure(self.error.render())
+
+
+class PropertyItem(_Item):
+    """One property of one definition; unknown fails too."""
+
+    def __init__(self, *, prop: str, faults: FaultModel, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prop = prop
+        self.faults = faults
+
+    def runtest(self) -> None:
+        from verifier import Verdict
+        from verifier.render import counterexample_text
+
+        parent = self.parent
+        assert isinstance(parent, DefinitionFile)
+        r = parent.result(self.faults)[self.prop]
+        if r.verdict is Verdict.HOLDS:
+            return
+        text = [f"{self.prop}: {r.verdict.value.upper()} (faults: {r.fault_model})",
+                f"  {r.reason}"]
+        if r.counterexample is not None:
+            text.append(f"counterexample ({len(r.counterexample)} events):")
+            text.append(counterexample_text(r.counterexample))
+        raise SagaproofFailure("\n".join(text))
+
+
+class ParticipantsItem(_Item):
+    """The generated stateful test of the participants a conftest bound."""
+
+    def __init__(self, *, binding: Any, faults: FaultModel, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.binding = binding
+        self.faults = faults
+
+    def runtest(self) -> None:
+        from ._harness import ScheduleFailure
+        from ._machine import check_participants
+
+        parent = self.parent
+        assert isinstance(parent, DefinitionFile)
+        try:
+            check_participants(parent.definition, self.binding, faults=self.faults,
+                               definition_ref=str(self.path))
+        except ScheduleFailure as exc:
+            raise SagaproofFailure(str(exc)) from None

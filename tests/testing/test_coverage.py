@@ -1,0 +1,77 @@
+"""Coverage witnesses: what the generated tests reached against what the model
+can reach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import settings
+
+from saga_models import FaultModel
+from sagaproof.cli import main
+from sagaproof.testing import (
+    CoverageStore,
+    check_participants,
+    collected,
+    coverage_report,
+    reachable,
+)
+from tests.testing.participants import refund
+
+
+def test_the_model_bounds_what_can_be_reached() -> None:
+    none = reachable(refund.SAGA, FaultModel.parse("none"))
+    assert "terminal:COMPLETED" in none
+    assert "terminal:COMPENSATED" not in none and "recovery" not in none
+    full = reachable(refund.SAGA)
+    assert {"terminal:COMPENSATED", "recovery", "comp_outcome:charge:failed",
+            "outcome:ship:failed"} <= full
+    assert "outcome:ship:unknown" not in full  # ship has no timeout
+
+
+def test_generated_tests_reach_every_reachable_witness() -> None:
+    collected().pop(refund.SAGA.content_hash, None)
+    check_participants(refund.SAGA, refund.correct,
+                       settings=settings(max_examples=300, derandomize=True,
+                                         database=None, deadline=None))
+    _, _, reached = collected()[refund.SAGA.content_hash]
+    report = coverage_report(refund.SAGA, reached)
+    assert report.missing == (), report.text()
+    assert report.ratio == 1.0
+
+
+def test_never_reached_is_reported(tmp_path: Path, capsys: object) -> None:
+    store = CoverageStore(tmp_path / "cov.json")
+    store.add(refund.SAGA, {"step:charge", "outcome:charge:ok", "step:ship",
+                            "outcome:ship:ok", "terminal:COMPLETED"},
+              faults=FaultModel())
+    store.save()
+    report = coverage_report(refund.SAGA, CoverageStore(tmp_path / "cov.json")
+                             .reached(refund.SAGA))
+    assert "terminal:COMPENSATED" in report.missing
+    assert "step:charge" not in report.missing
+    assert "never reached:" in report.text()
+
+
+def test_the_command_exits_1_when_something_was_never_reached(
+        tmp_path: Path) -> None:
+    saga_file = tmp_path / "one.yaml"
+    saga_file.write_text("saga: one\nsteps:\n  - {name: a, participant: p, "
+                         "action: x, compensation: u}\n")
+    data = tmp_path / "cov.json"
+    from saga_models import load
+
+    saga = load(saga_file)
+    store = CoverageStore(data)
+    store.add(saga, {"step:a", "outcome:a:ok", "terminal:COMPLETED"},
+              faults=FaultModel.parse("none"))
+    store.save()
+    assert main(["coverage", str(saga_file), "--data", str(data)]) == 0
+    store.add(saga, set(), faults=FaultModel())
+    data.unlink()
+    store2 = CoverageStore(data)
+    store2.add(saga, {"step:a"}, faults=FaultModel())
+    store2.save()
+    assert main(["coverage", str(saga_file), "--data", str(data)]) == 1
+    assert main(["coverage", str(saga_file), "--data", str(data),
+                 "--fail-under", "0"]) == 0

@@ -1,0 +1,112 @@
+"""The pytest plugin, run in a subprocess on a scratch project."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """\
+saga: checkout
+steps:
+  - {name: charge, participant: payments, action: charge, compensation: refund}
+  - {name: ship, participant: shipping, action: book, compensation: cancel}
+compensation_policy: {retry: forever}
+"""
+DOUBLE_CHARGE = """\
+saga: double
+steps:
+  - {name: charge, participant: payments, action: charge, compensation: refund,
+     idempotent: false}
+"""
+BROKEN = """\
+saga: broken
+steps:
+  - {name: a, participant: p, action: x, compensation: u, depends_on: [a]}
+"""
+
+CONFTEST = """\
+from hypothesis import settings
+from tests.testing.participants import refund
+
+settings.register_profile("plugin", max_examples=120, derandomize=True,
+                          database=None, deadline=None)
+settings.load_profile("plugin")
+
+def pytest_sagaproof_binding(saga, path):
+    if saga.name == "checkout":
+        return refund.{which}
+    return None
+"""
+
+
+def _run(tmp: Path, *args: str, which: str = "correct") -> subprocess.CompletedProcess[str]:
+    (tmp / "conftest.py").write_text(CONFTEST.format(which=which))
+    (tmp / "pytest.ini").write_text("[pytest]\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "sagaproof.testing.plugin",
+         "-p", "no:cacheprovider", "-q", "-rf", *args],
+        cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    (defs / "checkout.saga.yaml").write_text(GOOD)
+    (defs / "notes.yaml").write_text("just: some config\n")
+    return tmp_path
+
+
+def test_a_correct_folder_passes_with_one_item_per_property(project: Path) -> None:
+    out = _run(project, "--sagaproof", "defs")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "5 passed" in out.stdout  # four properties and the participants
+
+
+def test_a_violation_fails_with_its_counterexample(project: Path) -> None:
+    (project / "defs" / "double.yaml").write_text(DOUBLE_CHARGE)
+    out = _run(project, "--sagaproof", "defs")
+    assert out.returncode == 1
+    assert "FAILED defs/double.yaml::eventual_consistency" in out.stdout
+    assert "charge: command delivered twice" in out.stdout
+
+
+def test_a_definition_that_does_not_load_fails_with_its_diagnostics(
+        project: Path) -> None:
+    (project / "defs" / "broken.yaml").write_text(BROKEN)
+    out = _run(project, "--sagaproof", "defs/broken.yaml")
+    assert out.returncode == 1
+    assert "SAGA103" in out.stdout
+
+
+def test_buggy_participants_fail_with_the_shrunk_schedule(project: Path) -> None:
+    out = _run(project, "--sagaproof", "defs", which="buggy")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "FAILED defs/checkout.saga.yaml::participants" in out.stdout
+    assert "fault schedule" in out.stdout and "replay it with:" in out.stdout
+
+
+def test_generated_tests_record_coverage(project: Path) -> None:
+    out = _run(project, "--sagaproof", "defs")
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads((project / ".sagaproof" / "coverage.json").read_text())
+    (entry,) = data["definitions"].values()
+    assert entry["name"] == "checkout"
+    assert "terminal:COMPLETED" in entry["reached"]
+    assert "compensation:charge" in entry["reached"]
+    report = subprocess.run(
+        [sys.executable, "-m", "sagaproof", "coverage", "defs/checkout.saga.yaml",
+         "--data", ".sagaproof/coverage.json"],
+        cwd=project, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=120)
+    assert "witnesses reached" in report.stdout, report.stderr
+    assert textwrap.dedent(report.stdout).startswith("checkout:")
