@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from hypothesis import settings as Settings
-from hypothesis import target
 from hypothesis import strategies as st
+from hypothesis import target
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,

@@ -47,14 +47,15 @@ def pytest_sagaproof_binding(saga, path):
 """
 
 
-def _run(tmp: Path, *args: str, which: str = "correct") -> subprocess.CompletedProcess[str]:
+def _run(tmp: Path, *args: str,
+         which: str = "correct") -> subprocess.CompletedProcess[str]:
     (tmp / "conftest.py").write_text(CONFTEST.format(which=which))
     (tmp / "pytest.ini").write_text("[pytest]\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "sagaproof.testing.plugin",
          "-p", "no:cacheprovider", "-q", "-rf", *args],
-        cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+        check=False, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture
@@ -106,7 +107,7 @@ def test_generated_tests_record_coverage(project: Path) -> None:
     report = subprocess.run(
         [sys.executable, "-m", "sagaproof", "coverage", "defs/checkout.saga.yaml",
          "--data", ".sagaproof/coverage.json"],
-        cwd=project, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False, cwd=project, env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True, text=True, timeout=120)
     assert "witnesses reached" in report.stdout, report.stderr
     assert textwrap.dedent(report.stdout).startswith("checkout:")
