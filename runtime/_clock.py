@@ -55,7 +55,11 @@ class VirtualClock:
     3600.0
     """
 
-    def __init__(self, *, epoch: float = 1_700_000_000.0) -> None:
+    def __init__(self, *, epoch: float = 1_700_000_000.0,
+                 deadlock_after: float = 30.0) -> None:
+        self.deadlock_after = deadlock_after
+        """Real seconds to wait for I/O when nothing is scheduled before
+        declaring a deadlock."""
         self.epoch = epoch
         """Wall-clock seconds at virtual time zero."""
         self.time = 0.0
@@ -102,7 +106,7 @@ class _AutojumpSelector(selectors.BaseSelector):
             return ready
         if timeout is None:
             # Nothing scheduled: only real I/O (a thread finishing) can wake us.
-            ready = self._real.select(30.0)
+            ready = self._real.select(self._clock.deadlock_after)
             if not ready:
                 raise RuntimeError(
                     "virtual clock: every task is blocked and no timer is pending "

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from saga_models import Saga, Step
+from saga_models import RetryPolicy, Saga, Step
 from saga_models import semantics as sem
 from saga_models.semantics import (
     CS,
@@ -483,6 +483,9 @@ class Engine:
     def _handle(self, inst: _Instance, msg: tuple[Any, ...]) -> None:
         tag = msg[0]
         if tag == "timer":
+            # asyncio may fire a timer up to its clock resolution early, so the
+            # timer itself, not a comparison with now, ends the wait.
+            inst.not_before.pop(msg[1], None)
             return
         saga = self.saga
         _, i, outcome, payload, error = msg
@@ -510,7 +513,7 @@ class Engine:
             st = inst.state[base + ST]
             if st in (Status.RETRY_FAILED, Status.RETRY_UNKNOWN):
                 retry = saga.steps[i].retry
-                delay = retry.interval(inst.attempts.get(i, 1))
+                delay = _interval(retry, inst.attempts.get(i, 1))
                 if retry.jitter:
                     delay -= delay * retry.jitter * self.rng.random()
                 self._wake_at(inst, ("a", i), delay)
@@ -534,8 +537,8 @@ class Engine:
                 else EventType.COMPENSATION_FAILED, i, n, None if ok else error))
             if inst.state[base + CS] == CompStatus.RETRY:
                 policy = saga.compensation_policy.as_retry()
-                self._wake_at(inst, ("c", i), policy.interval(
-                    inst.comp_attempts.get(i, 1)))
+                self._wake_at(inst, ("c", i), _interval(
+                    policy, inst.comp_attempts.get(i, 1)))
 
     def _wake_at(self, inst: _Instance, key: _Key, delay: float) -> None:
         if delay <= 0:
@@ -547,7 +550,7 @@ class Engine:
         inst.timers = [h for h in inst.timers if not h.cancelled()
                        and h.when() > loop.time()]
         inst.timers.append(loop.call_at(loop.time() + delay, inst.queue.put_nowait,
-                                        ("timer",)))
+                                        ("timer", key)))
 
     def _cancel_sibling(self, inst: _Instance, i: int) -> None:
         """Abort: ask an in-flight action to stop. One with a per-attempt timeout
@@ -595,7 +598,11 @@ class Engine:
                 inst.deadlines[("a", i)] = cm
                 if ctx.cancel_requested.is_set() and deadline is not None:
                     cm.reschedule(loop.time())
-                out = await invoke(op, ctx)
+                try:
+                    out = await invoke(op, ctx)
+                finally:
+                    # A finished Timeout cannot be rescheduled by an abort.
+                    inst.deadlines.pop(("a", i), None)
             _check_json(out, step, ctx.operation)
         except TimeoutError as exc:
             if breaker is not None:
@@ -658,6 +665,15 @@ class Engine:
         if breaker is not None:
             breaker.success()
         return Outcome.OK, None
+
+
+def _interval(policy: RetryPolicy, retry_number: int) -> float:
+    """``policy.interval`` that saturates at the cap instead of overflowing
+    after thousands of retries (a compensation retried forever gets there)."""
+    try:
+        return policy.interval(retry_number)
+    except OverflowError:
+        return float(policy.max_interval)
 
 
 def _describe(exc: BaseException) -> str:

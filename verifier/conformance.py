@@ -65,6 +65,9 @@ class ConformanceResult:
     """Model states the log could be in after the last record checked."""
     phases: tuple[str, ...] = ()
     """The phases of those states (a finished log has one terminal phase)."""
+    final_states: frozenset[sem.State] = frozenset()
+    """The model states the log may have led to (they differ in the effects at
+    participants, which the log cannot see)."""
 
 
 def _get(rec: Any, name: str) -> Any:
@@ -157,7 +160,7 @@ def conform(
             return _bad(saga, ts, states, k, rec, "")
         states = nxt
     return ConformanceResult(conforms=True, events=len(recs), states=len(states),
-                             phases=_phases(states))
+                             phases=_phases(states), final_states=frozenset(states))
 
 
 def _phases(states: Iterable[sem.State]) -> tuple[str, ...]:
@@ -179,4 +182,4 @@ def _bad(saga: Saga, ts: SagaTransitionSystem, states: set[sem.State], k: int,
                + (why if why else "it allows: " + (", ".join(allowed) or "nothing")))
     return ConformanceResult(conforms=False, events=k, index=k, record=_as_data(rec),
                              message=message, states=len(states),
-                             phases=_phases(states))
+                             phases=_phases(states), final_states=frozenset(states))

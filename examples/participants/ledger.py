@@ -72,6 +72,21 @@ class Ledger:
             db.execute("COMMIT")
             return result
 
+    def lookup(self, key: str) -> Any:
+        """The recorded result of an applied key, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT result FROM effects WHERE key=?",
+                                   (key,)).fetchone()
+        if row is None:
+            return None
+        self.act_seen(key)
+        return json.loads(row[0])
+
+    def act_seen(self, key: str) -> None:
+        """Count a repeated call of an applied key."""
+        with self._lock:
+            self._db.execute("UPDATE effects SET calls=calls+1 WHERE key=?", (key,))
+
     def undo(self, ctx: StepContext) -> None:
         """Undo the step's action if it took effect (idempotent)."""
         with self._lock:
@@ -126,6 +141,11 @@ class Service:
                     raise ServiceUnavailable(f"{self.name}.{operation} is down")
                 self.ledger.undo(ctx)
                 return None
+            done = self.ledger.lookup(ctx.idempotency_key)
+            if done is not None:
+                # Already applied under this key: answer with the recorded
+                # result, whatever else would happen now.
+                return done
             if _mode(ctx, "hang"):
                 await asyncio.Event().wait()
             if _should_fail(_mode(ctx, "fail"), ctx.attempt):

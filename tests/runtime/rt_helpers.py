@@ -22,7 +22,7 @@ class Fatal(Exception):
 
 def vrun(fn: Callable[[VirtualClock], Coroutine[Any, Any, T]]) -> T:
     """Run ``fn(clock)`` on a fresh virtual event loop."""
-    clock = VirtualClock()
+    clock = VirtualClock(deadlock_after=2.0)
     return clock.run(fn(clock))
 
 
@@ -39,7 +39,8 @@ class Script:
     """
 
     def __init__(self, plan: dict[tuple[str, str], list[Any]] | None = None,
-                 *, idempotent: bool = True) -> None:
+                 *, idempotent: bool = True,
+                 non_idempotent: frozenset[str] = frozenset()) -> None:
         self.plan = defaultdict(list, plan or {})
         self.calls: list[tuple[str, str, str, int]] = []
         self.applied: dict[str, set[str]] = defaultdict(set)
@@ -47,13 +48,15 @@ class Script:
         self.undone: dict[str, int] = defaultdict(int)
         self.contexts: list[StepContext] = []
         self.idempotent = idempotent
+        self.non_idempotent = non_idempotent
 
     def _take(self, step: str, kind: str) -> Any:
         todo = self.plan[(step, kind)]
         return todo.pop(0) if todo else "ok"
 
     def _apply(self, ctx: StepContext) -> None:
-        if self.idempotent and ctx.idempotency_key in self.applied[ctx.step]:
+        idem = self.idempotent and ctx.step not in self.non_idempotent
+        if idem and ctx.idempotency_key in self.applied[ctx.step]:
             return
         self.applied[ctx.step].add(ctx.idempotency_key)
         self.effect[ctx.step] += 1
@@ -66,6 +69,12 @@ class Script:
         self.calls.append((ctx.step, ctx.attempt_kind, ctx.idempotency_key,
                            ctx.attempt))
         what = self._take(ctx.step, ctx.attempt_kind)
+        idem = self.idempotent and ctx.step not in self.non_idempotent
+        if (idem and ctx.attempt_kind == "action" and what in ("fail", "fatal")
+                and ctx.idempotency_key in self.applied[ctx.step]):
+            # An idempotent participant that already applied this key answers
+            # with the recorded result; it cannot fail it any more.
+            what = "ok"
         if isinstance(what, (int, float)):
             what = f"ok@{what}"
         if "@" in what:
@@ -97,3 +106,62 @@ class Script:
                 if name:
                     out[step.participant][name] = self.op
         return dict(out)
+
+
+# --- random definitions and fault schedules (Hypothesis) --------------------------
+def sagas() -> Any:
+    """Hypothesis strategy: small sagas (DAGs, kinds, timeouts, policies)."""
+    from hypothesis import strategies as st
+
+    from saga_models import CompensationPolicy, RetryPolicy, Saga, Step, StepKind
+
+    @st.composite
+    def build(draw: Any) -> Saga:
+        n = draw(st.integers(1, 4))
+        pivot_at = draw(st.one_of(st.none(), st.integers(0, n - 1)))
+        steps = []
+        for i in range(n):
+            kind = (StepKind.COMPENSATABLE if pivot_at is None or i < pivot_at
+                    else StepKind.PIVOT if i == pivot_at else StepKind.RETRIABLE)
+            deps = tuple(f"s{j}" for j in range(i)
+                         if draw(st.booleans()) or (j == i - 1 and kind
+                                                    is not StepKind.COMPENSATABLE))
+            bounded = kind is StepKind.COMPENSATABLE or draw(st.booleans())
+            steps.append(Step(
+                name=f"s{i}", participant=draw(st.sampled_from(["p", "q"])),
+                action=f"do{i}",
+                compensation=f"undo{i}" if kind is StepKind.COMPENSATABLE else None,
+                kind=kind, depends_on=deps,
+                retry=RetryPolicy(
+                    max_attempts=draw(st.integers(1, 3)) if bounded else None,
+                    initial_interval=draw(st.sampled_from([0.0, 0.5, 2.0])),
+                    non_retryable_errors=("Fatal",) if draw(st.booleans()) else ()),
+                timeout=draw(st.sampled_from([None, 3.0])),
+                idempotent=draw(st.booleans()),
+                compensation_needs_result=draw(st.booleans()) and draw(st.booleans()),
+            ))
+        policy = CompensationPolicy(
+            max_attempts=draw(st.sampled_from([None, 1, 2, 3])),
+            initial_interval=draw(st.sampled_from([0.25, 1.0])))
+        return Saga(name="random", steps=tuple(steps), compensation_policy=policy)
+
+    return build()
+
+
+def schedules(saga: Any) -> Any:
+    """Hypothesis strategy: a plan for :class:`Script` that respects what the
+    semantics allows (only steps with a timeout may hang)."""
+    from hypothesis import strategies as st
+
+    entries = {}
+    for step in saga.steps:
+        acts = ["ok", "fail", "fatal", "ok@1", "fail@1"]
+        comps = ["ok", "fail", "ok@0.5"]
+        if step.timeout is not None:
+            acts += ["hang", "hang+"]
+            comps += ["hang"]
+        entries[(step.name, "action")] = st.lists(st.sampled_from(acts), max_size=4)
+        if step.compensation:
+            entries[(step.name, "compensation")] = st.lists(st.sampled_from(comps),
+                                                            max_size=3)
+    return st.fixed_dictionaries(entries)
