@@ -35,6 +35,9 @@ from ._harness import run_schedule as run_schedule
 from ._machine import check_participants as check_participants
 from ._machine import collected as collected
 from ._machine import saga_state_machine as saga_state_machine
+from ._recording import RecordingParticipants as RecordingParticipants
+from ._recording import recording_binding as recording_binding
+from ._recording import schedule_from_counterexample as schedule_from_counterexample
 from ._schedule import Advance as Advance
 from ._schedule import Crash as Crash
 from ._schedule import Deliver as Deliver
@@ -56,6 +59,7 @@ __all__ = [
     "InjectedFault",
     "LoopBridge",
     "Outcome",
+    "RecordingParticipants",
     "ScheduleFailure",
     "ScheduleMismatch",
     "ScheduleReport",
@@ -66,8 +70,10 @@ __all__ = [
     "coverage_report",
     "model_trace",
     "reachable",
+    "recording_binding",
     "run_plan",
     "run_schedule",
     "saga_state_machine",
+    "schedule_from_counterexample",
     "witnesses",
 ]

@@ -297,7 +297,13 @@ class Harness:
                 self.bridge.advance()
 
     def find(self, op: Deliver) -> Call:
-        """The in-flight call ``op`` names."""
+        """The in-flight call ``op`` names; lets virtual time pass (a retry
+        backoff) until it is sent, if need be."""
+        for _ in range(_SETTLE_BUDGET):
+            if any((c.saga, c.step, c.kind) == (op.saga, op.step, op.kind)
+                   for c in self.pending) or not self.has_timer():
+                break
+            self.bridge.advance()
         for call in self.pending:
             if (call.saga, call.step, call.kind) == (op.saga, op.step, op.kind):
                 return call
