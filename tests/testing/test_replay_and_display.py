@@ -73,7 +73,7 @@ def test_graphs_render_without_graphviz() -> None:
     g = Graph(saga, engine="python")
     svg = g.svg()
     assert svg.startswith("<svg") and svg.endswith("</svg>")
-    nodes, edges, _, cut = g.explore()
+    nodes, _edges, _, cut = g.explore()
     assert svg.count("<circle") == len(nodes) and not cut
     big = Graph(saga, faults=FaultModel(), max_states=30, engine="python")
     assert "cut off" in big._repr_markdown_()
