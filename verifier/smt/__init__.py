@@ -11,6 +11,8 @@ semantics. This package is the only place in ``verifier`` that imports z3.
 
 from ._backend import DEFAULT_MAX_DEPTH as DEFAULT_MAX_DEPTH
 from ._backend import check_backend as check_backend
+from ._backend import find_counterexample as find_counterexample
+from ._backend import reach as reach
 from ._backend import smt_check as smt_check
 from ._encode import Encoding as Encoding
 from ._encode import EncodingError as EncodingError
@@ -31,6 +33,8 @@ __all__ = [
     "LocalInvariant",
     "Unsupported",
     "check_backend",
+    "find_counterexample",
+    "reach",
     "encode",
     "local_invariant",
     "new_solver",

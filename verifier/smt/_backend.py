@@ -10,7 +10,7 @@ enumerate.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import z3
@@ -38,7 +38,7 @@ from ._engine import (
     no_trans_bad,
     ranking,
 )
-from ._invariant import LocalInvariant, local_invariant, seed_states
+from ._invariant import COARSE, FINE, LocalInvariant, scaled_invariant, seed_states
 from ._z3 import DEFAULT_RLIMIT, new_solver
 
 DEFAULT_MAX_DEPTH = 80
@@ -63,12 +63,18 @@ class _Run:
         self.max_depth = max_depth
         self.rlimit = rlimit
         self.enc: Encoding = encode(saga, faults)
+        self._invs: dict[tuple[int, ...], LocalInvariant | str] = {}
         self._inv: LocalInvariant | str | None = None
+        # Large definitions try the cheaper phase-only projection first.
+        self.levels = (FINE,) if self.enc.n <= 6 else (COARSE, FINE)
 
-    def inv(self) -> LocalInvariant | str:
-        if self._inv is None:
-            self._inv = local_invariant(self.enc, rlimit=self.rlimit)
-        return self._inv
+    def inv(self, level: tuple[int, ...] | None = None) -> LocalInvariant | str:
+        level = level or self.levels[-1]
+        if level not in self._invs:
+            self._invs[level] = scaled_invariant(self.enc, rlimit=self.rlimit,
+                                                 header=level)
+        self._inv = self._invs[level]
+        return self._invs[level]
 
     # --- rendering ------------------------------------------------------------------
     def counterexample(self, tr: Trace, violation: str) -> Counterexample:
@@ -95,9 +101,12 @@ class _Run:
     # --- properties --------------------------------------------------------------
     def safety(self, p: Property, state_bad: StateBad,
                trans_bad: TransBad = no_trans_bad) -> tuple[Verdict, str, Trace | None, int]:
-        inv = self.inv()
         cti = ""
-        if isinstance(inv, LocalInvariant):
+        for level in self.levels:
+            inv = self.inv(level)
+            if not isinstance(inv, LocalInvariant):
+                cti = inv
+                continue
             ind = k_induction(self.enc, inv, state_bad=state_bad, trans_bad=trans_bad,
                               max_k=1, rlimit=self.rlimit)
             if ind.proved:
@@ -105,8 +114,6 @@ class _Run:
                         f"induction, strengthened by {inv.size()} step lemmas "
                         f"({ind.detail})", None, 0)
             cti = ind.detail or ind.unknown
-        else:
-            cti = inv
         out = bmc(self.enc, state_bad=state_bad, trans_bad=trans_bad,
                   max_depth=self.max_depth, rlimit=self.rlimit)
         if out.trace is not None:
@@ -129,7 +136,19 @@ class _Run:
                 f"bound) and not proved by {MAX_K}-induction: {cti}", None, out.depth)
 
     def termination(self) -> tuple[Verdict, str, Trace | None, int]:
-        inv = self.inv()
+        rank = None
+        inv: LocalInvariant | str = ""
+        for level in self.levels:
+            inv = self.inv(level)
+            if not isinstance(inv, LocalInvariant):
+                continue
+            free = no_deadlock(self.enc, inv, rlimit=self.rlimit)
+            if free is not True:
+                continue
+            rank = ranking(self.enc, inv, rlimit=self.rlimit)
+            if rank.proved:
+                return (Verdict.HOLDS, f"no deadlock, and a ranking function checked "
+                        f"by z3 ({rank.detail}); under {self.ts.fairness}", None, 0)
         if not isinstance(inv, LocalInvariant):
             return Verdict.UNKNOWN, inv, None, 0
         free = no_deadlock(self.enc, inv, rlimit=self.rlimit)
@@ -143,11 +162,9 @@ class _Run:
                     "the step lemmas admit a deadlock state")
                 return (Verdict.UNKNOWN, f"no deadlock within {self.max_depth} steps, "
                         f"but none ruled out: {why}", None, out.depth)
-        rank = ranking(self.enc, inv, rlimit=self.rlimit)
+        if rank is None:
+            rank = ranking(self.enc, inv, rlimit=self.rlimit)
         fair = self.ts.fairness
-        if rank.proved:
-            return (Verdict.HOLDS, f"no deadlock, and a ranking function checked by "
-                    f"z3 ({rank.detail}); under {fair}", None, 0)
         out = fair_lasso(self.enc, max_depth=self.max_depth, rlimit=self.rlimit)
         if out.trace is not None:
             msg = f"livelock: a cycle that never terminates, and is fair ({fair})"
@@ -287,3 +304,42 @@ def check_backend(
             backend="smt") for p in props)
     return smt_check(definition, ts, properties=properties, faults=faults,
                      max_depth=max_depth, rlimit=rlimit)
+
+
+def find_counterexample(saga: Saga, prop: str, *, faults: FaultModel = FaultModel(),
+                        max_depth: int = DEFAULT_MAX_DEPTH,
+                        rlimit: int = DEFAULT_RLIMIT) -> Counterexample | None:
+    """A shortest counterexample to ``prop`` by BMC alone (no proof attempt), or
+    None if there is none within ``max_depth`` steps. For the proofs, which
+    refute claims with concrete runs of the shared semantics."""
+    from .._saga_ts import SagaTransitionSystem
+
+    ts = SagaTransitionSystem(saga, faults)
+    p = next(p for p in ts.properties if p.name == prop)
+    run = _Run(saga, ts, faults, max_depth, rlimit)
+    bads: dict[str, tuple[StateBad, TransBad]] = {
+        "compensation_completeness": (completeness_state_bad, completeness_trans_bad),
+        "eventual_consistency": (consistency_bad, no_trans_bad),
+        "termination": (deadlock_bad, no_trans_bad),
+    }
+    state_bad, trans_bad = bads[prop]
+    out = bmc(run.enc, state_bad=state_bad, trans_bad=trans_bad,
+              max_depth=max_depth, rlimit=rlimit)
+    if out.trace is None:
+        return None
+    return run.counterexample(out.trace, run._message(p, out.trace))
+
+
+def reach(saga: Saga, goal: Callable[[Encoding, Any], Any], *,
+          faults: FaultModel = FaultModel(), max_depth: int = DEFAULT_MAX_DEPTH,
+          rlimit: int = DEFAULT_RLIMIT, message: str = "") -> Counterexample | None:
+    """A shortest run of ``saga`` to a state satisfying ``goal`` (a z3 predicate
+    over an encoded frame), or None within ``max_depth`` steps."""
+    from .._saga_ts import SagaTransitionSystem
+
+    ts = SagaTransitionSystem(saga, faults)
+    run = _Run(saga, ts, faults, max_depth, rlimit)
+    out = bmc(run.enc, state_bad=goal, max_depth=max_depth, rlimit=rlimit)
+    if out.trace is None:
+        return None
+    return run.counterexample(out.trace, message)

@@ -18,6 +18,7 @@ only save queries, soundness comes from z3's inductiveness check.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import deque
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 import z3
 
+from saga_models import Saga
 from saga_models import semantics as sem
 from saga_models.semantics import CRASHES, DOWN, DUPS, HEADER, PHASE, WIDTH
 
@@ -42,15 +44,18 @@ class LocalInvariant:
     enc: Encoding
     classes: tuple[int, ...]
     """Class index of each step; steps of one class share a set."""
+    signatures: tuple[tuple[object, ...], ...]
+    """Per class, the step signature it stands for."""
     sets: tuple[frozenset[int], ...]
     """Per class, the allowed projection keys."""
-    radix: tuple[int, ...]
+    header: tuple[int, ...]
+    """Header fields each projection includes (always the phase)."""
     queries: int
     """How many z3 queries closing the invariant took."""
 
     def key(self, s: Frame, i: int) -> z3.ArithRef:
         """The projection of step ``i`` packed into one integer."""
-        return _key_term(self.radix, _proj_terms(self.enc, s, i))
+        return _key_term(_proj_terms(self.enc, s, i, self.header))
 
     def holds(self, s: Frame) -> z3.BoolRef:
         """``s`` satisfies every lemma (and the field ranges)."""
@@ -67,45 +72,81 @@ class LocalInvariant:
         return sum(len(x) for x in self.sets)
 
 
-def _proj_terms(enc: Encoding, s: Frame, i: int) -> list[z3.ArithRef]:
+COARSE = (PHASE,)
+"""Projection header for large definitions: the phase only."""
+FINE = (PHASE, DOWN, CRASHES, DUPS)
+"""Projection header that also tracks the crash and duplicate budgets."""
+
+
+def _proj_terms(enc: Encoding, s: Frame, i: int,
+                header: tuple[int, ...]) -> list[z3.BitVecRef]:
     b = HEADER + WIDTH * i
-    return [s[PHASE], s[DOWN], s[CRASHES], s[DUPS], *s[b:b + WIDTH]]
+    return [*(s[h] for h in header), *s[b:b + WIDTH]]
 
 
-def _proj_values(state: sem.State, i: int) -> tuple[int, ...]:
+def _proj_values(state: sem.State, i: int, header: tuple[int, ...]) -> tuple[int, ...]:
     b = HEADER + WIDTH * i
-    return (state[PHASE], state[DOWN], state[CRASHES], state[DUPS],
-            *state[b:b + WIDTH])
+    return (*(state[h] for h in header), *state[b:b + WIDTH])
 
 
-def _key_term(radix: tuple[int, ...], terms: list[z3.BitVecRef]) -> z3.BitVecRef:
+def _key_term(terms: list[z3.BitVecRef]) -> z3.BitVecRef:
     # The projection's bytes, concatenated: equality with a constant key is a
     # conjunction of field equalities that bit-blasts cheaply.
     return z3.Concat(*terms)
 
 
-def _key_value(radix: tuple[int, ...], values: Iterable[int]) -> int:
+def _key_value(values: Iterable[int]) -> int:
     return int.from_bytes(bytes(values), "big")
 
 
-def _radix(enc: Encoding) -> tuple[int, ...]:
-    t = sem._tables(enc.saga)
-    return (6, 2, enc.faults.crashes + 1, enc.faults.duplicates + 1, 7,
-            max(t.attempt_cap) + 1, 3, sem.EFFECT_CAP + 1, 4, t.comp_cap + 1)
+def _signature(saga: Saga, i: int) -> tuple[object, ...]:
+    s = saga.steps[i]
+    return (s.kind, s.idempotent, s.timeout is not None,
+            bool(s.retry.retryable_errors or s.retry.non_retryable_errors),
+            s.retry.max_attempts, s.compensation is not None,
+            s.compensation_needs_result, bool(saga.deps(i)),
+            bool(saga.dependents(i)))
 
 
-def _classes(enc: Encoding) -> tuple[int, ...]:
-    saga = enc.saga
+def _classes(enc: Encoding) -> tuple[tuple[int, ...], list[tuple[object, ...]]]:
     sigs: dict[tuple[object, ...], int] = {}
     out = []
-    for i, s in enumerate(saga.steps):
-        sig = (s.kind, s.idempotent, s.timeout is not None,
-               bool(s.retry.retryable_errors or s.retry.non_retryable_errors),
-               s.retry.max_attempts, s.compensation is not None,
-               s.compensation_needs_result, bool(saga.deps(i)),
-               bool(saga.dependents(i)))
-        out.append(sigs.setdefault(sig, len(sigs)))
-    return tuple(out)
+    for i in range(enc.n):
+        out.append(sigs.setdefault(_signature(enc.saga, i), len(sigs)))
+    return tuple(out), list(sigs)
+
+
+def miniature(saga: Saga, *, per_class: int = 3) -> Saga | None:
+    """A smaller saga with the same step signatures: the first ``per_class``
+    steps of each signature, dependencies re-linked to the nearest kept
+    ancestors. None when it would not be smaller."""
+    keep: list[int] = []
+    count: dict[tuple[object, ...], int] = {}
+    for i in range(len(saga.steps)):
+        sig = _signature(saga, i)
+        if count.get(sig, 0) < per_class:
+            count[sig] = count.get(sig, 0) + 1
+            keep.append(i)
+    if len(keep) >= len(saga.steps) - 1:
+        return None
+    kept = set(keep)
+    steps = []
+    for i in keep:
+        deps: list[int] = []
+        todo = list(saga.deps(i))
+        seen: set[int] = set()
+        while todo:
+            d = todo.pop()
+            if d in seen:
+                continue
+            seen.add(d)
+            if d in kept:
+                deps.append(d)
+            else:
+                todo.extend(saga.deps(d))
+        steps.append(dataclasses.replace(
+            saga.steps[i], depends_on=tuple(saga.steps[d].name for d in sorted(set(deps)))))
+    return dataclasses.replace(saga, steps=tuple(steps))
 
 
 def seed_states(enc: Encoding, *, budget: int = _SEED_STATES,
@@ -135,8 +176,10 @@ def seed_states(enc: Encoding, *, budget: int = _SEED_STATES,
     return list(seen)
 
 
-def local_invariant(enc: Encoding, *, rlimit: int, max_rounds: int = 60,
-                    per_round: int = 64) -> LocalInvariant | str:
+def local_invariant(enc: Encoding, *, rlimit: int, header: tuple[int, ...] = FINE,
+                    max_rounds: int = 60, per_round: int = 64,
+                    initial: dict[tuple[object, ...], frozenset[int]] | None = None,
+                    ) -> LocalInvariant | str:
     """Close the per-step invariant under the transition relation with z3.
 
     Each round fixes the allowed pre-state projections and collects up to
@@ -147,22 +190,22 @@ def local_invariant(enc: Encoding, *, rlimit: int, max_rounds: int = 60,
     Returns:
         The inductive invariant, or the reason z3 could not close it.
     """
-    radix = _radix(enc)
-    classes = _classes(enc)
-    sets: list[set[int]] = [set() for _ in range(max(classes) + 1)]
+    classes, sigs = _classes(enc)
+    sets: list[set[int]] = [set((initial or {}).get(sig, ())) for sig in sigs]
     members: list[list[int]] = [[] for _ in sets]
     for i, c in enumerate(classes):
         members[c].append(i)
-    for st in seed_states(enc):
+    budget = _SEED_STATES if initial is None else 200
+    for st in seed_states(enc, budget=budget, walks=_WALKS if initial is None else 2):
         for i in range(enc.n):
-            sets[classes[i]].add(_key_value(radix, _proj_values(st, i)))
+            sets[classes[i]].add(_key_value(_proj_values(st, i, header)))
     slv = new_solver(rlimit=rlimit)
     s = enc.frame("s")
     s2 = enc.frame("t")
     c = enc.choice("choice")
     slv.add(enc.ranges(s), enc.settled(s), enc.transition(s, c, s2))
-    keys = [_key_term(radix, _proj_terms(enc, s, i)) for i in range(enc.n)]
-    keys2 = [_key_term(radix, _proj_terms(enc, s2, i)) for i in range(enc.n)]
+    keys = [_key_term(_proj_terms(enc, s, i, header)) for i in range(enc.n)]
+    keys2 = [_key_term(_proj_terms(enc, s2, i, header)) for i in range(enc.n)]
     leaves = [z3.Bool(f"leaves.{enc.saga.steps[i].name}") for i in range(enc.n)]
     slv.add(z3.Or(*leaves))
     for i in range(enc.n):
@@ -179,9 +222,9 @@ def local_invariant(enc: Encoding, *, rlimit: int, max_rounds: int = 60,
             queries += 1
             if res == z3.unsat:
                 if q == 0:
-                    return LocalInvariant(enc=enc, classes=classes,
+                    return LocalInvariant(enc=enc, classes=classes, signatures=tuple(sigs),
                                           sets=tuple(frozenset(x) for x in sets),
-                                          radix=radix, queries=queries)
+                                          header=header, queries=queries)
                 break
             if res != z3.sat:
                 return f"z3 could not close the step invariants: {slv.reason_unknown()}"
@@ -193,3 +236,20 @@ def local_invariant(enc: Encoding, *, rlimit: int, max_rounds: int = 60,
                     sets[cls].add(v)
                     slv.add(*[z3.Implies(leaves[j], keys2[j] != v) for j in members[cls]])
     return f"step invariants not closed after {max_rounds} rounds"
+
+
+def scaled_invariant(enc: Encoding, *, rlimit: int,
+                     header: tuple[int, ...] = FINE) -> LocalInvariant | str:
+    """:func:`local_invariant`, first closed on a :func:`miniature` of the saga
+    (cheap), then checked, and if need be grown, on the saga itself. Sound
+    either way: only the final check on ``enc`` decides."""
+    from ._encode import encode
+
+    mini = miniature(enc.saga) if enc.n > 8 else None
+    if mini is None:
+        return local_invariant(enc, rlimit=rlimit, header=header)
+    small = local_invariant(encode(mini, enc.faults), rlimit=rlimit, header=header)
+    if isinstance(small, str):
+        return local_invariant(enc, rlimit=rlimit, header=header)
+    initial = dict(zip(small.signatures, small.sets, strict=True))
+    return local_invariant(enc, rlimit=rlimit, header=header, initial=initial)
