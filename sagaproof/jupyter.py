@@ -139,6 +139,9 @@ class DefinitionView:
     def __str__(self) -> str:
         return self._repr_markdown_()
 
+    def __repr__(self) -> str:
+        return f"<DefinitionView of {self._title()}>"
+
 
 # --- check results -------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,10 @@ class CheckView:
 
     def __str__(self) -> str:
         return self._repr_markdown_()
+
+    def __repr__(self) -> str:
+        r = self.result
+        return f"<CheckView of {r.kind} {r.definition!r}: {r.verdict.value}>"
 
 
 # --- counterexamples -----------------------------------------------------------
@@ -264,6 +271,10 @@ class CounterexampleView:
 
     def __str__(self) -> str:
         return counterexample_text(self.counterexample)
+
+    def __repr__(self) -> str:
+        return (f"<CounterexampleView of {len(self.counterexample)} events"
+                + (f", first {self.upto}" if self.upto is not None else "") + ">")
 
 
 def _table(rows: Sequence[dict[str, str]], *, highlight: set[int] | None = None
@@ -366,6 +377,10 @@ class Graph:
 
     def _repr_svg_(self) -> str:
         return self.svg()
+
+    def __repr__(self) -> str:
+        return (f"<Graph of {self.definition.name!r}, faults "
+                f"{self.faults.describe()}>")
 
     def _repr_markdown_(self) -> str:
         nodes, edges, _, truncated = self.explore()

@@ -11,8 +11,10 @@ schedule says so, which is what makes a schedule replayable and shrinkable.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+import concurrent.futures
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from runtime import VirtualClock
 
@@ -129,3 +131,23 @@ class LoopBridge:
             loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+P = ParamSpec("P")
+
+
+def off_running_loop(fn: Callable[P, T]) -> Callable[P, T]:
+    """Run ``fn`` in a worker thread when this thread already runs an event
+    loop (Jupyter's kernel does): the bridge's own loop cannot run inside
+    another, and the caller still gets a plain synchronous call."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args, **kwargs)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(fn, *args, **kwargs).result()
+
+    return wrapper

@@ -28,7 +28,7 @@ from saga_models.strategies import FaultPlan
 from verifier import SagaTransitionSystem
 from verifier.conformance import conform
 
-from ._bridge import LoopBridge
+from ._bridge import LoopBridge, off_running_loop
 from ._schedule import (
     Advance,
     Crash,
@@ -521,6 +521,7 @@ def model_trace(saga: Saga, records: Sequence[Any],
     return (*layer[best], f"=> saga {view.phase.name}; effects held: {held}")
 
 
+@off_running_loop
 def run_schedule(saga: Saga, binding: Binding, schedule: FaultSchedule, *,
                  faults: FaultModel = sem.ALL_FAULTS, settle: bool = True,
                  definition_ref: str = "") -> ScheduleReport:
@@ -560,6 +561,7 @@ _PLAN_OUTCOMES = {
 }
 
 
+@off_running_loop
 def run_plan(saga: Saga, binding: Binding, plan: FaultPlan, *,
              faults: FaultModel = sem.ALL_FAULTS, instances: int = 1,
              definition_ref: str = "") -> ScheduleReport:

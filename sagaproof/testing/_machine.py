@@ -30,6 +30,7 @@ from hypothesis.stateful import (
 from saga_models import FaultModel, Saga
 from saga_models import semantics as sem
 
+from ._bridge import off_running_loop
 from ._harness import Binding, Harness, ScheduleFailure, ScheduleReport
 from ._schedule import Outcome
 
@@ -165,6 +166,7 @@ def _ident(name: str) -> str:
                    "".join(c if c.isalnum() else "_" for c in name).split("_"))
 
 
+@off_running_loop
 def check_participants(
     saga: Saga,
     binding: Binding,
