@@ -17,6 +17,7 @@ input, so the CLI can demonstrate every path::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sqlite3
@@ -127,12 +128,16 @@ class Service:
     def __init__(self, name: str, ledger: Ledger) -> None:
         self.name = name
         self.ledger = ledger
+        self.ignore_faults = False
+        """Set once "a person fixed the cause": injected faults are ignored."""
 
     def __getattr__(self, operation: str) -> Any:
         if operation.startswith("_"):
             raise AttributeError(operation)
 
         async def call(ctx: StepContext) -> Any:
+            if self.ignore_faults:
+                ctx = dataclasses.replace(ctx, input={})
             delay = ctx.input.get("delay")
             if isinstance(delay, (int, float)) and delay > 0:
                 await asyncio.sleep(delay)
@@ -165,20 +170,28 @@ class AnyParticipant:
     """Answers for any participant name with a :class:`Service` on one ledger."""
 
     def __init__(self, ledger: Ledger | None = None) -> None:
-        self._ledger = ledger
+        self._fixed = ledger
+        self._opened: Ledger | None = None
         self._services: dict[str, Service] = {}
 
     @property
     def ledger(self) -> Ledger:
-        """The shared ledger (opened on first use)."""
-        if self._ledger is None:
-            self._ledger = Ledger()
-        return self._ledger
+        """The given ledger, or the one ``$SAGAPROOF_LEDGER`` names (re-read,
+        so one process can run several demos)."""
+        if self._fixed is not None:
+            return self._fixed
+        path = os.environ.get(LEDGER_ENV, "ledger.db")
+        if self._opened is None or self._opened.path != path:
+            self._opened = Ledger(path)
+            for svc in self._services.values():
+                svc.ledger = self._opened
+        return self._opened
 
     def __getattr__(self, participant: str) -> Service:
         if participant.startswith("_"):
             raise AttributeError(participant)
+        ledger = self.ledger
         svc = self._services.get(participant)
         if svc is None:
-            svc = self._services[participant] = Service(participant, self.ledger)
+            svc = self._services[participant] = Service(participant, ledger)
         return svc
