@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import InvalidDefinition
+from .._errors import Diagnostic, InvalidDefinition, Severity
 from .._ir import (
     CompensationChain,
     CompensationPolicy,
@@ -30,7 +30,14 @@ from .._source import Document
 from .._span import Span
 from .._validate import lowering_diagnostics
 from ._graph import TASK_KINDS, Catcher, Enumerator, Graph, Node, Path, Retrier, reject
-from ._lower import Diags, alternative_name, dedupe_names, escape, layout
+from ._lower import (
+    Diags,
+    alternative_name,
+    dedupe_names,
+    escape,
+    layout,
+    uncaught_variant,
+)
 from ._mapping import (
     CompensationMap,
     MappingEntry,
@@ -242,7 +249,6 @@ def parse(doc: Document, *, sidecar: Sidecar | None = None) -> Machine:
     parser = _Parser(doc)
     top = parser.graph(_at(doc.data, pointer), pointer, None)
     if parser.problems:
-        from .._errors import Diagnostic
         raise InvalidDefinition(tuple(
             Diagnostic(code=c, message=m, span=s, help=h)
             for c, m, s, h in parser.problems))
@@ -392,6 +398,19 @@ def route(m: Machine, task: str, error: str) -> Route:
         node, graph = m.nodes[graph.parent]
 
 
+def designed_route(m: Machine, task: str) -> Route:
+    """The first Catch entry of ``task`` (else of the nearest enclosing Parallel
+    that has one): the rollback its author wrote, whichever errors it names."""
+    node, graph = m.nodes[task]
+    while True:
+        if node.catches:
+            hit = node.catches[0]
+            return Route(caught=True, target=hit.next, graph=graph, catcher=hit)
+        if graph.parent is None:
+            return Route(caught=False)
+        node, graph = m.nodes[graph.parent]
+
+
 @dataclass(slots=True)
 class Handler:
     """What a Catch route runs: its tasks (first path) and how it can end."""
@@ -525,8 +544,60 @@ def participant(node: Node) -> str:
 def lower_paths(m: Machine, *, source_format: str = "asl") -> list[Saga]:
     """One saga per forward path (alternative)."""
     many = len(m.paths) > 1
-    sagas = [_lower_path(m, p, many, i) for i, p in enumerate(m.paths)]
+    sagas: list[Saga] = []
+    for i, p in enumerate(m.paths):
+        primary = _lower_path(m, p, many, i)
+        sagas.append(primary)
+        sagas.extend(uncaught_variants(m, primary))
     return dedupe_names(sagas)
+
+
+def uncaught_errors(m: Machine, task: str) -> tuple[tuple[str, ...], int | None]:
+    """The implicit errors of ``task`` that no Catch (its own or an enclosing
+    Parallel's) handles and no Retry retries forever, and how many attempts
+    the Task gets before they propagate (the fewest among them)."""
+    node = m.nodes[task][0]
+    errors: list[str] = []
+    attempts: list[int] = []
+    for error in implicit_errors(node):
+        if route(m, task, error).caught:
+            continue
+        retrier = first_match(node.retriers, error)
+        if retrier is not None and retrier.max_retries >= FOREVER:
+            continue  # retried until it succeeds: it never propagates
+        errors.append(error)
+        attempts.append(1 + (retrier.max_retries if retrier else 0))
+    return tuple(errors), (min(attempts) if attempts else None)
+
+
+def uncaught_variants(m: Machine, primary: Saga) -> list[Saga]:
+    """One alternative per Task of ``primary`` whose Catch misses an error it
+    can raise (ASL201), in which that error propagates: the execution fails with
+    the effects of completed steps in place and no rollback. A Task whose
+    failure the primary already models as uncaught (an empty chain) adds none,
+    so there are at most as many alternatives as compensatable/pivot steps."""
+    out: list[Saga] = []
+    for i, step in enumerate(primary.steps):
+        if step.kind is StepKind.RETRIABLE:
+            continue  # a retriable step never aborts: it ends STUCK instead
+        chain = primary.chain_for(i)
+        if chain is None or not chain.steps:
+            continue
+        errors, attempts = uncaught_errors(m, step.name)
+        if not errors:
+            continue
+        node = m.nodes[step.name][0]
+        span = node.catches[0].span if node.catches else step.span
+        diag = Diagnostic(
+            code="ASL215", severity=Severity.WARNING, span=span,
+            message=f"alternative in which Task {step.name!r} raises "
+            f"{' or '.join(errors)}, which no Catch handles: the execution fails "
+            "there and nothing is compensated (here every abort of "
+            f"{step.name!r}, failed or unknown, stands for that error)",
+            help=f"add {errors[0]!r} (or States.ALL) to the Catch that starts "
+            "the rollback")
+        out.append(uncaught_variant(primary, step.name, errors, attempts, diag))
+    return out
 
 
 def _lower_path(m: Machine, path: Path, many: bool, index: int) -> Saga:
@@ -589,6 +660,10 @@ def _lower_path(m: Machine, path: Path, many: bool, index: int) -> Saga:
 def _chain(m: Machine, d: Diags, step: Step, *, node: Node, index_of: dict[str, int],
            steps: list[Step], comp_tasks: dict[str, None]) -> CompensationChain:
     gen = route(m, step.name, GENERIC)
+    if not gen.caught:
+        # The Catch names only specific errors: model the route its author
+        # designed; the errors it misses are their own alternative (ASL201).
+        gen = designed_route(m, step.name)
     gen_chain = _route_chain(m, d, step, gen, index_of=index_of, steps=steps,
                              comp_tasks=comp_tasks)
     span = gen.catcher.span if gen.catcher else node.span
@@ -698,14 +773,14 @@ def _path_diagnostics(m: Machine, d: Diags, path: Path, steps: list[Step],
                       s.span, "add 'Catch: [{ErrorEquals: [States.ALL], Next: "
                       "<rollback>}]' that compensates the earlier steps")
         else:
-            for e in errors:
-                if e not in caught:
-                    d.add("ASL201", f"the Catch of Task {s.name!r} misses {e}: "
-                          "that error is uncaught and ends the execution"
-                          + (f" with {', '.join(map(repr, effects))} in place"
-                             if effects else ""),
-                          node.catches[0].span if node.catches else s.span,
-                          f"add {e!r} (or States.ALL) to a Catch's ErrorEquals")
+            uncaught, _ = uncaught_errors(m, s.name)
+            for e in uncaught:
+                d.add("ASL201", f"the Catch of Task {s.name!r} misses {e}: "
+                      "that error is uncaught and ends the execution"
+                      + (f" with {', '.join(map(repr, effects))} in place"
+                         if effects else ""),
+                      node.catches[0].span if node.catches else s.span,
+                      f"add {e!r} (or States.ALL) to a Catch's ErrorEquals")
     for comp in dict.fromkeys(e.compensation for e in mapping.entries
                               if e.compensation):
         node = m.nodes[comp][0]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .._errors import Diagnostic, Severity
-from .._ir import Saga
+from .._ir import CompensationChain, Saga
 from .._span import Span
 from ._graph import Par, Path
 
@@ -79,3 +79,49 @@ def dedupe_names(sagas: list[Saga]) -> list[Saga]:
         seen[saga.name] = n
         out.append(saga if n == 1 else replace(saga, name=f"{saga.name}#{n}"))
     return out
+
+
+LAMBDA_ALL = frozenset({"Lambda.ServiceException", "Lambda.AWSLambdaException",
+                        "Lambda.SdkClientException",
+                        "Lambda.TooManyRequestsException"})
+
+
+def error_label(errors: tuple[str, ...]) -> str:
+    """``States.Timeout|Lambda.*``: the uncaught errors, the whole set of Lambda
+    service errors shortened to ``Lambda.*``.
+
+    >>> error_label(("States.Timeout", "Lambda.ServiceException"))
+    'States.Timeout|Lambda.ServiceException'
+    """
+    names = list(errors)
+    if set(names) >= LAMBDA_ALL:
+        names = [n for n in names if n not in LAMBDA_ALL] + ["Lambda.*"]
+    return "|".join(names)
+
+
+def uncaught_variant(saga: Saga, step: str, errors: tuple[str, ...],
+                     attempts: int | None, diagnostic: Diagnostic) -> Saga:
+    """The alternative in which ``step`` raises one of ``errors`` and nothing
+    catches it: every abort from ``step`` ends the execution with an empty
+    compensation chain (whatever took effect stays in place), and the step is
+    attempted as often as the Retry entry for those errors allows.
+
+    The alternative over-approximates which outcome raised the error (the model's
+    ``failed`` and ``unknown`` both stand for it), which adds no violation the
+    uncaught error cannot cause: an unknown outcome leaves at most the step's own
+    effect, which an uncaught error after a timed-out attempt leaves too.
+    """
+    i = saga.index(step)
+    old = saga.steps[i]
+    retry = replace(old.retry, max_attempts=attempts, retryable_errors=(),
+                    non_retryable_errors=())
+    steps = tuple(replace(s, retry=retry) if k == i else s
+                  for k, s in enumerate(saga.steps))
+    chains = tuple(c for c in saga.compensation_chains if c.trigger != step)
+    span = next((c.span for c in saga.compensation_chains if c.trigger == step),
+                old.span)
+    chains += (CompensationChain(trigger=step, steps=(), span=span),)
+    return replace(
+        saga, name=f"{saga.name}[uncaught {error_label(errors)} at {step}]",
+        steps=steps, compensation_chains=chains,
+        import_diagnostics=(*saga.import_diagnostics, diagnostic))

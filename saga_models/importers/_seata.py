@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import Diagnostic, InvalidDefinition
+from .._errors import Diagnostic, InvalidDefinition, Severity
 from .._ir import (
     CompensationChain,
     CompensationPolicy,
@@ -41,7 +41,14 @@ from ._graph import (
     reachable,
     reject,
 )
-from ._lower import Diags, alternative_name, dedupe_names, escape, layout
+from ._lower import (
+    Diags,
+    alternative_name,
+    dedupe_names,
+    escape,
+    layout,
+    uncaught_variant,
+)
 from ._mapping import CompensationMap, MappingEntry, Sidecar, check_sidecar_names
 
 CATCH_ALL = frozenset({"java.lang.Throwable", "java.lang.Exception", "*",
@@ -263,7 +270,46 @@ def retry_policy(node: Node) -> RetryPolicy:
 def lower_paths(m: Machine) -> list[Saga]:
     """One saga per forward path through the Choice states."""
     many = len(m.paths) > 1
-    return dedupe_names([_lower(m, p, many, i) for i, p in enumerate(m.paths)])
+    sagas: list[Saga] = []
+    for i, p in enumerate(m.paths):
+        primary = _lower(m, p, many, i)
+        sagas.append(primary)
+        sagas.extend(uncaught_variants(m, primary))
+    return dedupe_names(sagas)
+
+
+OTHER = "other exceptions"
+"""How an alternative names the exceptions a specific-only Catch misses."""
+
+
+def uncaught_variants(m: Machine, primary: Saga) -> list[Saga]:
+    """One alternative per state whose Catch names only specific exceptions
+    (SEATA201) while the primary follows a route that compensates: in it, an
+    exception the Catch does not name ends the saga with nothing compensated."""
+    out: list[Saga] = []
+    for i, step in enumerate(primary.steps):
+        node = m.graph.nodes[step.name]
+        chain = primary.chain_for(i)
+        if step.kind is StepKind.RETRIABLE or chain is None or not chain.steps \
+                or not node.catches or _catches_all(node):
+            continue
+        retrier = _first(node.retriers, GENERIC)
+        diag = Diagnostic(
+            code="SEATA215", severity=Severity.WARNING, span=node.catches[0].span,
+            message=f"alternative in which {step.name!r} throws an exception its "
+            "Catch does not name: Seata ends the saga there and compensates "
+            f"nothing (here every abort of {step.name!r} stands for it)",
+            help="add a Catch entry for java.lang.Throwable routed to the "
+            "CompensationTrigger")
+        out.append(uncaught_variant(
+            primary, step.name, (OTHER,),
+            1 + (retrier.max_retries if retrier else 0), diag))
+    return out
+
+
+def _catches_all(node: Node) -> bool:
+    return any(not c.errors or any(p in CATCH_ALL for p in c.errors)
+               for c in node.catches)
 
 
 def _route(m: Machine, node: Node) -> tuple[str, Catcher | None]:
@@ -340,9 +386,7 @@ def _lower(m: Machine, path: Path, many: bool, index: int) -> Saga:
                          "CompensationTrigger")
                       + f": the saga ends with {effects} in place", span,
                       "route the Catch to a CompensationTrigger state")
-        if node.catches and not any(
-                not c.errors or any(p in CATCH_ALL for p in c.errors)
-                for c in node.catches):
+        if node.catches and not _catches_all(node):
             names = sorted({e for c in node.catches for e in c.errors})
             d.add("SEATA201", f"the Catch of {step.name!r} names only "
                   f"{', '.join(names)}: any other exception is uncaught and ends "

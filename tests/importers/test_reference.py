@@ -24,11 +24,27 @@ pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason="corpus not present"
 
 
 def _asl_catch(state: dict, error: str = "custom.Error") -> str | None:  # type: ignore[type-arg]
+    """The first Catch (declaration order) whose ErrorEquals matches ``error``
+    (States.TaskFailed matches everything but States.Timeout)."""
     for c in state.get("Catch", []):
-        if any(e in ("States.ALL", "States.TaskFailed", error)
+        if any(e == error or e == "States.ALL" or (
+                e == "States.TaskFailed" and error != "States.Timeout")
                for e in c["ErrorEquals"]):
             return str(c["Next"])
     return None
+
+
+def _asl_errors(state: dict) -> list[str]:  # type: ignore[type-arg]
+    """Errors the Task can raise: its code's (custom) error, a timeout when it
+    declares one, the Lambda service errors for a Lambda Task."""
+    errors = ["custom.Error"]
+    errors += [e for c in state.get("Catch", []) for e in c["ErrorEquals"]
+               if not e.startswith("States.")]
+    if "TimeoutSeconds" in state or "HeartbeatSeconds" in state:
+        errors.append("States.Timeout")
+    if ":lambda:" in str(state.get("Resource", "")):
+        errors.append("Lambda.ServiceException")
+    return errors
 
 
 def asl_outcomes(machine: dict, comp_of: dict[str, list[str]],  # type: ignore[type-arg]
@@ -59,11 +75,13 @@ def asl_outcomes(machine: dict, comp_of: dict[str, list[str]],  # type: ignore[t
             run(st.get("Next"), ok, seen)
             may_fail = name in forward or comp_fail or not undone
             if may_fail:
-                target = _asl_catch(st)
-                if target is None:
-                    out.add(effects)
-                else:
-                    run(target, effects, seen)
+                for error in _asl_errors(st) if name in forward else [
+                        "custom.Error"]:
+                    target = _asl_catch(st, error)
+                    if target is None:
+                        out.add(effects)
+                    else:
+                        run(target, effects, seen)
         else:
             raise AssertionError(t)
 
@@ -100,11 +118,16 @@ def seata_outcomes(machine: dict, comp_fail: bool) -> set[frozenset[str]]:  # ty
             run(st.get("Next"), tuple(left))
         elif t == "ServiceTask" and name not in comps:
             run(st.get("Next"), (*done, name))
-            target = next((c["Next"] for c in st.get("Catch", [])), None)
+            catches = st.get("Catch", [])
+            target = next((c["Next"] for c in catches), None)
             if target is None:
                 out.add(frozenset(done))
             else:
                 run(target, done)
+            if catches and not any(
+                    e in ("java.lang.Throwable", "java.lang.Exception")
+                    for c in catches for e in c.get("Exceptions", [])):
+                out.add(frozenset(done))  # an exception no entry names
         else:
             raise AssertionError(t)
 
@@ -142,12 +165,15 @@ ASL = ["trip-booking-bernd.asl.json", "retry-with-exponential-backoff.asl.json",
        "selective-checkpointing-parent.asl.json", "aws-travel-saga.asl.json"]
 
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
 @pytest.mark.parametrize("comp_fail", [False, True])
-@pytest.mark.parametrize("name", ASL)
+@pytest.mark.parametrize("name", [*ASL, "travel-timeout-uncaught.asl.json"])
 def test_asl_model_matches_reference(name: str, comp_fail: bool) -> None:
     if name == "aws-travel-saga.asl.json" and comp_fail:
         pytest.skip("large: covered by the comp_fail=False case and bernd")
-    path = CORPUS / "asl" / name
+    path = CORPUS / "asl" / name if name in ASL else FIXTURES / name
     machine = json.loads(path.read_text())
     cmap = mapping(path)
     comp_of: dict[str, list[str]] = {}
