@@ -82,7 +82,8 @@ class Participants:
             )
         self._ops[(participant, name)] = fn
 
-    def operation(self, participant: str, name: str) -> Callable[[Operation], Operation]:
+    def operation(self, participant: str,
+                  name: str) -> Callable[[Operation], Operation]:
         """Decorator form of :meth:`register`."""
 
         def deco(fn: Operation) -> Operation:
@@ -104,10 +105,8 @@ class Participants:
         obj = self._objects.get(participant)
         if obj is None:
             return None
-        if isinstance(obj, Mapping):
-            found = obj.get(name)
-        else:
-            found = getattr(obj, name, None)
+        found = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name,
+                                                                      None)
         return found if callable(found) else None
 
     def bind(self, saga: Saga) -> dict[tuple[str, str], Operation]:

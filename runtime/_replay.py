@@ -70,12 +70,12 @@ def replay(saga: Saga, records: Sequence[LogRecord]) -> Replayed:
                 f"log record {where} was written under definition hash "
                 f"{rec.definition_hash[:12]}..., but saga {saga.name!r} has hash "
                 f"{digest[:12]}...; run it with the definition it started with")
-        if rec.step is not None:
-            if not 0 <= rec.step_index < len(saga.steps) or (
-                    saga.steps[rec.step_index].name != rec.step):
-                raise CorruptLog(
-                    f"log record {where}: step index {rec.step_index} is not step "
-                    f"{rec.step!r} in saga {saga.name!r}")
+        if rec.step is not None and (
+                not 0 <= rec.step_index < len(saga.steps)
+                or saga.steps[rec.step_index].name != rec.step):
+            raise CorruptLog(
+                f"log record {where}: step index {rec.step_index} is not step "
+                f"{rec.step!r} in saga {saga.name!r}")
         try:
             out.state = _apply_record(saga, out, rec)
         except ValueError as exc:

@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     definition = load(args.definition)
     if not isinstance(definition, Saga):
         if importlib.util.find_spec("runtime.workflow") is not None:
-            from runtime import workflow  # type: ignore[attr-defined]
-
+            workflow: Any = importlib.import_module("runtime.workflow")
             return int(workflow.run_cli(args, definition))
         err(f"sagaproof run: {args.definition} is an event workflow; this install "
             "has no workflow runtime (runtime.workflow), only sagas can be run")

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from rt_helpers import Boom, Script, vrun
+from rt_helpers import Script, vrun
 
 from runtime import (
     BindingError,
@@ -69,7 +69,7 @@ def test_failure_compensates_in_reverse_and_compensation_sees_the_output() -> No
     assert result.outcome is SagaOutcome.COMPENSATED and not result.completed
     comps = [c[0] for c in s.calls if c[1] == "compensation"]
     assert comps == ["b", "a"]
-    comp_ctx = [c for c in s.contexts if c.attempt_kind == "compensation"][0]
+    comp_ctx = next(c for c in s.contexts if c.attempt_kind == "compensation")
     assert comp_ctx.result == {"step": "b", "seen": ["a"]}
     assert dict(s.effect) == {"a": 0, "b": 0}
     assert "Boom" in result.errors["c"]

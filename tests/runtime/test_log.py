@@ -94,7 +94,7 @@ def test_foreign_database_is_refused(tmp_path: Path) -> None:
     db.execute("CREATE TABLE users(id INTEGER)")
     db.commit()
     db.close()
-    with pytest.raises(CorruptLog, match="another program.*users"):
+    with pytest.raises(CorruptLog, match=r"another program.*users"):
         SQLiteLog(path)
     db = sqlite3.connect(path)
     assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["users"]

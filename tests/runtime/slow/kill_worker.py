@@ -8,8 +8,8 @@ when every instance is terminal.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
+import dataclasses
 import os
 import sys
 from pathlib import Path

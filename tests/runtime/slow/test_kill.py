@@ -92,7 +92,7 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(
                         sends[step.name] += 1
             state = _fold(saga, state, r)
         seen = by_saga.get(info.saga_id, {})
-        for step, (calls, undone) in seen.items():
+        for step, (calls, _undone) in seen.items():
             assert calls <= sends[step], (info.saga_id, step, calls, dict(sends))
         # Effects agree with the outcome.
         if info.status == "COMPLETED":
