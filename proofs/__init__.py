@@ -7,8 +7,14 @@ them in the order of proofs/README.md.
 from ._result import ProofResult as ProofResult
 from ._result import Status as Status
 
-MODULES = ("saga_correctness", "state_machine", "event_driven",
-           "workflow_conditions", "performance", "state_count")
+MODULES = (
+    "saga_correctness",
+    "state_machine",
+    "event_driven",
+    "workflow_conditions",
+    "performance",
+    "state_count",
+)
 
 
 def run_all() -> list[ProofResult]:

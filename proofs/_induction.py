@@ -19,7 +19,9 @@ from verifier.smt import new_solver
 RLIMIT = 20_000_000
 
 
-def valid(label: str, claim: z3.BoolRef, *, axioms: Sequence[z3.BoolRef] = ()) -> str | None:
+def valid(
+    label: str, claim: z3.BoolRef, *, axioms: Sequence[z3.BoolRef] = ()
+) -> str | None:
     """None when ``claim`` is valid (given ``axioms``); else why not.
 
     Returns:
@@ -37,9 +39,15 @@ def valid(label: str, claim: z3.BoolRef, *, axioms: Sequence[z3.BoolRef] = ()) -
     return f"{label}: unknown ({slv.reason_unknown()})"
 
 
-def inductive(*, init: z3.BoolRef, trans: z3.BoolRef, inv: z3.BoolRef,
-              inv_next: z3.BoolRef, goal: z3.BoolRef,
-              axioms: Sequence[z3.BoolRef] = ()) -> list[str]:
+def inductive(
+    *,
+    init: z3.BoolRef,
+    trans: z3.BoolRef,
+    inv: z3.BoolRef,
+    inv_next: z3.BoolRef,
+    goal: z3.BoolRef,
+    axioms: Sequence[z3.BoolRef] = (),
+) -> list[str]:
     """The three obligations; an empty list means all are proved."""
     problems = [
         valid("initiation", z3.Implies(init, inv), axioms=axioms),

@@ -43,13 +43,20 @@ def worst_case_transitions() -> sp.Expr:
     return sp.expand(forward + compensations + crashes)
 
 
-def chain(size: int, attempts: int | None, comp_attempts: int | None,
-          timeout: bool) -> Saga:
+def chain(
+    size: int, attempts: int | None, comp_attempts: int | None, timeout: bool
+) -> Saga:
     """An idempotent chain of compensatable steps."""
     b = SagaBuilder(f"chain{size}")
     for i in range(size):
-        b.step(f"s{i}", participant=f"p{i}", action="do", compensation="undo",
-               retry={"max_attempts": attempts}, timeout=1.0 if timeout else None)
+        b.step(
+            f"s{i}",
+            participant=f"p{i}",
+            action="do",
+            compensation="undo",
+            retry={"max_attempts": attempts},
+            timeout=1.0 if timeout else None,
+        )
     b.compensation_policy(max_attempts=comp_attempts)
     return b.build()
 
@@ -76,7 +83,8 @@ def run(max_n: int = 3) -> ProofResult:
     formula = worst_case_transitions()
     checked, mismatches = 0, []
     for size, att, comp, to, crash in itertools.product(
-            range(1, max_n + 1), (1, 2, 3), (1, 2), (False, True), (0, 1, 2)):
+        range(1, max_n + 1), (1, 2, 3), (1, 2), (False, True), (0, 1, 2)
+    ):
         faults = FaultModel(timeout=to, crashes=crash, duplicates=0)
         g = state_graph(chain(size, att, comp, to), faults)
         longest = nx.dag_longest_path_length(g)
@@ -84,28 +92,38 @@ def run(max_n: int = 3) -> ProofResult:
         checked += 1
         if longest != expected:
             mismatches.append((size, att, comp, to, crash, longest, expected))
-    cyclic = [not nx.is_directed_acyclic_graph(state_graph(chain(2, a, p, True),
-                                                           FaultModel(duplicates=0)))
-              for a, p in ((None, 1), (1, None))]
+    cyclic = [
+        not nx.is_directed_acyclic_graph(
+            state_graph(chain(2, a, p, True), FaultModel(duplicates=0))
+        )
+        for a, p in ((None, 1), (1, None))
+    ]
     width = sp.Integer(sem.HEADER) + sp.Integer(sem.WIDTH) * n
     ok = not mismatches and all(cyclic)
     return ProofResult(
         name="performance",
         claim=CLAIM,
         status=Status.REFUTED_AND_CORRECTED if ok else Status.UNKNOWN,
-        statement=(f"worst-case transitions = {formula} for bounded retries "
-                   "(Theta(n*(r+m)+c), linear in n); unbounded when retries or "
-                   f"compensations are unbounded; state size = {width} integers "
-                   "(Theta(n))"),
+        statement=(
+            f"worst-case transitions = {formula} for bounded retries "
+            "(Theta(n*(r+m)+c), linear in n); unbounded when retries or "
+            f"compensations are unbounded; state size = {width} integers "
+            "(Theta(n))"
+        ),
         assumptions=(
             "idempotent compensatable chain, faults fail and comp_fail on, "
             "timeouts as tau, crashes c, no duplicates",
             "action retry bound r, compensation policy: escalate after m attempts",
             "time = number of transitions of the longest execution",
         ),
-        counterexample=("unbounded: retry forever (or compensations forever) makes "
-                        "the state graph cyclic, so no finite worst case exists"),
-        witness={"closed_form": formula, "checked_sizes": checked,
-                 "state_width": width},
+        counterexample=(
+            "unbounded: retry forever (or compensations forever) makes "
+            "the state graph cyclic, so no finite worst case exists"
+        ),
+        witness={
+            "closed_form": formula,
+            "checked_sizes": checked,
+            "state_width": width,
+        },
         detail=f"mismatches: {mismatches}" if mismatches else "",
     )

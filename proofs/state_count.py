@@ -33,8 +33,15 @@ def chain(size: int, *, idempotent: bool) -> Saga:
     compensations retried forever."""
     b = SagaBuilder(f"chain{size}")
     for i in range(size):
-        b.step(f"s{i}", participant=f"p{i}", action="do", compensation="undo",
-               timeout=1.0, retry={"max_attempts": 2}, idempotent=idempotent)
+        b.step(
+            f"s{i}",
+            participant=f"p{i}",
+            action="do",
+            compensation="undo",
+            timeout=1.0,
+            retry={"max_attempts": 2},
+            idempotent=idempotent,
+        )
     return b.build()
 
 
@@ -61,8 +68,9 @@ def run(max_n: int = 10) -> ProofResult:
     missing = []
     for knob, faults in KNOBS.items():
         idem = knob != "duplicate"  # duplicates only matter for non-idempotent steps
-        counts[knob] = [reachable(chain(k, idempotent=idem), faults)
-                        for k in range(1, max_n + 1)]
+        counts[knob] = [
+            reachable(chain(k, idempotent=idem), faults) for k in range(1, max_n + 1)
+        ]
         form = closed_form(counts[knob])
         if form is None:
             missing.append(knob)

@@ -31,20 +31,26 @@ from verifier.smt import find_counterexample
 from . import saga_correctness
 from ._result import ProofResult, Status
 
-CLAIM = ("idempotent operations, compensations that undo, deterministic handlers "
-         "and partitions detected and handled give eventual consistency")
+CLAIM = (
+    "idempotent operations, compensations that undo, deterministic handlers "
+    "and partitions detected and handled give eventual consistency"
+)
 
 
 def conditions(saga: Saga) -> dict[str, bool]:
     """The four seed conditions, and the two added ones, on a definition."""
     return {
         "1_idempotent": all(s.idempotent for s in saga.steps),
-        "2_compensations_undo": all(s.compensation is not None for s in saga.steps
-                                    if s.kind.value == "compensatable"),
+        "2_compensations_undo": all(
+            s.compensation is not None
+            for s in saga.steps
+            if s.kind.value == "compensatable"
+        ),
         "3_deterministic": True,  # semantics.apply is a pure function
         "4_partitions_detected": all(s.timeout is not None for s in saga.steps),
-        "5_compensation_without_reply": not any(s.compensation_needs_result
-                                                for s in saga.steps),
+        "5_compensation_without_reply": not any(
+            s.compensation_needs_result for s in saga.steps
+        ),
         "6_compensations_until_success": saga.compensation_policy.forever,
     }
 
@@ -54,10 +60,22 @@ def counterexample_saga() -> Saga:
     return Saga(
         name="partitioned_booking",
         steps=(
-            Step(name="book_hotel", participant="hotel", action="book",
-                 compensation="cancel", timeout=2.0, compensation_needs_result=True),
-            Step(name="charge", participant="payments", action="charge",
-                 compensation="refund", timeout=2.0, depends_on=("book_hotel",)),
+            Step(
+                name="book_hotel",
+                participant="hotel",
+                action="book",
+                compensation="cancel",
+                timeout=2.0,
+                compensation_needs_result=True,
+            ),
+            Step(
+                name="charge",
+                participant="payments",
+                action="charge",
+                compensation="refund",
+                timeout=2.0,
+                depends_on=("book_hotel",),
+            ),
         ),
         compensation_policy=CompensationPolicy(max_attempts=3),
     )
@@ -66,9 +84,17 @@ def counterexample_saga() -> Saga:
 def instances() -> list[Saga]:
     """Definitions meeting all six conditions (chain and parallel), for the
     backend's unbounded check in the tests."""
+
     def step(name: str, deps: tuple[str, ...] = ()) -> Step:
-        return Step(name=name, participant=name, action="do", compensation="undo",
-                    timeout=1.0, depends_on=deps)
+        return Step(
+            name=name,
+            participant=name,
+            action="do",
+            compensation="undo",
+            timeout=1.0,
+            depends_on=deps,
+        )
+
     return [
         Saga(name="chain3", steps=(step("a"), step("b", ("a",)), step("c", ("b",)))),
         Saga(name="fork", steps=(step("a"), step("b", ("a",)), step("c", ("a",)))),
@@ -80,28 +106,37 @@ def run() -> ProofResult:
     saga = counterexample_saga()
     holds = conditions(saga)
     seed_ok = all(v for k, v in holds.items() if k[0] in "1234")
-    cex = find_counterexample(saga, "eventual_consistency",
-                              faults=FaultModel(comp_fail=False, crashes=0,
-                                                duplicates=0))
+    cex = find_counterexample(
+        saga,
+        "eventual_consistency",
+        faults=FaultModel(comp_fail=False, crashes=0, duplicates=0),
+    )
     chain = saga_correctness.run()
-    ok = (seed_ok and cex is not None
-          and chain.status is Status.REFUTED_AND_CORRECTED)
+    ok = seed_ok and cex is not None and chain.status is Status.REFUTED_AND_CORRECTED
     return ProofResult(
         name="workflow_conditions",
         claim=CLAIM,
         status=Status.REFUTED_AND_CORRECTED if ok else Status.UNKNOWN,
-        statement=("conditions 1-4 plus (5) no compensation needs its action's reply "
-                   "and (6) compensations are retried until they succeed give, for a "
-                   "chain of any length, eventual consistency and termination under "
-                   "strong fairness; " + chain.statement),
-        assumptions=("1: Step.idempotent", "2: compensation present, undoes one "
-                     "application", "3: semantics.apply is pure",
-                     "4: every step declares a timeout", "5: not "
-                     "compensation_needs_result", "6: compensation policy forever",
-                     "fault model: action failures, timeouts; compensations never "
-                     "fail on their own (comp_fail off) in the refutation"),
+        statement=(
+            "conditions 1-4 plus (5) no compensation needs its action's reply "
+            "and (6) compensations are retried until they succeed give, for a "
+            "chain of any length, eventual consistency and termination under "
+            "strong fairness; " + chain.statement
+        ),
+        assumptions=(
+            "1: Step.idempotent",
+            "2: compensation present, undoes one application",
+            "3: semantics.apply is pure",
+            "4: every step declares a timeout",
+            "5: not compensation_needs_result",
+            "6: compensation policy forever",
+            "fault model: action failures, timeouts; compensations never "
+            "fail on their own (comp_fail off) in the refutation",
+        ),
         counterexample=cex,
-        witness={"conditions_of_counterexample": holds,
-                 "parametric_proof": chain.witness},
+        witness={
+            "conditions_of_counterexample": holds,
+            "parametric_proof": chain.witness,
+        },
         detail=chain.detail,
     )

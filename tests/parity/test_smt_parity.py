@@ -32,31 +32,37 @@ def sagas(draw: st.DrawFn, max_steps: int = 4) -> Saga:
     shape = draw(st.sampled_from(["chain", "dag"]))
     steps = []
     for i in range(n):
-        kind = draw(st.sampled_from(
-            [StepKind.COMPENSATABLE] * 4 + [StepKind.PIVOT, StepKind.RETRIABLE]))
+        kind = draw(
+            st.sampled_from(
+                [StepKind.COMPENSATABLE] * 4 + [StepKind.PIVOT, StepKind.RETRIABLE]
+            )
+        )
         has_comp = kind is StepKind.COMPENSATABLE and draw(
-            st.sampled_from([True, True, True, False]))
+            st.sampled_from([True, True, True, False])
+        )
         if shape == "chain" or i == 0:
             deps: tuple[str, ...] = (f"s{i - 1}",) if i else ()
         else:
             chosen = draw(st.sets(st.integers(0, i - 1), max_size=2))
             deps = tuple(f"s{j}" for j in sorted(chosen))
         fatal = draw(st.booleans())
-        steps.append(Step(
-            name=f"s{i}",
-            participant=f"p{i}",
-            action=f"a{i}",
-            compensation=f"undo{i}" if has_comp else None,
-            kind=kind,
-            depends_on=deps,
-            retry=RetryPolicy(
-                max_attempts=draw(st.sampled_from([1, 2, None])),
-                retryable_errors=("Transient",) if fatal else (),
-            ),
-            timeout=draw(st.sampled_from([None, 1.0])),
-            idempotent=draw(st.sampled_from([True, True, False])),
-            compensation_needs_result=has_comp and draw(st.booleans()),
-        ))
+        steps.append(
+            Step(
+                name=f"s{i}",
+                participant=f"p{i}",
+                action=f"a{i}",
+                compensation=f"undo{i}" if has_comp else None,
+                kind=kind,
+                depends_on=deps,
+                retry=RetryPolicy(
+                    max_attempts=draw(st.sampled_from([1, 2, None])),
+                    retryable_errors=("Transient",) if fatal else (),
+                ),
+                timeout=draw(st.sampled_from([None, 1.0])),
+                idempotent=draw(st.sampled_from([True, True, False])),
+                compensation_needs_result=has_comp and draw(st.booleans()),
+            )
+        )
     policy = CompensationPolicy(max_attempts=draw(st.sampled_from([None, 1, 2])))
     return Saga(name="generated", steps=tuple(steps), compensation_policy=policy)
 
@@ -72,14 +78,17 @@ faults_strategy = st.builds(
 
 
 def _describe(saga: Saga, faults: FaultModel) -> str:
-    lines = [f"faults={faults.describe()} compensation_policy="
-             f"{saga.compensation_policy.max_attempts}"]
+    lines = [
+        f"faults={faults.describe()} compensation_policy="
+        f"{saga.compensation_policy.max_attempts}"
+    ]
     for s in saga.steps:
         lines.append(
             f"  {s.name}: kind={s.kind.value} deps={list(s.depends_on)} "
             f"comp={s.compensation} retry={s.retry.max_attempts} "
             f"fatal={bool(s.retry.retryable_errors)} timeout={s.timeout} "
-            f"idempotent={s.idempotent} needs_result={s.compensation_needs_result}")
+            f"idempotent={s.idempotent} needs_result={s.compensation_needs_result}"
+        )
     return "\n".join(lines)
 
 
@@ -90,8 +99,10 @@ def assert_agree(saga: Saga, faults: FaultModel) -> None:
     smt = {r.property: r for r in smt_check(saga, ts, properties=None, faults=faults)}
     for e in explicit.results:
         s = smt[e.property]
-        where = f"{e.property}\n{_describe(saga, faults)}\nexplicit: {e.verdict.value}: " \
-                f"{e.reason}\nsmt: {s.verdict.value}: {s.reason}"
+        where = (
+            f"{e.property}\n{_describe(saga, faults)}\nexplicit: {e.verdict.value}: "
+            f"{e.reason}\nsmt: {s.verdict.value}: {s.reason}"
+        )
         assert e.verdict is not Verdict.UNKNOWN, where
         assert s.verdict is e.verdict, where
         if e.verdict is Verdict.VIOLATED:
@@ -99,11 +110,17 @@ def assert_agree(saga: Saga, faults: FaultModel) -> None:
             if e.counterexample is not None and s.counterexample is not None:
                 assert len(s.counterexample) == len(e.counterexample), (
                     f"{where}\nexplicit length {len(e.counterexample)}, "
-                    f"smt length {len(s.counterexample)}")
+                    f"smt length {len(s.counterexample)}"
+                )
 
 
-_COMMON = {"deadline": None, "derandomize": True, "print_blob": True,
-           "suppress_health_check": [HealthCheck.too_slow], "database": None}
+_COMMON = {
+    "deadline": None,
+    "derandomize": True,
+    "print_blob": True,
+    "suppress_health_check": [HealthCheck.too_slow],
+    "database": None,
+}
 
 
 @settings(max_examples=30, **_COMMON)  # type: ignore[arg-type]
@@ -124,12 +141,31 @@ def test_regression_dag_with_pivot_terminates() -> None:
     z3 give up (unknown where the explicit checker proves termination)."""
     steps = (
         Step(name="s0", participant="p", action="a"),
-        Step(name="s1", participant="p", action="a", compensation="u1",
-             depends_on=("s0",), retry=RetryPolicy(max_attempts=2), timeout=1.0),
-        Step(name="s2", participant="p", action="a", compensation="u2",
-             depends_on=("s0", "s1"), idempotent=False),
-        Step(name="s3", participant="p", action="a", kind=StepKind.PIVOT,
-             depends_on=("s1", "s2"), retry=RetryPolicy(max_attempts=2),
-             idempotent=False),
+        Step(
+            name="s1",
+            participant="p",
+            action="a",
+            compensation="u1",
+            depends_on=("s0",),
+            retry=RetryPolicy(max_attempts=2),
+            timeout=1.0,
+        ),
+        Step(
+            name="s2",
+            participant="p",
+            action="a",
+            compensation="u2",
+            depends_on=("s0", "s1"),
+            idempotent=False,
+        ),
+        Step(
+            name="s3",
+            participant="p",
+            action="a",
+            kind=StepKind.PIVOT,
+            depends_on=("s1", "s2"),
+            retry=RetryPolicy(max_attempts=2),
+            idempotent=False,
+        ),
     )
     assert_agree(Saga(name="g", steps=steps), FaultModel(duplicates=0))

@@ -7,9 +7,17 @@ import time
 import pytest
 import sympy as sp
 
-from proofs import MODULES, Status, run_all
-from proofs import event_driven, performance, saga_correctness, state_count
-from proofs import state_machine, workflow_conditions
+from proofs import (
+    MODULES,
+    Status,
+    event_driven,
+    performance,
+    run_all,
+    saga_correctness,
+    state_count,
+    state_machine,
+    workflow_conditions,
+)
 from verifier import Verdict, check
 from verifier.render import counterexample_text
 
@@ -31,10 +39,12 @@ def test_state_machine_gap_is_stuck() -> None:
 
 def test_seed_machine_really_lacks_stuck() -> None:
     # The corrected delta minus the ESCALATE edges must fail again.
-    gap = state_machine.refines(state_machine.family()[0],
-                                state_machine.CORRECTED_DELTA
-                                - {(state_machine.COMPENSATING, state_machine.STUCK)},
-                                corrected=True)
+    gap = state_machine.refines(
+        state_machine.family()[0],
+        state_machine.CORRECTED_DELTA
+        - {(state_machine.COMPENSATING, state_machine.STUCK)},
+        corrected=True,
+    )
     assert gap is not None and "STUCK" in gap
 
 
@@ -64,9 +74,19 @@ def test_corrected_conditions_hold_unboundedly(saga) -> None:  # type: ignore[no
 def test_performance_closed_form() -> None:
     r = performance.run()
     assert r.status is Status.REFUTED_AND_CORRECTED, r.detail
-    n, rr, m, c, tau = performance.n, performance.r, performance.m, performance.c, performance.tau
-    assert sp.simplify(r.witness["closed_form"]
-                       - (2 * n * rr + 2 * (n - 1 + tau) * m + 2 * c)) == 0
+    n, rr, m, c, tau = (
+        performance.n,
+        performance.r,
+        performance.m,
+        performance.c,
+        performance.tau,
+    )
+    assert (
+        sp.simplify(
+            r.witness["closed_form"] - (2 * n * rr + 2 * (n - 1 + tau) * m + 2 * c)
+        )
+        == 0
+    )
     assert sp.degree(r.witness["closed_form"], n) == 1  # linear, not quadratic
 
 
@@ -79,7 +99,7 @@ def test_state_count_forms_match_explicit() -> None:
 
 
 def test_closed_form_rejects_non_polynomial() -> None:
-    assert state_count.closed_form([2 ** k for k in range(1, 11)]) is None
+    assert state_count.closed_form([2**k for k in range(1, 11)]) is None
 
 
 @pytest.mark.parametrize("name", MODULES)

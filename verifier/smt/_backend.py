@@ -48,15 +48,22 @@ MAX_K = 4
 AUTO_EXPLICIT_STATES = 200_000
 """``auto`` first explores explicitly up to this many states, then asks z3."""
 
-_DEADLOCK = ("deadlock: the saga can make no further move and has not reached a "
-             "terminal outcome")
+_DEADLOCK = (
+    "deadlock: the saga can make no further move and has not reached a terminal outcome"
+)
 
 
 class _Run:
     """One SMT check of one saga: shares the encoding and the lemmas."""
 
-    def __init__(self, saga: Saga, ts: TransitionSystem, faults: FaultModel,
-                 max_depth: int, rlimit: int) -> None:
+    def __init__(
+        self,
+        saga: Saga,
+        ts: TransitionSystem,
+        faults: FaultModel,
+        max_depth: int,
+        rlimit: int,
+    ) -> None:
         self.saga = saga
         self.ts = ts
         self.faults = faults
@@ -71,69 +78,126 @@ class _Run:
     def inv(self, level: tuple[int, ...] | None = None) -> LocalInvariant | str:
         level = level or self.levels[-1]
         if level not in self._invs:
-            self._invs[level] = scaled_invariant(self.enc, rlimit=self.rlimit,
-                                                 header=level)
+            self._invs[level] = scaled_invariant(
+                self.enc, rlimit=self.rlimit, header=level
+            )
         self._inv = self._invs[level]
         return self._invs[level]
 
     # --- rendering ------------------------------------------------------------------
     def counterexample(self, tr: Trace, violation: str) -> Counterexample:
         ts = self.ts
-        steps = [TraceStep(action="init", event=None, state=ts.state_json(tr.states[0]))]
+        steps = [
+            TraceStep(action="init", event=None, state=ts.state_json(tr.states[0]))
+        ]
         for e, st in zip(tr.events, tr.states[1:], strict=True):
-            steps.append(TraceStep(action=ts.label_text(e), event=ts.label_json(e),
-                                   state=ts.state_json(st)))
-        return Counterexample(steps=tuple(steps), loop_start=tr.loop_start,
-                              violation=violation)
+            steps.append(
+                TraceStep(
+                    action=ts.label_text(e),
+                    event=ts.label_json(e),
+                    state=ts.state_json(st),
+                )
+            )
+        return Counterexample(
+            steps=tuple(steps), loop_start=tr.loop_start, violation=violation
+        )
 
     def _message(self, p: Property, tr: Trace) -> str:
         last = tr.states[-1]
         if p.on_state is not None and (msg := p.on_state(last)):
             return msg
-        if p.on_terminal is not None and sem.is_terminal(last) and (
-                msg := p.on_terminal(last)):
+        if (
+            p.on_terminal is not None
+            and sem.is_terminal(last)
+            and (msg := p.on_terminal(last))
+        ):
             return msg
-        if p.on_transition is not None and tr.events and (
-                msg := p.on_transition(tr.states[-2], tr.events[-1], last)):
+        if (
+            p.on_transition is not None
+            and tr.events
+            and (msg := p.on_transition(tr.states[-2], tr.events[-1], last))
+        ):
             return msg
         return f"{p.name} violated"
 
     # --- properties --------------------------------------------------------------
-    def safety(self, p: Property, state_bad: StateBad,
-               trans_bad: TransBad = no_trans_bad) -> tuple[Verdict, str, Trace | None, int]:
+    def safety(
+        self, p: Property, state_bad: StateBad, trans_bad: TransBad = no_trans_bad
+    ) -> tuple[Verdict, str, Trace | None, int]:
         cti = ""
         for level in self.levels:
             inv = self.inv(level)
             if not isinstance(inv, LocalInvariant):
                 cti = inv
                 continue
-            ind = k_induction(self.enc, inv, state_bad=state_bad, trans_bad=trans_bad,
-                              max_k=1, rlimit=self.rlimit)
+            ind = k_induction(
+                self.enc,
+                inv,
+                state_bad=state_bad,
+                trans_bad=trans_bad,
+                max_k=1,
+                rlimit=self.rlimit,
+            )
             if ind.proved:
-                return (Verdict.HOLDS, f"proved for executions of every length by "
-                        f"induction, strengthened by {inv.size()} step lemmas "
-                        f"({ind.detail})", None, 0)
+                return (
+                    Verdict.HOLDS,
+                    f"proved for executions of every length by "
+                    f"induction, strengthened by {inv.size()} step lemmas "
+                    f"({ind.detail})",
+                    None,
+                    0,
+                )
             cti = ind.detail or ind.unknown
-        out = bmc(self.enc, state_bad=state_bad, trans_bad=trans_bad,
-                  max_depth=self.max_depth, rlimit=self.rlimit)
+        out = bmc(
+            self.enc,
+            state_bad=state_bad,
+            trans_bad=trans_bad,
+            max_depth=self.max_depth,
+            rlimit=self.rlimit,
+        )
         if out.trace is not None:
             return Verdict.VIOLATED, self._message(p, out.trace), out.trace, out.depth
         if out.complete:
-            return (Verdict.HOLDS, f"bounded model checking is complete: no execution "
-                    f"is longer than {out.depth - 1} steps, none violates it",
-                    None, out.depth)
+            return (
+                Verdict.HOLDS,
+                f"bounded model checking is complete: no execution "
+                f"is longer than {out.depth - 1} steps, none violates it",
+                None,
+                out.depth,
+            )
         if out.unknown:
-            return Verdict.UNKNOWN, out.unknown + (f"; {cti}" if cti else ""), None, out.depth
+            return (
+                Verdict.UNKNOWN,
+                out.unknown + (f"; {cti}" if cti else ""),
+                None,
+                out.depth,
+            )
         if isinstance(inv, LocalInvariant):
-            ind = k_induction(self.enc, inv, state_bad=state_bad, trans_bad=trans_bad,
-                              max_k=min(MAX_K, self.max_depth), rlimit=self.rlimit)
+            ind = k_induction(
+                self.enc,
+                inv,
+                state_bad=state_bad,
+                trans_bad=trans_bad,
+                max_k=min(MAX_K, self.max_depth),
+                rlimit=self.rlimit,
+            )
             if ind.proved:
-                return (Verdict.HOLDS, f"proved by {ind.k}-induction strengthened by "
-                        f"{inv.size()} step lemmas; no violation within "
-                        f"{self.max_depth} steps", None, out.depth)
+                return (
+                    Verdict.HOLDS,
+                    f"proved by {ind.k}-induction strengthened by "
+                    f"{inv.size()} step lemmas; no violation within "
+                    f"{self.max_depth} steps",
+                    None,
+                    out.depth,
+                )
             cti = ind.detail or ind.unknown or cti
-        return (Verdict.UNKNOWN, f"no violation within {self.max_depth} steps (BMC "
-                f"bound) and not proved by {MAX_K}-induction: {cti}", None, out.depth)
+        return (
+            Verdict.UNKNOWN,
+            f"no violation within {self.max_depth} steps (BMC "
+            f"bound) and not proved by {MAX_K}-induction: {cti}",
+            None,
+            out.depth,
+        )
 
     def termination(self) -> tuple[Verdict, str, Trace | None, int]:
         rank = None
@@ -147,21 +211,38 @@ class _Run:
                 continue
             rank = ranking(self.enc, inv, rlimit=self.rlimit)
             if rank.proved:
-                return (Verdict.HOLDS, f"no deadlock, and a ranking function checked "
-                        f"by z3 ({rank.detail}); under {self.ts.fairness}", None, 0)
+                return (
+                    Verdict.HOLDS,
+                    f"no deadlock, and a ranking function checked "
+                    f"by z3 ({rank.detail}); under {self.ts.fairness}",
+                    None,
+                    0,
+                )
         if not isinstance(inv, LocalInvariant):
             return Verdict.UNKNOWN, inv, None, 0
         free = no_deadlock(self.enc, inv, rlimit=self.rlimit)
         if free is not True:
-            out = bmc(self.enc, state_bad=deadlock_bad, max_depth=self.max_depth,
-                      rlimit=self.rlimit)
+            out = bmc(
+                self.enc,
+                state_bad=deadlock_bad,
+                max_depth=self.max_depth,
+                rlimit=self.rlimit,
+            )
             if out.trace is not None:
                 return Verdict.VIOLATED, _DEADLOCK, out.trace, out.depth
             if not out.complete:
-                why = free if isinstance(free, str) else (
-                    "the step lemmas admit a deadlock state")
-                return (Verdict.UNKNOWN, f"no deadlock within {self.max_depth} steps, "
-                        f"but none ruled out: {why}", None, out.depth)
+                why = (
+                    free
+                    if isinstance(free, str)
+                    else ("the step lemmas admit a deadlock state")
+                )
+                return (
+                    Verdict.UNKNOWN,
+                    f"no deadlock within {self.max_depth} steps, "
+                    f"but none ruled out: {why}",
+                    None,
+                    out.depth,
+                )
         if rank is None:
             rank = ranking(self.enc, inv, rlimit=self.rlimit)
         fair = self.ts.fairness
@@ -170,11 +251,21 @@ class _Run:
             msg = f"livelock: a cycle that never terminates, and is fair ({fair})"
             return Verdict.VIOLATED, msg, out.trace, out.depth
         if out.complete:
-            return (Verdict.HOLDS, "bounded model checking is complete: every "
-                    f"execution ends within {out.depth - 1} steps", None, out.depth)
-        return (Verdict.UNKNOWN, f"no fair lasso within {self.max_depth} steps and "
-                f"no ranking function found: {rank.detail or rank.unknown}"
-                + (f"; {out.unknown}" if out.unknown else ""), None, out.depth)
+            return (
+                Verdict.HOLDS,
+                "bounded model checking is complete: every "
+                f"execution ends within {out.depth - 1} steps",
+                None,
+                out.depth,
+            )
+        return (
+            Verdict.UNKNOWN,
+            f"no fair lasso within {self.max_depth} steps and "
+            f"no ranking function found: {rank.detail or rank.unknown}"
+            + (f"; {out.unknown}" if out.unknown else ""),
+            None,
+            out.depth,
+        )
 
     def unreachable(self, p: Property) -> tuple[Verdict, str, Trace | None, int]:
         if p.static_violation:
@@ -194,19 +285,37 @@ class _Run:
                 if isinstance(inv, LocalInvariant) and self._never(inv, i):
                     never.append(name)
                     continue
-                out = bmc(self.enc, state_bad=lambda enc, s, i=i:  # type: ignore[misc]
-                          enc.at(s, i, ST) != Status.PENDING,
-                          max_depth=self.max_depth, rlimit=self.rlimit)
+                out = bmc(
+                    self.enc,
+                    state_bad=lambda enc, s, i=i: (  # type: ignore[misc]
+                        enc.at(s, i, ST) != Status.PENDING
+                    ),
+                    max_depth=self.max_depth,
+                    rlimit=self.rlimit,
+                )
                 if out.trace is None:
                     (never if out.complete else open_).append(name)
         if never:
-            return (Verdict.VIOLATED, "step(s) never reached in any execution: "
-                    + ", ".join(never), None, 0)
+            return (
+                Verdict.VIOLATED,
+                "step(s) never reached in any execution: " + ", ".join(never),
+                None,
+                0,
+            )
         if open_:
-            return (Verdict.UNKNOWN, "could not decide whether step(s) are reachable: "
-                    + ", ".join(open_), None, 0)
-        return (Verdict.HOLDS, "no structure rule broken; every step is reached by "
-                "some execution of the shared semantics", None, 0)
+            return (
+                Verdict.UNKNOWN,
+                "could not decide whether step(s) are reachable: " + ", ".join(open_),
+                None,
+                0,
+            )
+        return (
+            Verdict.HOLDS,
+            "no structure rule broken; every step is reached by "
+            "some execution of the shared semantics",
+            None,
+            0,
+        )
 
     def _never(self, inv: LocalInvariant, i: int) -> bool:
         slv = new_solver(rlimit=self.rlimit)
@@ -215,23 +324,37 @@ class _Run:
         return bool(slv.check() == z3.unsat)
 
 
-def smt_check(saga: Saga, ts: TransitionSystem, *, properties: Sequence[str] | None,
-              faults: FaultModel, max_depth: int = DEFAULT_MAX_DEPTH,
-              rlimit: int = DEFAULT_RLIMIT) -> tuple[PropertyResult, ...]:
+def smt_check(
+    saga: Saga,
+    ts: TransitionSystem,
+    *,
+    properties: Sequence[str] | None,
+    faults: FaultModel,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    rlimit: int = DEFAULT_RLIMIT,
+) -> tuple[PropertyResult, ...]:
     """Every requested property of ``saga`` decided with z3."""
     props = [p for p in ts.properties if properties is None or p.name in properties]
     try:
         run = _Run(saga, ts, faults, max_depth, rlimit)
     except Unsupported as exc:
-        return tuple(PropertyResult(property=p.name, verdict=Verdict.UNKNOWN,
-                                    reason=str(exc), fault_model=ts.fault_model,
-                                    backend="smt") for p in props)
+        return tuple(
+            PropertyResult(
+                property=p.name,
+                verdict=Verdict.UNKNOWN,
+                reason=str(exc),
+                fault_model=ts.fault_model,
+                backend="smt",
+            )
+            for p in props
+        )
     results = []
     for p in props:
         started = time.perf_counter()
         if p.name == "compensation_completeness":
-            verdict, reason, tr, depth = run.safety(p, completeness_state_bad,
-                                                    completeness_trans_bad)
+            verdict, reason, tr, depth = run.safety(
+                p, completeness_state_bad, completeness_trans_bad
+            )
         elif p.name == "eventual_consistency":
             verdict, reason, tr, depth = run.safety(p, consistency_bad)
         elif p.name == "termination":
@@ -239,18 +362,29 @@ def smt_check(saga: Saga, ts: TransitionSystem, *, properties: Sequence[str] | N
         elif p.name == "structure":
             verdict, reason, tr, depth = run.unreachable(p)
         else:
-            verdict, reason, tr, depth = (Verdict.UNKNOWN, f"property {p.name!r} is "
-                                          "not encoded for z3", None, 0)
+            verdict, reason, tr, depth = (
+                Verdict.UNKNOWN,
+                f"property {p.name!r} is not encoded for z3",
+                None,
+                0,
+            )
         inv = run._inv
         lemmas = inv.size() if isinstance(inv, LocalInvariant) else 0
-        results.append(PropertyResult(
-            property=p.name, verdict=verdict, reason=reason,
-            fault_model=ts.fault_model,
-            counterexample=run.counterexample(tr, reason) if tr is not None else None,
-            stats=Stats(states=lemmas, seconds=time.perf_counter() - started,
-                        depth=depth),
-            backend="smt",
-        ))
+        results.append(
+            PropertyResult(
+                property=p.name,
+                verdict=verdict,
+                reason=reason,
+                fault_model=ts.fault_model,
+                counterexample=run.counterexample(tr, reason)
+                if tr is not None
+                else None,
+                stats=Stats(
+                    states=lemmas, seconds=time.perf_counter() - started, depth=depth
+                ),
+                backend="smt",
+            )
+        )
     return tuple(results)
 
 
@@ -274,41 +408,77 @@ def check_backend(
     properties the explicit search left unknown.
     """
     if backend == "auto":
-        first = explore(ts, properties=properties,
-                        max_states=min(max_states, AUTO_EXPLICIT_STATES),
-                        max_memory=max_memory, progress=progress)
+        first = explore(
+            ts,
+            properties=properties,
+            max_states=min(max_states, AUTO_EXPLICIT_STATES),
+            max_memory=max_memory,
+            progress=progress,
+        )
         todo = [r.property for r in first if r.verdict is Verdict.UNKNOWN]
         if not todo or not isinstance(definition, Saga):
             return first
-        second = {r.property: r for r in smt_check(
-            definition, ts, properties=todo, faults=faults, max_depth=max_depth,
-            rlimit=rlimit)}
+        second = {
+            r.property: r
+            for r in smt_check(
+                definition,
+                ts,
+                properties=todo,
+                faults=faults,
+                max_depth=max_depth,
+                rlimit=rlimit,
+            )
+        }
         merged = []
         for r in first:
             if r.property in second:
                 s = second[r.property]
-                merged.append(PropertyResult(
-                    property=s.property, verdict=s.verdict,
-                    reason=f"{s.reason} (auto: explicit search stopped: {r.reason})",
-                    fault_model=s.fault_model, counterexample=s.counterexample,
-                    stats=s.stats, backend="smt"))
+                merged.append(
+                    PropertyResult(
+                        property=s.property,
+                        verdict=s.verdict,
+                        reason=f"{s.reason} (auto: explicit search stopped: "
+                        f"{r.reason})",
+                        fault_model=s.fault_model,
+                        counterexample=s.counterexample,
+                        stats=s.stats,
+                        backend="smt",
+                    )
+                )
             else:
                 merged.append(r)
         return tuple(merged)
     if not isinstance(definition, Saga):
         props = [p for p in ts.properties if properties is None or p.name in properties]
-        return tuple(PropertyResult(
-            property=p.name, verdict=Verdict.UNKNOWN,
-            reason=f"the z3 backend covers sagas; this is a {type(definition).__name__}: "
-            "use backend='explicit' or 'auto'", fault_model=ts.fault_model,
-            backend="smt") for p in props)
-    return smt_check(definition, ts, properties=properties, faults=faults,
-                     max_depth=max_depth, rlimit=rlimit)
+        return tuple(
+            PropertyResult(
+                property=p.name,
+                verdict=Verdict.UNKNOWN,
+                reason="the z3 backend covers sagas; this is a "
+                f"{type(definition).__name__}: use backend='explicit' or 'auto'",
+                fault_model=ts.fault_model,
+                backend="smt",
+            )
+            for p in props
+        )
+    return smt_check(
+        definition,
+        ts,
+        properties=properties,
+        faults=faults,
+        max_depth=max_depth,
+        rlimit=rlimit,
+    )
 
 
-def find_counterexample(saga: Saga, prop: str, *, faults: FaultModel = FaultModel(),
-                        max_depth: int = DEFAULT_MAX_DEPTH,
-                        rlimit: int = DEFAULT_RLIMIT) -> Counterexample | None:
+def find_counterexample(
+    saga: Saga,
+    prop: str,
+    *,
+    faults: FaultModel = FaultModel(),
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    rlimit: int = DEFAULT_RLIMIT,
+) -> Counterexample | None:
     """A shortest counterexample to ``prop`` by BMC alone (no proof attempt), or
     None if there is none within ``max_depth`` steps. For the proofs, which
     refute claims with concrete runs of the shared semantics."""
@@ -323,16 +493,27 @@ def find_counterexample(saga: Saga, prop: str, *, faults: FaultModel = FaultMode
         "termination": (deadlock_bad, no_trans_bad),
     }
     state_bad, trans_bad = bads[prop]
-    out = bmc(run.enc, state_bad=state_bad, trans_bad=trans_bad,
-              max_depth=max_depth, rlimit=rlimit)
+    out = bmc(
+        run.enc,
+        state_bad=state_bad,
+        trans_bad=trans_bad,
+        max_depth=max_depth,
+        rlimit=rlimit,
+    )
     if out.trace is None:
         return None
     return run.counterexample(out.trace, run._message(p, out.trace))
 
 
-def reach(saga: Saga, goal: Callable[[Encoding, Any], Any], *,
-          faults: FaultModel = FaultModel(), max_depth: int = DEFAULT_MAX_DEPTH,
-          rlimit: int = DEFAULT_RLIMIT, message: str = "") -> Counterexample | None:
+def reach(
+    saga: Saga,
+    goal: Callable[[Encoding, Any], Any],
+    *,
+    faults: FaultModel = FaultModel(),
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    rlimit: int = DEFAULT_RLIMIT,
+    message: str = "",
+) -> Counterexample | None:
     """A shortest run of ``saga`` to a state satisfying ``goal`` (a z3 predicate
     over an encoded frame), or None within ``max_depth`` steps."""
     from .._saga_ts import SagaTransitionSystem

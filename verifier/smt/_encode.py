@@ -106,8 +106,10 @@ class Encoding:
         names = [f"{tag}.{h}" for h in HEADER_NAMES]
         for s in self.saga.steps:
             names += [f"{tag}.{s.name}.{f}" for f in FIELD_NAMES]
-        return [z3.BitVec(x, TRIGGER_BITS if k == TRIGGER else FIELD_BITS)
-                for k, x in enumerate(names)]
+        return [
+            z3.BitVec(x, TRIGGER_BITS if k == TRIGGER else FIELD_BITS)
+            for k, x in enumerate(names)
+        ]
 
     def choice(self, name: str) -> z3.BitVecRef:
         """A fresh variable that picks one of :attr:`alternatives`."""
@@ -121,16 +123,34 @@ class Encoding:
         """Every field within the range the semantics can produce."""
         t = sem._tables(self.saga)
         cs: list[z3.BoolRef] = [
-            s[PHASE] >= 0, s[PHASE] <= 5, s[DOWN] >= 0, s[DOWN] <= 1,
-            s[CRASHES] >= 0, s[CRASHES] <= self.faults.crashes,
-            s[DUPS] >= 0, s[DUPS] <= self.faults.duplicates,
-            s[TRIGGER] >= 0, s[TRIGGER] <= self.n, s[CHAIN_POS] == 0,
+            s[PHASE] >= 0,
+            s[PHASE] <= 5,
+            s[DOWN] >= 0,
+            s[DOWN] <= 1,
+            s[CRASHES] >= 0,
+            s[CRASHES] <= self.faults.crashes,
+            s[DUPS] >= 0,
+            s[DUPS] <= self.faults.duplicates,
+            s[TRIGGER] >= 0,
+            s[TRIGGER] <= self.n,
+            s[CHAIN_POS] == 0,
         ]
         for i in range(self.n):
             st, at, dl, ef, c, ca = (self.at(s, i, o) for o in range(WIDTH))
-            cs += [st >= 0, st <= 6, at >= 0, at <= t.attempt_cap[i], dl >= 1,
-                   dl <= 2, ef >= 0, ef <= sem.EFFECT_CAP, c >= 0, c <= 3, ca >= 0,
-                   ca <= t.comp_cap]
+            cs += [
+                st >= 0,
+                st <= 6,
+                at >= 0,
+                at <= t.attempt_cap[i],
+                dl >= 1,
+                dl <= 2,
+                ef >= 0,
+                ef <= sem.EFFECT_CAP,
+                c >= 0,
+                c <= 3,
+                ca >= 0,
+                ca <= t.comp_cap,
+            ]
         return z3.And(*cs)
 
     def initial(self, s: Frame) -> z3.BoolRef:
@@ -164,8 +184,11 @@ class Encoding:
         ]
         for j in t.dependents[i]:
             if t.has_comp[j]:
-                parts.append(z3.Or(self.at(s, j, CS) == CompStatus.DONE,
-                                   z3.Not(self._needs(s, j))))
+                parts.append(
+                    z3.Or(
+                        self.at(s, j, CS) == CompStatus.DONE, z3.Not(self._needs(s, j))
+                    )
+                )
         return z3.And(*parts)
 
     def guard(self, s: Frame, a: int) -> z3.BoolRef:
@@ -187,26 +210,33 @@ class Encoding:
                 st == Status.PENDING,
                 *[self.at(s, d, ST) == Status.OK for d in t.deps[i]],
             )
-            return z3.And(up, s[PHASE] == Phase.RUNNING,
-                          z3.Or(_in(st, _RETRY), pending_ready))
+            return z3.And(
+                up, s[PHASE] == Phase.RUNNING, z3.Or(_in(st, _RETRY), pending_ready)
+            )
         if k is EventKind.DUPLICATE:
-            return z3.And(up, running, self.at(s, i, DL) == 1,
-                          s[DUPS] < self.faults.duplicates)
+            return z3.And(
+                up, running, self.at(s, i, DL) == 1, s[DUPS] < self.faults.duplicates
+            )
         if k is EventKind.REPLY:
             return z3.And(up, running, self._reply_guard(s, i, e))
         if k is EventKind.COMP_REPLY:
             cs_running = self.at(s, i, CS) == CompStatus.RUNNING
-            no_result = (z3.And(st != Status.OK) if t.needs_result[i]
-                         else z3.BoolVal(False))
+            no_result = (
+                z3.And(st != Status.OK) if t.needs_result[i] else z3.BoolVal(False)
+            )
             if e.outcome is Outcome.OK:
                 return z3.And(up, cs_running, z3.Not(no_result))
             fail = no_result if not self.faults.comp_fail else z3.BoolVal(True)
             return z3.And(up, cs_running, fail)
         if k is EventKind.COMP_DISPATCH:
             earlier = [z3.Not(self._eligible(s, j)) for j in range(i)]
-            return z3.And(up, s[PHASE] == Phase.COMPENSATING,
-                          z3.Not(self._running_actions(s)),
-                          self._eligible(s, i), *earlier)
+            return z3.And(
+                up,
+                s[PHASE] == Phase.COMPENSATING,
+                z3.Not(self._running_actions(s)),
+                self._eligible(s, i),
+                *earlier,
+            )
         raise EncodingError(f"no guard for event {e!r}")
 
     def _reply_guard(self, s: Frame, i: int, e: Event) -> z3.BoolRef:
@@ -243,15 +273,22 @@ class Encoding:
         phase_writes: list[tuple[int, z3.ArithRef]] = []
 
         def w(idx: int, a: int, val: z3.ArithRef | int) -> None:
-            writes.setdefault(idx, []).append((a, val))  # type: ignore[arg-type]
+            writes.setdefault(idx, []).append((a, val))
 
         for a, e in enumerate(self.alternatives):
             k, i = e.kind, e.step
             b = HEADER + WIDTH * i
             if k is EventKind.DISPATCH:
                 w(b + ST, a, int(Status.RUNNING))
-                w(b + AT, a, z3.If(s[b + AT] + 1 < t.attempt_cap[i], s[b + AT] + 1,
-                                   t.attempt_cap[i]))
+                w(
+                    b + AT,
+                    a,
+                    z3.If(
+                        s[b + AT] + 1 < t.attempt_cap[i],
+                        s[b + AT] + 1,
+                        t.attempt_cap[i],
+                    ),
+                )
                 w(b + DL, a, 1)
             elif k is EventKind.DUPLICATE:
                 w(b + DL, a, 2)
@@ -264,7 +301,11 @@ class Encoding:
                 for j in range(n):
                     if not t.idempotent[j]:
                         bj = HEADER + WIDTH * j
-                        w(bj + DL, a, z3.If(s[bj + ST] == Status.RUNNING, 2, s[bj + DL]))
+                        w(
+                            bj + DL,
+                            a,
+                            z3.If(s[bj + ST] == Status.RUNNING, 2, s[bj + DL]),
+                        )
             elif k is EventKind.COMP_DISPATCH:
                 w(b + CS, a, int(CompStatus.RUNNING))
             elif k is EventKind.COMP_REPLY:
@@ -278,7 +319,8 @@ class Encoding:
                     w(b + CS, a, int(CompStatus.RETRY))
                     if t.comp_max is not None:
                         phase_writes.append(
-                            (a, z3.If(ca1 >= t.comp_max, int(Phase.STUCK), s[PHASE])))
+                            (a, z3.If(ca1 >= t.comp_max, int(Phase.STUCK), s[PHASE]))
+                        )
             elif k is EventKind.REPLY:
                 self._post_reply(s, a, e, w, phase_writes)
         out: Frame = []
@@ -332,8 +374,9 @@ class Encoding:
         else:
             w(b + AT, a, z3.If(z3.Or(z3.Not(running), stop), 0, s[b + AT]))
         if kind is StepKind.RETRIABLE:
-            phase_writes.append((a, z3.If(z3.And(running, stop), int(Phase.STUCK),
-                                          s[PHASE])))
+            phase_writes.append(
+                (a, z3.If(z3.And(running, stop), int(Phase.STUCK), s[PHASE]))
+            )
         else:
             aborts = z3.And(running, stop)
             phase_writes.append((a, z3.If(aborts, int(Phase.COMPENSATING), s[PHASE])))
@@ -358,22 +401,32 @@ class Encoding:
             *[self.at(m, j, ST) != Status.RUNNING for j in range(n)],
             *[self.at(m, j, CS) != CompStatus.RUNNING for j in range(n)],
         )
-        done = z3.And(*[
-            z3.Or(self.at(m, j, CS) == CompStatus.DONE, z3.Not(self._needs(m, j)))
-            for j in range(n) if t.has_comp[j]
-        ])
+        done = z3.And(
+            *[
+                z3.Or(self.at(m, j, CS) == CompStatus.DONE, z3.Not(self._needs(m, j)))
+                for j in range(n)
+                if t.has_comp[j]
+            ]
+        )
         compensated = z3.Or(*[self.at(m, j, CS) == CompStatus.DONE for j in range(n)])
         m[PHASE] = z3.If(
             ph == Phase.RUNNING,
             z3.If(all_ok, _bv(Phase.COMPLETED), _bv(Phase.RUNNING)),
-            z3.If(z3.And(ph == Phase.COMPENSATING, quiet, done),
-                  z3.If(compensated, _bv(Phase.COMPENSATED), _bv(Phase.FAILED)), ph),
+            z3.If(
+                z3.And(ph == Phase.COMPENSATING, quiet, done),
+                z3.If(compensated, _bv(Phase.COMPENSATED), _bv(Phase.FAILED)),
+                ph,
+            ),
         )
 
     def transition(self, s: Frame, choice: z3.ArithRef, s2: Frame) -> z3.BoolRef:
         """``s --alternatives[choice]--> s2``."""
-        guard = z3.Or(*[z3.And(choice == a, self.guard(s, a))
-                        for a in range(len(self.alternatives))])
+        guard = z3.Or(
+            *[
+                z3.And(choice == a, self.guard(s, a))
+                for a in range(len(self.alternatives))
+            ]
+        )
         post = self.post(s, choice)
         return z3.And(guard, *[x == y for x, y in zip(s2, post, strict=True)])
 
@@ -434,7 +487,11 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
                 if t.has_fatal[i]:
                     outs += [(Outcome.FATAL, 0), (Outcome.FATAL, 1)]
             if timeout:
-                outs += [(Outcome.UNKNOWN, 0), (Outcome.UNKNOWN, 1), (Outcome.UNKNOWN, 2)]
+                outs += [
+                    (Outcome.UNKNOWN, 0),
+                    (Outcome.UNKNOWN, 1),
+                    (Outcome.UNKNOWN, 2),
+                ]
         alts += [Event(EventKind.REPLY, i, o, d) for o, d in outs]
         if t.has_comp[i]:
             alts.append(Event(EventKind.COMP_DISPATCH, i))

@@ -59,12 +59,18 @@ TransBad = Callable[[Encoding, Frame, z3.ArithRef], z3.BoolRef]
 def completeness_state_bad(enc: Encoding, s: Frame) -> z3.BoolRef:
     """``compensation_completeness``: the state and terminal checks."""
     n = enc.n
-    unstarted = [z3.And(enc.at(s, i, CS) != CompStatus.NONE,
-                        enc.at(s, i, ST) == Status.PENDING) for i in range(n)]
+    unstarted = [
+        z3.And(enc.at(s, i, CS) != CompStatus.NONE, enc.at(s, i, ST) == Status.PENDING)
+        for i in range(n)
+    ]
     left = z3.And(
         z3.Or(s[PHASE] == Phase.COMPENSATED, s[PHASE] == Phase.FAILED),
-        z3.Or(*[z3.And(enc.at(s, i, EF) > 0, enc.at(s, i, CS) != CompStatus.DONE)
-                for i in range(n)]),
+        z3.Or(
+            *[
+                z3.And(enc.at(s, i, EF) > 0, enc.at(s, i, CS) != CompStatus.DONE)
+                for i in range(n)
+            ]
+        ),
     )
     return z3.Or(*unstarted, left)
 
@@ -77,8 +83,10 @@ def completeness_trans_bad(enc: Encoding, s: Frame, c: z3.ArithRef) -> z3.BoolRe
         if e.kind is not EventKind.COMP_DISPATCH:
             continue
         bad = [
-            z3.And(z3.Or(*[enc.at(s, j, ST) == v for v in _TOOK]),
-                   enc.at(s, j, CS) != CompStatus.DONE)
+            z3.And(
+                z3.Or(*[enc.at(s, j, ST) == v for v in _TOOK]),
+                enc.at(s, j, CS) != CompStatus.DONE,
+            )
             for j in saga.dependents(e.step)
             if saga.steps[j].compensation is not None
         ]
@@ -93,9 +101,13 @@ def consistency_bad(enc: Encoding, s: Frame) -> z3.BoolRef:
     ph = s[PHASE]
     return z3.Or(
         ph == Phase.STUCK,
-        z3.And(ph == Phase.COMPLETED, z3.Or(*[enc.at(s, i, EF) != 1 for i in range(n)])),
-        z3.And(z3.Or(ph == Phase.COMPENSATED, ph == Phase.FAILED),
-               z3.Or(*[enc.at(s, i, EF) != 0 for i in range(n)])),
+        z3.And(
+            ph == Phase.COMPLETED, z3.Or(*[enc.at(s, i, EF) != 1 for i in range(n)])
+        ),
+        z3.And(
+            z3.Or(ph == Phase.COMPENSATED, ph == Phase.FAILED),
+            z3.Or(*[enc.at(s, i, EF) != 0 for i in range(n)]),
+        ),
     )
 
 
@@ -161,17 +173,25 @@ class Unrolling:
     def decode(self, model: z3.ModelRef, upto: int) -> Trace:
         """The trace to frame ``upto``, replayed through the shared semantics."""
         enc = self.enc
-        states = [tuple(model_int(model, v) for v in self.frames[k])
-                  for k in range(upto + 1)]
-        events = [enc.alternatives[model_int(model, self.choices[k])]
-                  for k in range(upto)]
+        states = [
+            tuple(model_int(model, v) for v in self.frames[k]) for k in range(upto + 1)
+        ]
+        events = [
+            enc.alternatives[model_int(model, self.choices[k])] for k in range(upto)
+        ]
         # TRIGGER and CHAIN_POS are decoded like any field; replay checks all.
         replay(enc, states, events)
         return Trace(states=states, events=events)
 
 
-def bmc(enc: Encoding, *, state_bad: StateBad, trans_bad: TransBad = no_trans_bad,
-        max_depth: int, rlimit: int) -> BmcOutcome:
+def bmc(
+    enc: Encoding,
+    *,
+    state_bad: StateBad,
+    trans_bad: TransBad = no_trans_bad,
+    max_depth: int,
+    rlimit: int,
+) -> BmcOutcome:
     """Shortest path to a bad state or a bad transition, up to ``max_depth``."""
     u = Unrolling.start(enc, rlimit)
     out = BmcOutcome()
@@ -214,9 +234,15 @@ class InductionOutcome:
     unknown: str = ""
 
 
-def k_induction(enc: Encoding, inv: LocalInvariant, *, state_bad: StateBad,
-                trans_bad: TransBad = no_trans_bad, max_k: int,
-                rlimit: int) -> InductionOutcome:
+def k_induction(
+    enc: Encoding,
+    inv: LocalInvariant,
+    *,
+    state_bad: StateBad,
+    trans_bad: TransBad = no_trans_bad,
+    max_k: int,
+    rlimit: int,
+) -> InductionOutcome:
     """Prove ``state_bad``/``trans_bad`` unreachable, strengthened by ``inv``.
 
     Assumes the base case (no violation within ``max_k`` steps) is established
@@ -233,44 +259,57 @@ def k_induction(enc: Encoding, inv: LocalInvariant, *, state_bad: StateBad,
         slv.add(enc.transition(frames[k - 1], choices[k - 1], frames[k]))
         lemmas.append(slv.track(f"step lemmas at step {k}", inv.holds(frames[k])))
         # k-induction: k good steps force the (k+1)-th to be good.
-        goal = z3.Or(state_bad(enc, frames[k]),
-                     trans_bad(enc, frames[k - 1], choices[k - 1]))
+        goal = z3.Or(
+            state_bad(enc, frames[k]), trans_bad(enc, frames[k - 1], choices[k - 1])
+        )
         if k == 1:
             goal = z3.Or(goal, state_bad(enc, frames[0]))
         lit = slv.track(f"violation after {k} steps", goal)
         res = slv.check([lit, *lemmas])
         if res == z3.unsat:
             core = [c for c in slv.core_labels() if c.startswith("step lemmas")]
-            return InductionOutcome(proved=True, k=k,
-                                    detail=", ".join(core) or "ranges")
+            return InductionOutcome(
+                proved=True, k=k, detail=", ".join(core) or "ranges"
+            )
         if res != z3.sat:
-            return InductionOutcome(proved=False, k=k,
-                                    unknown=f"z3 gave up at k={k}: {slv.reason_unknown()}")
+            return InductionOutcome(
+                proved=False,
+                k=k,
+                unknown=f"z3 gave up at k={k}: {slv.reason_unknown()}",
+            )
         if not cti:
             cti = _describe_cti(enc, slv.solver.model(), frames, choices)
         # Assume this step good for the next k.
-        slv.add(z3.Not(state_bad(enc, frames[k])),
-                z3.Not(trans_bad(enc, frames[k - 1], choices[k - 1])))
+        slv.add(
+            z3.Not(state_bad(enc, frames[k])),
+            z3.Not(trans_bad(enc, frames[k - 1], choices[k - 1])),
+        )
         if k == 1:
             slv.add(z3.Not(state_bad(enc, frames[0])))
     return InductionOutcome(proved=False, k=max_k, detail=cti)
 
 
-def _describe_cti(enc: Encoding, m: z3.ModelRef, frames: list[Frame],
-                  choices: list[z3.ArithRef]) -> str:
+def _describe_cti(
+    enc: Encoding, m: z3.ModelRef, frames: list[Frame], choices: list[z3.ArithRef]
+) -> str:
     """A counterexample to induction, in terms of steps and source locations."""
     s0 = tuple(model_int(m, v) for v in frames[0])
     e = enc.alternatives[model_int(m, choices[0])]
     v = sem.view(enc.saga, s0)
-    busy = [f"{sv.name}={sv.status.name}/{sv.comp_status.name}" for sv in v.steps
-            if sv.status is not Status.PENDING or sv.comp_status is not CompStatus.NONE]
+    busy = [
+        f"{sv.name}={sv.status.name}/{sv.comp_status.name}"
+        for sv in v.steps
+        if sv.status is not Status.PENDING or sv.comp_status is not CompStatus.NONE
+    ]
     where = ""
     if e.step >= 0:
         span = enc.saga.steps[e.step].span
         where = f" at {span}"
-    return (f"counterexample to induction: from phase {v.phase.name} with "
-            f"{', '.join(busy) or 'nothing started'}, event "
-            f"'{e.describe(enc.saga)}'{where}")
+    return (
+        f"counterexample to induction: from phase {v.phase.name} with "
+        f"{', '.join(busy) or 'nothing started'}, event "
+        f"'{e.describe(enc.saga)}'{where}"
+    )
 
 
 # --- termination ----------------------------------------------------------------
@@ -300,20 +339,38 @@ def _rank(enc: Encoding, s: Frame, step: int) -> list[z3.BitVecRef]:
         st, at = enc.at(s, i, ST), wide(enc.at(s, i, AT))
         cap = t.attempt_cap[i]
         retry = z3.Or(st == Status.RETRY_FAILED, st == Status.RETRY_UNKNOWN)
-        w = z3.If(st == Status.PENDING, k(3), z3.If(st == Status.RUNNING, k(2),
-                  z3.If(retry, z3.If(at == cap, k(2), k(1)), k(0))))
+        w = z3.If(
+            st == Status.PENDING,
+            k(3),
+            z3.If(
+                st == Status.RUNNING,
+                k(2),
+                z3.If(retry, z3.If(at == cap, k(2), k(1)), k(0)),
+            ),
+        )
         final = z3.Or(st == Status.OK, st == Status.FAILED, st == Status.UNKNOWN)
         action = z3.If(final, k(0), k(3) * (k(cap) - at) + w)
         cs, ca = enc.at(s, i, CS), wide(enc.at(s, i, CA))
         ccap = t.comp_cap
-        u = z3.If(cs == CompStatus.NONE, k(3), z3.If(cs == CompStatus.RUNNING, k(1),
-                  z3.If(ca == ccap, k(1), k(2))))
+        u = z3.If(
+            cs == CompStatus.NONE,
+            k(3),
+            z3.If(cs == CompStatus.RUNNING, k(1), z3.If(ca == ccap, k(1), k(2))),
+        )
         comp = z3.If(cs == CompStatus.DONE, k(0), k(3) * (k(ccap) - ca) + u)
         work = action + comp
-    phase = z3.If(s[PHASE] == Phase.RUNNING, k(2),
-                  z3.If(s[PHASE] == Phase.COMPENSATING, k(1), k(0)))
-    return [k(enc.faults.crashes) - wide(s[CRASHES]),
-            k(enc.faults.duplicates) - wide(s[DUPS]), phase, work, wide(s[DOWN])]
+    phase = z3.If(
+        s[PHASE] == Phase.RUNNING,
+        k(2),
+        z3.If(s[PHASE] == Phase.COMPENSATING, k(1), k(0)),
+    )
+    return [
+        k(enc.faults.crashes) - wide(s[CRASHES]),
+        k(enc.faults.duplicates) - wide(s[DUPS]),
+        phase,
+        work,
+        wide(s[DOWN]),
+    ]
 
 
 def _lex_lt(a: Sequence[z3.ArithRef], b: Sequence[z3.ArithRef]) -> z3.BoolRef:
@@ -325,8 +382,10 @@ def _lex_lt(a: Sequence[z3.ArithRef], b: Sequence[z3.ArithRef]) -> z3.BoolRef:
 def _helpful(enc: Encoding) -> list[int]:
     out = []
     for a, e in enumerate(enc.alternatives):
-        if (e.kind in (EventKind.REPLY, EventKind.COMP_REPLY)
-                and e.outcome is Outcome.OK) or e.kind is EventKind.RECOVER:
+        if (
+            e.kind in (EventKind.REPLY, EventKind.COMP_REPLY)
+            and e.outcome is Outcome.OK
+        ) or e.kind is EventKind.RECOVER:
             out.append(a)
     return out
 
@@ -354,7 +413,9 @@ def ranking(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> RankOutcome:
     slv.add(enc.transition(s, c, s2))
     helpful = set(_helpful(enc))
     h_pre = z3.Or(*[enc.guard(s, a) for a in helpful]) if helpful else z3.BoolVal(False)
-    h_post = z3.Or(*[enc.guard(s2, a) for a in helpful]) if helpful else z3.BoolVal(False)
+    h_post = (
+        z3.Or(*[enc.guard(s2, a) for a in helpful]) if helpful else z3.BoolVal(False)
+    )
     bad1, bad2 = [], []
     ranks: dict[int, tuple[list[z3.BitVecRef], list[z3.BitVecRef]]] = {}
     for a, e in enumerate(enc.alternatives):
@@ -370,18 +431,24 @@ def ranking(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> RankOutcome:
         else:
             bad1.append(z3.And(c == a, level, z3.Not(h_pre), z3.Not(h_post)))
     o1 = slv.track("rank never rises; level only beside a helpful event", z3.Or(*bad1))
-    o2 = slv.track("helpful events decrease the rank", z3.Or(*bad2) if bad2
-                   else z3.BoolVal(False))
+    o2 = slv.track(
+        "helpful events decrease the rank", z3.Or(*bad2) if bad2 else z3.BoolVal(False)
+    )
     for lit, what in ((o1, "O1"), (o2, "O2")):
         res = slv.check([lemmas, lit])
         if res == z3.sat:
-            return RankOutcome(proved=False,
-                               detail=f"ranking obligation {what} fails: "
-                               + _describe_cti(enc, slv.solver.model(), [s], [c]))
+            return RankOutcome(
+                proved=False,
+                detail=f"ranking obligation {what} fails: "
+                + _describe_cti(enc, slv.solver.model(), [s], [c]),
+            )
         if res != z3.unsat:
             return RankOutcome(proved=False, unknown=slv.reason_unknown())
-    return RankOutcome(proved=True, detail="lexicographic rank (crashes left, "
-                       "duplicates left, phase, attempts and compensations left, down)")
+    return RankOutcome(
+        proved=True,
+        detail="lexicographic rank (crashes left, "
+        "duplicates left, phase, attempts and compensations left, down)",
+    )
 
 
 def no_deadlock(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> bool | str:
@@ -410,8 +477,10 @@ def fair_lasso(enc: Encoding, *, max_depth: int, rlimit: int) -> BmcOutcome:
     out = BmcOutcome()
 
     def en(k: int) -> dict[int, z3.BoolRef]:
-        return {f: z3.Or(*[enc.guard(u.frames[k], a) for a in alts])
-                for f, alts in fams.items()}
+        return {
+            f: z3.Or(*[enc.guard(u.frames[k], a) for a in alts])
+            for f, alts in fams.items()
+        }
 
     enabled.append(en(0))
     for k in range(1, max_depth + 1):
@@ -419,14 +488,25 @@ def fair_lasso(enc: Encoding, *, max_depth: int, rlimit: int) -> BmcOutcome:
         enabled.append(en(k))
         out.depth = k
         loop = enc.choice(f"loop{k}")
-        parts = [loop >= 0, loop < k,
-                 z3.Or(*[z3.And(loop == j, enc.equal(u.frames[k], u.frames[j]))
-                         for j in range(k)]),
-                 z3.Not(enc.terminal(u.frames[k]))]
+        parts = [
+            loop >= 0,
+            loop < k,
+            z3.Or(
+                *[
+                    z3.And(loop == j, enc.equal(u.frames[k], u.frames[j]))
+                    for j in range(k)
+                ]
+            ),
+            z3.Not(enc.terminal(u.frames[k])),
+        ]
         for f, alts in fams.items():
             was_enabled = z3.Or(*[z3.And(loop <= m, enabled[m][f]) for m in range(k)])
-            taken = z3.Or(*[z3.And(loop <= m, z3.Or(*[u.choices[m] == a for a in alts]))
-                            for m in range(k)])
+            taken = z3.Or(
+                *[
+                    z3.And(loop <= m, z3.Or(*[u.choices[m] == a for a in alts]))
+                    for m in range(k)
+                ]
+            )
             parts.append(z3.Implies(was_enabled, taken))
         lit = u.slv.track(f"fair lasso of length {k}", z3.And(*parts))
         res = u.slv.check([lit])
@@ -438,7 +518,9 @@ def fair_lasso(enc: Encoding, *, max_depth: int, rlimit: int) -> BmcOutcome:
             out.trace = tr
             return out
         if res != z3.unsat:
-            out.unknown = f"lasso search at depth {k}: z3 gave up ({u.slv.reason_unknown()})"
+            out.unknown = (
+                f"lasso search at depth {k}: z3 gave up ({u.slv.reason_unknown()})"
+            )
             return out
         res = u.slv.check()
         if res == z3.unsat:

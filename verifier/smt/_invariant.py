@@ -59,8 +59,11 @@ class LocalInvariant:
 
     def holds(self, s: Frame) -> z3.BoolRef:
         """``s`` satisfies every lemma (and the field ranges)."""
-        return z3.And(self.enc.ranges(s), self.enc.settled(s),
-                      *[self.lemma(s, i) for i in range(self.enc.n)])
+        return z3.And(
+            self.enc.ranges(s),
+            self.enc.settled(s),
+            *[self.lemma(s, i) for i in range(self.enc.n)],
+        )
 
     def lemma(self, s: Frame, i: int) -> z3.BoolRef:
         """The lemma of step ``i``."""
@@ -78,15 +81,16 @@ FINE = (PHASE, DOWN, CRASHES, DUPS)
 """Projection header that also tracks the crash and duplicate budgets."""
 
 
-def _proj_terms(enc: Encoding, s: Frame, i: int,
-                header: tuple[int, ...]) -> list[z3.BitVecRef]:
+def _proj_terms(
+    enc: Encoding, s: Frame, i: int, header: tuple[int, ...]
+) -> list[z3.BitVecRef]:
     b = HEADER + WIDTH * i
-    return [*(s[h] for h in header), *s[b:b + WIDTH]]
+    return [*(s[h] for h in header), *s[b : b + WIDTH]]
 
 
 def _proj_values(state: sem.State, i: int, header: tuple[int, ...]) -> tuple[int, ...]:
     b = HEADER + WIDTH * i
-    return (*(state[h] for h in header), *state[b:b + WIDTH])
+    return (*(state[h] for h in header), *state[b : b + WIDTH])
 
 
 def _key_term(terms: list[z3.BitVecRef]) -> z3.BitVecRef:
@@ -101,11 +105,17 @@ def _key_value(values: Iterable[int]) -> int:
 
 def _signature(saga: Saga, i: int) -> tuple[object, ...]:
     s = saga.steps[i]
-    return (s.kind, s.idempotent, s.timeout is not None,
-            bool(s.retry.retryable_errors or s.retry.non_retryable_errors),
-            s.retry.max_attempts, s.compensation is not None,
-            s.compensation_needs_result, bool(saga.deps(i)),
-            bool(saga.dependents(i)))
+    return (
+        s.kind,
+        s.idempotent,
+        s.timeout is not None,
+        bool(s.retry.retryable_errors or s.retry.non_retryable_errors),
+        s.retry.max_attempts,
+        s.compensation is not None,
+        s.compensation_needs_result,
+        bool(saga.deps(i)),
+        bool(saga.dependents(i)),
+    )
 
 
 def _classes(enc: Encoding) -> tuple[tuple[int, ...], list[tuple[object, ...]]]:
@@ -144,13 +154,18 @@ def miniature(saga: Saga, *, per_class: int = 3) -> Saga | None:
                 deps.append(d)
             else:
                 todo.extend(saga.deps(d))
-        steps.append(dataclasses.replace(
-            saga.steps[i], depends_on=tuple(saga.steps[d].name for d in sorted(set(deps)))))
+        steps.append(
+            dataclasses.replace(
+                saga.steps[i],
+                depends_on=tuple(saga.steps[d].name for d in sorted(set(deps))),
+            )
+        )
     return dataclasses.replace(saga, steps=tuple(steps))
 
 
-def seed_states(enc: Encoding, *, budget: int = _SEED_STATES,
-                walks: int = _WALKS) -> list[sem.State]:
+def seed_states(
+    enc: Encoding, *, budget: int = _SEED_STATES, walks: int = _WALKS
+) -> list[sem.State]:
     """States visited by a bounded BFS and seeded random walks (candidates only)."""
     saga, faults = enc.saga, enc.faults
     init = sem.initial_state(saga)
@@ -176,10 +191,16 @@ def seed_states(enc: Encoding, *, budget: int = _SEED_STATES,
     return list(seen)
 
 
-def local_invariant(enc: Encoding, *, rlimit: int, header: tuple[int, ...] = FINE,
-                    max_rounds: int = 60, per_round: int = 64,
-                    initial: dict[tuple[object, ...], frozenset[int]] | None = None,
-                    ) -> LocalInvariant | str:
+def local_invariant(
+    enc: Encoding,
+    *,
+    rlimit: int,
+    header: tuple[int, ...] = FINE,
+    max_rounds: int = 60,
+    per_round: int = 64,
+    initial: dict[tuple[object, ...], frozenset[int]] | None = None,
+    split: bool = False,
+) -> LocalInvariant | str:
     """Close the per-step invariant under the transition relation with z3.
 
     Each round fixes the allowed pre-state projections and collects up to
@@ -207,24 +228,73 @@ def local_invariant(enc: Encoding, *, rlimit: int, header: tuple[int, ...] = FIN
     keys = [_key_term(_proj_terms(enc, s, i, header)) for i in range(enc.n)]
     keys2 = [_key_term(_proj_terms(enc, s2, i, header)) for i in range(enc.n)]
     leaves = [z3.Bool(f"leaves.{enc.saga.steps[i].name}") for i in range(enc.n)]
-    slv.add(z3.Or(*leaves))
+    any_leaves = z3.Bool("leaves.any")
+    slv.add(z3.Implies(any_leaves, z3.Or(*leaves)))
     for i in range(enc.n):
         slv.add(*[z3.Implies(leaves[i], keys2[i] != v) for v in sets[classes[i]]])
     queries = 0
     for r in range(max_rounds):
         act = z3.Bool(f"round{r}")
-        slv.add(z3.Implies(act, z3.And(*[
-            z3.Or(*[keys[i] == v for v in sorted(sets[classes[i]])])
-            for i in range(enc.n)
-        ])))
+        slv.add(
+            z3.Implies(
+                act,
+                z3.And(
+                    *[
+                        z3.Or(*[keys[i] == v for v in sorted(sets[classes[i]])])
+                        for i in range(enc.n)
+                    ]
+                ),
+            )
+        )
+        if split:
+            # One focused query per step ("can step i's projection leave its
+            # set?") is much cheaper than one query over the disjunction.
+            closed = True
+            for i in range(enc.n):
+                res = slv.check([act, leaves[i]])
+                queries += 1
+                if res == z3.unsat:
+                    continue
+                if res != z3.sat:
+                    why = slv.reason_unknown()
+                    return f"z3 could not close the step invariants: {why}"
+                closed = False
+                m = slv.solver.model()
+                for j in range(enc.n):
+                    v = model_int(m, keys2[j])
+                    cls = classes[j]
+                    if v not in sets[cls]:
+                        sets[cls].add(v)
+                        slv.add(
+                            *[
+                                z3.Implies(leaves[x], keys2[x] != v)
+                                for x in members[cls]
+                            ]
+                        )
+                break
+            if closed:
+                return LocalInvariant(
+                    enc=enc,
+                    classes=classes,
+                    signatures=tuple(sigs),
+                    sets=tuple(frozenset(x) for x in sets),
+                    header=header,
+                    queries=queries,
+                )
+            continue
         for q in range(per_round):
-            res = slv.check([act])
+            res = slv.check([act, any_leaves])
             queries += 1
             if res == z3.unsat:
                 if q == 0:
-                    return LocalInvariant(enc=enc, classes=classes, signatures=tuple(sigs),
-                                          sets=tuple(frozenset(x) for x in sets),
-                                          header=header, queries=queries)
+                    return LocalInvariant(
+                        enc=enc,
+                        classes=classes,
+                        signatures=tuple(sigs),
+                        sets=tuple(frozenset(x) for x in sets),
+                        header=header,
+                        queries=queries,
+                    )
                 break
             if res != z3.sat:
                 return f"z3 could not close the step invariants: {slv.reason_unknown()}"
@@ -234,12 +304,15 @@ def local_invariant(enc: Encoding, *, rlimit: int, header: tuple[int, ...] = FIN
                 cls = classes[i]
                 if v not in sets[cls]:
                     sets[cls].add(v)
-                    slv.add(*[z3.Implies(leaves[j], keys2[j] != v) for j in members[cls]])
+                    slv.add(
+                        *[z3.Implies(leaves[j], keys2[j] != v) for j in members[cls]]
+                    )
     return f"step invariants not closed after {max_rounds} rounds"
 
 
-def scaled_invariant(enc: Encoding, *, rlimit: int,
-                     header: tuple[int, ...] = FINE) -> LocalInvariant | str:
+def scaled_invariant(
+    enc: Encoding, *, rlimit: int, header: tuple[int, ...] = FINE
+) -> LocalInvariant | str:
     """:func:`local_invariant`, first closed on a :func:`miniature` of the saga
     (cheap), then checked, and if need be grown, on the saga itself. Sound
     either way: only the final check on ``enc`` decides."""
@@ -252,4 +325,6 @@ def scaled_invariant(enc: Encoding, *, rlimit: int,
     if isinstance(small, str):
         return local_invariant(enc, rlimit=rlimit, header=header)
     initial = dict(zip(small.signatures, small.sets, strict=True))
-    return local_invariant(enc, rlimit=rlimit, header=header, initial=initial)
+    return local_invariant(
+        enc, rlimit=rlimit, header=header, initial=initial, split=True
+    )

@@ -9,7 +9,8 @@ counterexample to induction is reported in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import z3
@@ -20,17 +21,12 @@ SEED = 0
 DEFAULT_RLIMIT = 50_000_000
 """Resource units per query: about 10 to 30 seconds of z3 work, machine-independent."""
 
-_CONFIGURED = False
-
-
+@functools.cache
 def _configure() -> None:
-    global _CONFIGURED
-    if _CONFIGURED:
-        return
+    """Global seeds, once per process (z3's global parameters)."""
     z3.set_param("smt.random_seed", SEED)
     z3.set_param("sat.random_seed", SEED)
     z3.set_param("smt.arith.random_initial_value", False)
-    _CONFIGURED = True
 
 
 @dataclass(slots=True)
@@ -64,7 +60,9 @@ class Labelled:
 
     def core_labels(self) -> list[str]:
         """The labels of an unsat core, without the ``#n`` suffix."""
-        return sorted({str(c).lstrip("@").split("#")[0] for c in self.solver.unsat_core()})
+        return sorted(
+            {str(c).lstrip("@").split("#")[0] for c in self.solver.unsat_core()}
+        )
 
     def reason_unknown(self) -> str:
         """Why z3 gave up (``max. resource limit exceeded``, ``incomplete``...)."""
