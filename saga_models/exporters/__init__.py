@@ -8,7 +8,6 @@
 Compensate reserve
 Saga compensated
 Saga completed
-Saga failed
 Saga stuck
 reserve
 """

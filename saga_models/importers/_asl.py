@@ -667,7 +667,9 @@ def _chain(m: Machine, d: Diags, step: Step, *, node: Node, index_of: dict[str, 
     gen_chain = _route_chain(m, d, step, gen, index_of=index_of, steps=steps,
                              comp_tasks=comp_tasks)
     span = gen.catcher.span if gen.catcher else node.span
-    unconditional = True
+    # Compensation Tasks the exporter guards (each undoes its step only if the
+    # step took effect) make the chain conditional.
+    unconditional = not _guarded(m, gen)
     chain = gen_chain
     if step.timeout is not None:
         tmo = route(m, step.name, TIMEOUT)
@@ -688,6 +690,17 @@ def _chain(m: Machine, d: Diags, step: Step, *, node: Node, index_of: dict[str, 
                       "plus the Task's own compensation", warning=True)
     return CompensationChain(trigger=step.name, steps=chain,
                              unconditional=unconditional, span=span)
+
+
+def _guarded(m: Machine, r: Route) -> bool:
+    """Whether every compensation Task on route ``r`` carries the exporter's
+    ``if_took_effect`` annotation."""
+    if not r.caught or r.graph is None or r.target is None:
+        return False
+    comps = [t for t in walk_handler(m, r.graph, r.target).tasks
+             if m.mapping.forwards_of(t)]
+    return bool(comps) and all(
+        annotation(m.nodes[t][0]).get("if_took_effect") is True for t in comps)
 
 
 def _route_chain(m: Machine, d: Diags, step: Step, r: Route, *,

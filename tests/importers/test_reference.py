@@ -27,7 +27,7 @@ def _asl_catch(state: dict, error: str = "custom.Error") -> str | None:  # type:
     """The first Catch (declaration order) whose ErrorEquals matches ``error``
     (States.TaskFailed matches everything but States.Timeout)."""
     for c in state.get("Catch", []):
-        if any(e == error or e == "States.ALL" or (
+        if any(e in {error, "States.ALL"} or (
                 e == "States.TaskFailed" and error != "States.Timeout")
                for e in c["ErrorEquals"]):
             return str(c["Next"])

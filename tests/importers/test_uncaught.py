@@ -143,7 +143,7 @@ def test_no_alternative_when_the_primary_already_has_no_rollback(
 
 
 def test_alternatives_are_bounded_by_the_steps_of_each_path() -> None:
-    for path in sorted((CORPUS / "asl").glob("*.json")) + [TRAVEL]:
+    for path in [*sorted((CORPUS / "asl").glob("*.json")), TRAVEL]:
         try:
             sagas = load_all(path)
         except ValueError:
