@@ -4,6 +4,7 @@ records at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -50,11 +51,13 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.0, 0.25))
         if proc.poll() is not None:
+            proc.stdout.close()
             pytest.fail(f"the worker finished all {TOTAL} sagas after only {kills} "
                         "kills; raise TOTAL or DELAY")
         os.kill(proc.pid, signal.SIGKILL)
         kills += 1
         proc.wait()
+        proc.stdout.close()
     proc = start(db, ledger)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0 and "done" in out
@@ -66,8 +69,9 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(
     statuses = {i.status for i in infos}
     assert statuses <= {"COMPLETED", "COMPENSATED", "FAILED"}, statuses
 
-    effects = sqlite3.connect(ledger).execute(
-        "SELECT saga_id, step, calls, undone FROM effects").fetchall()
+    with contextlib.closing(sqlite3.connect(ledger)) as con:
+        effects = con.execute(
+            "SELECT saga_id, step, calls, undone FROM effects").fetchall()
     by_saga: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for sid, step, calls, undone in effects:
         by_saga[sid][step] = (calls, undone)
@@ -103,6 +107,7 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(
             left = [s for s, (_, u) in seen.items() if not u and s in compensatable]
             assert not left, (info.saga_id, info.status, seen)
             assert not set(seen) - compensatable - {"charge"}
+    log.close()
     assert recovered >= KILLS // 2  # the kills really landed mid-saga
     print(json.dumps({"kills": kills, "sagas": TOTAL, "recovered": recovered,
                       "statuses": sorted(statuses)}))

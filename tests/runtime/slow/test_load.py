@@ -66,6 +66,7 @@ def test_ten_thousand_sagas_in_bounded_memory(tmp_path: Path) -> None:
     asyncio.run(main())
     assert outcomes == {SagaOutcome.COMPLETED: 9000, SagaOutcome.COMPENSATED: 1000}
     assert log.counts() == {"COMPLETED": 9000, "COMPENSATED": 1000}
+    log.close()
     assert set(effects.values()) <= {0, 1}
     assert sum(effects.values()) == 9000 * 3
     growth = samples[TOTAL] - samples[2000]
