@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import settings
 
 from saga_models import FaultModel
@@ -29,6 +30,7 @@ def test_the_model_bounds_what_can_be_reached() -> None:
     assert "outcome:ship:unknown" not in full  # ship has no timeout
 
 
+@pytest.mark.slow
 def test_generated_tests_reach_every_reachable_witness() -> None:
     collected().pop(refund.SAGA.content_hash, None)
     check_participants(refund.SAGA, refund.correct,

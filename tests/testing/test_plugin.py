@@ -89,6 +89,7 @@ def test_a_definition_that_does_not_load_fails_with_its_diagnostics(
     assert "SAGA103" in out.stdout
 
 
+@pytest.mark.slow
 def test_buggy_participants_fail_with_the_shrunk_schedule(project: Path) -> None:
     out = _run(project, "--sagaproof", "defs", which="buggy")
     assert out.returncode == 1, out.stdout + out.stderr
