@@ -11,6 +11,7 @@
 ['reserve', 'charge']
 """
 
+from ._builder import SagaBuilder as SagaBuilder
 from ._errors import Diagnostic as Diagnostic
 from ._errors import InvalidDefinition as InvalidDefinition
 from ._errors import SagaError as SagaError
@@ -23,7 +24,6 @@ from ._ir import RetryPolicy as RetryPolicy
 from ._ir import Saga as Saga
 from ._ir import Step as Step
 from ._ir import StepKind as StepKind
-from ._builder import SagaBuilder as SagaBuilder
 from ._loader import load as load
 from ._loader import loads as loads
 from ._span import Span as Span

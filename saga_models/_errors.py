@@ -41,7 +41,8 @@ class Diagnostic:
 
         >>> from saga_models import Span
         >>> d = Diagnostic(code="SAGA101", message="duplicate step name 'a'",
-        ...                span=Span(file="s.yaml", line=3, column=5), help="rename one")
+        ...                span=Span(file="s.yaml", line=3, column=5),
+        ...                help="rename one")
         >>> print(d.render())
         s.yaml:3:5: error SAGA101: duplicate step name 'a'
           help: rename one
