@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._errors import Diagnostic, InvalidDefinition, Severity
@@ -29,7 +29,17 @@ from .._ir import (
 from .._source import Document
 from .._span import Span
 from .._validate import lowering_diagnostics
-from ._graph import TASK_KINDS, Catcher, Enumerator, Graph, Node, Path, Retrier, reject
+from ._graph import (
+    TASK_KINDS,
+    Catcher,
+    Enumerator,
+    Graph,
+    Item,
+    Node,
+    Path,
+    Retrier,
+    reject,
+)
 from ._lower import (
     Diags,
     alternative_name,
@@ -237,6 +247,21 @@ class Machine:
     mapping: CompensationMap
     paths: list[Path]
     pointer: str
+    origin: dict[str, str] = field(default_factory=dict)
+    """Step name of a Map iteration's copy of a Task -> the Task's state name."""
+    later_copies: set[str] = field(default_factory=set)
+    """Copies of iterations after the first (symmetric to the first)."""
+
+    def state_of(self, step: str) -> str:
+        """The state a step was lowered from (a Map copy's original Task)."""
+        return self.origin.get(step, step)
+
+
+MAP_ITEMS = 2
+"""Iterations a Map state is modelled with (its items are unknown before run
+time). Two is the least that shows a partial failure: one iteration's effect
+in place while another fails; see docs/importers.md for why more add nothing
+to the checked properties."""
 
 
 def parse(doc: Document, *, sidecar: Sidecar | None = None) -> Machine:
@@ -276,9 +301,46 @@ def parse(doc: Document, *, sidecar: Sidecar | None = None) -> Machine:
     if not paths:
         raise reject("ASL107", "no path from StartAt reaches an end state",
                      top.span, "add a Succeed/Fail state or 'End: true'")
-    return Machine(name=name, top=top, nodes=nodes, forward=forward,
-                   handlers=handlers, mapping=mapping, paths=paths,
-                   pointer=pointer)
+    m = Machine(name=name, top=top, nodes=nodes, forward=forward,
+                handlers=handlers, mapping=mapping, paths=paths, pointer=pointer)
+    m.paths = [replace(p, items=_expand_maps(m, p.items, "")) for p in paths]
+    return m
+
+
+def _expand_maps(m: Machine, items: tuple[Item, ...], suffix: str
+                 ) -> tuple[Item, ...]:
+    """``items`` with every Map's one iteration replaced by :data:`MAP_ITEMS`
+    copies of it, their Tasks renamed ``Task (item k)``: in parallel, or one
+    after the other when the Map's ``MaxConcurrency`` is 1."""
+    out: list[Item] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(_copy_name(m, item, suffix))
+            continue
+        node = m.nodes[item.name][0]
+        if node.raw.get("Type") != "Map":
+            out.append(replace(item, branches=tuple(
+                replace(b, items=_expand_maps(m, b.items, suffix))
+                for b in item.branches)))
+            continue
+        [branch] = item.branches
+        copies = [replace(branch, items=_expand_maps(
+            m, branch.items, f"{suffix} (item {k + 1})")) for k in range(MAP_ITEMS)]
+        if node.raw.get("MaxConcurrency") == 1:
+            out.extend(i for c in copies for i in c.items)  # one at a time
+        else:
+            out.append(replace(item, branches=tuple(copies)))
+    return tuple(out)
+
+
+def _copy_name(m: Machine, task: str, suffix: str) -> str:
+    if not suffix:
+        return task
+    name = task + suffix
+    m.origin[name] = m.origin.get(task, task)
+    if any(f"(item {k})" in suffix for k in range(2, MAP_ITEMS + 1)):
+        m.later_copies.add(name)
+    return name
 
 
 def _stem(file: str) -> str:
@@ -388,7 +450,7 @@ class Route:
 def route(m: Machine, task: str, error: str) -> Route:
     """The Catch that handles ``error`` raised in ``task`` (its own, else the
     enclosing Parallel's), or uncaught."""
-    node, graph = m.nodes[task]
+    node, graph = m.nodes[m.state_of(task)]
     while True:
         hit = first_match(node.catches, error)
         if hit is not None:
@@ -401,7 +463,7 @@ def route(m: Machine, task: str, error: str) -> Route:
 def designed_route(m: Machine, task: str) -> Route:
     """The first Catch entry of ``task`` (else of the nearest enclosing Parallel
     that has one): the rollback its author wrote, whichever errors it names."""
-    node, graph = m.nodes[task]
+    node, graph = m.nodes[m.state_of(task)]
     while True:
         if node.catches:
             hit = node.catches[0]
@@ -556,7 +618,7 @@ def uncaught_errors(m: Machine, task: str) -> tuple[tuple[str, ...], int | None]
     """The implicit errors of ``task`` that no Catch (its own or an enclosing
     Parallel's) handles and no Retry retries forever, and how many attempts
     the Task gets before they propagate (the fewest among them)."""
-    node = m.nodes[task][0]
+    node = m.nodes[m.state_of(task)][0]
     errors: list[str] = []
     attempts: list[int] = []
     for error in implicit_errors(node):
@@ -578,15 +640,17 @@ def uncaught_variants(m: Machine, primary: Saga) -> list[Saga]:
     so there are at most as many alternatives as compensatable/pivot steps."""
     out: list[Saga] = []
     for i, step in enumerate(primary.steps):
-        if step.kind is StepKind.RETRIABLE:
-            continue  # a retriable step never aborts: it ends STUCK instead
+        if step.kind is StepKind.RETRIABLE or step.name in m.later_copies:
+            # A retriable step never aborts (it ends STUCK instead); a later
+            # Map iteration behaves as the first, which has its alternative.
+            continue
         chain = primary.chain_for(i)
         if chain is None or not chain.steps:
             continue
         errors, attempts = uncaught_errors(m, step.name)
         if not errors:
             continue
-        node = m.nodes[step.name][0]
+        node = m.nodes[m.state_of(step.name)][0]
         span = node.catches[0].span if node.catches else step.span
         diag = Diagnostic(
             code="ASL215", severity=Severity.WARNING, span=span,
@@ -604,13 +668,14 @@ def _lower_path(m: Machine, path: Path, many: bool, index: int) -> Saga:
     d = Diags()
     mapping = m.mapping
     no_effect = {e.forward for e in mapping.entries if e.no_effect}
-    placed = layout(path, lambda t: t not in no_effect)
+    placed = layout(path, lambda t: m.state_of(t) not in no_effect)
     steps: list[Step] = []
     for task, deps in placed:
-        node = m.nodes[task][0]
+        state = m.state_of(task)
+        node = m.nodes[state][0]
         ann = annotation(node)
-        kind = mapping.kind_of(task) or StepKind.COMPENSATABLE
-        comp = mapping.compensation_of(task) if kind is StepKind.COMPENSATABLE \
+        kind = mapping.kind_of(state) or StepKind.COMPENSATABLE
+        comp = mapping.compensation_of(state) if kind is StepKind.COMPENSATABLE \
             else None
         retry = retry_policy(node)
         if kind is StepKind.RETRIABLE and retry.max_attempts is not None:
@@ -620,7 +685,7 @@ def _lower_path(m: Machine, path: Path, many: bool, index: int) -> Saga:
                   "so it is retried until it succeeds")
         steps.append(Step(
             name=task, participant=participant(node),
-            action=str(ann.get("action") or task), compensation=comp, kind=kind,
+            action=str(ann.get("action") or state), compensation=comp, kind=kind,
             depends_on=deps, retry=retry, timeout=_timeout(node),
             idempotent=bool(ann.get("idempotent", True)),
             compensation_needs_result=bool(ann.get("compensation_needs_result",
@@ -635,7 +700,7 @@ def _lower_path(m: Machine, path: Path, many: bool, index: int) -> Saga:
     for step in steps:
         if step.kind is StepKind.RETRIABLE:
             continue
-        node = m.nodes[step.name][0]
+        node = m.nodes[m.state_of(step.name)][0]
         chain = _chain(m, d, step, node=node, index_of=index_of, steps=steps,
                        comp_tasks=comp_tasks)
         chains.append(chain)
@@ -736,8 +801,9 @@ def _route_chain(m: Machine, d: Diags, step: Step, r: Route, *,
         if not forwards:
             continue
         comp_tasks[task] = None
-        for f in sorted((f for f in forwards if f in index_of and f not in later),
-                        key=lambda f: -index_of[f]):
+        undone = set(forwards)
+        for f in sorted((f for f in index_of if m.state_of(f) in undone
+                         and f not in later), key=lambda f: -index_of[f]):
             if steps[index_of[f]].compensation is not None and f not in out:
                 out.append(f)
     return tuple(out)
@@ -767,8 +833,8 @@ def _path_diagnostics(m: Machine, d: Diags, path: Path, steps: list[Step],
             anc |= {dep} | ancestors.get(dep, set())
         ancestors[s.name] = anc
     for s in steps:
-        node = m.nodes[s.name][0]
-        entry = mapping.entry(s.name)
+        node = m.nodes[m.state_of(s.name)][0]
+        entry = mapping.entry(m.state_of(s.name))
         if s.kind is StepKind.COMPENSATABLE and s.compensation is None and \
                 entry is not None and not entry.no_effect:
             hint = sorted(m.handlers, key=lambda h: -match_score(s.name, h))[:1]
@@ -801,7 +867,7 @@ def _path_diagnostics(m: Machine, d: Diags, path: Path, steps: list[Step],
             d.add("ASL203", f"compensation Task {comp!r} has no Retry: one "
                   "transient failure abandons the rollback", node.span,
                   "add 'Retry: [{ErrorEquals: [States.ALL], MaxAttempts: ...}]'")
-        if not node.catches:
+        if not route(m, comp, GENERIC).caught:  # its own or its Parallel/Map's
             d.add("ASL204", f"compensation Task {comp!r} has no Catch: when its "
                   "retries run out the execution fails and the rest of the "
                   "rollback never runs", node.span,
@@ -820,6 +886,15 @@ def _path_diagnostics(m: Machine, d: Diags, path: Path, steps: list[Step],
               span, "compensate the completed steps before the Fail state")
     for item in path.items:
         if not isinstance(item, str):
+            raw = m.nodes[item.name][0].raw
+            tolerated = [k for k in raw if k.startswith("ToleratedFailure")]
+            if raw.get("Type") == "Map" and tolerated:
+                d.add("ASL217", f"Map {item.name!r} sets {tolerated[0]}: the model "
+                      "fails the Map at the first failed iteration, so runs where "
+                      "it tolerates failures (and carries on) are not checked",
+                      m.nodes[item.name][0].span, "check the tolerated case as "
+                      "its own saga, or compensate failed items inside the "
+                      "iteration", warning=True)
             for b in item.branches:
                 if b.end == "fail":
                     d.add("ASL207", f"Parallel {item.name!r}: branch ending in "
