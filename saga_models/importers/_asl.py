@@ -465,12 +465,24 @@ def designed_route(m: Machine, task: str) -> Route:
     that has one): the rollback its author wrote, whichever errors it names."""
     node, graph = m.nodes[m.state_of(task)]
     while True:
-        if node.catches:
-            hit = node.catches[0]
-            return Route(caught=True, target=hit.next, graph=graph, catcher=hit)
+        signals = {n.error for b in node.branches for n in _all_nodes(b)
+                   if n.kind == "fail" and n.error}
+        for hit in node.catches:
+            # A Parallel's Catch of the errors its branches' Fail states raise
+            # is control flow (ASL207), not a rollback for a Task's failure.
+            if not signals or not set(hit.errors) <= signals:
+                return Route(caught=True, target=hit.next, graph=graph,
+                             catcher=hit)
         if graph.parent is None:
             return Route(caught=False)
         node, graph = m.nodes[graph.parent]
+
+
+def _all_nodes(g: Graph) -> Iterator[Node]:
+    for n in g.nodes.values():
+        yield n
+        for b in n.branches:
+            yield from _all_nodes(b)
 
 
 @dataclass(slots=True)

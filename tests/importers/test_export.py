@@ -243,3 +243,16 @@ def test_cli_export_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert json.loads(out.read_text())["StartAt"]
     assert main(["mapping", str(out)]) == 0
     assert "annotation" in capsys.readouterr().out
+
+
+def test_checked_in_parallel_export_verifies_like_its_source() -> None:
+    """examples/imported/order_saga.asl.json is `sagaproof export` of
+    examples/order_saga.yaml (two Parallel states)."""
+    exported = EXAMPLES[0].parent / "imported/order_saga.asl.json"
+    source = EXAMPLES[0].parent / "order_saga.yaml"
+    if not source.exists():
+        pytest.skip("source example removed")
+    assert sum(st["Type"] == "Parallel"
+               for st in json.loads(exported.read_text())["States"].values()) == 2
+    [back] = load_all(exported)
+    assert verdicts(back) == verdicts(load(source))

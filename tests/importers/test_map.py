@@ -86,3 +86,12 @@ def test_uncaught_alternative_is_not_repeated_per_iteration(tmp_path: Path) -> N
     path.write_text(json.dumps(data))
     names = [s.name for s in load_all(path)]
     assert names == ["t", "t[uncaught States.Timeout at ReserveItem (item 1)]"]
+
+
+def test_tolerated_failures_are_announced(tmp_path: Path) -> None:
+    data = machine()
+    data["States"]["ReserveEachItem"]["ToleratedFailurePercentage"] = 10
+    path = tmp_path / "tol.asl.json"
+    path.write_text(json.dumps(data))
+    [saga] = load_all(path)
+    assert any(d.code == "ASL217" for d in saga.import_diagnostics)

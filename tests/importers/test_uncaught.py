@@ -165,3 +165,16 @@ def test_seata_catch_of_specific_exceptions_gives_an_uncaught_alternative() -> N
     assert verdicts(sagas[i], "fail")["compensation_completeness"] == "holds"
     assert verdicts(variant, "fail")["compensation_completeness"] == "violated"
     assert "SEATA201" in codes(sagas[i])
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="corpus not present")
+def test_a_parallel_catch_of_its_branches_signals_is_not_a_rollback() -> None:
+    """quorum-with-parallel's Parallel catches States.QuorumMet, which its
+    branches raise on purpose (control flow): not the route of a Task error."""
+    from saga_models._source import read_document
+    from saga_models.importers import _asl
+
+    m = _asl.parse(read_document(CORPUS / "asl/quorum-with-parallel.asl.json"))
+    assert not _asl.designed_route(m, "Update Process1 Completion").caught
+    sagas = load_all(CORPUS / "asl/quorum-with-parallel.asl.json")
+    assert not any("[uncaught " in s.name for s in sagas)
