@@ -19,8 +19,12 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "export", help="write a native saga as an ASL state machine",
         description="Write a native saga as an Amazon States Language state "
-        "machine (Retry, Catch, and a compensation chain ending in Fail). The "
-        "exported file, imported again, verifies with the same verdicts.",
+        "machine: Tasks with Retry and Catch, Parallel states (with their own "
+        "Catch) for steps that do not depend on each other, and one guarded "
+        "compensation chain in reverse topological order ending in Fail. The "
+        "exported file, imported again, verifies with the same verdicts. A "
+        "dependency graph nested Parallel states cannot express (not "
+        "series-parallel) is refused with a located EXPORT101 (exit 2).",
     )
     p.add_argument("path", metavar="DEFINITION")
     p.add_argument("--format", choices=["asl"], default="asl")
