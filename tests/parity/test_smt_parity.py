@@ -169,3 +169,36 @@ def test_regression_dag_with_pivot_terminates() -> None:
         ),
     )
     assert_agree(Saga(name="g", steps=steps), FaultModel(duplicates=0))
+
+
+def test_regression_retriable_after_compensations_needing_results() -> None:
+    """Found by the slow suite: per-step lemmas alone admitted a spurious
+    COMPENSATING state with the retriable step running (unknown where the
+    explicit checker says holds); lemmas along dependency edges rule it out."""
+    steps = (
+        Step(
+            name="s0",
+            participant="p",
+            action="a",
+            compensation="u0",
+            compensation_needs_result=True,
+        ),
+        Step(
+            name="s1",
+            participant="p",
+            action="a",
+            compensation="u1",
+            depends_on=("s0",),
+            retry=RetryPolicy(max_attempts=2),
+            compensation_needs_result=True,
+        ),
+        Step(
+            name="s2",
+            participant="p",
+            action="a",
+            kind=StepKind.RETRIABLE,
+            depends_on=("s1",),
+            retry=RetryPolicy(max_attempts=2),
+        ),
+    )
+    assert_agree(Saga(name="g", steps=steps), FaultModel(duplicates=0))

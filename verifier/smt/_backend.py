@@ -38,7 +38,14 @@ from ._engine import (
     no_trans_bad,
     ranking,
 )
-from ._invariant import COARSE, FINE, LocalInvariant, scaled_invariant, seed_states
+from ._invariant import (
+    COARSE,
+    EDGE,
+    FINE,
+    LocalInvariant,
+    scaled_invariant,
+    seed_states,
+)
 from ._z3 import DEFAULT_RLIMIT, new_solver
 
 DEFAULT_MAX_DEPTH = 80
@@ -73,7 +80,7 @@ class _Run:
         self._invs: dict[tuple[int, ...], LocalInvariant | str] = {}
         self._inv: LocalInvariant | str | None = None
         # Large definitions try the cheaper phase-only projection first.
-        self.levels = (FINE,) if self.enc.n <= 6 else (COARSE, FINE)
+        self.levels = (FINE, EDGE) if self.enc.n <= 6 else (COARSE, FINE)
 
     def inv(self, level: tuple[int, ...] | None = None) -> LocalInvariant | str:
         level = level or self.levels[-1]

@@ -28,7 +28,7 @@ import z3
 
 from saga_models import Saga
 from saga_models import semantics as sem
-from saga_models.semantics import CRASHES, DOWN, DUPS, HEADER, PHASE, WIDTH
+from saga_models.semantics import CRASHES, CS, DOWN, DUPS, HEADER, PHASE, ST, WIDTH
 
 from ._encode import Encoding, Frame
 from ._z3 import model_int, new_solver
@@ -81,16 +81,34 @@ FINE = (PHASE, DOWN, CRASHES, DUPS)
 """Projection header that also tracks the crash and duplicate budgets."""
 
 
+PARENTS = -1
+"""Marker in a projection header: also include the dependencies' status and
+compensation status (relational lemmas along dependency edges)."""
+EDGE = (PHASE, DOWN, CRASHES, DUPS, PARENTS)
+"""The finest projection: header, the step, and its dependencies' progress."""
+
+
 def _proj_terms(
     enc: Encoding, s: Frame, i: int, header: tuple[int, ...]
 ) -> list[z3.BitVecRef]:
     b = HEADER + WIDTH * i
-    return [*(s[h] for h in header), *s[b : b + WIDTH]]
+    out = [*(s[h] for h in header if h != PARENTS), *s[b : b + WIDTH]]
+    if PARENTS in header:
+        for d in enc.saga.deps(i):
+            out += [enc.at(s, d, ST), enc.at(s, d, CS)]
+    return out
 
 
-def _proj_values(state: sem.State, i: int, header: tuple[int, ...]) -> tuple[int, ...]:
+def _proj_values(
+    saga: Saga, state: sem.State, i: int, header: tuple[int, ...]
+) -> tuple[int, ...]:
     b = HEADER + WIDTH * i
-    return (*(state[h] for h in header), *state[b : b + WIDTH])
+    out = [*(state[h] for h in header if h != PARENTS), *state[b : b + WIDTH]]
+    if PARENTS in header:
+        for d in saga.deps(i):
+            db = HEADER + WIDTH * d
+            out += [state[db + ST], state[db + CS]]
+    return tuple(out)
 
 
 def _key_term(terms: list[z3.BitVecRef]) -> z3.BitVecRef:
@@ -113,7 +131,7 @@ def _signature(saga: Saga, i: int) -> tuple[object, ...]:
         s.retry.max_attempts,
         s.compensation is not None,
         s.compensation_needs_result,
-        bool(saga.deps(i)),
+        len(saga.deps(i)),
         bool(saga.dependents(i)),
     )
 
@@ -219,7 +237,7 @@ def local_invariant(
     budget = _SEED_STATES if initial is None else 200
     for st in seed_states(enc, budget=budget, walks=_WALKS if initial is None else 2):
         for i in range(enc.n):
-            sets[classes[i]].add(_key_value(_proj_values(st, i, header)))
+            sets[classes[i]].add(_key_value(_proj_values(enc.saga, st, i, header)))
     slv = new_solver(rlimit=rlimit)
     s = enc.frame("s")
     s2 = enc.frame("t")

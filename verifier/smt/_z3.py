@@ -21,6 +21,7 @@ SEED = 0
 DEFAULT_RLIMIT = 50_000_000
 """Resource units per query: about 10 to 30 seconds of z3 work, machine-independent."""
 
+
 @functools.cache
 def _configure() -> None:
     """Global seeds, once per process (z3's global parameters)."""
