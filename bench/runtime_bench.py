@@ -11,8 +11,8 @@ log durably to SQLite in a fresh temporary directory (no server). Measured:
 ``--fail-every K`` sends every K-th workflow down the compensating path in
 both engines (default 10).
 
-Run: ``python bench/runtime_bench.py --n 2000`` (``--only sagaproof`` skips
-DBOS).
+Run: ``python bench/runtime_bench.py --n 1000 --repeat 3`` (medians of
+interleaved runs; ``--only sagaproof`` skips DBOS).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -30,8 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runtime import Engine, SQLiteLog, StepContext  # noqa: E402
-from saga_models import SagaBuilder  # noqa: E402
+from runtime import Engine, SQLiteLog, StepContext
+from saga_models import SagaBuilder
 
 
 class ShipFailed(Exception):
@@ -177,19 +178,28 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000, help="workflows per measurement")
     p.add_argument("--fail-every", type=int, default=10)
     p.add_argument("--only", choices=["sagaproof", "dbos"])
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs of each engine, interleaved; medians reported")
     p.add_argument("--durability", default="commands",
                    choices=["commands", "full", "os"])
     args = p.parse_args()
     results: dict[str, Any] = {
         "n": args.n, "fail_every": args.fail_every, "durability": args.durability,
         "python": platform.python_version(), "cpus": os.cpu_count()}
-    if args.only != "dbos":
-        results["sagaproof"] = bench_sagaproof(args.n, args.fail_every,
-                                               args.durability)
-        print("sagaproof", results["sagaproof"], flush=True)
-    if args.only != "sagaproof":
-        results["dbos"] = bench_dbos(args.n, args.fail_every)
-        print("dbos", results["dbos"], flush=True)
+    runs: dict[str, list[dict[str, float]]] = {"sagaproof": [], "dbos": []}
+    for _ in range(args.repeat):  # interleaved, so both see the same machine
+        if args.only != "dbos":
+            runs["sagaproof"].append(bench_sagaproof(args.n, args.fail_every,
+                                                     args.durability))
+            print("sagaproof", runs["sagaproof"][-1], flush=True)
+        if args.only != "sagaproof":
+            runs["dbos"].append(bench_dbos(args.n, args.fail_every))
+            print("dbos", runs["dbos"][-1], flush=True)
+    for name, rs in runs.items():
+        if rs:
+            results[name] = {k: statistics.median(r[k] for r in rs)
+                             for k in ("sequential", "concurrent8")}
+            results[name + "_runs"] = rs
     if "sagaproof" in results and "dbos" in results:
         results["ratio"] = {k: results["sagaproof"][k] / results["dbos"][k]
                             for k in ("sequential", "concurrent8")}
