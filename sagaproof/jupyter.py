@@ -391,7 +391,7 @@ class Graph:
 
 def _graphviz_svg(nodes: list[tuple[str, str]], edges: list[tuple[str, str, str]],
                   colours: dict[str, str], hot: set[int]) -> str:
-    import graphviz  # type: ignore[import-untyped]
+    import graphviz
 
     g = graphviz.Digraph(graph_attr={"rankdir": "TB"},
                          node_attr={"shape": "circle", "fontsize": "9"})

@@ -65,7 +65,8 @@ class SagaTransitionSystem:
 
     def successors(self, state: StateT) -> list[tuple[Any, StateT]]:
         saga, apply = self.saga, sem.apply
-        return [(e, apply(saga, state, e)) for e in sem.enabled(saga, state, self.faults)]
+        events = sem.enabled(saga, state, self.faults)
+        return [(e, apply(saga, state, e)) for e in events]
 
     def is_terminal(self, state: StateT) -> bool:
         return sem.is_terminal(state)
