@@ -53,7 +53,7 @@ def _run(tmp: Path, *args: str,
     (tmp / "pytest.ini").write_text("[pytest]\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "sagaproof.testing.plugin",
+        [sys.executable, "-m", "pytest",  # the plugin loads by its entry point
          "-p", "no:cacheprovider", "-q", "-rf", *args],
         check=False, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
 

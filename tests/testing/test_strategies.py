@@ -96,7 +96,11 @@ def test_sagas_shrink_to_small_readable_examples() -> None:
 
 
 def test_invalid_documents_shrink_to_one_step() -> None:
-    case = find(invalid_saga_documents(), lambda c: c.code == "SAGA104")
+    # Its own settings: the CI profile's derandomized search stops shrinking
+    # early on this strategy.
+    case = find(invalid_saga_documents(), lambda c: c.code == "SAGA104",
+                settings=settings(max_examples=2000, database=None,
+                                  derandomize=False))
     assert len(case.document["steps"]) == 2
 
 
