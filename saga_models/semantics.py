@@ -250,6 +250,9 @@ class _Tables:
     kinds: tuple[StepKind, ...]
     deps: tuple[tuple[int, ...], ...]
     dependents: tuple[tuple[int, ...], ...]
+    """Every step that depends on step i, directly or through other steps: its
+    compensation must come first (with X -> Y -> Z and Y needing no
+    compensation, Z is still undone before X)."""
     max_attempts: tuple[int | None, ...]
     attempt_cap: tuple[int, ...]
     idempotent: tuple[bool, ...]
@@ -281,7 +284,7 @@ def _tables(saga: Saga) -> _Tables:
         n=n,
         kinds=tuple(s.kind for s in steps),
         deps=tuple(saga.deps(i) for i in range(n)),
-        dependents=tuple(saga.dependents(i) for i in range(n)),
+        dependents=tuple(_descendants(saga, i) for i in range(n)),
         max_attempts=tuple(s.retry.max_attempts for s in steps),
         attempt_cap=tuple(s.retry.max_attempts or 1 for s in steps),
         idempotent=tuple(s.idempotent for s in steps),
@@ -311,6 +314,23 @@ def _tables(saga: Saga) -> _Tables:
         _TABLES.clear()
     _TABLES[id(saga)] = (saga, t)
     return t
+
+
+def _descendants(saga: Saga, i: int) -> tuple[int, ...]:
+    seen: set[int] = set()
+    stack = list(saga.dependents(i))
+    while stack:
+        j = stack.pop()
+        if j not in seen:
+            seen.add(j)
+            stack.extend(saga.dependents(j))
+    return tuple(sorted(seen))
+
+
+def compensate_after(saga: Saga, i: int) -> tuple[int, ...]:
+    """The steps whose compensations must finish before step ``i``'s may start:
+    every step that depends on it, directly or transitively."""
+    return _tables(saga).dependents[i]
 
 
 # --- the semantics ------------------------------------------------------------

@@ -135,7 +135,7 @@ class SagaTransitionSystem:
             e: Event = label
             if e.kind is not EventKind.COMP_DISPATCH:
                 return None
-            for j in saga.dependents(e.step):
+            for j in sem.compensate_after(saga, e.step):
                 b = HEADER + WIDTH * j
                 # What the orchestrator knows, not the hidden world: an effect it
                 # cannot see is a completeness violation at the end, not an

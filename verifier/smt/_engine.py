@@ -87,7 +87,7 @@ def completeness_trans_bad(enc: Encoding, s: Frame, c: z3.ArithRef) -> z3.BoolRe
                 z3.Or(*[enc.at(s, j, ST) == v for v in _TOOK]),
                 enc.at(s, j, CS) != CompStatus.DONE,
             )
-            for j in saga.dependents(e.step)
+            for j in sem.compensate_after(saga, e.step)
             if saga.steps[j].compensation is not None
         ]
         if bad:
