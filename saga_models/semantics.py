@@ -416,9 +416,17 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
                     if faults.comp_fail:
                         events.append(t.comp_failed_events[i])
     if ph == _P_COMPENSATING and not running_actions:
-        j = _next_compensation(saga, t, state, sts, css)
-        if j is not None:
-            events.insert(0, t.comp_dispatch_events[j])
+        if saga.compensation_chains:
+            j = _next_compensation(saga, t, state, sts, css)
+            if j is not None:
+                events.insert(0, t.comp_dispatch_events[j])
+        else:
+            # Independent compensations may run at the same time (DESIGN.md):
+            # every one whose dependents are all undone is ready.
+            events[:0] = [
+                t.comp_dispatch_events[j]
+                for j in _ready_compensations(t, sts, css)
+            ]
     if state[CRASHES] < faults.crashes:
         events.append(_CRASH)
     return events
@@ -465,6 +473,26 @@ def _replies(
     return result
 
 
+def _ready_compensations(
+    t: _Tables, sts: tuple[int, ...], css: tuple[int, ...]
+) -> list[int]:
+    """Every native compensation that may be sent now: its step took effect (as
+    far as the orchestrator knows) and every step that depends on it, directly
+    or transitively, is undone or has nothing to undo."""
+    has_comp = t.has_comp
+    return [
+        i
+        for i, cs in enumerate(css)
+        if cs in (_C_NONE, _C_RETRY)
+        and has_comp[i]
+        and sts[i] in _TOOK_EFFECT
+        and all(
+            css[j] == _C_DONE or not (has_comp[j] and sts[j] in _TOOK_EFFECT)
+            for j in t.dependents[i]
+        )
+    ]
+
+
 def _next_compensation(
     saga: Saga,
     t: _Tables,
@@ -472,30 +500,16 @@ def _next_compensation(
     sts: tuple[int, ...],
     css: tuple[int, ...],
 ) -> int | None:
-    """The compensation to send next, or None if none may start now."""
-    if saga.compensation_chains:
-        if _C_RUN in css:
-            return None  # hand-wired chains run one at a time
-        chain = _chain(saga, state)
-        pos = state[CHAIN_POS]
-        if chain is None or pos >= len(chain.steps):
-            return None
-        i = saga.index(chain.steps[pos])
-        return i if css[i] in (_C_NONE, _C_RETRY) else None
-    has_comp = t.has_comp
-    for i, cs in enumerate(css):
-        if cs not in (_C_NONE, _C_RETRY):
-            continue
-        if not (has_comp[i] and sts[i] in _TOOK_EFFECT):
-            continue
-        # Reverse topological order: every dependent that needs compensating
-        # must be compensated first.
-        if all(
-            css[j] == _C_DONE or not (has_comp[j] and sts[j] in _TOOK_EFFECT)
-            for j in t.dependents[i]
-        ):
-            return i
-    return None
+    """The next compensation of a hand-wired chain, or None (chains run one at
+    a time, in their written order)."""
+    if _C_RUN in css:
+        return None
+    chain = _chain(saga, state)
+    pos = state[CHAIN_POS]
+    if chain is None or pos >= len(chain.steps):
+        return None
+    i = saga.index(chain.steps[pos])
+    return i if css[i] in (_C_NONE, _C_RETRY) else None
 
 
 def _needs_comp(state: State, base: int) -> bool:

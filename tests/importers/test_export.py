@@ -24,7 +24,7 @@ FAULTS = "fail,timeout,comp_fail"
 
 def verdicts(saga: Saga) -> dict[str, str]:
     return {r.property: r.verdict.value
-            for r in check(saga, faults=FAULTS, max_states=100_000).results}
+            for r in check(saga, faults=FAULTS, max_states=1_000_000).results}
 
 
 def roundtrip(saga: Saga, tmp: Path) -> Saga:

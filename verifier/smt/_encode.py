@@ -229,13 +229,13 @@ class Encoding:
             fail = no_result if not self.faults.comp_fail else z3.BoolVal(True)
             return z3.And(up, cs_running, fail)
         if k is EventKind.COMP_DISPATCH:
-            earlier = [z3.Not(self._eligible(s, j)) for j in range(i)]
+            # Every eligible compensation is enabled at once (independent ones
+            # run concurrently), as in semantics._ready_compensations.
             return z3.And(
                 up,
                 s[PHASE] == Phase.COMPENSATING,
                 z3.Not(self._running_actions(s)),
                 self._eligible(s, i),
-                *earlier,
             )
         raise EncodingError(f"no guard for event {e!r}")
 
