@@ -58,8 +58,13 @@ class RetryPolicy:
 
         >>> RetryPolicy(initial_interval=1.0, backoff=2.0, max_interval=5.0).interval(4)
         5.0
+        >>> RetryPolicy(max_interval=30.0).interval(100_000)
+        30.0
         """
-        raw = self.initial_interval * self.backoff ** max(0, retry_number - 1)
+        try:
+            raw = self.initial_interval * self.backoff ** max(0, retry_number - 1)
+        except OverflowError:  # thousands of retries: long past the cap
+            return float(self.max_interval)
         return float(min(raw, self.max_interval))
 
 
