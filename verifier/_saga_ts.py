@@ -47,6 +47,26 @@ FAIRNESS = (
 _TOOK_EFFECT = (Status.OK, Status.UNKNOWN, Status.RETRY_UNKNOWN)
 
 
+def fairness_family(n: int, e: Event) -> int:
+    """Strong-fairness family of an event of an ``n``-step saga, or -1.
+
+    Shared by the explicit checker and the SMT encoding, so both check
+    termination under the same fairness.
+    """
+    k = e.kind
+    if k is EventKind.DISPATCH:
+        return e.step
+    if k is EventKind.REPLY and e.outcome is Outcome.OK:
+        return n + e.step
+    if k is EventKind.COMP_DISPATCH:
+        return 2 * n + e.step
+    if k is EventKind.COMP_REPLY and e.outcome is Outcome.OK:
+        return 3 * n + e.step
+    if k is EventKind.RECOVER:
+        return 4 * n
+    return -1
+
+
 class SagaTransitionSystem:
     """The transition system of one saga under one fault model."""
 
@@ -72,20 +92,7 @@ class SagaTransitionSystem:
         return sem.is_terminal(state)
 
     def fairness_family(self, label: Any) -> int:
-        e: Event = label
-        n = self._n
-        k = e.kind
-        if k is EventKind.DISPATCH:
-            return e.step
-        if k is EventKind.REPLY and e.outcome is Outcome.OK:
-            return n + e.step
-        if k is EventKind.COMP_DISPATCH:
-            return 2 * n + e.step
-        if k is EventKind.COMP_REPLY and e.outcome is Outcome.OK:
-            return 3 * n + e.step
-        if k is EventKind.RECOVER:
-            return 4 * n
-        return -1
+        return fairness_family(self._n, label)
 
     def label_text(self, label: Any) -> str:
         return str(label.describe(self.saga))

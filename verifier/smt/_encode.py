@@ -44,6 +44,8 @@ from saga_models.semantics import (
     Status,
 )
 
+from .._saga_ts import fairness_family
+
 FIELD_NAMES = ("status", "attempts", "deliveries", "effect", "comp", "comp_attempts")
 HEADER_NAMES = ("phase", "down", "crashes", "duplicates", "trigger", "chain_pos")
 
@@ -430,23 +432,10 @@ class Encoding:
         post = self.post(s, choice)
         return z3.And(guard, *[x == y for x, y in zip(s2, post, strict=True)])
 
-    # --- families (strong fairness), as in SagaTransitionSystem.fairness_family -----
     def family(self, a: int) -> int:
-        """Fairness family of alternative ``a`` (-1 for none)."""
-        e = self.alternatives[a]
-        n = self.n
-        k = e.kind
-        if k is EventKind.DISPATCH:
-            return e.step
-        if k is EventKind.REPLY and e.outcome is Outcome.OK:
-            return n + e.step
-        if k is EventKind.COMP_DISPATCH:
-            return 2 * n + e.step
-        if k is EventKind.COMP_REPLY and e.outcome is Outcome.OK:
-            return 3 * n + e.step
-        if k is EventKind.RECOVER:
-            return 4 * n
-        return -1
+        """Fairness family of alternative ``a`` (-1 for none), the same function
+        the explicit checker uses."""
+        return fairness_family(self.n, self.alternatives[a])
 
 
 def encode(saga: Saga, faults: FaultModel) -> Encoding:
