@@ -33,10 +33,13 @@ DELAY = 0.02  # per call: ~100 sagas/s, so 200 kills land mid-run
 
 
 def start(db: Path, ledger: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), "--db", str(db), "--ledger", str(ledger),
-         "--total", str(TOTAL), "--delay", str(DELAY)], stdout=subprocess.PIPE,
-        text=True)
+    # stderr goes to a file beside the database, so a worker that dies before
+    # saying "ready" leaves its traceback for the failure message.
+    with (db.parent / "worker.err").open("a") as err:
+        return subprocess.Popen(
+            [sys.executable, str(WORKER), "--db", str(db), "--ledger", str(ledger),
+             "--total", str(TOTAL), "--delay", str(DELAY)], stdout=subprocess.PIPE,
+            stderr=err, text=True)
 
 
 @pytest.mark.slow
@@ -48,7 +51,13 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(
     while kills < KILLS:
         proc = start(db, ledger)
         assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
+        line = proc.stdout.readline().strip()
+        if line != "ready":
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            tail = (tmp_path / "worker.err").read_text()[-3000:]
+            pytest.fail(f"worker {kills + 1} did not start (said {line!r}):\n{tail}")
         time.sleep(rng.uniform(0.0, 0.25))
         if proc.poll() is not None:
             proc.stdout.close()
