@@ -115,6 +115,14 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
+def lease_is_free(info: SagaInfo, *, owner: str, now: float, force: bool) -> bool:
+    """Whether ``owner`` may take the instance: nobody holds it, it already
+    holds it, the lease ran out, or the holder's process is gone. One rule for
+    every log backend, so none of them takes a live lease."""
+    return (force or info.owner in (None, owner) or info.lease_until < now
+            or owner_is_dead(info.owner))
+
+
 def owner_is_dead(owner: str | None) -> bool:
     """True when ``owner`` ran on this host and its process no longer exists."""
     if not owner:
@@ -185,9 +193,7 @@ class MemoryLog:
         info = self.get(saga_id)
         if info.status != expect_status:
             return False
-        free = (force or info.owner in (None, owner) or info.lease_until < now
-                or owner_is_dead(info.owner))
-        if not free:
+        if not lease_is_free(info, owner=owner, now=now, force=force):
             return False
         self._info[saga_id] = dataclasses.replace(
             info, owner=owner, lease_until=lease_until, status=new_status)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._errors import CorruptLog, LeaseLost, UnknownSaga
-from ._log import RUNNING, LogRecord, SagaInfo, owner_is_dead
+from ._log import RUNNING, LogRecord, SagaInfo, lease_is_free
 
 MAGIC = "sagaproof-log"
 SCHEMA_VERSION = "1"
@@ -222,9 +222,7 @@ class SQLiteLog:
         info = self.get(saga_id)
         if info.status != expect_status:
             return False
-        free = (force or info.owner in (None, owner) or info.lease_until < now
-                or owner_is_dead(info.owner))
-        if not free:
+        if not lease_is_free(info, owner=owner, now=now, force=force):
             return False
         self._set_sync("FULL" if self._durability != "os" else "NORMAL")
         # Compare-and-set on the owner we saw, so two workers cannot both win.
