@@ -68,24 +68,54 @@ def recording_binding(saga: Saga) -> Binding:
 def schedule_from_counterexample(cex: Counterexample) -> FaultSchedule:
     """The fault schedule that makes the runtime follow ``cex`` (one instance).
 
-    Replies become deliveries with the matching outcome (an unknown reply that
-    took effect becomes :attr:`Outcome.UNKNOWN_AFTER_EFFECT`, an ok reply
-    after a duplicate :attr:`Outcome.DUPLICATE`), crashes become
-    :class:`Crash`; the orchestrator's own sends need no decision.
+    Replies become deliveries whose outcome reproduces the reply's effect
+    count exactly: an unknown reply that took effect becomes
+    :attr:`Outcome.UNKNOWN_AFTER_EFFECT`, an ok reply that took effect twice
+    after a duplicate :attr:`Outcome.DUPLICATE`. A crash while a step is in
+    flight whose reply then shows one effect more than the re-sent command
+    can explain (``charge: ok (took effect twice)`` after a recovery) becomes
+    :attr:`Outcome.CRASH_AFTER_EFFECT` on that step: the participant acts,
+    the orchestrator dies before logging it, recovery re-sends. Other crashes
+    become :class:`Crash`; the orchestrator's own sends need no decision.
+
+    One crash can stand for the first effect of one in-flight step only; a
+    counterexample in which one crash leaves two steps each applied twice is
+    replayed with the first of them exact and the other with one effect.
     """
     ops: list[Op] = [Start()]
     duplicated: set[str] = set()
+    in_flight: set[str] = set()
+    # A Crash op still free to become CRASH_AFTER_EFFECT of one step that was
+    # in flight when it happened: op index -> those steps.
+    crashes: dict[int, set[str]] = {}
     for st in cex.steps[1:]:
         e = st.event or {}
         kind, step = e.get("kind"), str(e.get("step"))
         outcome, delta = e.get("outcome"), int(str(e.get("effect_delta") or 0))
-        if kind == "duplicate":
+        if kind == "dispatch":
+            in_flight.add(step)
+        elif kind == "duplicate":
             duplicated.add(step)
         elif kind == "crash":
+            crashes[len(ops)] = set(in_flight)
             ops.append(Crash())
         elif kind == "reply":
+            in_flight.discard(step)
+            # Most effects the final delivery alone can have.
+            cap = {"ok": 2 if step in duplicated else 1, "unknown": 1}.get(
+                str(outcome), 0)
+            if delta > cap:
+                at = next((i for i, steps in sorted(crashes.items())
+                           if step in steps), None)
+                if at is not None:
+                    del crashes[at]
+                    ops[at] = Deliver(saga=0, step=step,
+                                      outcome=Outcome.CRASH_AFTER_EFFECT)
+                    delta -= 1
+            for steps in crashes.values():
+                steps.discard(step)
             if outcome == "ok":
-                out = Outcome.DUPLICATE if step in duplicated else Outcome.OK
+                out = Outcome.DUPLICATE if delta >= 2 else Outcome.OK
             elif outcome == "unknown":
                 out = Outcome.UNKNOWN_AFTER_EFFECT if delta else Outcome.UNKNOWN
             else:
