@@ -73,8 +73,44 @@ def _bv(value: int) -> z3.BitVecRef:
     return z3.BitVecVal(int(value), FIELD_BITS)
 
 
+def _const(value: int, like: z3.BitVecRef) -> z3.BitVecRef:
+    return z3.BitVecVal(int(value), like.size())
+
+
 def _in(term: z3.ArithRef, values: Sequence[int]) -> z3.BoolRef:
     return z3.Or(*[term == int(v) for v in values]) if values else z3.BoolVal(False)
+
+
+class _SettleBase:
+    """``_settle``'s per-step conjunctions of one frame, and of all steps but
+    one, built lazily and shared by every alternative's post-state."""
+
+    def __init__(self, enc: Encoding, frame: Frame) -> None:
+        self.enc = enc
+        self.frame = frame
+        self._atoms = [enc._settle_atoms(frame, j) for j in range(enc.n)]
+        self._others: dict[int, tuple[z3.BoolRef, ...]] = {}
+        self._all: tuple[z3.BoolRef, ...] | None = None
+
+    def _fold(self, atoms: list[tuple[z3.BoolRef, ...]]) -> tuple[z3.BoolRef, ...]:
+        return (
+            z3.And(*[x[0] for x in atoms]),
+            z3.And(*[x[1] for x in atoms]),
+            z3.And(*[x[2] for x in atoms]),
+            z3.Or(z3.BoolVal(False), *[x[3] for x in atoms]),
+        )
+
+    def all(self) -> tuple[z3.BoolRef, ...]:
+        """ok, quiet, done and compensated over every step."""
+        if self._all is None:
+            self._all = self._fold(self._atoms)
+        return self._all
+
+    def others(self, j: int) -> tuple[z3.BoolRef, ...]:
+        """The same over every step but ``j``."""
+        if j not in self._others:
+            self._others[j] = self._fold(self._atoms[:j] + self._atoms[j + 1 :])
+        return self._others[j]
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,9 +304,51 @@ class Encoding:
 
         The guard is not included; see :meth:`transition`.
         """
+        writes, phase_writes = self._writes(s)
+        out: Frame = []
+        for idx in range(self.width):
+            term: z3.ArithRef = s[idx]
+            for a, val in reversed(writes.get(idx, [])):
+                term = z3.If(choice == a, val, term)
+            out.append(term)
+        mid_phase: z3.BitVecRef = s[PHASE]
+        for a, val in reversed(phase_writes):
+            mid_phase = z3.If(choice == a, val, mid_phase)
+        out[PHASE] = mid_phase
+        self._settle(out)
+        return out
+
+    def posts(self, s: Frame) -> list[Frame]:
+        """The state after each alternative: ``posts(s)[a]`` is :meth:`post`
+        with ``choice == a``, built directly rather than selected by a choice
+        variable. Fields the alternative does not write are the very terms of
+        ``s`` (``posts(s)[a][k] is s[k]``), which is what lets a case-split query
+        skip the lemmas of steps an event cannot touch."""
+        writes, phase_writes = self._writes(s)
+        per: list[dict[int, z3.ArithRef]] = [{} for _ in self.alternatives]
+        for idx, lst in writes.items():
+            for a, val in lst:
+                per[a][idx] = val
+        mid: dict[int, z3.ArithRef] = dict(phase_writes)
+        base = _SettleBase(self, s)
+        out: list[Frame] = []
+        for a in range(len(self.alternatives)):
+            m = list(s)
+            for idx, val in per[a].items():
+                m[idx] = _const(val, s[idx]) if isinstance(val, int) else val
+            if a in mid:
+                m[PHASE] = mid[a]
+            self._settle(m, base=base)
+            out.append(m)
+        return out
+
+    def _writes(
+        self, s: Frame
+    ) -> tuple[dict[int, list[tuple[int, z3.ArithRef]]], list[tuple[int, z3.ArithRef]]]:
+        """Per field, the alternatives that write it and the value they write;
+        and the alternatives that set the phase before ``_settle``."""
         t = sem._tables(self.saga)
         n = self.n
-        # Per-field nested If over the alternatives that write the field.
         writes: dict[int, list[tuple[int, z3.ArithRef]]] = {}
         phase_writes: list[tuple[int, z3.ArithRef]] = []
 
@@ -325,18 +403,7 @@ class Encoding:
                         )
             elif k is EventKind.REPLY:
                 self._post_reply(s, a, e, w, phase_writes)
-        out: Frame = []
-        for idx in range(self.width):
-            term: z3.ArithRef = s[idx]
-            for a, val in reversed(writes.get(idx, [])):
-                term = z3.If(choice == a, val, term)
-            out.append(term)
-        mid_phase: z3.BitVecRef = s[PHASE]
-        for a, val in reversed(phase_writes):
-            mid_phase = z3.If(choice == a, val, mid_phase)
-        out[PHASE] = mid_phase
-        self._settle(out)
-        return out
+        return writes, phase_writes
 
     def _post_reply(self, s: Frame, a: int, e: Event, w, phase_writes) -> None:  # type: ignore[no-untyped-def]
         t = sem._tables(self.saga)
@@ -393,24 +460,53 @@ class Encoding:
         self._settle(m)
         return m[PHASE] == s[PHASE]
 
-    def _settle(self, m: Frame) -> None:
-        """``semantics._settle`` on the intermediate state, in place."""
+    def _settle_atoms(self, m: Frame, j: int) -> tuple[z3.BoolRef, ...]:
+        """Step ``j``'s part of ``_settle``: ok, quiet, compensated-or-nothing-
+        to-undo, compensated."""
         t = sem._tables(self.saga)
+        st, cs = self.at(m, j, ST), self.at(m, j, CS)
+        done = (
+            z3.Or(cs == CompStatus.DONE, z3.Not(self._needs(m, j)))
+            if t.has_comp[j]
+            else z3.BoolVal(True)
+        )
+        return (
+            st == Status.OK,
+            z3.And(st != Status.RUNNING, cs != CompStatus.RUNNING),
+            done,
+            cs == CompStatus.DONE,
+        )
+
+    def _settle(self, m: Frame, *, base: _SettleBase | None = None) -> None:
+        """``semantics._settle`` on the intermediate state, in place.
+
+        With ``base`` (built once per frame by :meth:`posts`), a state that
+        differs from the frame in at most one step reuses the frame's other
+        steps' conjunctions: one build per step, not one per alternative, which
+        is the difference between seconds and milliseconds at 100 steps."""
         n = self.n
+        changed = [
+            j
+            for j in range(n)
+            if base is None
+            or any(
+                m[k] is not base.frame[k]
+                for k in range(HEADER + WIDTH * j, HEADER + WIDTH * (j + 1))
+            )
+        ]
+        if base is not None and len(changed) <= 1:
+            own = [self._settle_atoms(m, j) for j in changed]
+            rest = base.others(changed[0]) if changed else base.all()
+            parts = [z3.And(r, *[x[k] for x in own]) for k, r in enumerate(rest[:3])]
+            parts.append(z3.Or(rest[3], *[x[3] for x in own]))
+            all_ok, quiet, done, compensated = parts
+        else:
+            atoms = [self._settle_atoms(m, j) for j in range(n)]
+            all_ok = z3.And(*[x[0] for x in atoms])
+            quiet = z3.And(*[x[1] for x in atoms])
+            done = z3.And(*[x[2] for x in atoms])
+            compensated = z3.Or(*[x[3] for x in atoms])
         ph = m[PHASE]
-        all_ok = z3.And(*[self.at(m, j, ST) == Status.OK for j in range(n)])
-        quiet = z3.And(
-            *[self.at(m, j, ST) != Status.RUNNING for j in range(n)],
-            *[self.at(m, j, CS) != CompStatus.RUNNING for j in range(n)],
-        )
-        done = z3.And(
-            *[
-                z3.Or(self.at(m, j, CS) == CompStatus.DONE, z3.Not(self._needs(m, j)))
-                for j in range(n)
-                if t.has_comp[j]
-            ]
-        )
-        compensated = z3.Or(*[self.at(m, j, CS) == CompStatus.DONE for j in range(n)])
         m[PHASE] = z3.If(
             ph == Phase.RUNNING,
             z3.If(all_ok, _bv(Phase.COMPLETED), _bv(Phase.RUNNING)),
