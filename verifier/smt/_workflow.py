@@ -1,0 +1,539 @@
+"""The z3 backend for event workflows: BMC, k-induction, fair lassos.
+
+Same questions as :mod:`verifier._workflow_ts` asks the explicit checker, same
+answers in the same shapes:
+
+* **Safety** (``eventual_consistency``, ``deadlock_freedom``,
+  ``no_unhandled_event``, ``idempotency``, ``invariants``, and the bus-capacity
+  half of ``termination``): first 1-induction strengthened by the lemmas of
+  :meth:`WorkflowEncoding.lemmas`; then bounded model checking on one shared
+  unrolling, asking at each depth k for a violation at exactly k steps (so the
+  first one is a shortest counterexample, the explicit BFS's length) and whether
+  any path of k steps exists at all (if not, every reachable state was checked:
+  an unbounded ``holds``); then k-induction up to :data:`MAX_K` over simple
+  paths.
+* **Termination**: the bus never overflows (safety, above), and either no
+  execution is longer than some k (z3 proves that no path of k steps exists,
+  so every execution ends: the execution-length bound is the ranking function)
+  or a fair lasso (a cycle under the same strong fairness as
+  ``WorkflowTransitionSystem.fairness_family``) is a counterexample. Neither
+  within the bound: ``unknown`` with the reason.
+
+Every counterexample is decoded as a list of semantics ``Step`` labels and
+replayed through :mod:`saga_models.workflow.semantics`, then rendered by the
+transition system the explicit checker uses, so the two backends' message
+sequences are the same text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import z3
+
+from saga_models import FaultModel
+from saga_models.workflow import Workflow
+from saga_models.workflow import semantics as sem
+from saga_models.workflow.semantics import HEADER, OVERFLOW, Step, StepKind
+
+from .._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
+from .._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
+from .._ts import Property, TransitionSystem
+from ._encode import EncodingError, Unsupported
+from ._workflow_encode import Frame, WorkflowEncoding, replay
+from ._workflow_expr import compile_truth
+from ._z3 import DEFAULT_RLIMIT, Labelled, new_solver
+
+DEFAULT_MAX_DEPTH = 40
+"""BMC bound: no verdict from a longer unrolling is attempted."""
+MAX_K = 6
+"""Largest k tried by k-induction (over simple paths) after BMC stops."""
+
+StateBad = Callable[[Frame], z3.BoolRef]
+TransBad = Callable[[Frame, z3.ArithRef, Frame], z3.BoolRef]
+
+
+def _false(*_: object) -> z3.BoolRef:
+    return z3.BoolVal(False)
+
+
+@dataclass(slots=True)
+class _Bmc:
+    """How far one BMC unrolling got."""
+
+    bound: int | None = None
+    """The longest execution's length, when z3 proved none is longer."""
+    checked: int = -1
+    """Every depth up to this one was checked for every open goal."""
+    gave_up: str = ""
+    """Why z3 stopped early, if it did."""
+
+
+@dataclass(slots=True)
+class _Goal:
+    """One safety question: a bad state, a bad transition, or both."""
+
+    prop: Property
+    state_bad: StateBad
+    trans_bad: TransBad
+    verdict: Verdict = Verdict.UNKNOWN
+    reason: str = ""
+    trace: tuple[list[sem.State], list[Step]] | None = None
+    depth: int = 0
+
+
+class _Run:
+    """One z3 check of one workflow: the encoding and the property formulas."""
+
+    def __init__(self, wf: Workflow, ts: TransitionSystem, *, max_depth: int,
+                 rlimit: int) -> None:
+        self.wf = wf
+        self.ts = ts
+        self.max_depth = max_depth
+        self.rlimit = rlimit
+        self.enc = WorkflowEncoding(wf, duplicates=int(getattr(ts, "duplicates", 0)),
+                                    reduce=bool(getattr(ts, "reduce", False)))
+        t = self.enc.t
+        self.outcomes = [
+            [(t.services.index(svc), t.state_names[t.services.index(svc)].index(st))
+             for svc, st in o.states]
+            for o in wf.outcomes
+        ]
+        self.finals = [[s.states.index(f) for f in s.final] for s in wf.services]
+        # Compile every expression up front: an unsupported one makes the
+        # whole workflow unsupported (a guard shapes every property).
+        probe = self.enc.frame("probe")
+        for s in wf.services:
+            for tr in s.transitions:
+                if tr.guard is not None:
+                    compile_truth(tr.guard, self.enc.scope(probe))
+        for inv in wf.invariants:
+            compile_truth(inv.expr, self.enc.scope(probe))
+
+    # --- property formulas ----------------------------------------------------------
+    def quiescent(self, s: Frame) -> z3.BoolRef:
+        return z3.Not(self.enc.enabled_any(s))
+
+    def matches_outcome(self, s: Frame) -> z3.BoolRef:
+        return z3.Or(*[z3.And(*[s[HEADER + 2 * i] == v for i, v in o])
+                       for o in self.outcomes]) if self.outcomes else z3.BoolVal(False)
+
+    def all_final(self, s: Frame) -> z3.BoolRef:
+        return z3.And(*[z3.Or(*[s[HEADER + 2 * i] == f for f in fs])
+                        for i, fs in enumerate(self.finals) if fs])
+
+    def consistency_bad(self, s: Frame) -> z3.BoolRef:
+        parts = [self.quiescent(s), s[OVERFLOW] == 0, z3.Not(self.matches_outcome(s))]
+        if not self.outcomes:
+            parts.append(z3.Not(self.all_final(s)))
+        return z3.And(*parts)
+
+    def deadlock_bad(self, s: Frame) -> z3.BoolRef:
+        return z3.And(self.quiescent(s), s[OVERFLOW] == 0,
+                      z3.Not(self.matches_outcome(s)), z3.Not(self.all_final(s)))
+
+    def overflow_bad(self, s: Frame) -> z3.BoolRef:
+        return s[OVERFLOW] != 0  # type: ignore[no-any-return]
+
+    def invariant_bad(self, s: Frame) -> z3.BoolRef:
+        sc = self.enc.scope(s)
+        return z3.Or(*[z3.Not(compile_truth(inv.expr, sc))
+                       for inv in self.wf.invariants])
+
+    def unhandled_bad(self, s: Frame, c: z3.ArithRef, s2: Frame) -> z3.BoolRef:
+        hits = [c == a for a, st in enumerate(self.enc.alternatives)
+                if st.kind is StepKind.UNHANDLED]
+        return z3.Or(*hits) if hits else z3.BoolVal(False)
+
+    def idempotency_bad(self, s: Frame, c: z3.ArithRef, s2: Frame) -> z3.BoolRef:
+        t = self.enc.t
+        hits = []
+        for a, st in enumerate(self.enc.alternatives):
+            if not (st.duplicate and st.kind is StepKind.DELIVER
+                    and t.transition(st.service, st.transition).idempotent):
+                continue
+            b = HEADER + 2 * st.service
+            changed = [s[b] != s2[b]] + [s[j] != s2[j]
+                                         for j in range(t.counter_base, t.bus_base)]
+            hits.append(z3.And(c == a, z3.Or(*changed)))
+        return z3.Or(*hits) if hits else z3.BoolVal(False)
+
+    def goal(self, p: Property) -> _Goal:
+        bads: dict[str, tuple[StateBad, TransBad]] = {
+            "eventual_consistency": (self.consistency_bad, _false),
+            "deadlock_freedom": (self.deadlock_bad, _false),
+            "termination": (self.overflow_bad, _false),
+            "no_unhandled_event": (_false, self.unhandled_bad),
+            "idempotency": (_false, self.idempotency_bad),
+            "invariants": (self.invariant_bad, _false),
+        }
+        if p.name not in bads:
+            raise Unsupported(f"property {p.name!r} is not encoded for z3")
+        state_bad, trans_bad = bads[p.name]
+        return _Goal(prop=p, state_bad=state_bad, trans_bad=trans_bad)
+
+    # --- induction ------------------------------------------------------------------
+    def _lemma_solver(self, frames: list[Frame]) -> tuple[Labelled, list[z3.BoolRef]]:
+        slv = new_solver(rlimit=self.rlimit)
+        lits = []
+        for k, f in enumerate(frames):
+            for label, lemma in self.enc.lemmas(f):
+                lits.append(slv.track(f"{label} (step {k})", lemma))
+        return slv, lits
+
+    def induction(self, g: _Goal, *, max_k: int, simple: bool) -> tuple[bool, str]:
+        """k-induction for ``g`` (k = 1..max_k); (proved, detail)."""
+        enc = self.enc
+        frames = [enc.frame("i0")]
+        choices: list[z3.ArithRef] = []
+        slv, lits = self._lemma_solver(frames)
+        detail = ""
+        for k in range(1, max_k + 1):
+            frames.append(enc.frame(f"i{k}"))
+            choices.append(z3.Int(f"ic{k - 1}"))
+            slv.add(enc.transition(frames[k - 1], choices[k - 1], frames[k]))
+            for label, lemma in enc.lemmas(frames[k]):
+                lits.append(slv.track(f"{label} (step {k})", lemma))
+            if simple:
+                # Simple paths only: k-induction is then complete at the
+                # length of the longest loop-free path.
+                for j in range(k):
+                    slv.add(z3.Not(enc.equal(frames[j], frames[k])))
+            bad = z3.Or(g.state_bad(frames[k]),
+                        g.trans_bad(frames[k - 1], choices[k - 1], frames[k]))
+            if k == 1:
+                bad = z3.Or(bad, g.state_bad(frames[0]))
+            lit = slv.track(f"violation after {k} steps", bad)
+            res = slv.check([lit, *lits])
+            if res == z3.unsat:
+                used = sorted({c.split(" (step")[0] for c in slv.core_labels()
+                               if not c.startswith("violation")})
+                return True, (f"{k}-induction, strengthened by "
+                              + (", ".join(used) if used else "no lemma"))
+            if res != z3.sat:
+                return False, f"z3 gave up at k={k}: {slv.reason_unknown()}"
+            if not detail:
+                m = slv.solver.model()
+                src = enc.values(m, frames[-2])
+                step = enc.alternatives[m.eval(choices[-1],
+                                               model_completion=True).as_long()]
+                detail = ("counterexample to induction: from "
+                          f"{_where(self.wf, src)}, step "
+                          f"{_step_text(self.wf, step)!r}")
+            slv.add(z3.Not(g.state_bad(frames[k])),
+                    z3.Not(g.trans_bad(frames[k - 1], choices[k - 1], frames[k])))
+            if k == 1:
+                slv.add(z3.Not(g.state_bad(frames[0])))
+        return False, detail
+
+    # --- bounded model checking -------------------------------------------------------
+    def bmc(self, goals: Sequence[_Goal], *,
+            keep_going: Callable[[], bool]) -> _Bmc:
+        """Shortest violations for every goal, on one unrolling.
+
+        Unrolls until every goal is settled and ``keep_going()`` is false, until
+        no path of the current length exists (the execution-length bound), or
+        to ``max_depth``.
+        """
+        enc = self.enc
+        slv = new_solver(rlimit=self.rlimit)
+        frames = [enc.frame("s0")]
+        choices: list[z3.ArithRef] = []
+        slv.add(enc.initial(frames[0]))
+        open_ = list(goals)
+        out = _Bmc()
+        for k in range(self.max_depth + 1):
+            if k > 0:
+                frames.append(enc.frame(f"s{k}"))
+                choices.append(z3.Int(f"c{k - 1}"))
+                slv.add(enc.transition(frames[k - 1], choices[k - 1], frames[k]))
+                res = slv.check()
+                if res == z3.unsat:
+                    out.bound = k - 1
+                    out.checked = self.max_depth  # nothing deeper exists
+                    return out
+                if res != z3.sat:
+                    out.gave_up = (f"BMC at depth {k}: z3 gave up "
+                                   f"({slv.reason_unknown()})")
+                    return out
+            for g in list(open_):
+                bad = g.state_bad(frames[k])
+                if k > 0:
+                    bad = z3.Or(bad, g.trans_bad(frames[k - 1], choices[k - 1],
+                                                 frames[k]))
+                lit = slv.track(f"{g.prop.name} violated at depth {k}", bad)
+                res = slv.check([lit])
+                if res == z3.sat:
+                    m = slv.solver.model()
+                    states = [enc.values(m, f) for f in frames]
+                    steps = [enc.alternatives[m.eval(c, model_completion=True)
+                                              .as_long()] for c in choices]
+                    replay(enc, states, steps)
+                    g.verdict, g.trace, g.depth = Verdict.VIOLATED, (states, steps), k
+                    open_.remove(g)
+                elif res != z3.unsat:
+                    out.gave_up = (f"BMC at depth {k}: z3 gave up "
+                                   f"({slv.reason_unknown()})")
+                    return out
+            out.checked = k
+            if not open_ and not keep_going():
+                return out
+        return out
+
+    def fair_lasso(self) -> tuple[tuple[list[sem.State], list[Step], int] | None,
+                                  bool, str]:
+        """Shortest fair lasso ``s0..sk`` with ``sk == sL`` (a livelock under
+        strong fairness: a family enabled on the cycle is taken on it).
+
+        Returns (lasso or None, whether z3 proved no longer path exists, why z3
+        gave up).
+        """
+        enc = self.enc
+        slv = new_solver(rlimit=self.rlimit)
+        frames = [enc.frame("l0")]
+        choices: list[z3.ArithRef] = []
+        slv.add(enc.initial(frames[0]))
+        fams: dict[int, list[int]] = {}
+        for a, f in enumerate(enc.families):
+            fams.setdefault(f, []).append(a)
+        enabled: list[dict[int, z3.BoolRef]] = []
+
+        def en(k: int) -> dict[int, z3.BoolRef]:
+            return {f: z3.Or(*[enc.guard(frames[k], a) for a in alts])
+                    for f, alts in fams.items()}
+
+        enabled.append(en(0))
+        for k in range(1, self.max_depth + 1):
+            frames.append(enc.frame(f"l{k}"))
+            choices.append(z3.Int(f"lc{k - 1}"))
+            slv.add(enc.transition(frames[k - 1], choices[k - 1], frames[k]))
+            enabled.append(en(k))
+            loop = z3.Int(f"loop{k}")
+            parts = [loop >= 0, loop < k,
+                     z3.Or(*[z3.And(loop == j, enc.equal(frames[k], frames[j]))
+                             for j in range(k)])]
+            for f, alts in fams.items():
+                was = z3.Or(*[z3.And(loop <= m, enabled[m][f]) for m in range(k)])
+                taken = z3.Or(*[z3.And(loop <= m,
+                                       z3.Or(*[choices[m] == a for a in alts]))
+                                for m in range(k)])
+                parts.append(z3.Implies(was, taken))
+            lit = slv.track(f"fair lasso of length {k}", z3.And(*parts))
+            res = slv.check([lit])
+            if res == z3.sat:
+                m = slv.solver.model()
+                states = [enc.values(m, f) for f in frames]
+                steps = [enc.alternatives[m.eval(c, model_completion=True).as_long()]
+                         for c in choices]
+                replay(enc, states, steps)
+                return (states, steps,
+                        m.eval(loop, model_completion=True).as_long()), False, ""
+            if res != z3.unsat:
+                return None, False, (f"lasso search at depth {k}: z3 gave up "
+                                     f"({slv.reason_unknown()})")
+            res = slv.check()
+            if res == z3.unsat:
+                return None, True, ""
+        return None, False, ""
+
+    # --- rendering ------------------------------------------------------------------
+    def counterexample(self, states: list[sem.State], steps: list[Step],
+                       violation: str, loop_start: int | None = None
+                       ) -> Counterexample:
+        ts = self.ts
+        out = [TraceStep(action="init", event=None, state=ts.state_json(states[0]))]
+        for step, st in zip(steps, states[1:], strict=True):
+            out.append(TraceStep(action=ts.label_text(step),
+                                 event=ts.label_json(step),
+                                 state=ts.state_json(st)))
+        return Counterexample(steps=tuple(out), loop_start=loop_start,
+                              violation=violation)
+
+    def message(self, p: Property, states: list[sem.State],
+                steps: list[Step]) -> str:
+        """The explicit property's own message for the violation at the end."""
+        last = states[-1]
+        if p.on_state is not None and (msg := p.on_state(last)):
+            return msg
+        if (p.on_terminal is not None and self.ts.is_terminal(last)
+                and (msg := p.on_terminal(last))):
+            return msg
+        if (p.on_transition is not None and steps
+                and (msg := p.on_transition(states[-2], steps[-1], last))):
+            return msg
+        # An encoding bug: the decoded trace was replayed, but the explicit
+        # property does not see a violation at its end.
+        raise EncodingError(f"z3 reported {p.name} violated, but the semantics "
+                             "does not agree at the end of the decoded trace")
+
+
+def _where(wf: Workflow, state: sem.State) -> str:
+    v = sem.view(wf, state)
+    return (", ".join(f"{k}={x}" for k, x in sem.state_names(wf, state).items())
+            + f"; bus {v['bus']}; counters {v['counters']}")
+
+
+def _step_text(wf: Workflow, step: Step) -> str:
+    return sem.describe(wf, step)
+
+
+def check_workflow(
+    wf: Workflow,
+    ts: TransitionSystem,
+    *,
+    properties: Sequence[str] | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    rlimit: int = DEFAULT_RLIMIT,
+) -> tuple[PropertyResult, ...]:
+    """Every requested property of ``wf`` decided with z3 (or unknown, with why)."""
+    props = [p for p in ts.properties if properties is None or p.name in properties]
+    started = time.perf_counter()
+
+    def result(p: Property, verdict: Verdict, reason: str,
+               cex: Counterexample | None = None, depth: int = 0) -> PropertyResult:
+        return PropertyResult(
+            property=p.name, verdict=verdict, reason=reason,
+            fault_model=ts.fault_model, counterexample=cex,
+            stats=Stats(seconds=time.perf_counter() - started, depth=depth),
+            backend="smt")
+
+    try:
+        run = _Run(wf, ts, max_depth=max_depth, rlimit=rlimit)
+        goals = {p.name: run.goal(p) for p in props}
+    except Unsupported as exc:
+        return tuple(result(p, Verdict.UNKNOWN, f"z3 backend: {exc}") for p in props)
+
+    # 1. Plain induction, strengthened by the lemmas: unbounded and cheap.
+    for g in goals.values():
+        proved, detail = run.induction(g, max_k=1, simple=False)
+        if proved:
+            g.verdict, g.reason = Verdict.HOLDS, (
+                f"proved for executions of every length by {detail}")
+    # 2. BMC on one unrolling: shortest violations, or the execution-length bound.
+    open_ = [g for g in goals.values() if g.verdict is Verdict.UNKNOWN]
+    term = goals.get("termination")
+
+    def want_bound() -> bool:
+        return term is not None and term.verdict is not Verdict.VIOLATED
+
+    res = _Bmc()
+    if open_ or want_bound():
+        res = run.bmc(open_, keep_going=want_bound)
+    bound = res.bound
+    for g in open_:
+        if g.verdict is Verdict.VIOLATED:
+            continue
+        if bound is not None:
+            g.verdict, g.reason = Verdict.HOLDS, (
+                "bounded model checking is complete: no execution is longer than "
+                f"{bound} steps, and none violates it")
+            continue
+        # 3. k-induction over simple paths; its base case is what BMC checked.
+        max_k = min(MAX_K, res.checked + 1)
+        proved, detail = (run.induction(g, max_k=max_k, simple=True) if max_k > 0
+                          else (False, ""))
+        if proved:
+            g.verdict, g.reason = Verdict.HOLDS, (
+                f"no violation within {res.checked} steps, and proved by {detail} "
+                "over simple paths")
+        else:
+            g.reason = (res.gave_up or f"no violation within {res.checked} steps "
+                        f"(BMC bound) and not proved by {max_k}-induction: {detail}")
+    reached = max(res.checked, 0)
+
+    out: list[PropertyResult] = []
+    for p in props:
+        g = goals[p.name]
+        if g.verdict is Verdict.VIOLATED:
+            assert g.trace is not None
+            states, steps = g.trace
+            msg = run.message(p, states, steps)
+            out.append(result(p, Verdict.VIOLATED, msg,
+                              run.counterexample(states, steps, msg), g.depth))
+            continue
+        if p.name != "termination":
+            out.append(result(p, g.verdict, g.reason, depth=reached))
+            continue
+        # Termination: the bus stays within capacity (g), and no fair cycle.
+        if g.verdict is not Verdict.HOLDS:
+            out.append(result(p, Verdict.UNKNOWN, f"bus capacity: {g.reason}"))
+            continue
+        if bound is not None:
+            out.append(result(p, Verdict.HOLDS, (
+                f"the bus stays within its capacity ({g.reason}); every execution "
+                f"ends within {bound} steps (z3 proved that no execution of "
+                f"{bound + 1} steps exists)"), depth=bound))
+            continue
+        lasso, complete, why = run.fair_lasso()
+        if lasso is not None:
+            states, steps, loop = lasso
+            msg = ("livelock: a cycle that never terminates, and is fair "
+                   f"({ts.fairness})")
+            out.append(result(p, Verdict.VIOLATED, msg,
+                              run.counterexample(states, steps, msg, loop),
+                              len(steps)))
+        elif complete:
+            out.append(result(p, Verdict.HOLDS, (
+                f"the bus stays within its capacity; no fair cycle, and every "
+                f"execution ends (z3 found no path beyond {run.max_depth} steps)")))
+        else:
+            out.append(result(p, Verdict.UNKNOWN, (
+                f"the bus stays within its capacity, but executions longer than "
+                f"{run.max_depth} steps exist and no fair cycle was found within "
+                "that bound; no ranking function is synthesised for workflows"
+                + (f" ({why})" if why else ""))))
+    return tuple(out)
+
+
+def check_backend(
+    definition: Workflow,
+    ts: TransitionSystem,
+    *,
+    properties: Sequence[str] | None = None,
+    backend: str = "smt",
+    max_states: int = DEFAULT_MAX_STATES,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    progress: Progress | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    rlimit: int = DEFAULT_RLIMIT,
+    auto_explicit_states: int = 200_000,
+) -> tuple[PropertyResult, ...]:
+    """``smt``: :func:`check_workflow`. ``auto``: explore explicitly first (exact
+    and fast on small workflows) and ask z3 only for what that left unknown."""
+    if backend != "auto":
+        return check_workflow(definition, ts, properties=properties,
+                              max_depth=max_depth, rlimit=rlimit)
+    first = explore(ts, properties=properties,
+                    max_states=min(max_states, auto_explicit_states),
+                    max_memory=max_memory, progress=progress)
+    todo = [r.property for r in first if r.verdict is Verdict.UNKNOWN]
+    if not todo:
+        return first
+    second = {r.property: r for r in check_workflow(
+        definition, ts, properties=todo, max_depth=max_depth, rlimit=rlimit)}
+    merged = []
+    for r in first:
+        s = second.get(r.property)
+        if s is None:
+            merged.append(r)
+            continue
+        merged.append(PropertyResult(
+            property=s.property, verdict=s.verdict,
+            reason=f"{s.reason} (auto: explicit search stopped: {r.reason})",
+            fault_model=s.fault_model, counterexample=s.counterexample,
+            stats=s.stats, backend="smt"))
+    return tuple(merged)
+
+
+def check_definition(definition: Workflow, faults: FaultModel = FaultModel(), *,
+                     properties: Sequence[str] | None = None,
+                     max_depth: int = DEFAULT_MAX_DEPTH,
+                     rlimit: int = DEFAULT_RLIMIT) -> tuple[PropertyResult, ...]:
+    """Compile ``definition`` as ``verifier.check`` does and check it with z3."""
+    from .._workflow_ts import WorkflowTransitionSystem
+
+    ts = WorkflowTransitionSystem(definition, faults)
+    return check_workflow(definition, ts, properties=properties,
+                          max_depth=max_depth, rlimit=rlimit)
