@@ -414,6 +414,14 @@ def check_backend(
     and counterexamples, fast on small definitions) and asks z3 only for the
     properties the explicit search left unknown.
     """
+    if not isinstance(definition, Saga):
+        from ._workflow import check_backend as check_workflow_backend
+
+        return check_workflow_backend(
+            definition, ts, properties=properties, backend=backend,
+            max_states=max_states, max_memory=max_memory, progress=progress,
+            rlimit=rlimit, auto_explicit_states=AUTO_EXPLICIT_STATES,
+        )
     if backend == "auto":
         first = explore(
             ts,
