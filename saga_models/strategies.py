@@ -39,6 +39,7 @@ __all__ = [
     "saga_documents",
     "sagas",
     "well_formed_sagas",
+    "random_workflows",
     "workflow_step_sequences",
     "workflows",
 ]
@@ -396,3 +397,142 @@ def workflow_step_sequences(draw: st.DrawFn, wf: Workflow, *,
         out.append(step)
         state = wsem.apply(wf, state, step)
     return tuple(out)
+
+
+_GUARDS = ("c0 < 2", "c0 >= 1", "not c0", "c0 + 1 != 2", "s0.state == 'S1'",
+           "s0.state != 'S0' and c0 <= 1", "c0 in (0, 2)", "max(c0, 1) == 1")
+_INVARIANTS = ("c0 <= 2", "c0 != 1 or s0.state != 'S0'", "min(c0, 2) < 2",
+               "s0.state in ('S0', 'S1')")
+
+
+@st.composite
+def random_workflows(draw: st.DrawFn, *, max_services: int = 2,
+                     max_states: int = 3, max_events: int = 3,
+                     timers: bool = True) -> Workflow:
+    """A valid event workflow with arbitrary structure: random transitions over
+    random events, ``choose`` outcomes, guards and invariants over a counter
+    and service states, timers, ``ignore`` lists, de-duplicating inboxes,
+    declared-idempotent transitions, every bus contract and capacity.
+
+    Valid by construction: every state is entered by an earlier one, every
+    handled event is emitted by someone (or is on the bus at the start), every
+    emitted event has a subscriber (a service ignores it otherwise), final
+    states have no outgoing transitions, and only the last transition on a
+    (state, event) pair may lack a guard. Shrinks towards one service, two
+    states, one event, no guards, exactly-once unordered delivery.
+    """
+    n = draw(st.integers(1, max_services))
+    n_events = draw(st.integers(1, max_events))
+    events = [f"e{k}" for k in range(n_events)]
+    delivery = draw(st.sampled_from(["exactly_once", "at_least_once"]))
+    order = draw(st.sampled_from(["unordered", "fifo"]))
+    capacity = draw(st.integers(1, 3))
+    use_counter = draw(st.booleans())
+    services: dict[str, dict[str, Any]] = {}
+    handled: set[str] = set()
+    emitted: set[str] = {"e0"}
+    branches_all: list[dict[str, Any]] = []
+
+    def guard() -> str | None:
+        if not use_counter or not draw(st.booleans()):
+            return None
+        return draw(st.sampled_from(_GUARDS))
+
+    def branch(m: int, to: int | None = None) -> dict[str, Any]:
+        b: dict[str, Any] = {"to": f"S{draw(st.integers(0, m - 1)) if to is None else to}"}
+        emit = draw(st.lists(st.sampled_from(events), max_size=2))
+        if emit:
+            b["emit"] = emit
+            emitted.update(emit)
+        if use_counter and draw(st.booleans()):
+            b["add"] = {"c0": draw(st.sampled_from([1, -1, 2]))}
+        branches_all.append(b)
+        return b
+
+    for i in range(n):
+        m = draw(st.integers(2, max_states))
+        final = [f"S{m - 1}"] if draw(st.booleans()) else []
+        trans: list[dict[str, Any]] = []
+        timer_states: set[int] = set()
+
+        def transition(src: int, to: int | None, m: int = m,
+                       trans: list[dict[str, Any]] = trans,
+                       timer_states: set[int] = timer_states) -> None:
+            t: dict[str, Any] = {"from": f"S{src}"}
+            if timers and src not in timer_states and draw(st.integers(0, 4)) == 0:
+                t["after"] = "5s"
+                timer_states.add(src)
+            else:
+                e = draw(st.sampled_from(events))
+                t["on"] = e
+                handled.add(e)
+                if draw(st.integers(0, 3)) == 0:
+                    t["idempotent"] = True
+            g = guard()
+            if g is not None:
+                t["guard"] = g
+            if draw(st.integers(0, 3)) == 0:
+                t["choose"] = [branch(m, to), branch(m)]
+            else:
+                t.update(branch(m, to))
+            trans.append(t)
+
+        sources = [j for j in range(m) if f"S{j}" not in final]
+        for j in range(1, m):
+            # Every state is entered from an earlier, non-final one.
+            transition(draw(st.sampled_from([x for x in sources if x < j])), j)
+        for _ in range(draw(st.integers(0, 2))):
+            transition(draw(st.sampled_from(sources)), None)
+        # Only the last transition on a (state, event) pair may be unguarded.
+        last: dict[tuple[str, str], int] = {}
+        for k, t in enumerate(trans):
+            if "on" in t:
+                last[(t["from"], t["on"])] = k
+        for k, t in enumerate(trans):
+            if "on" in t and last[(t["from"], t["on"])] != k and "guard" not in t:
+                t["guard"] = "c0 < 1" if use_counter else "false"
+        services[f"s{i}"] = {
+            "initial": "S0", "final": final, "transitions": trans,
+            "dedup": draw(st.booleans()), "ignore": [],
+        }
+    # Every handled event is emitted by someone (or starts on the bus).
+    start = ["e0"]
+    for e in sorted(handled - emitted):
+        start.append(e)
+        emitted.add(e)
+    # Every emitted event reaches a subscriber.
+    names = sorted(services)
+    for e in sorted(emitted - handled):
+        services[draw(st.sampled_from(names))]["ignore"].append(e)
+    for s in services.values():
+        extra = draw(st.lists(st.sampled_from(sorted(emitted)), max_size=1))
+        s["ignore"] = sorted(set(s["ignore"]) | set(extra))
+    outcomes = []
+    for _ in range(draw(st.integers(0, 2))):
+        picked = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
+        outcomes.append({
+            svc: f"S{draw(st.integers(0, len(_states(services[svc])) - 1))}"
+            for svc in picked
+        })
+    invariants = []
+    if use_counter and draw(st.booleans()):
+        invariants.append({"name": "inv", "expr": draw(st.sampled_from(_INVARIANTS))})
+    doc: dict[str, Any] = {
+        "workflow": "random", "start": start, "services": services,
+        "bus": {"delivery": delivery, "order": order, "capacity": capacity},
+        "counters": ({"c0": {"initial": 0, "cap": draw(st.integers(1, 3))}}
+                     if use_counter else {}),
+        "outcomes": outcomes, "invariants": invariants,
+    }
+    from .workflow import load_workflow_data
+
+    return load_workflow_data(doc)
+
+
+def _states(service: dict[str, Any]) -> set[str]:
+    out = {service["initial"]}
+    for t in service["transitions"]:
+        out.add(t["from"])
+        for b in t.get("choose", [t]):
+            out.add(b["to"])
+    return out

@@ -65,6 +65,9 @@ class _Bmc:
 
     bound: int | None = None
     """The longest execution's length, when z3 proved none is longer."""
+    diameter: int | None = None
+    """Every reachable state is within this many steps (no loop-free path is
+    longer): every state and transition was checked."""
     checked: int = -1
     """Every depth up to this one was checked for every open goal."""
     gave_up: str = ""
@@ -186,6 +189,17 @@ class _Run:
     def induction(self, g: _Goal, *, max_k: int, simple: bool) -> tuple[bool, str]:
         """k-induction for ``g`` (k = 1..max_k); (proved, detail)."""
         enc = self.enc
+        # Base case at depth 0 (the step case below constrains its first
+        # state to have a successor, so it does not cover a dead-end initial
+        # state). Deeper base cases are BMC's: the caller keeps max_k within
+        # the depth BMC has checked.
+        base = new_solver(rlimit=self.rlimit)
+        s0 = enc.frame("b0")
+        base.add(enc.initial(s0), g.state_bad(s0))
+        res0 = base.check()
+        if res0 != z3.unsat:
+            return False, ("the initial state violates it" if res0 == z3.sat
+                           else f"z3 gave up on the base case: {base.reason_unknown()}")
         frames = [enc.frame("i0")]
         choices: list[z3.ArithRef] = []
         slv, lits = self._lemma_solver(frames)
@@ -244,6 +258,7 @@ class _Run:
         slv.add(enc.initial(frames[0]))
         open_ = list(goals)
         out = _Bmc()
+        simple = z3.Bool("loop-free path")
         for k in range(self.max_depth + 1):
             if k > 0:
                 frames.append(enc.frame(f"s{k}"))
@@ -280,6 +295,23 @@ class _Run:
             out.checked = k
             if not open_ and not keep_going():
                 return out
+            if k > 0:
+                # Complete BMC (Sheeran, Singh, Stalmarck 2000): a shortest path
+                # is loop-free, so when no loop-free path of k steps exists,
+                # every reachable state is within k - 1 steps and every
+                # transition out of one was checked above.
+                for j in range(k):
+                    slv.add(z3.Implies(simple, z3.Not(enc.equal(frames[j],
+                                                                frames[k]))))
+                res = slv.check([simple])
+                if res == z3.unsat:
+                    out.diameter = k - 1
+                    out.checked = self.max_depth
+                    return out
+                if res != z3.sat:
+                    out.gave_up = (f"BMC at depth {k}: z3 gave up "
+                                   f"({slv.reason_unknown()})")
+                    return out
         return out
 
     def fair_lasso(self) -> tuple[tuple[list[sem.State], list[Step], int] | None,
@@ -429,6 +461,12 @@ def check_workflow(
             g.verdict, g.reason = Verdict.HOLDS, (
                 "bounded model checking is complete: no execution is longer than "
                 f"{bound} steps, and none violates it")
+            continue
+        if res.diameter is not None:
+            g.verdict, g.reason = Verdict.HOLDS, (
+                "bounded model checking is complete: no loop-free path is longer "
+                f"than {res.diameter} steps, so every reachable state and "
+                "transition was checked, and none violates it")
             continue
         # 3. k-induction over simple paths; its base case is what BMC checked.
         max_k = min(MAX_K, res.checked + 1)
