@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from runtime import StepContext, VirtualClock
+from saga_models.semantics import EFFECT_CAP
 
 T = TypeVar("T")
 
@@ -45,7 +46,14 @@ class Script:
         self.calls: list[tuple[str, str, str, int]] = []
         self.applied: dict[str, set[str]] = defaultdict(set)
         self.effect: dict[str, int] = defaultdict(int)
+        self.modelled: dict[str, int] = defaultdict(int)
+        """The same ledger in the model's abstraction: counted up to
+        ``EFFECT_CAP`` (where "twice" means "twice or more") and decremented by
+        each compensation, exactly as the semantics does. Three applications
+        and one compensation are 2 here but 1 in the model; both say "not
+        undone", and only this one is comparable with a model state."""
         self.undone: dict[str, int] = defaultdict(int)
+        self.compensated: set[str] = set()
         self.contexts: list[StepContext] = []
         self.idempotent = idempotent
         self.non_idempotent = non_idempotent
@@ -60,6 +68,7 @@ class Script:
             return
         self.applied[ctx.step].add(ctx.idempotency_key)
         self.effect[ctx.step] += 1
+        self.modelled[ctx.step] = min(self.modelled[ctx.step] + 1, EFFECT_CAP)
 
     def op(self, ctx: StepContext) -> Any:
         return self._run(ctx)
@@ -70,16 +79,18 @@ class Script:
                            ctx.attempt))
         what = self._take(ctx.step, ctx.attempt_kind)
         idem = self.idempotent and ctx.step not in self.non_idempotent
-        if (idem and ctx.attempt_kind == "action" and what in ("fail", "fatal")
-                and ctx.idempotency_key in self.applied[ctx.step]):
-            # An idempotent participant that already applied this key answers
-            # with the recorded result; it cannot fail it any more.
-            what = "ok"
         if isinstance(what, (int, float)):
             what = f"ok@{what}"
         if "@" in what:
             what, delay = what.split("@")
             await asyncio.sleep(float(delay))
+        if (idem and ctx.attempt_kind == "action" and what in ("fail", "fatal")
+                and ctx.idempotency_key in self.applied[ctx.step]):
+            # An idempotent participant that already applied this key answers
+            # with the recorded result; it cannot fail it any more. Checked
+            # after the delay is split off, so ``fail@1`` obeys it too, and
+            # after the wait, since the key may have been applied meanwhile.
+            what = "ok"
         if what == "fail":
             raise Boom(f"{ctx.step} {ctx.attempt_kind} failed")
         if what == "fatal":
@@ -91,9 +102,16 @@ class Script:
         if what == "garbage":
             return object()
         if ctx.attempt_kind == "compensation":
+            # A compensation must be safe when re-run (DESIGN.md): one that is
+            # re-sent after a crash with the same key undoes nothing more.
+            if ctx.idempotency_key in self.compensated:
+                return None
+            self.compensated.add(ctx.idempotency_key)
             if self.effect[ctx.step] > 0:
                 self.effect[ctx.step] -= 1
                 self.undone[ctx.step] += 1
+            if self.modelled[ctx.step] > 0:
+                self.modelled[ctx.step] -= 1
             return None
         self._apply(ctx)
         return {"step": ctx.step, "seen": sorted(ctx.results)}
