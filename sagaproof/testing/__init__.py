@@ -23,6 +23,8 @@ from ._coverage import CoverageStore as CoverageStore
 from ._coverage import coverage_report as coverage_report
 from ._coverage import reachable as reachable
 from ._coverage import witnesses as witnesses
+from ._coverage import workflow_reachable as workflow_reachable
+from ._coverage import workflow_witnesses as workflow_witnesses
 from ._harness import Binding as Binding
 from ._harness import Harness as Harness
 from ._harness import InjectedFault as InjectedFault
@@ -45,15 +47,34 @@ from ._schedule import FaultSchedule as FaultSchedule
 from ._schedule import Outcome as Outcome
 from ._schedule import Settle as Settle
 from ._schedule import Start as Start
+from ._workflow_harness import WorkerCrash as WorkerCrash
+from ._workflow_harness import WorkflowBinding as WorkflowBinding
+from ._workflow_harness import WorkflowHarness as WorkflowHarness
+from ._workflow_harness import WorkflowReport as WorkflowReport
+from ._workflow_harness import run_workflow_schedule as run_workflow_schedule
+from ._workflow_harness import workflow_trace as workflow_trace
+from ._workflow_machine import check_handlers as check_handlers
+from ._workflow_machine import collected_workflows as collected_workflows
+from ._workflow_machine import workflow_state_machine as workflow_state_machine
+from ._workflow_schedule import AdvanceClock as AdvanceClock
+from ._workflow_schedule import CrashWorker as CrashWorker
+from ._workflow_schedule import DeliverEvent as DeliverEvent
+from ._workflow_schedule import EventFault as EventFault
+from ._workflow_schedule import StartWorkflow as StartWorkflow
+from ._workflow_schedule import WorkflowSchedule as WorkflowSchedule
 
 __all__ = [
     "Advance",
+    "AdvanceClock",
     "Binding",
     "BridgeError",
     "CoverageReport",
     "CoverageStore",
     "Crash",
+    "CrashWorker",
     "Deliver",
+    "DeliverEvent",
+    "EventFault",
     "FaultSchedule",
     "Harness",
     "InjectedFault",
@@ -65,15 +86,28 @@ __all__ = [
     "ScheduleReport",
     "Settle",
     "Start",
+    "StartWorkflow",
+    "WorkerCrash",
+    "WorkflowBinding",
+    "WorkflowHarness",
+    "WorkflowReport",
+    "WorkflowSchedule",
+    "check_handlers",
     "check_participants",
     "collected",
+    "collected_workflows",
     "coverage_report",
     "model_trace",
     "reachable",
     "recording_binding",
     "run_plan",
     "run_schedule",
+    "run_workflow_schedule",
     "saga_state_machine",
     "schedule_from_counterexample",
     "witnesses",
+    "workflow_reachable",
+    "workflow_state_machine",
+    "workflow_trace",
+    "workflow_witnesses",
 ]

@@ -11,6 +11,16 @@ A witness is a short string in the model's vocabulary:
   ``FAILED`` or ``STUCK``;
 - ``recovery``: an instance was recovered after a crash.
 
+For an event workflow:
+
+- ``transition:SERVICE:FROM--EVENT->TO``: a transition was taken (``timer``
+  for a timer);
+- ``duplicate:SERVICE:EVENT``: a duplicate delivery was handled again;
+- ``drop:SERVICE:EVENT``: a duplicate was dropped by the inbox;
+- ``unhandled:SERVICE:EVENT``: an event reached a state without a transition;
+- ``outcome:DESCRIPTION``: an instance came to rest in a declared outcome
+  (``outcome:none`` when in none).
+
 The runtime's log yields the witnesses a test reached; the model (explored
 under the same fault model) yields the ones that can be reached at all; the
 difference is what the tests never exercised.
@@ -18,6 +28,9 @@ difference is what the tests never exercised.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import hashlib
 import json
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -28,6 +41,8 @@ from typing import Any
 from saga_models import FaultModel, Saga
 from saga_models import semantics as sem
 from saga_models.semantics import EventKind
+from saga_models.workflow import Workflow
+from saga_models.workflow import semantics as wsem
 
 DEFAULT_PATH = Path(".sagaproof") / "coverage.json"
 """Where the pytest plugin stores witnesses, beside the project."""
@@ -91,6 +106,81 @@ def reachable(saga: Saga, faults: FaultModel = sem.ALL_FAULTS) -> set[str]:
     return out
 
 
+def workflow_witnesses(wf: Workflow, log: Iterable[Any]) -> set[str]:
+    """The witnesses in one workflow instance's runtime log."""
+    out: set[str] = set()
+    for e in log:
+        if e.kind in ("deliver", "timer"):
+            out.add(f"transition:{e.service}:{e.from_state}--"
+                    f"{e.event or 'timer'}->{e.to_state}")
+            if e.duplicate:
+                out.add(f"duplicate:{e.service}:{e.event}")
+        elif e.kind in ("drop", "unhandled"):
+            out.add(f"{e.kind}:{e.service}:{e.event}")
+    return out
+
+
+def workflow_reachable(wf: Workflow, faults: FaultModel = sem.ALL_FAULTS) -> set[str]:
+    """Every workflow witness some execution of the model reaches (with
+    ``faults.duplicates`` repeated deliveries on an at-least-once bus; capped
+    at 200,000 states like :func:`reachable`)."""
+    t = wsem.tables(wf)
+    start = wsem.initial_state(wf, duplicates=faults.duplicates)
+    seen = {start}
+    todo = deque([start])
+    out: set[str] = set()
+    while todo and len(seen) < _MODEL_BUDGET:
+        s = todo.popleft()
+        steps = wsem.enabled(wf, s)
+        if not steps:
+            states = wsem.state_names(wf, s)
+            hit = [o.describe() for o in wf.outcomes
+                   if all(states[k] == v for k, v in o.states)]
+            out.add(f"outcome:{hit[0]}" if hit else "outcome:none")
+            continue
+        for step in steps:
+            svc = t.services[step.service]
+            ev = t.events[step.event] if step.event >= 0 else "timer"
+            k = step.kind
+            if k in (wsem.StepKind.DELIVER, wsem.StepKind.TIMER):
+                tr = t.transition(step.service, step.transition)
+                here = t.state_names[step.service][step.at]
+                out.add(f"transition:{svc}:{here}--{ev}->"
+                        f"{tr.branches[step.branch].to}")
+                if step.duplicate:
+                    out.add(f"duplicate:{svc}:{ev}")
+            elif k in (wsem.StepKind.DROP, wsem.StepKind.UNHANDLED):
+                out.add(f"{k.value}:{svc}:{ev}")
+            d = wsem.apply(wf, s, step)
+            if d not in seen:
+                seen.add(d)
+                todo.append(d)
+    return out
+
+
+def definition_key(definition: Saga | Workflow) -> str:
+    """The key coverage is stored under: a saga's content hash, or the
+    sha256 of a workflow's meaning (its IR without source spans)."""
+    if isinstance(definition, Saga):
+        return definition.content_hash
+    blob = json.dumps(_meaning(definition), sort_keys=True, default=str)
+    return "workflow:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _meaning(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(value, "text") and hasattr(value, "tree"):
+            return value.text  # an expression: its source is its meaning
+        return {f.name: _meaning(getattr(value, f.name))
+                for f in dataclasses.fields(value)
+                if f.name not in ("span", "source_format")}
+    if isinstance(value, (tuple, list)):
+        return [_meaning(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CoverageReport:
     """Reached and never-reached witnesses of one definition."""
@@ -122,11 +212,13 @@ class CoverageReport:
         return "\n".join(lines)
 
 
-def coverage_report(saga: Saga, reached: Iterable[str], *,
+def coverage_report(definition: Saga | Workflow, reached: Iterable[str], *,
                     faults: FaultModel = sem.ALL_FAULTS) -> CoverageReport:
-    """Compare what tests ``reached`` with what the model can reach."""
-    return CoverageReport(definition=saga.name,
-                          reachable=frozenset(reachable(saga, faults)),
+    """Compare what tests ``reached`` with what the model can reach (a saga
+    or an event workflow)."""
+    can = (workflow_reachable(definition, faults)
+           if isinstance(definition, Workflow) else reachable(definition, faults))
+    return CoverageReport(definition=definition.name, reachable=frozenset(can),
                           reached=frozenset(reached))
 
 
@@ -144,20 +236,21 @@ class CoverageStore:
             raw = json.loads(self.path.read_text())
             self._data = dict(raw.get("definitions", {}))
 
-    def add(self, saga: Saga, reached: Iterable[str], *, faults: FaultModel) -> None:
-        """Merge ``reached`` into the record of ``saga``."""
-        entry = self._data.setdefault(saga.content_hash, {
+    def add(self, saga: Saga | Workflow, reached: Iterable[str], *,
+            faults: FaultModel) -> None:
+        """Merge ``reached`` into the record of ``saga`` (or a workflow)."""
+        entry = self._data.setdefault(definition_key(saga), {
             "name": saga.name, "faults": faults.describe(), "reached": []})
         entry["reached"] = sorted(set(entry["reached"]) | set(reached))
 
-    def reached(self, saga: Saga) -> set[str]:
+    def reached(self, saga: Saga | Workflow) -> set[str]:
         """Every witness recorded for ``saga`` (by content hash)."""
-        entry = self._data.get(saga.content_hash)
+        entry = self._data.get(definition_key(saga))
         return set(entry["reached"]) if entry else set()
 
-    def faults(self, saga: Saga) -> FaultModel:
+    def faults(self, saga: Saga | Workflow) -> FaultModel:
         """The fault model the witnesses of ``saga`` were recorded under."""
-        entry = self._data.get(saga.content_hash)
+        entry = self._data.get(definition_key(saga))
         return FaultModel.parse(entry["faults"]) if entry else sem.ALL_FAULTS
 
     def entries(self) -> Mapping[str, Mapping[str, Any]]:

@@ -5,7 +5,9 @@ collects every saga and workflow definition in the given files and folders:
 one item per property, failing with the counterexample when it is violated or
 unknown, one item for a definition that does not load (its diagnostics), and,
 for each saga a ``conftest.py`` binds (the ``pytest_sagaproof_binding`` hook),
-one item that runs the generated stateful test of its participants.
+one item that runs the generated stateful test of its participants, and for
+each event workflow whose handlers it binds (``pytest_sagaproof_workflow_binding``)
+one item that runs the generated stateful test of its handlers.
 
 Registered under the ``pytest11`` entry point ``sagaproof``; without the
 installed entry point use ``-p sagaproof.testing.plugin``. Coverage witnesses
@@ -74,13 +76,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def pytest_sessionfinish(session: pytest.Session) -> None:
     from ._coverage import CoverageStore
     from ._machine import collected
+    from ._workflow_machine import collected_workflows
 
-    found = collected()
+    found = list(collected().values()) + list(collected_workflows().values())
     if not found:
         return
     store = CoverageStore(session.config.getoption("--sagaproof-coverage"))
-    for saga, faults, reached in found.values():
-        store.add(saga, reached, faults=faults)
+    for definition, faults, reached in found:
+        store.add(definition, reached, faults=faults)
     store.save()
 
 
@@ -110,6 +113,12 @@ class DefinitionFile(pytest.File):
             if binding is not None:
                 yield ParticipantsItem.from_parent(self, name="participants",
                                                    binding=binding, faults=faults)
+        else:
+            binding = self.config.hook.pytest_sagaproof_workflow_binding(
+                workflow=definition, path=self.path)
+            if binding is not None:
+                yield HandlersItem.from_parent(self, name="handlers",
+                                               binding=binding, faults=faults)
 
     def result(self, faults: FaultModel) -> Any:
         """The check result of the whole definition (computed once)."""
@@ -193,5 +202,26 @@ class ParticipantsItem(_Item):
         try:
             check_participants(parent.definition, self.binding, faults=self.faults,
                                definition_ref=str(self.path))
+        except ScheduleFailure as exc:
+            raise SagaproofFailure(str(exc)) from None
+
+
+class HandlersItem(_Item):
+    """The generated stateful test of the workflow handlers a conftest bound."""
+
+    def __init__(self, *, binding: Any, faults: FaultModel, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.binding = binding
+        self.faults = faults
+
+    def runtest(self) -> None:
+        from ._harness import ScheduleFailure
+        from ._workflow_machine import check_handlers
+
+        parent = self.parent
+        assert isinstance(parent, DefinitionFile)
+        try:
+            check_handlers(parent.definition, self.binding, faults=self.faults,
+                           definition_ref=str(self.path))
         except ScheduleFailure as exc:
             raise SagaproofFailure(str(exc)) from None
