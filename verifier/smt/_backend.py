@@ -33,10 +33,12 @@ from ._engine import (
     consistency_bad,
     deadlock_bad,
     fair_lasso,
+    induction_by_cases,
     k_induction,
     no_deadlock,
     no_trans_bad,
     ranking,
+    ranking_by_cases,
 )
 from ._invariant import (
     COARSE,
@@ -137,12 +139,11 @@ class _Run:
             if not isinstance(inv, LocalInvariant):
                 cti = inv
                 continue
-            ind = k_induction(
+            ind = induction_by_cases(
                 self.enc,
                 inv,
                 state_bad=state_bad,
                 trans_bad=trans_bad,
-                max_k=1,
                 rlimit=self.rlimit,
             )
             if ind.proved:
@@ -216,7 +217,7 @@ class _Run:
             free = no_deadlock(self.enc, inv, rlimit=self.rlimit)
             if free is not True:
                 continue
-            rank = ranking(self.enc, inv, rlimit=self.rlimit)
+            rank = ranking_by_cases(self.enc, inv, rlimit=self.rlimit)
             if rank.proved:
                 return (
                     Verdict.HOLDS,

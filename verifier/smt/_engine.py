@@ -453,7 +453,7 @@ def ranking(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> RankOutcome:
 
 def no_deadlock(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> bool | str:
     """True when no invariant state is a deadlock; else False or a z3 reason."""
-    slv = new_solver(rlimit=rlimit)
+    slv = new_solver(rlimit=rlimit, logic="QF_BV")
     s = enc.frame("d0")
     slv.add(inv.holds(s), deadlock_bad(enc, s))
     res = slv.check()
@@ -527,3 +527,101 @@ def fair_lasso(enc: Encoding, *, max_depth: int, rlimit: int) -> BmcOutcome:
             out.complete = True
             return out
     return out
+
+
+# --- case-split versions (large definitions; see ._cases) --------------------------
+def induction_by_cases(
+    enc: Encoding,
+    inv: LocalInvariant,
+    *,
+    state_bad: StateBad,
+    trans_bad: TransBad = no_trans_bad,
+    rlimit: int,
+) -> InductionOutcome:
+    """1-induction over the inductive ``inv``, one query per group of events.
+
+    ``inv`` is inductive and holds initially, so every reachable state but the
+    initial one is the successor of an ``inv`` state: the property holds if the
+    initial state is good and no event from an ``inv`` state reaches a bad
+    state or is a bad transition. Same obligations as :func:`k_induction` with
+    ``k = 1``, split so that each query sees one step's events.
+    """
+    from ._cases import groups, refute
+
+    init = sem.initial_state(enc.saga)
+    check0 = new_solver(rlimit=rlimit, logic="QF_BV")
+    s0 = enc.frame("b0")
+    check0.add(enc.initial(s0), state_bad(enc, s0))
+    if check0.check() != z3.unsat:
+        return InductionOutcome(proved=False, k=1, detail=f"bad initial state {init}")
+    slv = new_solver(rlimit=rlimit, logic="QF_BV")
+    s = enc.frame("i0")
+    lemmas = slv.track("step lemmas at step 0", inv.holds(s))
+    gs = groups(enc, s, "i1")
+    lits = []
+    for g in gs:
+        goal = z3.Or(state_bad(enc, g.post), trans_bad(enc, s, g.choice))
+        lits.append(slv.track(f"violation after an event of {g.name}",
+                              z3.And(g.pick(enc, s), goal)))
+    status, k, m = refute(slv, [lemmas], lits, tag="induction")
+    if status == "unsat":
+        return InductionOutcome(
+            proved=True, k=1, detail=f"step lemmas, {len(gs)} event groups"
+        )
+    if status == "sat" and m is not None:
+        return InductionOutcome(
+            proved=False, k=1, detail=_describe_cti(enc, m, [s], [gs[k].choice])
+        )
+    return InductionOutcome(
+        proved=False, k=1, unknown=f"z3 gave up at k=1: {slv.reason_unknown()}"
+    )
+
+
+def ranking_by_cases(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> RankOutcome:
+    """:func:`ranking`'s obligations, one group of events at a time."""
+    from ._cases import groups, refute
+
+    slv = new_solver(rlimit=rlimit, logic="QF_BV")
+    s = enc.frame("r0")
+    lemmas = slv.track("step lemmas", inv.holds(s))
+    helpful = set(_helpful(enc))
+    h_pre = z3.Or(z3.BoolVal(False), *[enc.guard(s, a) for a in helpful])
+    o1: list[z3.BoolRef] = []
+    o2: list[z3.BoolRef] = []
+    gs = groups(enc, s, "r1")
+    o2_groups = []
+    for g in gs:
+        c, post = g.choice, g.post
+        h_post = z3.Or(z3.BoolVal(False), *[enc.guard(post, a) for a in helpful])
+        r, r2 = _rank(enc, s, g.step), _rank(enc, post, g.step)
+        down = _lex_lt(r2, r)
+        level = z3.And(*[x == y for x, y in zip(r, r2, strict=True)])
+        bad1, bad2 = [], []
+        for a in g.alts:
+            bad1.append(z3.And(c == a, z3.Not(down), z3.Not(level)))
+            if a in helpful:
+                bad2.append(z3.And(c == a, z3.Not(down)))
+            else:
+                bad1.append(z3.And(c == a, level, z3.Not(h_pre), z3.Not(h_post)))
+        pick = g.pick(enc, s)
+        o1.append(slv.track(f"O1 {g.name}", z3.And(pick, z3.Or(*bad1))))
+        if bad2:
+            o2.append(slv.track(f"O2 {g.name}", z3.And(pick, z3.Or(*bad2))))
+            o2_groups.append(g)
+    for lits, what in ((o1, "O1"), (o2, "O2")):
+        status, k, m = refute(slv, [lemmas], lits, tag=what)
+        if status == "sat" and m is not None:
+            g = gs[k] if what == "O1" else o2_groups[k]
+            return RankOutcome(
+                proved=False,
+                detail=f"ranking obligation {what} fails: "
+                + _describe_cti(enc, m, [s], [g.choice]),
+            )
+        if status != "unsat":
+            return RankOutcome(proved=False, unknown=slv.reason_unknown())
+    return RankOutcome(
+        proved=True,
+        detail="lexicographic rank (crashes left, "
+        "duplicates left, phase, attempts and compensations left, down), "
+        f"checked per group of events ({len(gs)} groups)",
+    )

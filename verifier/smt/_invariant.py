@@ -238,6 +238,11 @@ def local_invariant(
     for st in seed_states(enc, budget=budget, walks=_WALKS if initial is None else 2):
         for i in range(enc.n):
             sets[classes[i]].add(_key_value(_proj_values(enc.saga, st, i, header)))
+    if split:
+        return _close_by_cases(
+            enc, classes, sigs, sets, header=header, rlimit=rlimit,
+            max_rounds=max_rounds,
+        )
     slv = new_solver(rlimit=rlimit)
     s = enc.frame("s")
     s2 = enc.frame("t")
@@ -264,42 +269,6 @@ def local_invariant(
                 ),
             )
         )
-        if split:
-            # One focused query per step ("can step i's projection leave its
-            # set?") is much cheaper than one query over the disjunction.
-            closed = True
-            for i in range(enc.n):
-                res = slv.check([act, leaves[i]])
-                queries += 1
-                if res == z3.unsat:
-                    continue
-                if res != z3.sat:
-                    why = slv.reason_unknown()
-                    return f"z3 could not close the step invariants: {why}"
-                closed = False
-                m = slv.solver.model()
-                for j in range(enc.n):
-                    v = model_int(m, keys2[j])
-                    cls = classes[j]
-                    if v not in sets[cls]:
-                        sets[cls].add(v)
-                        slv.add(
-                            *[
-                                z3.Implies(leaves[x], keys2[x] != v)
-                                for x in members[cls]
-                            ]
-                        )
-                break
-            if closed:
-                return LocalInvariant(
-                    enc=enc,
-                    classes=classes,
-                    signatures=tuple(sigs),
-                    sets=tuple(frozenset(x) for x in sets),
-                    header=header,
-                    queries=queries,
-                )
-            continue
         for q in range(per_round):
             res = slv.check([act, any_leaves])
             queries += 1
@@ -346,3 +315,118 @@ def scaled_invariant(
     return local_invariant(
         enc, rlimit=rlimit, header=header, initial=initial, split=True
     )
+
+
+def _close_by_cases(
+    enc: Encoding,
+    classes: tuple[int, ...],
+    sigs: list[tuple[object, ...]],
+    sets: list[set[int]],
+    *,
+    header: tuple[int, ...],
+    rlimit: int,
+    max_rounds: int,
+) -> LocalInvariant | str:
+    """:func:`local_invariant` by case-split queries (see :mod:`._cases`): per
+    group of events, can a touched step's projection leave its set (phase
+    level or not), or can the phase move and any projection leave its set?
+
+    The sets only grow; a round in which no group finds a new projection
+    proves them inductive (every group's queries unsat under the same sets).
+    """
+    from ._cases import groups, refute, touched
+
+    slv = new_solver(rlimit=rlimit, logic="QF_BV")
+    s = enc.frame("s")
+    slv.add(enc.ranges(s), enc.settled(s))
+    gs = groups(enc, s, "t")
+    members: list[list[int]] = [[] for _ in sets]
+    for i, c in enumerate(classes):
+        members[c].append(i)
+    # The phase after the event, shared by every group's "phase moved" case, so
+    # that the untouched steps' projections under it are built once.
+    np_ = z3.BitVec("t.phase", s[PHASE].size())
+    under = list(s)
+    under[PHASE] = np_
+    out_lit = [z3.Bool(f"out.{enc.saga.steps[j].name}") for j in range(enc.n)]
+    out_key = [_key_term(_proj_terms(enc, under, j, header)) for j in range(enc.n)]
+    # Per class: (literal, key) pairs that must avoid every member of the set;
+    # growing a set adds one disequality per pair (incremental, never retracted).
+    watch: list[list[tuple[z3.BoolRef, z3.BitVecRef]]] = [[] for _ in sets]
+    for j in range(enc.n):
+        watch[classes[j]].append((out_lit[j], out_key[j]))
+    queries_of: list[tuple[z3.BoolRef, z3.BoolRef, Frame]] = []
+    for g in gs:
+        pick = z3.Bool(f"pick.{g.name}")
+        slv.add(z3.Implies(pick, g.pick(enc, s)))
+        hit, rest = touched(enc, g, header)
+        leave = []
+        for j in hit:
+            lit = z3.Bool(f"leaves.{g.name}.{enc.saga.steps[j].name}")
+            key = _key_term(_proj_terms(enc, g.post, j, header))
+            watch[classes[j]].append((lit, key))
+            leave.append(lit)
+        a_lit = z3.Bool(f"case.level.{g.name}")
+        slv.add(z3.Implies(a_lit, z3.Or(z3.BoolVal(False), *leave)))
+        b_lit = z3.Bool(f"case.moves.{g.name}")
+        slv.add(
+            z3.Implies(
+                b_lit,
+                z3.And(
+                    np_ == g.post[PHASE],
+                    np_ != s[PHASE],
+                    z3.Or(z3.BoolVal(False), *leave, *[out_lit[j] for j in rest]),
+                ),
+            )
+        )
+        queries_of += [(pick, a_lit, g.post), (pick, b_lit, g.post)]
+    for c, pairs in enumerate(watch):
+        for lit, key in pairs:
+            slv.add(*[z3.Implies(lit, key != v) for v in sets[c]])
+    queries = 0
+    lits = []
+    for k, (pick, case, _) in enumerate(queries_of):
+        lit = z3.Bool(f"case.{k}")
+        slv.add(z3.Implies(lit, z3.And(pick, case)))
+        lits.append(lit)
+    for r in range(max_rounds):
+        act = z3.Bool(f"round{r}")
+        slv.add(
+            z3.Implies(
+                act,
+                z3.And(
+                    *[
+                        z3.Or(*[_key_term(_proj_terms(enc, s, i, header)) == v
+                                for v in sorted(sets[classes[i]])])
+                        for i in range(enc.n)
+                    ]
+                ),
+            )
+        )
+        grew = False
+        while True:
+            status, k, m = refute(slv, [act], lits, tag=f"round{r}")
+            queries += 1
+            if status == "unsat":
+                break
+            if status != "sat" or m is None:
+                why = slv.reason_unknown()
+                return f"z3 could not close the step invariants: {why}"
+            grew = True
+            post = queries_of[k][2]
+            for j in range(enc.n):
+                v = model_int(m, _key_term(_proj_terms(enc, post, j, header)))
+                cls = classes[j]
+                if v not in sets[cls]:
+                    sets[cls].add(v)
+                    slv.add(*[z3.Implies(lit, key != v) for lit, key in watch[cls]])
+        if not grew:
+            return LocalInvariant(
+                enc=enc,
+                classes=classes,
+                signatures=tuple(sigs),
+                sets=tuple(frozenset(x) for x in sets),
+                header=header,
+                queries=queries,
+            )
+    return f"step invariants not closed after {max_rounds} rounds"
