@@ -23,7 +23,7 @@ from sagaproof.testing import (
     WorkflowSchedule,
 )
 
-WORKFLOW = loads("""\
+SOURCE = """\
 workflow: pay_once
 bus: {delivery: at_least_once, order: unordered}
 start: [order_created]
@@ -45,7 +45,8 @@ invariants:
   - {name: charged_at_most_once, expr: "charged <= 1"}
 outcomes:
   - {orders: PAID, payments: CHARGED}
-""")
+"""
+WORKFLOW = loads(SOURCE)
 
 
 class Card:
