@@ -13,6 +13,18 @@ properties on the runtime's log and on your participants' own records::
     binding = Binding(participants=make_services, effects=read_effects)
     TestTrip = saga_state_machine(load("trip.yaml"), binding).TestCase
 
+Event workflows work the same way with the handlers a workflow binds by
+name; the generated test plays the bus (which pending event next, out of
+order where the bus allows it, a lost acknowledgement on an at-least-once
+bus), crashes the worker between a handler and its commit, and moves the
+virtual clock to fire timers::
+
+    from sagaproof.testing import WorkflowBinding, workflow_state_machine
+
+    binding = WorkflowBinding(handlers=make_handlers, effects=read_counters)
+    TestOrders = workflow_state_machine(load("order.workflow.yaml"),
+                                        binding).TestCase
+
 Or let the pytest plugin collect them: ``pytest --sagaproof examples/``.
 """
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import Phase, target
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
-from hypothesis import target
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -195,7 +195,8 @@ def check_handlers(
     settings: Settings | None = None,
 ) -> None:
     """Run the generated stateful test of ``binding``'s handlers now; raise
-    :class:`ScheduleFailure` with the shrunk failure.
+    :class:`ScheduleFailure` with the shrunk failure. Without ``settings``,
+    the current Hypothesis profile (its explain phase off).
 
     >>> from saga_models.workflow import WorkflowBuilder
     >>> wf = (WorkflowBuilder("ping").start("ping")
@@ -205,6 +206,12 @@ def check_handlers(
     >>> check_handlers(wf, WorkflowBinding(handlers=dict),
     ...                settings=Settings(max_examples=5, database=None))
     """
+    if settings is None:
+        # The current profile, without Hypothesis's explain phase: it re-runs
+        # the shrunk case many times to annotate lines, and the failure text
+        # already explains the schedule step by step.
+        settings = Settings(phases=[p for p in Settings().phases
+                                    if p is not Phase.explain])
     machine = workflow_state_machine(workflow, binding, faults=faults,
                                      max_instances=max_instances, store=store,
                                      definition_ref=definition_ref)

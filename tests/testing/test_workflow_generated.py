@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 
 from examples.workflows import handlers as example_handlers
 from runtime.workflow import LogEntry
@@ -42,7 +44,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workflows"
 
 FAST = settings(max_examples=25, stateful_step_count=12, derandomize=True,
                 database=None, deadline=None, print_blob=False,
-                suppress_health_check=[HealthCheck.too_slow])
+                suppress_health_check=[HealthCheck.too_slow],
+                # The failure text explains the schedule; Hypothesis's explain
+                # phase would re-run the shrunk case hundreds of times.
+                phases=[p for p in Phase if p is not Phase.explain])
 SLOW = settings(FAST, max_examples=200, stateful_step_count=25)
 
 
@@ -213,6 +218,25 @@ def test_a_choice_handler_returning_a_non_choice_is_reported() -> None:
         StartWorkflow(),)))
     assert not report.ok
     assert "returned 'OK'; a choice handler returns one of" in report.text()
+
+
+def test_inputs_drawn_from_a_strategy_are_in_the_schedule() -> None:
+    wf = load(EXAMPLES / "order_saga.workflow.yaml")
+
+    def charge(ctx: Any) -> str:
+        if ctx.input["amount"] > 150:
+            raise OverflowError("amount above the card limit")
+        return "CHARGED" if ctx.input["amount"] <= 100 else "DECLINED"
+
+    binding = WorkflowBinding(
+        handlers=lambda: {**example_handlers.order_saga,
+                          "payments": {"charge": charge}},
+        inputs=st.fixed_dictionaries({"amount": st.integers(1, 200)}))
+    with pytest.raises(ScheduleFailure) as info:
+        check_handlers(wf, binding, settings=FAST)
+    text = str(info.value)
+    assert "raised OverflowError: amount above the card limit" in text
+    assert "start a workflow instance with input {'amount': 151}" in text
 
 
 @pytest.mark.slow
