@@ -98,7 +98,15 @@ class Outcome(enum.Enum):
     FATAL = "fatal"
     """A failure with an error the retry policy does not retry."""
     UNKNOWN = "unknown"
-    """The per-attempt timeout fired: the effect may or may not have happened."""
+    """The per-attempt timeout fired: the effect may or may not have happened.
+    For a compensation (whose per-attempt timeout is its step's): it may or may
+    not have undone the action; see :func:`apply`."""
+    EXPIRED = "expired"
+    """The step's total timeout ran out on this attempt: an unknown outcome that
+    also spends the step, however many attempts its retry policy has left
+    (a compensatable step aborts; a pivot or retriable one ends STUCK, since
+    its outcome is still not definite). Offered only for steps that declare a
+    ``total_timeout``, under the ``timeout`` fault knob."""
 
 
 class EventKind(enum.Enum):
@@ -175,7 +183,9 @@ class FaultModel:
     fail: bool = True
     """Action attempts may fail (no effect)."""
     timeout: bool = True
-    """Attempts of steps that declare a timeout may end unknown."""
+    """Attempts of steps that declare a timeout may end unknown (and, with a
+    total timeout, expired); with ``comp_fail`` also on, their compensations
+    may time out."""
     comp_fail: bool = True
     """Compensation attempts may fail, and are retried or escalated by policy."""
     crashes: int = 1
@@ -257,6 +267,7 @@ class _Tables:
     attempt_cap: tuple[int, ...]
     idempotent: tuple[bool, ...]
     has_timeout: tuple[bool, ...]
+    has_total: tuple[bool, ...]
     has_fatal: tuple[bool, ...]
     has_comp: tuple[bool, ...]
     needs_result: tuple[bool, ...]
@@ -267,6 +278,7 @@ class _Tables:
     comp_dispatch_events: tuple[Event, ...]
     comp_ok_events: tuple[Event, ...]
     comp_failed_events: tuple[Event, ...]
+    comp_unknown_events: tuple[Event, ...]
     reply_cache: dict[tuple[int, int, int, FaultModel], tuple[Event, ...]]
 
 
@@ -289,6 +301,7 @@ def _tables(saga: Saga) -> _Tables:
         attempt_cap=tuple(s.retry.max_attempts or 1 for s in steps),
         idempotent=tuple(s.idempotent for s in steps),
         has_timeout=tuple(s.timeout is not None for s in steps),
+        has_total=tuple(s.total_timeout is not None for s in steps),
         has_fatal=tuple(
             bool(s.retry.retryable_errors or s.retry.non_retryable_errors)
             for s in steps
@@ -307,6 +320,9 @@ def _tables(saga: Saga) -> _Tables:
         ),
         comp_failed_events=tuple(
             Event(EventKind.COMP_REPLY, i, Outcome.FAILED) for i in range(n)
+        ),
+        comp_unknown_events=tuple(
+            Event(EventKind.COMP_REPLY, i, Outcome.UNKNOWN) for i in range(n)
         ),
         reply_cache={},
     )
@@ -415,6 +431,8 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
                     events.append(t.comp_ok_events[i])
                     if faults.comp_fail:
                         events.append(t.comp_failed_events[i])
+                        if faults.timeout and t.has_timeout[i]:
+                            events.append(t.comp_unknown_events[i])
     if ph == _P_COMPENSATING and not running_actions:
         if saga.compensation_chains:
             j = _next_compensation(saga, t, state, sts, css)
@@ -454,8 +472,14 @@ def _replies(
             if faults.timeout and t.has_timeout[i]:
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0))
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 1))
-        elif faults.timeout and t.has_timeout[i]:
-            out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0))
+            if faults.timeout and t.has_total[i]:
+                out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, 0))
+                out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, 1))
+        else:
+            if faults.timeout and t.has_timeout[i]:
+                out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0))
+            if faults.timeout and t.has_total[i]:
+                out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, 0))
     else:
         # Not idempotent: each delivery of the command may take effect.
         for delta in range(1, dl + 1):
@@ -468,6 +492,9 @@ def _replies(
         if faults.timeout and t.has_timeout[i]:
             for delta in range(dl + 1):
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, delta))
+        if faults.timeout and t.has_total[i]:
+            for delta in range(dl + 1):
+                out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, delta))
     result = tuple(out)
     t.reply_cache[key] = result
     return result
@@ -564,6 +591,17 @@ def apply(saga: Saga, state: State, event: Event) -> State:
             if saga.compensation_chains:
                 s[CHAIN_POS] += 1
         else:
+            # FAILED or UNKNOWN (a compensation attempt that timed out). A
+            # timed-out compensation may have undone the action, but it is
+            # retried exactly like a failure, under the compensation policy
+            # and with the same idempotency key: DESIGN.md requires a
+            # compensation to be safe when re-run, so if the timed-out attempt
+            # did undo, the retry answers ok and undoes nothing more. The one
+            # undo is therefore booked at the first ok reply, which gives every
+            # ending but STUCK the same world; a saga that escalates to STUCK
+            # after a timed-out compensation may already be undone at that
+            # participant (STUCK is never reported as consistent, and resuming
+            # re-sends the compensation, which then answers ok).
             s[base + CA] = min(s[base + CA] + 1, t.comp_cap)
             if t.comp_max is not None and s[base + CA] >= t.comp_max:
                 s[PHASE] = _P_STUCK
@@ -586,17 +624,19 @@ def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event) -> None:
     kind = t.kinds[i]
     attempts = s[base + AT]
     bounded = t.max_attempts[i]
-    exhausted = bounded is not None and attempts >= bounded
+    expired = outcome is Outcome.EXPIRED
+    # The total budget spends the step whatever the attempt count says.
+    exhausted = expired or (bounded is not None and attempts >= bounded)
     if outcome is Outcome.OK:
         s[base + ST] = _OK
         s[base + AT] = 0  # dead from here on (see _forget)
         return
+    unknown = outcome is Outcome.UNKNOWN or expired
     if s[PHASE] != _P_RUNNING:
         # Cancelled sibling settling during an abort: no retry.
-        s[base + ST] = _UNKNOWN if outcome is Outcome.UNKNOWN else _FAILED
+        s[base + ST] = _UNKNOWN if unknown else _FAILED
         s[base + AT] = 0
         return
-    unknown = outcome is Outcome.UNKNOWN
     if kind is StepKind.COMPENSATABLE:
         if exhausted or outcome is Outcome.FATAL:
             s[base + ST] = _UNKNOWN if unknown else _FAILED
@@ -606,7 +646,13 @@ def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event) -> None:
             s[base + ST] = _RETRY_U if unknown else _RETRY_F
     elif kind is StepKind.PIVOT:
         # Retried until its outcome is definite; a definite failure aborts.
-        if unknown:
+        if expired:
+            # The budget ran out before the outcome became definite: the pivot
+            # may have taken effect (so no abort) or not (so no going on).
+            s[base + ST] = _UNKNOWN
+            s[base + AT] = 0
+            s[PHASE] = _P_STUCK
+        elif unknown:
             s[base + ST] = _RETRY_U
         elif exhausted or outcome is Outcome.FATAL:
             s[base + ST] = _FAILED

@@ -54,6 +54,7 @@ def sagas(
     kinds: bool = True,
     dags: bool = True,
     timeouts: bool = True,
+    total_timeouts: bool = True,
     non_idempotent: bool = True,
     needs_result: bool = True,
     escalate: bool = True,
@@ -67,6 +68,8 @@ def sagas(
         kinds: Draw pivot and retriable steps as well as compensatable ones.
         dags: Draw dependencies other than "follow the previous step".
         timeouts: Draw per-attempt timeouts (so unknown outcomes).
+        total_timeouts: Draw total timeouts (so expired outcomes, which spend
+            a step whatever its attempts); only where ``timeouts`` is on.
         non_idempotent: Draw ``idempotent: false`` steps.
         needs_result: Draw ``compensation_needs_result: true``.
         escalate: Draw an escalating compensation policy.
@@ -96,6 +99,8 @@ def sagas(
             depends_on=deps,
             retry={"max_attempts": attempts},
             timeout=draw(st.sampled_from([None, 1.0])) if timeouts else None,
+            total_timeout=(draw(st.sampled_from([None, None, 2.5]))
+                           if timeouts and total_timeouts else None),
             idempotent=draw(st.booleans()) if non_idempotent else True,
             compensation_needs_result=(draw(st.booleans()) if needs_result
                                        else False),
@@ -154,6 +159,8 @@ def saga_document(saga: Saga) -> dict[str, Any]:
             entry["compensation"] = step.compensation
         if step.timeout is not None:
             entry["timeout"] = step.timeout
+        if step.total_timeout is not None:
+            entry["total_timeout"] = step.total_timeout
         steps.append(entry)
     policy: dict[str, Any] = (
         {"retry": "forever"} if saga.compensation_policy.max_attempts is None

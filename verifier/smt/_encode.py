@@ -262,7 +262,8 @@ class Encoding:
             no_result = (
                 z3.And(st != Status.OK) if t.needs_result[i] else z3.BoolVal(False)
             )
-            if e.outcome is Outcome.OK:
+            if e.outcome in (Outcome.OK, Outcome.UNKNOWN):
+                # a compensation that cannot run cannot time out either
                 return z3.And(up, cs_running, z3.Not(no_result))
             fail = no_result if not self.faults.comp_fail else z3.BoolVal(True)
             return z3.And(up, cs_running, fail)
@@ -282,15 +283,16 @@ class Encoding:
         ef = self.at(s, i, EF)
         dl = self.at(s, i, DL)
         o, d = e.outcome, e.delta
+        timed_out = o in (Outcome.UNKNOWN, Outcome.EXPIRED)
         if t.idempotent[i]:
             if o is Outcome.OK:
                 return ef == 0 if d == 1 else ef != 0
-            if o is Outcome.UNKNOWN and d == 0:
+            if timed_out and d == 0:
                 return z3.BoolVal(True)
             return ef == 0  # failed, fatal, unknown-that-took-effect
         if o is Outcome.OK:
             return dl >= d
-        if o is Outcome.UNKNOWN:
+        if timed_out:
             return dl >= d
         return dl > d  # failed or fatal with delta < deliveries
 
@@ -416,18 +418,25 @@ class Encoding:
             w(b + ST, a, int(Status.OK))
             w(b + AT, a, 0)  # dead from here on (semantics' dead-variable reset)
             return
-        unknown = e.outcome is Outcome.UNKNOWN
+        expired = e.outcome is Outcome.EXPIRED
+        unknown = e.outcome is Outcome.UNKNOWN or expired
         fatal = e.outcome is Outcome.FATAL
         bounded = t.max_attempts[i]
         exhausted = (s[b + AT] >= bounded) if bounded is not None else z3.BoolVal(False)
-        if fatal:
+        if fatal or expired:
             exhausted = z3.BoolVal(True)
         running = s[PHASE] == Phase.RUNNING
         settle_st = _bv(Status.UNKNOWN if unknown else Status.FAILED)
         retry_st = _bv(Status.RETRY_UNKNOWN if unknown else Status.RETRY_FAILED)
         kind = t.kinds[i]
-        if kind is StepKind.PIVOT and unknown:
-            st_run: z3.ArithRef = z3.BitVecVal(int(Status.RETRY_UNKNOWN), FIELD_BITS)
+        st_run: z3.ArithRef
+        if kind is StepKind.PIVOT and expired:
+            # semantics._reply: the budget ran out before the outcome became
+            # definite, so the pivot ends STUCK (below), not compensating
+            st_run = settle_st
+            stop = z3.BoolVal(True)
+        elif kind is StepKind.PIVOT and unknown:
+            st_run = z3.BitVecVal(int(Status.RETRY_UNKNOWN), FIELD_BITS)
             stop = z3.BoolVal(False)
         elif kind is StepKind.PIVOT:
             st_run = z3.If(exhausted, _bv(Status.FAILED), _bv(Status.RETRY_FAILED))
@@ -442,7 +451,7 @@ class Encoding:
             w(b + AT, a, z3.If(running, s[b + AT], 0))
         else:
             w(b + AT, a, z3.If(z3.Or(z3.Not(running), stop), 0, s[b + AT]))
-        if kind is StepKind.RETRIABLE:
+        if kind is StepKind.RETRIABLE or (kind is StepKind.PIVOT and expired):
             phase_writes.append(
                 (a, z3.If(z3.And(running, stop), int(Phase.STUCK), s[PHASE]))
             )
@@ -557,6 +566,7 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
             alts.append(Event(EventKind.DUPLICATE, i))
         outs: list[tuple[Outcome, int]] = []
         timeout = faults.timeout and t.has_timeout[i]
+        total = faults.timeout and t.has_total[i]
         if t.idempotent[i]:
             outs += [(Outcome.OK, 1), (Outcome.OK, 0)]
             if faults.fail:
@@ -565,6 +575,8 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
                     outs.append((Outcome.FATAL, 0))
             if timeout:
                 outs += [(Outcome.UNKNOWN, 0), (Outcome.UNKNOWN, 1)]
+            if total:
+                outs += [(Outcome.EXPIRED, 0), (Outcome.EXPIRED, 1)]
         else:
             outs += [(Outcome.OK, 1), (Outcome.OK, 2)]
             if faults.fail:
@@ -577,11 +589,20 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
                     (Outcome.UNKNOWN, 1),
                     (Outcome.UNKNOWN, 2),
                 ]
+            if total:
+                outs += [
+                    (Outcome.EXPIRED, 0),
+                    (Outcome.EXPIRED, 1),
+                    (Outcome.EXPIRED, 2),
+                ]
         alts += [Event(EventKind.REPLY, i, o, d) for o, d in outs]
         if t.has_comp[i]:
             alts.append(Event(EventKind.COMP_DISPATCH, i))
             alts.append(Event(EventKind.COMP_REPLY, i, Outcome.OK))
             alts.append(Event(EventKind.COMP_REPLY, i, Outcome.FAILED))
+            if faults.comp_fail and timeout:
+                # a timed-out compensation: the same writes as a failed one
+                alts.append(Event(EventKind.COMP_REPLY, i, Outcome.UNKNOWN))
     if faults.crashes > 0:
         alts += [Event(EventKind.CRASH), Event(EventKind.RECOVER)]
     return Encoding(saga=saga, faults=faults, alternatives=tuple(alts))
