@@ -111,6 +111,8 @@ class _Instance:
     not_before: dict[_Key, float] = field(default_factory=dict)
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     first_sent: dict[int, float] = field(default_factory=dict)
+    after_unknown: set[int] = field(default_factory=set)
+    """Steps whose attempt in flight follows one that ended unknown."""
     pending: list[LogRecord] = field(default_factory=list)
     events: list[SagaEvent] = field(default_factory=list)
 
@@ -120,6 +122,7 @@ _REPLY_EVENT = {
     Outcome.FAILED: EventType.STEP_FAILED,
     Outcome.FATAL: EventType.STEP_FAILED,
     Outcome.UNKNOWN: EventType.STEP_TIMED_OUT,
+    Outcome.EXPIRED: EventType.STEP_TIMED_OUT,
 }
 _END_EVENT = {
     Phase.COMPLETED: EventType.SAGA_COMPLETED,
@@ -324,7 +327,8 @@ class Engine:
         rep = self._replay(info)
         inst = _Instance(saga_id=info.saga_id, input=rep.input, seq=rep.next_seq,
                          state=rep.state, results=rep.results, attempts=rep.attempts,
-                         comp_attempts=rep.comp_attempts, errors=rep.errors)
+                         comp_attempts=rep.comp_attempts, errors=rep.errors,
+                         after_unknown=rep.after_unknown)
         self._record(inst, kind, -1)
         inst.state = (sem.resume(self.saga, inst.state) if kind == "resume" else
                       sem.apply(self.saga, sem.apply(self.saga, inst.state,
@@ -393,6 +397,11 @@ class Engine:
             if chosen is None:
                 break
             i = chosen.step
+            if chosen.kind is EventKind.DISPATCH:
+                if inst.state[HEADER + WIDTH * i + ST] == Status.RETRY_UNKNOWN:
+                    inst.after_unknown.add(i)
+                else:
+                    inst.after_unknown.discard(i)
             inst.state = sem.apply(saga, inst.state, chosen)
             if chosen.kind is EventKind.DISPATCH:
                 n = inst.attempts[i] = inst.attempts.get(i, 0) + 1
@@ -534,6 +543,7 @@ class Engine:
                          data=None if ok else json.dumps(error))
             inst.events.append(self._ev(
                 inst, EventType.COMPENSATION_COMPLETED if ok
+                else EventType.COMPENSATION_TIMED_OUT if outcome is Outcome.UNKNOWN
                 else EventType.COMPENSATION_FAILED, i, n, None if ok else error))
             if inst.state[base + CS] == CompStatus.RETRY:
                 policy = saga.compensation_policy.as_retry()
@@ -580,22 +590,41 @@ class Engine:
             hit = self._cache.get(cache_key)
             if hit is not None and hit[0] > self.clock.now():
                 return Outcome.OK, hit[1], None
-        if breaker is not None and not breaker.allow():
-            return Outcome.FAILED, None, _describe(CircuitOpen(
-                f"circuit breaker of participant {step.participant!r} is open"))
         loop = asyncio.get_running_loop()
+        now = loop.time()
+        budget_end: float | None = None
+        if step.total_timeout is not None:
+            # The semantics' EXPIRED reply: the budget for all attempts (counted
+            # from the first send by this worker) is spent, so the step is spent
+            # however many attempts remain. Spent before this attempt: it is not
+            # sent at all (expired, no effect).
+            budget_end = inst.first_sent.get(i, now) + step.total_timeout
+            if now >= budget_end:
+                return Outcome.EXPIRED, None, (
+                    f"TimeoutError: total timeout of {step.total_timeout}s spent")
+        if breaker is not None and not breaker.allow():
+            # Not sent. After an attempt that ended unknown, "failed" would tell
+            # the semantics that nothing took effect and skip the compensation
+            # the earlier attempt may need: the outcome is still unknown.
+            unknown = i in inst.after_unknown and step.timeout is not None
+            return (Outcome.UNKNOWN if unknown else Outcome.FAILED), None, _describe(
+                CircuitOpen(f"circuit breaker of participant {step.participant!r} "
+                            "is open"))
         deadline: float | None = None
         if step.timeout is not None:
-            deadline = loop.time() + step.timeout
-            if step.total_timeout is not None:
-                # The total budget caps each attempt; once it is spent the next
-                # attempt ends unknown at once (see the report on total timeouts).
-                start = inst.first_sent.get(i, loop.time())
-                deadline = min(deadline, max(loop.time(),
-                                             start + step.total_timeout))
+            deadline = now + step.timeout
+        budget_fires = budget_end is not None and (deadline is None
+                                                   or budget_end <= deadline)
+        if budget_fires:
+            deadline = budget_end
         try:
-            async with asyncio.timeout(deadline) as cm:
-                inst.deadlines[("a", i)] = cm
+            # timeout_at: the deadline is absolute loop time (asyncio.timeout
+            # takes a delay, which made every attempt after t=0 last too long)
+            async with asyncio.timeout_at(deadline) as cm:
+                if deadline is not None:
+                    # Only an attempt with a timeout can be cut off by an
+                    # abort; one without is waited for (see _cancel_sibling).
+                    inst.deadlines[("a", i)] = cm
                 if ctx.cancel_requested.is_set() and deadline is not None:
                     cm.reschedule(loop.time())
                 try:
@@ -608,6 +637,15 @@ class Engine:
             if breaker is not None:
                 breaker.failure()
             if deadline is not None and cm.expired():
+                # An abort cuts an attempt off by rescheduling its deadline: an
+                # unknown outcome either way, reported as the semantics offers
+                # it for this step (a step with only a total timeout has no
+                # plain unknown).
+                if step.timeout is None or (
+                        budget_fires and not ctx.cancel_requested.is_set()):
+                    return Outcome.EXPIRED, None, (
+                        f"TimeoutError: total timeout of {step.total_timeout}s "
+                        "spent")
                 return Outcome.UNKNOWN, None, (
                     f"TimeoutError: no reply within {step.timeout}s")
             return self._classify(step, exc)
@@ -653,11 +691,21 @@ class Engine:
             return Outcome.FAILED, _describe(CircuitOpen(
                 f"circuit breaker of participant {step.participant!r} is open"))
         try:
-            # A compensation has no unknown outcome in the semantics: one that
-            # does not answer in time failed, and is retried with the same key.
-            async with asyncio.timeout(step.timeout):
+            # A compensation that does not answer in time has an unknown
+            # outcome (it may have undone the action), which the semantics
+            # retries like a failure, with the same key: a compensation must
+            # be safe when re-run (see semantics.apply, COMP_REPLY).
+            async with asyncio.timeout(step.timeout) as cm:
                 out = await invoke(op, ctx)
             _check_json(out, step, ctx.operation)
+        except TimeoutError as exc:
+            if breaker is not None:
+                breaker.failure()
+            if step.timeout is not None and cm.expired():
+                return Outcome.UNKNOWN, (
+                    f"TimeoutError: compensation gave no reply within "
+                    f"{step.timeout}s")
+            return Outcome.FAILED, _describe(exc)
         except Exception as exc:
             if breaker is not None:
                 breaker.failure()

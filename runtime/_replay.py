@@ -40,6 +40,8 @@ class Replayed:
     """Action attempts sent so far, by step index."""
     comp_attempts: dict[int, int] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
+    after_unknown: set[int] = field(default_factory=set)
+    """Steps whose last dispatch followed an attempt that ended unknown."""
     next_seq: int = 0
     ended: str | None = None
     """The phase name of the ``end`` record, if any."""
@@ -106,6 +108,10 @@ def _apply_record(saga: Saga, out: Replayed, rec: LogRecord) -> State:
         raise ValueError(f"unknown record kind {k!r}")
     if k == "dispatch":
         out.attempts[i] = out.attempts.get(i, 0) + 1
+        if state[sem.HEADER + sem.WIDTH * i + sem.ST] == sem.Status.RETRY_UNKNOWN:
+            out.after_unknown.add(i)
+        else:
+            out.after_unknown.discard(i)
     elif k == "comp_dispatch":
         out.comp_attempts[i] = out.comp_attempts.get(i, 0) + 1
     elif k == "reply":

@@ -32,7 +32,8 @@ class Script:
 
     ``plan[(step, kind)]`` is a list of behaviours for successive calls:
     ``ok``, ``fail`` (raise :class:`Boom`), ``fatal`` (raise :class:`Fatal`),
-    ``hang`` (never answer; takes effect first if ``hang+``), ``garbage``
+    ``hang`` (never answer; takes effect, or undoes, first if ``hang+``),
+    ``garbage``
     (return a non-JSON value), any of them as ``what@seconds`` to wait
     first, or a number (sleep that long, then ok). Calls past
     the end of a list behave as ``ok``. ``effects[step]`` counts applications per
@@ -70,6 +71,18 @@ class Script:
         self.effect[ctx.step] += 1
         self.modelled[ctx.step] = min(self.modelled[ctx.step] + 1, EFFECT_CAP)
 
+    def _undo(self, ctx: StepContext) -> None:
+        # A compensation must be safe when re-run (DESIGN.md): one re-sent
+        # with the same key (after a crash or a timeout) undoes nothing more.
+        if ctx.idempotency_key in self.compensated:
+            return
+        self.compensated.add(ctx.idempotency_key)
+        if self.effect[ctx.step] > 0:
+            self.effect[ctx.step] -= 1
+            self.undone[ctx.step] += 1
+        if self.modelled[ctx.step] > 0:
+            self.modelled[ctx.step] -= 1
+
     def op(self, ctx: StepContext) -> Any:
         return self._run(ctx)
 
@@ -84,12 +97,15 @@ class Script:
         if "@" in what:
             what, delay = what.split("@")
             await asyncio.sleep(float(delay))
-        if (idem and ctx.attempt_kind == "action" and what in ("fail", "fatal")
-                and ctx.idempotency_key in self.applied[ctx.step]):
+        if what in ("fail", "fatal") and (
+                (idem and ctx.attempt_kind == "action"
+                 and ctx.idempotency_key in self.applied[ctx.step])
+                or ctx.idempotency_key in self.compensated):
             # An idempotent participant that already applied this key answers
             # with the recorded result; it cannot fail it any more. Checked
             # after the delay is split off, so ``fail@1`` obeys it too, and
             # after the wait, since the key may have been applied meanwhile.
+            # A compensation is keyed the same way (safe when re-run).
             what = "ok"
         if what == "fail":
             raise Boom(f"{ctx.step} {ctx.attempt_kind} failed")
@@ -98,20 +114,13 @@ class Script:
         if what in ("hang", "hang+"):
             if what == "hang+" and ctx.attempt_kind == "action":
                 self._apply(ctx)
+            elif what == "hang+":
+                self._undo(ctx)  # undoes, then its reply is lost
             await asyncio.Event().wait()
         if what == "garbage":
             return object()
         if ctx.attempt_kind == "compensation":
-            # A compensation must be safe when re-run (DESIGN.md): one that is
-            # re-sent after a crash with the same key undoes nothing more.
-            if ctx.idempotency_key in self.compensated:
-                return None
-            self.compensated.add(ctx.idempotency_key)
-            if self.effect[ctx.step] > 0:
-                self.effect[ctx.step] -= 1
-                self.undone[ctx.step] += 1
-            if self.modelled[ctx.step] > 0:
-                self.modelled[ctx.step] -= 1
+            self._undo(ctx)
             return None
         self._apply(ctx)
         return {"step": ctx.step, "seen": sorted(ctx.results)}
@@ -131,7 +140,14 @@ def sagas() -> Any:
     """Hypothesis strategy: small sagas (DAGs, kinds, timeouts, policies)."""
     from hypothesis import strategies as st
 
-    from saga_models import CompensationPolicy, RetryPolicy, Saga, Step, StepKind
+    from saga_models import (
+        CircuitBreaker,
+        CompensationPolicy,
+        RetryPolicy,
+        Saga,
+        Step,
+        StepKind,
+    )
 
     @st.composite
     def build(draw: Any) -> Saga:
@@ -155,6 +171,10 @@ def sagas() -> Any:
                     initial_interval=draw(st.sampled_from([0.0, 0.5, 2.0])),
                     non_retryable_errors=("Fatal",) if draw(st.booleans()) else ()),
                 timeout=draw(st.sampled_from([None, 3.0])),
+                # with a 3s timeout, the second attempt is cut short (expired)
+                total_timeout=draw(st.sampled_from([None, None, 5.0])),
+                breaker=(CircuitBreaker(failure_threshold=1, recovery_timeout=2.0)
+                         if draw(st.integers(0, 3)) == 0 else None),
                 idempotent=draw(st.booleans()),
                 compensation_needs_result=draw(st.booleans()) and draw(st.booleans()),
             ))
@@ -175,9 +195,10 @@ def schedules(saga: Any) -> Any:
     for step in saga.steps:
         acts = ["ok", "fail", "fatal", "ok@1", "fail@1"]
         comps = ["ok", "fail", "ok@0.5"]
-        if step.timeout is not None:
+        if step.timeout is not None or step.total_timeout is not None:
             acts += ["hang", "hang+"]
-            comps += ["hang"]
+        if step.timeout is not None:  # a compensation has the per-attempt one
+            comps += ["hang", "hang+"]
         entries[(step.name, "action")] = st.lists(st.sampled_from(acts), max_size=4)
         if step.compensation:
             entries[(step.name, "compensation")] = st.lists(st.sampled_from(comps),
