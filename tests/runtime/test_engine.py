@@ -212,6 +212,33 @@ def test_abort_cuts_off_timed_siblings_and_waits_for_others() -> None:
     assert dict(s.effect)["slow"] == 0
 
 
+def test_abort_waits_for_an_untimed_sibling_and_compensates_it() -> None:
+    """A sibling without a timeout is not cut off by an abort: only its real
+    reply tells the semantics whether it took effect (cut off, it was reported
+    failed and never compensated, though it may have applied)."""
+    saga = (SagaBuilder("p")
+            .step("a", participant="p", action="a", compensation="ua")
+            .step("slow", participant="p", action="s", compensation="us",
+                  depends_on=["a"])
+            .step("fails", participant="p", action="f", compensation="uf",
+                  depends_on=["a"])
+            .build())
+    s = Script({("slow", "action"): ["ok@5"], ("fails", "action"): ["fail@1"]})
+    log = MemoryLog()
+
+    async def main(clock: VirtualClock) -> tuple[Any, float]:
+        engine = Engine(saga, s.participants(saga), clock=clock, log=log)
+        return await engine.run(), clock.now()
+
+    result, elapsed = vrun(main)
+    assert result.outcome is SagaOutcome.COMPENSATED
+    assert elapsed >= 5.0
+    slow = [r.outcome for r in log.records(result.saga_id)
+            if r.kind == "reply" and r.step == "slow"]
+    assert slow == ["ok"]
+    assert s.undone["slow"] == 1 and dict(s.effect)["slow"] == 0
+
+
 def test_events_are_published_in_order() -> None:
     seen: list[SagaEvent] = []
     bus = InProcessBus()
