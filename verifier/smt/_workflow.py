@@ -12,10 +12,10 @@ answers in the same shapes:
   any path of k steps exists at all (if not, every reachable state was checked:
   an unbounded ``holds``); then k-induction up to :data:`MAX_K` over simple
   paths.
-* **Termination**: the bus never overflows (safety, above), and either no
-  execution is longer than some k (z3 proves that no path of k steps exists,
-  so every execution ends: the execution-length bound is the ranking function)
-  or a fair lasso (a cycle under the same strong fairness as
+* **Termination**: the bus never overflows (safety, above), and either a
+  linear ranking function that z3 synthesises and checks drops on every step
+  (:mod:`._workflow_rank`), or no execution is longer than some k (z3 proves
+  that no path of k steps exists), or a fair lasso (a cycle under the same strong fairness as
   ``WorkflowTransitionSystem.fairness_family``) is a counterexample. Neither
   within the bound: ``unknown`` with the reason.
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import z3
 
@@ -44,12 +44,16 @@ from .._ts import Property, TransitionSystem
 from ._encode import EncodingError, Unsupported
 from ._workflow_encode import Frame, WorkflowEncoding, replay
 from ._workflow_expr import compile_truth
+from ._workflow_invariant import Strengthening, houdini
+from ._workflow_rank import RankResult, synthesise
 from ._z3 import DEFAULT_RLIMIT, Labelled, new_solver
 
 DEFAULT_MAX_DEPTH = 40
 """BMC bound: no verdict from a longer unrolling is attempted."""
 MAX_K = 6
 """Largest k tried by k-induction (over simple paths) after BMC stops."""
+SAMPLE_STATES = 2_000
+"""Reachable states sampled (breadth first) to seed Houdini and the rank."""
 
 StateBad = Callable[[Frame], z3.BoolRef]
 TransBad = Callable[[Frame, z3.ArithRef, Frame], z3.BoolRef]
@@ -72,6 +76,8 @@ class _Bmc:
     """Every depth up to this one was checked for every open goal."""
     gave_up: str = ""
     """Why z3 stopped early, if it did."""
+    stalled: list[_Goal] = field(default_factory=list)
+    """Goals z3 gave up on at some depth (their ``reason`` says where)."""
 
 
 @dataclass(slots=True)
@@ -105,6 +111,9 @@ class _Run:
             for o in wf.outcomes
         ]
         self.finals = [[s.states.index(f) for f in s.final] for s in wf.services]
+        self._strength: Strengthening | None = None
+        self._samples: tuple[list[sem.State],
+                             list[tuple[sem.State, sem.State]]] | None = None
         # Compile every expression up front: an unsupported one makes the
         # whole workflow unsupported (a guard shapes every property).
         probe = self.enc.frame("probe")
@@ -178,11 +187,53 @@ class _Run:
         return _Goal(prop=p, state_bad=state_bad, trans_bad=trans_bad)
 
     # --- induction ------------------------------------------------------------------
+    def samples(self) -> tuple[list[sem.State], list[tuple[sem.State, sem.State]]]:
+        """Reachable states and transitions of the shared semantics, breadth
+        first up to :data:`SAMPLE_STATES` states: hints for Houdini and the
+        rank synthesis (they speed the search; z3 still checks every claim)."""
+        if self._samples is None:
+            init = self.ts.initial()
+            seen = dict.fromkeys(init)
+            edges: list[tuple[sem.State, sem.State]] = []
+            todo = list(init)
+            while todo and len(seen) < SAMPLE_STATES:
+                st = todo.pop(0)
+                for _, nxt in self.ts.successors(st):
+                    edges.append((st, nxt))
+                    if nxt not in seen:
+                        seen[nxt] = None
+                        todo.append(nxt)
+            self._samples = (list(seen), edges)
+        return self._samples
+
+    @property
+    def strengthening(self) -> Strengthening:
+        """Houdini's inductive lemmas, found once per run (on first use)."""
+        if self._strength is None:
+            self._strength = houdini(self.enc, rlimit=self.rlimit,
+                                     samples=self.samples()[0])
+        return self._strength
+
+    def rank(self) -> RankResult:
+        """A ranking function every step lowers, on every invariant state."""
+        return synthesise(self.enc, lambda f: [x for _, x in self.lemmas(f)],
+                          rlimit=self.rlimit, samples=self.samples()[1])
+
+    def lemmas(self, f: Frame) -> list[tuple[str, z3.BoolRef]]:
+        """The fixed range lemmas and Houdini's, on frame ``f`` (labelled)."""
+        out = self.enc.lemmas(f)
+        n = len(self.strengthening.lemmas)
+        if n:
+            out.append((f"{n} inductive state-bus relations (Houdini)",
+                        self.enc.cached("houdini", lambda a, b, c: z3.And(
+                            *[lemma for _, lemma in self.strengthening.at(a)]), f)))
+        return out
+
     def _lemma_solver(self, frames: list[Frame]) -> tuple[Labelled, list[z3.BoolRef]]:
         slv = new_solver(rlimit=self.rlimit)
         lits = []
         for k, f in enumerate(frames):
-            for label, lemma in self.enc.lemmas(f):
+            for label, lemma in self.lemmas(f):
                 lits.append(slv.track(f"{label} (step {k})", lemma))
         return slv, lits
 
@@ -208,7 +259,7 @@ class _Run:
             frames.append(enc.frame(f"i{k}"))
             choices.append(z3.Int(f"ic{k - 1}"))
             slv.add(enc.transition(frames[k - 1], choices[k - 1], frames[k]))
-            for label, lemma in enc.lemmas(frames[k]):
+            for label, lemma in self.lemmas(frames[k]):
                 lits.append(slv.track(f"{label} (step {k})", lemma))
             if simple:
                 # Simple paths only: k-induction is then complete at the
@@ -225,7 +276,8 @@ class _Run:
                 used = sorted({c.split(" (step")[0] for c in slv.core_labels()
                                if not c.startswith("violation")})
                 return True, (f"{k}-induction, strengthened by "
-                              + (", ".join(used) if used else "no lemma"))
+                              + (", ".join(used) if used else "no lemma (it holds in every "
+                                 "state with a successor)"))
             if res != z3.sat:
                 return False, f"z3 gave up at k={k}: {slv.reason_unknown()}"
             if not detail:
@@ -259,6 +311,7 @@ class _Run:
         open_ = list(goals)
         out = _Bmc()
         simple = z3.Bool("loop-free path")
+        loop_free = True
         for k in range(self.max_depth + 1):
             if k > 0:
                 frames.append(enc.frame(f"s{k}"))
@@ -289,13 +342,15 @@ class _Run:
                     g.verdict, g.trace, g.depth = Verdict.VIOLATED, (states, steps), k
                     open_.remove(g)
                 elif res != z3.unsat:
-                    out.gave_up = (f"BMC at depth {k}: z3 gave up "
-                                   f"({slv.reason_unknown()})")
-                    return out
+                    # This goal stays open (unknown); the others go on.
+                    g.reason = (f"BMC at depth {k}: z3 gave up "
+                                f"({slv.reason_unknown()})")
+                    open_.remove(g)
+                    out.stalled.append(g)
             out.checked = k
             if not open_ and not keep_going():
                 return out
-            if k > 0:
+            if k > 0 and loop_free:
                 # Complete BMC (Sheeran, Singh, Stalmarck 2000): a shortest path
                 # is loop-free, so when no loop-free path of k steps exists,
                 # every reachable state is within k - 1 steps and every
@@ -304,14 +359,13 @@ class _Run:
                     slv.add(z3.Implies(simple, z3.Not(enc.equal(frames[j],
                                                                 frames[k]))))
                 res = slv.check([simple])
-                if res == z3.unsat:
+                if res == z3.unsat and not out.stalled:
                     out.diameter = k - 1
                     out.checked = self.max_depth
                     return out
                 if res != z3.sat:
-                    out.gave_up = (f"BMC at depth {k}: z3 gave up "
-                                   f"({slv.reason_unknown()})")
-                    return out
+                    # Too hard to decide: go on without the completeness test.
+                    loop_free = False
         return out
 
     def fair_lasso(self) -> tuple[tuple[list[sem.State], list[Step], int] | None,
@@ -333,7 +387,7 @@ class _Run:
         enabled: list[dict[int, z3.BoolRef]] = []
 
         def en(k: int) -> dict[int, z3.BoolRef]:
-            return {f: z3.Or(*[enc.guard(frames[k], a) for a in alts])
+            return {f: enc.enabled_family(frames[k], alts)
                     for f, alts in fams.items()}
 
         enabled.append(en(0))
@@ -443,12 +497,19 @@ def check_workflow(
         if proved:
             g.verdict, g.reason = Verdict.HOLDS, (
                 f"proved for executions of every length by {detail}")
+    # Termination, when the bus provably stays within capacity: a ranking
+    # function z3 synthesises and checks makes the execution-length bound
+    # (and the lasso search) unnecessary.
+    term = goals.get("termination")
+    rank = RankResult(False, "")
+    if term is not None and term.verdict is Verdict.HOLDS:
+        rank = run.rank()
     # 2. BMC on one unrolling: shortest violations, or the execution-length bound.
     open_ = [g for g in goals.values() if g.verdict is Verdict.UNKNOWN]
-    term = goals.get("termination")
 
     def want_bound() -> bool:
-        return term is not None and term.verdict is not Verdict.VIOLATED
+        return (term is not None and term.verdict is not Verdict.VIOLATED
+                and not rank.proved)
 
     res = _Bmc()
     if open_ or want_bound():
@@ -457,6 +518,8 @@ def check_workflow(
     for g in open_:
         if g.verdict is Verdict.VIOLATED:
             continue
+        if g in res.stalled:
+            continue  # unknown, with the depth where z3 gave up
         if bound is not None:
             g.verdict, g.reason = Verdict.HOLDS, (
                 "bounded model checking is complete: no execution is longer than "
@@ -498,12 +561,24 @@ def check_workflow(
         if g.verdict is not Verdict.HOLDS:
             out.append(result(p, Verdict.UNKNOWN, f"bus capacity: {g.reason}"))
             continue
+        if rank.proved:
+            out.append(result(p, Verdict.HOLDS, (
+                f"the bus stays within its capacity ({g.reason}); every execution "
+                f"ends: {rank.detail}")))
+            continue
         if bound is not None:
             out.append(result(p, Verdict.HOLDS, (
                 f"the bus stays within its capacity ({g.reason}); every execution "
                 f"ends within {bound} steps (z3 proved that no execution of "
                 f"{bound + 1} steps exists)"), depth=bound))
             continue
+        if res.diameter is None and not rank.detail:
+            rank = run.rank()
+            if rank.proved:
+                out.append(result(p, Verdict.HOLDS, (
+                    f"the bus stays within its capacity ({g.reason}); every "
+                    f"execution ends: {rank.detail}")))
+                continue
         lasso, complete, why = run.fair_lasso()
         if lasso is not None:
             states, steps, loop = lasso
@@ -520,7 +595,8 @@ def check_workflow(
             out.append(result(p, Verdict.UNKNOWN, (
                 f"the bus stays within its capacity, but executions longer than "
                 f"{run.max_depth} steps exist and no fair cycle was found within "
-                "that bound; no ranking function is synthesised for workflows"
+                "that bound"
+                + (f"; ranking: {rank.detail}" if rank.detail else "")
                 + (f" ({why})" if why else ""))))
     return tuple(out)
 

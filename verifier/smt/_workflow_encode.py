@@ -18,6 +18,7 @@ silently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import z3
@@ -49,6 +50,10 @@ class WorkflowEncoding:
     """Per alternative, its strong-fairness family (as ``fairness_family``)."""
     width: int = field(init=False)
     _init: sem.State = field(init=False)
+    _a: Frame = field(init=False)
+    _b: Frame = field(init=False)
+    _c: z3.ArithRef = field(init=False)
+    _cache: dict[str, object] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.t = sem.tables(self.wf)
@@ -61,6 +66,11 @@ class WorkflowEncoding:
                 f"{MAX_ALTERNATIVES:,} the z3 encoding takes; use the explicit "
                 "checker"
             )
+        # Terms are built once over template frames and instantiated by
+        # substitution (in z3's C++), which is far cheaper than rebuilding
+        # them through the Python API for every frame of every unrolling.
+        self._a, self._b = self.frame("__a"), self.frame("__b")
+        self._c = z3.Int("__c")
         n_slots = len(self.t.channels if self.t.fifo else self.t.slots)
         self.families = [
             n_slots + s.service if s.kind is StepKind.TIMER
@@ -94,6 +104,28 @@ class WorkflowEncoding:
     def values(self, model: z3.ModelRef, s: Frame) -> sem.State:
         """The concrete state of ``s`` in ``model``."""
         return tuple(int(model.eval(v, model_completion=True).as_long()) for v in s)
+
+    def instantiate(self, term: z3.BoolRef, s: Frame, s2: Frame | None = None,
+                    c: z3.ArithRef | None = None) -> z3.BoolRef:
+        """``term`` built over the template frames, on frames ``s`` (``s2``)
+        and choice ``c``."""
+        pairs = list(zip(self._a, s, strict=True))
+        if s2 is not None:
+            pairs += list(zip(self._b, s2, strict=True))
+        if c is not None:
+            pairs.append((self._c, c))
+        return z3.substitute(term, *pairs)
+
+    def cached(self, key: str, build: Callable[[Frame, Frame, z3.ArithRef],
+                                               z3.BoolRef],
+               s: Frame, s2: Frame | None = None,
+               c: z3.ArithRef | None = None) -> z3.BoolRef:
+        """``build(s, s2, c)``, built once over the templates under ``key``."""
+        term = self._cache.get(key)
+        if term is None:
+            term = build(self._a, self._b, self._c)
+            self._cache[key] = term
+        return self.instantiate(term, s, s2, c)  # type: ignore[arg-type]
 
     # --- the labels -------------------------------------------------------------
     def _reactions(self, service: int, event: int, *,
@@ -196,7 +228,13 @@ class WorkflowEncoding:
 
     def enabled_any(self, s: Frame) -> z3.BoolRef:
         """Some step is enabled (``not is_quiescent``)."""
-        return z3.Or(*[self.guard(s, a) for a in range(len(self.alternatives))])
+        return self.cached("enabled_any", lambda a, b, c: z3.Or(
+            *[self.guard(a, k) for k in range(len(self.alternatives))]), s)
+
+    def enabled_family(self, s: Frame, alts: list[int]) -> z3.BoolRef:
+        """Some alternative in ``alts`` is enabled in ``s``."""
+        return self.cached(f"enabled{alts}", lambda a, b, c: z3.Or(
+            *[self.guard(a, k) for k in alts]), s)
 
     # --- effects ------------------------------------------------------------------
     def post(self, s: Frame, a: int) -> list[z3.ArithRef]:
@@ -268,6 +306,9 @@ class WorkflowEncoding:
 
     def transition(self, s: Frame, c: z3.ArithRef, s2: Frame) -> z3.BoolRef:
         """``s --alternatives[c]--> s2``."""
+        return self.cached("transition", self._transition, s, s2, c)
+
+    def _transition(self, s: Frame, s2: Frame, c: z3.ArithRef) -> z3.BoolRef:
         n = len(self.alternatives)
         parts: list[z3.BoolRef] = [c >= 0, c < n]
         # Per position, only the alternatives that write it appear in its
@@ -290,6 +331,14 @@ class WorkflowEncoding:
         ``post`` keeps it): ``tests/smt/test_workflow_smt.py`` checks them on
         every explicitly reachable state of the corpus.
         """
+        tmpl = self._cache.get("lemmas")
+        if tmpl is None:
+            tmpl = self._lemmas(self._a)
+            self._cache["lemmas"] = tmpl
+        return [(label, self.instantiate(term, s))
+                for label, term in tmpl]  # type: ignore[attr-defined]
+
+    def _lemmas(self, s: Frame) -> list[tuple[str, z3.BoolRef]]:
         t, wf = self.t, self.wf
         out: list[tuple[str, z3.BoolRef]] = [
             ("overflow is a flag", z3.And(s[OVERFLOW] >= 0, s[OVERFLOW] <= 1)),

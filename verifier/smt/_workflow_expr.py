@@ -1,14 +1,14 @@
 """Guards and invariants of event workflows compiled to z3 terms (never ``eval``).
 
 The expression language of :mod:`saga_models.workflow._expr` is Python's syntax
-evaluated with Python's semantics, so the compiler keeps Python's value types:
-an integer, a Boolean (which Python also treats as the integer 0 or 1), or a
-string (a literal, or a service's state, which is an index into that service's
-state names). ``and``/``or`` return one of their operands, exactly as Python
-does. Whatever cannot be mirrored exactly (ordering comparisons on strings,
-arithmetic on strings) raises :class:`~verifier.smt._encode.Unsupported`, so the
-backend answers ``unknown`` instead of risking a wrong verdict.
-"""
+evaluated by a small tree walker with Python's operators, so the compiler keeps
+the walker's value types: an integer, a Boolean (which Python also treats as
+the integer 0 or 1), or a string (a literal, or a service's state, which is an
+index into that service's state names). ``and``/``or`` give a Boolean, as the
+walker's ``all``/``any`` do. Whatever cannot be mirrored exactly (ordering
+comparisons on strings, arithmetic on strings) raises
+:class:`~verifier.smt._encode.Unsupported`, so the backend answers ``unknown``
+instead of risking a wrong verdict."""
 
 from __future__ import annotations
 
@@ -123,16 +123,6 @@ def _compare(op: ast.cmpop, a: Value, b: Value | Sequence[Value],
                       f"{type(op).__name__} is not encoded")
 
 
-def _select(cond: z3.BoolRef, a: Value, b: Value, text: str) -> Value:
-    """``a if cond else b``, for ``and``/``or`` returning an operand."""
-    if isinstance(a, StrVal) or isinstance(b, StrVal):
-        raise Unsupported(f"expression {text!r} uses and/or on strings outside a "
-                          "condition")
-    if z3.is_bool(a) and z3.is_bool(b):
-        return z3.If(cond, a, b)  # type: ignore[no-any-return]
-    return z3.If(cond, _as_int(a, text), _as_int(b, text))  # type: ignore[no-any-return]
-
-
 def _compile(node: ast.expr, scope: Scope, text: str) -> Value:
     if isinstance(node, ast.Constant):
         v = node.value
@@ -159,16 +149,10 @@ def _compile(node: ast.expr, scope: Scope, text: str) -> Value:
                               f"{node.value.id!r}")
         return scope.states[node.value.id]
     if isinstance(node, ast.BoolOp):
-        # Python: `a and b` is `b if a else a`; `a or b` is `a if a else b`.
-        # Folded from the right, as Python evaluates left to right.
-        vals = [_compile(v, scope, text) for v in node.values]
-        acc = vals[-1]
-        for v in reversed(vals[:-1]):
-            if isinstance(node.op, ast.And):
-                acc = _select(truth(v), acc, v, text)
-            else:
-                acc = _select(truth(v), v, acc, text)
-        return acc
+        # The reference evaluator takes all()/any() of the operands, so the
+        # value is a Boolean (not Python's "returns an operand").
+        vals = [truth(_compile(v, scope, text)) for v in node.values]
+        return z3.And(*vals) if isinstance(node.op, ast.And) else z3.Or(*vals)
     if isinstance(node, ast.UnaryOp):
         v = _compile(node.operand, scope, text)
         if isinstance(node.op, ast.Not):
