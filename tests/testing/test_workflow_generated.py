@@ -35,10 +35,15 @@ from sagaproof.testing import (
     run_workflow_schedule,
     workflow_reachable,
 )
-from tests.testing.handlers import double_charge, refund_first, shared_key
+from tests.testing.handlers import (
+    double_charge,
+    late_payment,
+    refund_first,
+    shared_key,
+)
 from verifier import Verdict, check
 
-PAIRS = [double_charge, shared_key, refund_first]
+PAIRS = [double_charge, shared_key, refund_first, late_payment]
 IDS = [m.__name__.rsplit(".", 1)[-1] for m in PAIRS]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workflows"
 
