@@ -76,7 +76,7 @@ def test_random_walks_replay_through_encoding() -> None:
                 (v, z3.BitVecVal(int(x), v.size()))
                 for v, x in zip(s2, nxt, strict=True)
             ]
-            subst.append((c, z3.BitVecVal(enc.alternatives.index(e), c.size())))
+            subst.append((c, z3.BitVecVal(enc.index_of(e), c.size())))
             assert z3.is_true(z3.simplify(z3.substitute(rel, *subst))), (st, e)
             st = nxt
 
