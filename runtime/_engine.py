@@ -111,6 +111,8 @@ class _Instance:
     not_before: dict[_Key, float] = field(default_factory=dict)
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     first_sent: dict[int, float] = field(default_factory=dict)
+    """Wall time of each step's first send: the start of its total budget,
+    which a crash does not renew (it is rebuilt from the log)."""
     after_unknown: set[int] = field(default_factory=set)
     """Steps whose attempt in flight follows one that ended unknown."""
     pending: list[LogRecord] = field(default_factory=list)
@@ -328,7 +330,9 @@ class Engine:
         inst = _Instance(saga_id=info.saga_id, input=rep.input, seq=rep.next_seq,
                          state=rep.state, results=rep.results, attempts=rep.attempts,
                          comp_attempts=rep.comp_attempts, errors=rep.errors,
-                         after_unknown=rep.after_unknown)
+                         after_unknown=rep.after_unknown,
+                         # a person resuming a STUCK saga gives it a fresh budget
+                         first_sent={} if kind == "resume" else rep.first_sent)
         self._record(inst, kind, -1)
         inst.state = (sem.resume(self.saga, inst.state) if kind == "resume" else
                       sem.apply(self.saga, sem.apply(self.saga, inst.state,
@@ -405,7 +409,7 @@ class Engine:
             inst.state = sem.apply(saga, inst.state, chosen)
             if chosen.kind is EventKind.DISPATCH:
                 n = inst.attempts[i] = inst.attempts.get(i, 0) + 1
-                inst.first_sent.setdefault(i, now)
+                inst.first_sent.setdefault(i, self.clock.wall())
                 self._record(inst, "dispatch", i, attempt=n)
                 inst.events.append(self._ev(inst, EventType.STEP_STARTED, i, n))
                 launches.append(("a", i))
@@ -598,7 +602,9 @@ class Engine:
             # from the first send by this worker) is spent, so the step is spent
             # however many attempts remain. Spent before this attempt: it is not
             # sent at all (expired, no effect).
-            budget_end = inst.first_sent.get(i, now) + step.total_timeout
+            wall = self.clock.wall()
+            budget_end = now + (inst.first_sent.get(i, wall) + step.total_timeout
+                                - wall)
             if now >= budget_end:
                 return Outcome.EXPIRED, None, (
                     f"TimeoutError: total timeout of {step.total_timeout}s spent")

@@ -41,6 +41,9 @@ class Replayed:
     comp_attempts: dict[int, int] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     after_unknown: set[int] = field(default_factory=set)
+    first_sent: dict[int, float] = field(default_factory=dict)
+    """Wall time of each step's first dispatch since the start or the last
+    resume (where its total timeout budget starts)."""
     """Steps whose last dispatch followed an attempt that ended unknown."""
     next_seq: int = 0
     ended: str | None = None
@@ -102,12 +105,14 @@ def _apply_record(saga: Saga, out: Replayed, rec: LogRecord) -> State:
         state = sem.apply(saga, state, Event(EventKind.CRASH))
         return sem.apply(saga, state, Event(EventKind.RECOVER))
     if k == "resume":
+        out.first_sent.clear()
         return sem.resume(saga, state)
     ev = event_of(rec)
     if ev is None:
         raise ValueError(f"unknown record kind {k!r}")
     if k == "dispatch":
         out.attempts[i] = out.attempts.get(i, 0) + 1
+        out.first_sent.setdefault(i, rec.at)
         if state[sem.HEADER + sem.WIDTH * i + sem.ST] == sem.Status.RETRY_UNKNOWN:
             out.after_unknown.add(i)
         else:

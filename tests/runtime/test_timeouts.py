@@ -131,6 +131,18 @@ def test_an_expired_pivot_ends_stuck_and_resumes_with_a_fresh_budget() -> None:
     assert conform(saga, records).conforms
 
 
+def test_a_crash_does_not_renew_the_total_budget() -> None:
+    """The budget starts at the first send, as the log recorded it: a worker
+    that recovers the saga at t~1 still gives up at 2.5, not 1 + 2.5."""
+    saga = two()
+    result, records, _ = run_with_faults(saga, {("b", "action"): ["hang"] * 6}, 3)
+    assert result.outcome is SagaOutcome.COMPENSATED
+    assert any(r.kind == "recover" for r in records)
+    (expiry,) = [r for r in records if r.outcome == "expired"]
+    assert expiry.at - 1_700_000_000.0 == pytest.approx(2.5)
+    assert conform(saga, records).conforms
+
+
 def test_conformance_under_faults_with_total_timeouts() -> None:
     for plan, crash in [({("b", "action"): ["hang+", "fail", "hang"]}, None),
                         ({("b", "action"): ["hang+", "hang+", "hang+"]}, 2),
