@@ -54,7 +54,7 @@ def sagas(
     kinds: bool = True,
     dags: bool = True,
     timeouts: bool = True,
-    total_timeouts: bool = True,
+    total_timeouts: bool = False,
     non_idempotent: bool = True,
     needs_result: bool = True,
     escalate: bool = True,
@@ -69,7 +69,9 @@ def sagas(
         dags: Draw dependencies other than "follow the previous step".
         timeouts: Draw per-attempt timeouts (so unknown outcomes).
         total_timeouts: Draw total timeouts (so expired outcomes, which spend
-            a step whatever its attempts); only where ``timeouts`` is on.
+            a step whatever its attempts); only where ``timeouts`` is on. Off
+            by default: the ASL export has no total budget and drops it, so
+            export round trips would change verdicts.
         non_idempotent: Draw ``idempotent: false`` steps.
         needs_result: Draw ``compensation_needs_result: true``.
         escalate: Draw an escalating compensation policy.

@@ -43,7 +43,7 @@ _COMMON = {"deadline": None, "derandomize": True, "database": None,
 
 
 @settings(max_examples=12, **_COMMON)  # type: ignore[arg-type]
-@given(saga=sagas(max_steps=2).filter(
+@given(saga=sagas(max_steps=2, total_timeouts=True).filter(
     lambda s: any(x.total_timeout is not None for x in s.steps)),
     faults=fault_models(max_crashes=1, max_duplicates=0))
 def test_backends_agree_on_total_timeouts_fast(saga: Saga,
@@ -53,7 +53,7 @@ def test_backends_agree_on_total_timeouts_fast(saga: Saga,
 
 @pytest.mark.slow
 @settings(max_examples=200, phases=(Phase.generate,), **_COMMON)  # type: ignore[arg-type]
-@given(saga=sagas(max_steps=3), faults=fault_models())
+@given(saga=sagas(max_steps=3, total_timeouts=True), faults=fault_models())
 def test_backends_agree_on_generated_sagas(saga: Saga, faults: FaultModel) -> None:
     assert_agree(saga, faults)
 
@@ -62,7 +62,7 @@ def test_the_generator_draws_total_timeouts() -> None:
     with_total: list[Saga] = []
 
     @settings(max_examples=50, **_COMMON)  # type: ignore[arg-type]
-    @given(saga=sagas(max_steps=3))
+    @given(saga=sagas(max_steps=3, total_timeouts=True))
     def collect(saga: Saga) -> None:
         if any(s.total_timeout is not None for s in saga.steps):
             with_total.append(saga)
