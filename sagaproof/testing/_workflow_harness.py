@@ -139,6 +139,8 @@ class _CrashingStore(WorkflowStore):
 
     crash_on: tuple[str, str] | None = None
     """(receiver, event id) whose commit the worker does not live to make."""
+    crash_on_timer: bool = False
+    """The worker does not live to commit the next timer step."""
 
     def commit_step(self, workflow_id: str, *, entry: LogEntry,
                     consumed: Envelope | None,
@@ -150,6 +152,10 @@ class _CrashingStore(WorkflowStore):
             self.crash_on = None
             raise WorkerCrash(f"worker dies before committing {consumed.event} "
                               f"{consumed.event_id} -> {consumed.receiver}")
+        if consumed is None and entry.kind == "timer" and self.crash_on_timer:
+            self.crash_on_timer = False
+            raise WorkerCrash(f"worker dies before committing the timer of "
+                              f"{entry.service} in {entry.from_state}")
         super().commit_step(workflow_id, entry=entry, consumed=consumed,
                             service_row=service_row, counters=counters,
                             emitted=emitted, next_event=next_event,
@@ -270,6 +276,8 @@ class WorkflowHarness:
         """(instance, envelope seq) whose handler ran and whose commit was
         lost to a crash: the handlers' records run ahead of the store until
         it is delivered again, so record checks wait for it."""
+        self.interrupted_timers: set[int] = set()
+        """Instances whose timer step a crash cut off after its handler ran."""
         self.handled: set[str] = set()
         """``service.handler`` names called (coverage)."""
         self._fifo = workflow.bus.order is Order.FIFO
@@ -330,6 +338,9 @@ class WorkflowHarness:
             self._recover()
             return False
         inst.status = result.status
+        # A run fires every overdue timer before anything else, so a timer
+        # whose commit a crash lost has now been committed.
+        self.interrupted_timers.discard(self.instances.index(inst))
         return True
 
     def _recover(self) -> None:
@@ -337,6 +348,7 @@ class WorkflowHarness:
         if self._tmp is not None:
             self.store.close()
             self.store = _CrashingStore(self._path)
+        self.store.crash_on, self.store.crash_on_timer = None, False
         for inst in self.instances:
             inst.engine = None  # a new worker; the broker (bus) lives on
 
@@ -427,17 +439,23 @@ class WorkflowHarness:
                     dues.append(due)
         return min(dues, default=None)
 
-    def advance(self) -> None:
+    def advance(self, *, crash: bool = False) -> None:
         """Virtual time jumps to the next timer; every worker fires what is
-        due."""
+        due. With ``crash``, the worker dies before committing the first timer
+        step (after its handler ran)."""
         when = self.next_timer()
         if when is None:
             return
-        self.ops.append(AdvanceClock())
+        self.ops.append(AdvanceClock(crash=crash))
         self.bridge.advance(max(0.0, when - self.bridge.clock.wall()))
-        for inst in self.instances:
-            if not self._run(inst):
-                return
+        self.store.crash_on_timer = crash
+        try:
+            for k, inst in enumerate(self.instances):
+                if not self._run(inst):
+                    self.interrupted_timers.add(k)
+                    return
+        finally:
+            self.store.crash_on_timer = False
 
     def quiescent(self, k: int) -> bool:
         """Nothing can happen to instance ``k`` any more."""
@@ -487,7 +505,7 @@ class WorkflowHarness:
         """Every property broken now; with ``final``, also every instance that
         is not quiescent after settling."""
         out = list(dict.fromkeys(self.handler_errors))
-        records_settled = not self.interrupted
+        records_settled = not self.interrupted and not self.interrupted_timers
         if records_settled:
             for inv in self.binding.invariants:
                 msg = inv(self.world)
@@ -723,7 +741,7 @@ def run_workflow_schedule(workflow: Workflow, binding: WorkflowBinding,
             elif isinstance(op, CrashWorker):
                 h.crash()
             else:
-                h.advance()
+                h.advance(crash=op.crash)
             if h.violations():
                 return h.report()
         if settle:

@@ -140,6 +140,15 @@ def workflow_state_machine(
         def advance_clock(self) -> None:
             self.harness.advance()
 
+        # A rule of its own rather than an argument of advance_clock: rules
+        # without arguments shrink away more readily.
+        @precondition(lambda self: self.harness.next_timer() is not None
+                      and self.harness.allowed(EventFault.CRASH))
+        @rule()
+        @_guarded
+        def crash_in_timer(self) -> None:
+            self.harness.advance(crash=True)
+
         @precondition(lambda self: not self._deliverable()
                       and self.harness.next_timer() is None)
         @rule()

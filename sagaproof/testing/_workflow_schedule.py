@@ -102,12 +102,20 @@ class CrashWorker:
 class AdvanceClock:
     """Virtual time jumps to the next armed timer, which fires."""
 
+    crash: bool = False
+    """The first timer's handler runs, then the worker dies before the step
+    is committed; the recovered worker fires the (overdue) timer again."""
+
     def code(self) -> str:
         """This operation as Python source."""
-        return "AdvanceClock()"
+        return "AdvanceClock(crash=True)" if self.crash else "AdvanceClock()"
 
     def describe(self) -> str:
         """One line for people."""
+        if self.crash:
+            return ("time passes until the next timer fires; its handler runs, "
+                    "then the worker crashes before committing and recovers "
+                    "from the store (the timer is still due)")
         return "time passes until the next timer fires"
 
 

@@ -39,11 +39,12 @@ from tests.testing.handlers import (
     double_charge,
     late_payment,
     refund_first,
+    reminder_twice,
     shared_key,
 )
 from verifier import Verdict, check
 
-PAIRS = [double_charge, shared_key, refund_first, late_payment]
+PAIRS = [double_charge, shared_key, refund_first, late_payment, reminder_twice]
 IDS = [m.__name__.rsplit(".", 1)[-1] for m in PAIRS]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workflows"
 
