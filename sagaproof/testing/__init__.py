@@ -63,7 +63,9 @@ from ._workflow_harness import WorkerCrash as WorkerCrash
 from ._workflow_harness import WorkflowBinding as WorkflowBinding
 from ._workflow_harness import WorkflowHarness as WorkflowHarness
 from ._workflow_harness import WorkflowReport as WorkflowReport
+from ._workflow_harness import WorkflowScheduleFailure as WorkflowScheduleFailure
 from ._workflow_harness import run_workflow_schedule as run_workflow_schedule
+from ._workflow_harness import shrink_schedule as shrink_schedule
 from ._workflow_harness import workflow_trace as workflow_trace
 from ._workflow_machine import check_handlers as check_handlers
 from ._workflow_machine import collected_workflows as collected_workflows
@@ -104,6 +106,7 @@ __all__ = [
     "WorkflowHarness",
     "WorkflowReport",
     "WorkflowSchedule",
+    "WorkflowScheduleFailure",
     "check_handlers",
     "check_participants",
     "collected",
@@ -117,6 +120,7 @@ __all__ = [
     "run_workflow_schedule",
     "saga_state_machine",
     "schedule_from_counterexample",
+    "shrink_schedule",
     "witnesses",
     "workflow_reachable",
     "workflow_state_machine",

@@ -32,9 +32,14 @@ from saga_models import FaultModel
 from saga_models.workflow import Workflow
 
 from ._bridge import off_running_loop
-from ._harness import ScheduleFailure
 from ._machine import _guarded, _ident
-from ._workflow_harness import WorkflowBinding, WorkflowHarness, WorkflowReport
+from ._workflow_harness import (
+    WorkflowBinding,
+    WorkflowHarness,
+    WorkflowReport,
+    WorkflowScheduleFailure,
+    shrink_schedule,
+)
 from ._workflow_schedule import EventFault
 
 _COLLECTED: dict[str, tuple[Workflow, FaultModel, set[str]]] = {}
@@ -189,7 +194,7 @@ def _raise(report: WorkflowReport) -> None:
     # One raise site (see _machine._raise): Hypothesis tells distinct bugs
     # apart by where they are raised.
     if not report.ok:
-        raise ScheduleFailure(report.text())
+        raise WorkflowScheduleFailure(report.text(), report=report)
 
 
 @off_running_loop
@@ -204,8 +209,10 @@ def check_handlers(
     settings: Settings | None = None,
 ) -> None:
     """Run the generated stateful test of ``binding``'s handlers now; raise
-    :class:`ScheduleFailure` with the shrunk failure. Without ``settings``,
-    the current Hypothesis profile (its explain phase off).
+    :class:`WorkflowScheduleFailure` (a :class:`ScheduleFailure`) with the
+    shrunk failure: Hypothesis's shrink, then :func:`shrink_schedule` on the
+    recorded schedule. Without ``settings``, the current Hypothesis profile
+    (its explain phase off).
 
     >>> from saga_models.workflow import WorkflowBuilder
     >>> wf = (WorkflowBuilder("ping").start("ping")
@@ -224,4 +231,9 @@ def check_handlers(
     machine = workflow_state_machine(workflow, binding, faults=faults,
                                      max_instances=max_instances, store=store,
                                      definition_ref=definition_ref)
-    run_state_machine_as_test(machine, settings=settings)
+    try:
+        run_state_machine_as_test(machine, settings=settings)
+    except WorkflowScheduleFailure as exc:
+        smaller = shrink_schedule(workflow, binding, exc.report, faults=faults,
+                                  store=store, definition_ref=definition_ref)
+        raise WorkflowScheduleFailure(smaller.text(), report=smaller) from None
