@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from runtime import Participants
-from runtime._participants import as_participants
 from runtime.workflow import (
     Envelope,
     EventContext,
@@ -40,7 +39,7 @@ from saga_models.workflow import semantics as sem
 from saga_models.workflow.semantics import HEADER
 
 from ._bridge import LoopBridge, off_running_loop
-from ._harness import ScheduleFailure
+from ._harness import ScheduleFailure, _resolve
 from ._workflow_schedule import (
     AdvanceClock,
     CrashWorker,
@@ -295,12 +294,13 @@ class WorkflowHarness:
 
     # --- wiring ------------------------------------------------------------------
     def _wrap_all(self) -> Participants:
-        src = as_participants(self.world)
         reg = Participants()
         for s in self.wf.services:
             for t in s.transitions:
                 name = t.handler_name
-                fn = src.resolve(s.name, name)
+                # The shapes the engine accepts: a registry, {service: {name:
+                # fn}}, or objects with methods.
+                fn = _resolve(self.world, s.name, name)
                 if fn is not None and reg.resolve(s.name, name) is None:
                     reg.register(s.name, name, self._intercept(s.name, name, fn))
         return reg
