@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import z3
 
@@ -52,7 +53,19 @@ _TOOK = (Status.OK, Status.UNKNOWN, Status.RETRY_UNKNOWN)
 _RANK_BITS = 16
 
 StateBad = Callable[[Encoding, Frame], z3.BoolRef]
-TransBad = Callable[[Encoding, Frame, z3.ArithRef], z3.BoolRef]
+
+
+class TransBad(Protocol):
+    """A bad transition: from ``s`` by the alternative ``c`` picks, optionally
+    known to be one of ``alts`` (so the formula need only cover those)."""
+
+    def __call__(
+        self,
+        enc: Encoding,
+        s: Frame,
+        c: z3.ArithRef,
+        alts: Sequence[int] | None = None,
+    ) -> z3.BoolRef: ...
 
 
 # --- the properties as formulas ---------------------------------------------------
@@ -75,11 +88,14 @@ def completeness_state_bad(enc: Encoding, s: Frame) -> z3.BoolRef:
     return z3.Or(*unstarted, left)
 
 
-def completeness_trans_bad(enc: Encoding, s: Frame, c: z3.ArithRef) -> z3.BoolRef:
+def completeness_trans_bad(
+    enc: Encoding, s: Frame, c: z3.ArithRef, alts: Sequence[int] | None = None
+) -> z3.BoolRef:
     """``compensation_completeness``: a compensation started before a dependent's."""
     saga = enc.saga
     out = []
-    for a, e in enumerate(enc.alternatives):
+    for a in range(len(enc.alternatives)) if alts is None else alts:
+        e = enc.alternatives[a]
         if e.kind is not EventKind.COMP_DISPATCH:
             continue
         bad = [
@@ -116,7 +132,9 @@ def deadlock_bad(enc: Encoding, s: Frame) -> z3.BoolRef:
     return z3.And(z3.Not(enc.terminal(s)), z3.Not(enc.enabled_any(s)))
 
 
-def no_trans_bad(enc: Encoding, s: Frame, c: z3.ArithRef) -> z3.BoolRef:
+def no_trans_bad(
+    enc: Encoding, s: Frame, c: z3.ArithRef, alts: Sequence[int] | None = None
+) -> z3.BoolRef:
     """No transition check."""
     return z3.BoolVal(False)
 
@@ -560,7 +578,7 @@ def induction_by_cases(
     gs = groups(enc, s, "i1")
     lits = []
     for g in gs:
-        goal = z3.Or(state_bad(enc, g.post), trans_bad(enc, s, g.choice))
+        goal = z3.Or(state_bad(enc, g.post), trans_bad(enc, s, g.choice, g.alts))
         lits.append(slv.track(f"violation after an event of {g.name}",
                               z3.And(g.pick(enc, s), goal)))
     status, k, m = refute(slv, [lemmas], lits, tag="induction")
