@@ -27,18 +27,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from saga_models import Saga, SagaError, load
+    from saga_models import load
     from sagaproof.testing import CoverageStore, coverage_report
 
     store = CoverageStore(args.data)
     reports = []
     for path in args.definitions:
-        saga = load(path)
-        if not isinstance(saga, Saga):
-            raise SagaError(f"{path}: coverage witnesses are recorded for sagas "
-                            "only; this is a workflow")
-        reports.append(coverage_report(saga, store.reached(saga),
-                                       faults=store.faults(saga)))
+        definition = load(path)  # a saga or an event workflow
+        reports.append(coverage_report(definition, store.reached(definition),
+                                       faults=store.faults(definition)))
     if args.json:
         print(json.dumps([{"definition": r.definition, "ratio": r.ratio,
                            "reached": sorted(r.reached & r.reachable),

@@ -77,3 +77,33 @@ def test_the_command_exits_1_when_something_was_never_reached(
     assert main(["coverage", str(saga_file), "--data", str(data)]) == 1
     assert main(["coverage", str(saga_file), "--data", str(data),
                  "--fail-under", "0"]) == 0
+
+
+def test_the_command_reports_workflows_too(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Workflow witnesses (transitions, outcomes) go through the same command:
+    full marks when every reachable one is recorded, exit 1 when one is not."""
+    import json
+
+    from saga_models import load
+    from sagaproof.testing import workflow_reachable
+
+    path = Path(__file__).parents[2] / "examples" / "workflows" / "order_saga.workflow.yaml"
+    wf = load(path)
+    faults = FaultModel()
+    can = set(workflow_reachable(wf, faults))
+    assert any(w.startswith("outcome:") for w in can)
+    data = tmp_path / "cov.json"
+    store = CoverageStore(data)
+    store.add(wf, can, faults=faults)
+    store.save()
+    assert main(["coverage", str(path), "--data", str(data)]) == 0
+    missing = sorted(can)[0]
+    data.unlink()
+    store = CoverageStore(data)
+    store.add(wf, can - {missing}, faults=faults)
+    store.save()
+    capsys.readouterr()
+    assert main(["coverage", str(path), "--data", str(data), "--json"]) == 1
+    [report] = json.loads(capsys.readouterr().out)
+    assert report["missing"] == [missing]
