@@ -448,7 +448,8 @@ def random_workflows(draw: st.DrawFn, *, max_services: int = 2,
         return draw(st.sampled_from(_GUARDS))
 
     def branch(m: int, to: int | None = None) -> dict[str, Any]:
-        b: dict[str, Any] = {"to": f"S{draw(st.integers(0, m - 1)) if to is None else to}"}
+        target = draw(st.integers(0, m - 1)) if to is None else to
+        b: dict[str, Any] = {"to": f"S{target}"}
         emit = draw(st.lists(st.sampled_from(events), max_size=2))
         if emit:
             b["emit"] = emit

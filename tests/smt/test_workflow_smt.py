@@ -27,6 +27,7 @@ from verifier._result import PropertyResult
 from verifier._workflow_ts import WorkflowTransitionSystem
 from verifier.render import counterexample_text
 from verifier.smt._encode import EncodingError
+from verifier.smt._z3 import DEFAULT_RLIMIT
 from verifier.smt._workflow import check_definition, check_workflow
 from verifier.smt._workflow_encode import WorkflowEncoding, replay
 
@@ -248,19 +249,22 @@ def test_auto_routes_unknowns_to_z3() -> None:
 
 # --- generated workflows -----------------------------------------------------------
 _FAST_DEPTH = 20
+_FAST_RLIMIT = 10_000_000
+"""A fifth of the default: a rare hard query ends as unknown (counted below)
+instead of holding the fast tier up for half a minute."""
 
 
-def _parity(wf: Workflow, duplicates: int) -> int:
+def _parity(wf: Workflow, duplicates: int, *, rlimit: int = _FAST_RLIMIT) -> int:
     ts = WorkflowTransitionSystem(wf, FaultModel(duplicates=duplicates))
     explicit = explore(ts)
-    smt = check_workflow(wf, ts, max_depth=_FAST_DEPTH)
+    smt = check_workflow(wf, ts, max_depth=_FAST_DEPTH, rlimit=rlimit)
     return _compare(wf, explicit, smt, max_depth=_FAST_DEPTH)
 
 
 _UNKNOWNS: list[int] = []
 
 
-@settings(max_examples=50, deadline=None, database=None,
+@settings(max_examples=50, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(random_workflows(max_services=2, max_states=3, max_events=2),
        st.integers(0, 2))
@@ -274,7 +278,7 @@ def test_parity_on_generated_workflows(wf: Workflow, duplicates: int) -> None:
 @given(random_workflows(max_services=3, max_states=3, max_events=3),
        st.integers(0, 2))
 def test_parity_on_generated_workflows_slow(wf: Workflow, duplicates: int) -> None:
-    _parity(wf, duplicates)
+    _parity(wf, duplicates, rlimit=DEFAULT_RLIMIT)
 
 
 def test_generated_parity_is_mostly_decided() -> None:

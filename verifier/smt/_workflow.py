@@ -15,8 +15,9 @@ answers in the same shapes:
 * **Termination**: the bus never overflows (safety, above), and either a
   linear ranking function that z3 synthesises and checks drops on every step
   (:mod:`._workflow_rank`), or no execution is longer than some k (z3 proves
-  that no path of k steps exists), or a fair lasso (a cycle under the same strong fairness as
-  ``WorkflowTransitionSystem.fairness_family``) is a counterexample. Neither
+  that no path of k steps exists), or a fair lasso (a cycle under the same
+  strong fairness as ``WorkflowTransitionSystem.fairness_family``) is a
+  counterexample. Neither
   within the bound: ``unknown`` with the reason.
 
 Every counterexample is decoded as a list of semantics ``Step`` labels and
@@ -147,7 +148,7 @@ class _Run:
                       z3.Not(self.matches_outcome(s)), z3.Not(self.all_final(s)))
 
     def overflow_bad(self, s: Frame) -> z3.BoolRef:
-        return s[OVERFLOW] != 0  # type: ignore[no-any-return]
+        return s[OVERFLOW] != 0
 
     def invariant_bad(self, s: Frame) -> z3.BoolRef:
         sc = self.enc.scope(s)
@@ -275,9 +276,9 @@ class _Run:
             if res == z3.unsat:
                 used = sorted({c.split(" (step")[0] for c in slv.core_labels()
                                if not c.startswith("violation")})
-                return True, (f"{k}-induction, strengthened by "
-                              + (", ".join(used) if used else "no lemma (it holds in every "
-                                 "state with a successor)"))
+                used_text = ", ".join(used) if used else (
+                    "no lemma (it holds in every state with a successor)")
+                return True, f"{k}-induction, strengthened by {used_text}"
             if res != z3.sat:
                 return False, f"z3 gave up at k={k}: {slv.reason_unknown()}"
             if not detail:

@@ -125,7 +125,7 @@ class WorkflowEncoding:
         if term is None:
             term = build(self._a, self._b, self._c)
             self._cache[key] = term
-        return self.instantiate(term, s, s2, c)  # type: ignore[arg-type]
+        return self.instantiate(term, s, s2, c)
 
     # --- the labels -------------------------------------------------------------
     def _reactions(self, service: int, event: int, *,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import z3
 
@@ -31,8 +32,9 @@ class StrVal:
     names: tuple[str, ...]
 
 
-Value = z3.ArithRef | z3.BoolRef | StrVal
-"""A compiled sub-expression, typed as Python would type its value."""
+Value: TypeAlias = Any
+"""A compiled sub-expression: a z3 ``ArithRef``, a z3 ``BoolRef`` or a
+:class:`StrVal` (z3's Python API is untyped, so this is ``Any`` to mypy)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,8 @@ def truth(v: Value) -> z3.BoolRef:
         # Only the empty string is falsy; a state name is never empty.
         return _str_in(v, lambda name: name != "")
     if z3.is_bool(v):
-        return v  # type: ignore[return-value]
-    return v != 0  # type: ignore[return-value]
+        return v
+    return v != 0
 
 
 def compile_expr(expr: Expr, scope: Scope) -> Value:
@@ -73,8 +75,8 @@ def _as_int(v: Value, text: str) -> z3.ArithRef:
         raise Unsupported(f"expression {text!r} does arithmetic on a string; the "
                           "z3 backend mirrors only integer arithmetic")
     if z3.is_bool(v):
-        return z3.If(v, z3.IntVal(1), z3.IntVal(0))  # type: ignore[return-value]
-    return v  # type: ignore[return-value]
+        return z3.If(v, z3.IntVal(1), z3.IntVal(0))
+    return v
 
 
 def _equal(a: Value, b: Value) -> z3.BoolRef:
@@ -89,8 +91,8 @@ def _equal(a: Value, b: Value) -> z3.BoolRef:
         ]
         return z3.Or(*pairs) if pairs else z3.BoolVal(False)
     if z3.is_bool(a) and z3.is_bool(b):
-        return a == b  # type: ignore[return-value]
-    return _as_int(a, "") == _as_int(b, "")  # type: ignore[return-value]
+        return a == b
+    return _as_int(a, "") == _as_int(b, "")
 
 
 def _compare(op: ast.cmpop, a: Value, b: Value | Sequence[Value],
@@ -186,12 +188,12 @@ def _compile(node: ast.expr, scope: Scope, text: str) -> Value:
         assert isinstance(node.func, ast.Name)
         args: list[Value] = []
         for a in node.args:
-            v = _operand(a, scope, text)
-            args.extend(v if isinstance(v, tuple) else [v])
-        ints = [_as_int(v, text) for v in args]
+            arg = _operand(a, scope, text)
+            args.extend(arg if isinstance(arg, tuple) else [arg])
+        ints = [_as_int(x, text) for x in args]
         fn = node.func.id
         if fn == "abs" and len(ints) == 1:
-            return z3.If(ints[0] < 0, -ints[0], ints[0])  # type: ignore[no-any-return]
+            return z3.If(ints[0] < 0, -ints[0], ints[0])
         if fn in ("min", "max") and ints:
             acc = ints[0]
             for v in ints[1:]:

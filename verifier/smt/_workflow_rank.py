@@ -70,8 +70,8 @@ def features(enc: WorkflowEncoding) -> list[tuple[str, Feature]]:
                             lambda s, base=base, e=e: z3.If(  # type: ignore[misc]
                                 s[base] == 2 * e + 2, 1, 0)))
     else:
-        for k, (svc, e) in enumerate(t.slots):
-            name = f"#{t.events[e]} for {t.services[svc]}"
+        for k, (si, ev) in enumerate(t.slots):
+            name = f"#{t.events[ev]} for {t.services[si]}"
             out.append((name, lambda s, j=b + 2 * k: s[j]))  # type: ignore[misc]
             out.append((name + " (repeat)", lambda s, j=b + 2 * k + 1: s[j]))  # type: ignore[misc]
     return out
@@ -133,10 +133,10 @@ def synthesise(enc: WorkflowEncoding,
             check.solver.pop()
             return RankResult(False, f"z3 gave up checking a rank: {why}")
         cm = check.solver.model()
-        d = [cm.eval(p - p2, model_completion=True).as_long()
-             for p, p2 in zip(phi, phi2, strict=True)]
+        d = tuple(cm.eval(p - p2, model_completion=True).as_long()
+                  for p, p2 in zip(phi, phi2, strict=True))
         check.solver.pop()
-        synth.add(_decreases(weights, tuple(d)))
+        synth.add(_decreases(weights, d))
     return RankResult(False, f"no ranking function within {MAX_ROUNDS} synthesis "
                       "rounds")
 
