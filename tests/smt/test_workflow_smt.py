@@ -233,11 +233,48 @@ def test_holds_by_induction_where_explicit_runs_out_of_budget() -> None:
     budget = check(wf, faults=faults, max_states=50)
     assert budget["eventual_consistency"].verdict is Verdict.UNKNOWN
     smt = check_definition(wf, faults, properties=["eventual_consistency",
+                                                   "termination",
                                                    "no_unhandled_event",
                                                    "idempotency"])
-    assert [r.verdict for r in smt] == [Verdict.HOLDS] * 3, [r.reason for r in smt]
+    assert [r.verdict for r in smt] == [Verdict.HOLDS] * 4, [r.reason for r in smt]
+    assert "every length" in smt[0].reason  # induction, not exhaustive BMC
+    assert "rank " in smt[1].reason  # a z3-checked ranking function
     full = check(wf, faults=faults)
     assert full.verdict is Verdict.HOLDS
+
+
+def _stop_or_ping_forever() -> Workflow:
+    """Ping-pong that only a pending ``stop`` ends: the endless ping-pong is
+    unfair (``stop`` is pending all along and never delivered)."""
+    return (WorkflowBuilder("stoppable").start("ping", "stop")
+            .service("pinger", initial="PLAYING", final=["DONE"], ignore=["pong"])
+            .on("PLAYING", "pong", to="PLAYING", emit=["ping"])
+            .on("PLAYING", "stop", to="DONE")
+            .service("ponger", initial="IDLE")
+            .on("IDLE", "ping", to="IDLE", emit=["pong"])
+            .outcome(pinger="DONE").build())
+
+
+def test_unfair_cycle_is_never_a_livelock() -> None:
+    """Explicitly, termination holds under strong fairness; z3 finds no fair
+    lasso within the bound, and no rank can exist (a reachable cycle does), so
+    it says unknown, with why: never a wrong verdict."""
+    wf = _stop_or_ping_forever()
+    assert check(wf)["termination"].verdict is Verdict.HOLDS
+    r = check_definition(wf, properties=["termination"], max_depth=10)[0]
+    assert r.verdict is Verdict.UNKNOWN
+    assert "no fair cycle was found" in r.reason
+    assert "have a cycle" in r.reason
+
+
+def test_livelock_lasso_is_fair_and_replays() -> None:
+    wf = load(ROOT / "tests/quality/workflows/bug_ping_pong.yaml")
+    r = check(wf, backend="smt")["termination"]
+    cex = r.counterexample
+    assert r.verdict is Verdict.VIOLATED and cex is not None
+    assert cex.loop_start is not None
+    # The cycle closes: the last state is the state where the loop starts.
+    assert cex.steps[-1].state == cex.steps[cex.loop_start].state
 
 
 def test_auto_routes_unknowns_to_z3() -> None:

@@ -597,6 +597,9 @@ def check_workflow(
                 f"the bus stays within its capacity, but executions longer than "
                 f"{run.max_depth} steps exist and no fair cycle was found within "
                 "that bound"
+                + (f"; the reachable states have a cycle (each is within "
+                   f"{res.diameter} steps, yet longer executions exist), so no "
+                   "ranking function exists" if res.diameter is not None else "")
                 + (f"; ranking: {rank.detail}" if rank.detail else "")
                 + (f" ({why})" if why else ""))))
     return tuple(out)
