@@ -27,9 +27,9 @@ from verifier._result import PropertyResult
 from verifier._workflow_ts import WorkflowTransitionSystem
 from verifier.render import counterexample_text
 from verifier.smt._encode import EncodingError
-from verifier.smt._z3 import DEFAULT_RLIMIT
 from verifier.smt._workflow import check_definition, check_workflow
 from verifier.smt._workflow_encode import WorkflowEncoding, replay
+from verifier.smt._z3 import DEFAULT_RLIMIT
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = sorted((ROOT / "tests/quality/workflows").glob("*.yaml"))
