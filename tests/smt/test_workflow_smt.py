@@ -127,6 +127,9 @@ def _lemmas_hold_on_every_reachable_state(wf: Workflow, duplicates: int) -> None
     enc = WorkflowEncoding(wf, duplicates=ts.duplicates)
     frame = enc.frame("x")
     lemmas = enc.lemmas(frame)
+    # z3 confirms they are inductive (else the backend would not use them) ...
+    assert enc.checked_lemmas(frame, rlimit=DEFAULT_RLIMIT) == lemmas
+    # ... and each is true in every reachable state of the shared semantics.
     seen = {ts.initial()[0]}
     todo = list(seen)
     while todo:

@@ -222,7 +222,7 @@ class _Run:
 
     def lemmas(self, f: Frame) -> list[tuple[str, z3.BoolRef]]:
         """The fixed range lemmas and Houdini's, on frame ``f`` (labelled)."""
-        out = self.enc.lemmas(f)
+        out = self.enc.checked_lemmas(f, rlimit=self.rlimit)
         n = len(self.strengthening.lemmas)
         if n:
             out.append((f"{n} inductive state-bus relations (Houdini)",

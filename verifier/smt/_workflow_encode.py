@@ -29,6 +29,7 @@ from saga_models.workflow.semantics import DUPS, HEADER, OVERFLOW, Step, StepKin
 
 from ._encode import EncodingError, Unsupported
 from ._workflow_expr import Scope, StrVal, compile_truth
+from ._z3 import new_solver
 
 Frame = list[z3.ArithRef]
 """One state: the same flat layout as :data:`saga_models.workflow.semantics.State`."""
@@ -337,6 +338,25 @@ class WorkflowEncoding:
             self._cache["lemmas"] = tmpl
         return [(label, self.instantiate(term, s))
                 for label, term in tmpl]  # type: ignore[attr-defined]
+
+    def checked_lemmas(self, s: Frame, *, rlimit: int
+                       ) -> list[tuple[str, z3.BoolRef]]:
+        """:meth:`lemmas`, once z3 has confirmed they are inductive (true
+        initially, kept by every step); none if it could not, so a proof
+        never rests on a lemma that was only argued for."""
+        ok = self._cache.get("lemmas_ok")
+        if ok is None:
+            a, b = self._a, self._b
+            slv = new_solver(rlimit=rlimit)
+            before = z3.And(*[x for _, x in self.lemmas(a)])
+            after = z3.And(*[x for _, x in self.lemmas(b)])
+            # Satisfiable: a lemma fails initially, or some step breaks one.
+            slv.add(z3.Or(z3.And(self.initial(a), z3.Not(before)),
+                          z3.And(before, self.transition(a, self._c, b),
+                                 z3.Not(after))))
+            ok = slv.check() == z3.unsat
+            self._cache["lemmas_ok"] = ok
+        return self.lemmas(s) if ok else []
 
     def _lemmas(self, s: Frame) -> list[tuple[str, z3.BoolRef]]:
         t, wf = self.t, self.wf

@@ -189,7 +189,7 @@ def houdini(enc: WorkflowEncoding, *, rlimit: int,
     slv = new_solver(rlimit=rlimit)
     s, s2, ch = enc.frame("h0"), enc.frame("h1"), z3.Int("hc")
     slv.add(enc.transition(s, ch, s2))
-    slv.add(*[lemma for _, lemma in enc.lemmas(s)])
+    slv.add(*[lemma for _, lemma in enc.checked_lemmas(s, rlimit=rlimit)])
     rounds = 0
     before = {c: c.z3(enc, s) for c in live}
     after_of = {c: c.z3(enc, s2) for c in live}
