@@ -112,3 +112,36 @@ def test_generated_tests_record_coverage(project: Path) -> None:
         capture_output=True, text=True, timeout=120)
     assert "witnesses reached" in report.stdout, report.stderr
     assert textwrap.dedent(report.stdout).startswith("checkout:")
+
+
+@pytest.mark.slow
+def test_on_the_shipped_examples(tmp_path: Path) -> None:
+    """``pytest --sagaproof examples/ examples/`` in the repository: an item
+    per property of every example fails exactly where its ``# expect:`` header
+    says it is violated, and the generated tests of the participants and
+    handlers ``examples/conftest.py`` binds all run and pass."""
+    import xml.etree.ElementTree as ET
+
+    from tests.expectations import expectation
+
+    junit = tmp_path / "junit.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "--sagaproof", "examples/", "examples/", f"--junitxml={junit}"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    failed, passed = set(), set()
+    for case in ET.parse(junit).iter("testcase"):
+        # junit names an item by dotted path and item name.
+        name = f"{case.get('classname')}::{case.get('name')}"
+        (failed if case.find("failure") is not None else passed).add(name)
+    generated = {n for n in passed | failed if n.endswith(("participants", "handlers"))}
+    assert {"examples.trip_booking.saga.yaml::participants",
+            "examples.workflows.order_saga.workflow.yaml::handlers"} <= generated, (
+        sorted(passed | failed))
+    assert not generated & failed, proc.stdout
+    want = set()
+    for path in sorted((ROOT / "examples").rglob("*.yaml")):
+        rel = path.relative_to(ROOT).as_posix().replace("/", ".")
+        want |= {f"{rel}::{p}" for p in expectation(path).violated}
+    assert failed == want, proc.stdout
