@@ -46,6 +46,7 @@ def sagas(draw: st.DrawFn, max_steps: int = 4) -> Saga:
             chosen = draw(st.sets(st.integers(0, i - 1), max_size=2))
             deps = tuple(f"s{j}" for j in sorted(chosen))
         fatal = draw(st.booleans())
+        timeout = draw(st.sampled_from([None, 1.0]))
         steps.append(
             Step(
                 name=f"s{i}",
@@ -58,7 +59,8 @@ def sagas(draw: st.DrawFn, max_steps: int = 4) -> Saga:
                     max_attempts=draw(st.sampled_from([1, 2, None])),
                     retryable_errors=("Transient",) if fatal else (),
                 ),
-                timeout=draw(st.sampled_from([None, 1.0])),
+                timeout=timeout,
+                total_timeout=draw(st.sampled_from([None, None, 2.5])),
                 idempotent=draw(st.sampled_from([True, True, False])),
                 compensation_needs_result=has_comp and draw(st.booleans()),
             )
@@ -87,7 +89,8 @@ def _describe(saga: Saga, faults: FaultModel) -> str:
             f"  {s.name}: kind={s.kind.value} deps={list(s.depends_on)} "
             f"comp={s.compensation} retry={s.retry.max_attempts} "
             f"fatal={bool(s.retry.retryable_errors)} timeout={s.timeout} "
-            f"idempotent={s.idempotent} needs_result={s.compensation_needs_result}"
+            f"idempotent={s.idempotent} needs_result={s.compensation_needs_result} "
+            f"total_timeout={s.total_timeout}"
         )
     return "\n".join(lines)
 
