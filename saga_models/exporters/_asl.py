@@ -253,6 +253,8 @@ class _Writer:
                 "kind": step.kind.value, "idempotent": step.idempotent,
                 "compensation_needs_result": step.compensation_needs_result,
                 "compensation": step.compensation,
+                **({"total_timeout": step.total_timeout}
+                   if step.total_timeout is not None else {}),
             }),
             "Resource": "arn:aws:states:::lambda:invoke",
             "Parameters": {"FunctionName": f"${{{step.participant}}}",

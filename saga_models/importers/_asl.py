@@ -598,6 +598,12 @@ def retry_policy(node: Node) -> RetryPolicy:
     )
 
 
+def _annotated_seconds(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
 def participant(node: Node) -> str:
     """The service a Task calls: its Lambda function, else the AWS service."""
     ann = annotation(node).get("participant")
@@ -702,6 +708,9 @@ def _lower_path(m: Machine, path: Path, many: bool, index: int) -> Saga:
             idempotent=bool(ann.get("idempotent", True)),
             compensation_needs_result=bool(ann.get("compensation_needs_result",
                                                    False)),
+            # ASL has no budget across a Task's retries; the exporter's
+            # annotation carries it.
+            total_timeout=_annotated_seconds(ann.get("total_timeout")),
             span=node.span,
             field_spans=(("retry", retry.span),),
         ))

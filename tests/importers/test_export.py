@@ -66,6 +66,8 @@ def chain_sagas(draw: st.DrawFn) -> Saga:
             kind=kind, depends_on=(f"s{i - 1}",) if i else (),
             retry=RetryPolicy(max_attempts=attempts),
             timeout=draw(st.sampled_from([None, 5.0])),
+            # ASL cannot say it: it travels in the annotation, and must.
+            total_timeout=draw(st.sampled_from([None, 12.0])),
             idempotent=draw(st.booleans()),
             compensation_needs_result=draw(st.booleans())))
     policy = CompensationPolicy(max_attempts=draw(st.sampled_from([None, 1, 2])))
