@@ -111,13 +111,13 @@ class DefinitionFile(pytest.File):
             binding = self.config.hook.pytest_sagaproof_binding(
                 saga=definition, path=self.path)
             if binding is not None:
-                yield ParticipantsItem.from_parent(self, name="participants",
+                yield GeneratedItem.from_parent(self, name="participants",
                                                    binding=binding, faults=faults)
         else:
             binding = self.config.hook.pytest_sagaproof_workflow_binding(
                 workflow=definition, path=self.path)
             if binding is not None:
-                yield HandlersItem.from_parent(self, name="handlers",
+                yield GeneratedItem.from_parent(self, name="handlers",
                                                binding=binding, faults=faults)
 
     def result(self, faults: FaultModel) -> Any:
@@ -185,8 +185,9 @@ class PropertyItem(_Item):
         raise SagaproofFailure("\n".join(text))
 
 
-class ParticipantsItem(_Item):
-    """The generated stateful test of the participants a conftest bound."""
+class GeneratedItem(_Item):
+    """The generated stateful test of what a conftest bound: a saga's
+    participants or a workflow's handlers."""
 
     def __init__(self, *, binding: Any, faults: FaultModel, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -194,34 +195,18 @@ class ParticipantsItem(_Item):
         self.faults = faults
 
     def runtest(self) -> None:
+        from saga_models import Saga
+
         from ._harness import ScheduleFailure
         from ._machine import check_participants
-
-        parent = self.parent
-        assert isinstance(parent, DefinitionFile)
-        try:
-            check_participants(parent.definition, self.binding, faults=self.faults,
-                               definition_ref=str(self.path))
-        except ScheduleFailure as exc:
-            raise SagaproofFailure(str(exc)) from None
-
-
-class HandlersItem(_Item):
-    """The generated stateful test of the workflow handlers a conftest bound."""
-
-    def __init__(self, *, binding: Any, faults: FaultModel, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.binding = binding
-        self.faults = faults
-
-    def runtest(self) -> None:
-        from ._harness import ScheduleFailure
         from ._workflow_machine import check_handlers
 
         parent = self.parent
         assert isinstance(parent, DefinitionFile)
+        run = (check_participants if isinstance(parent.definition, Saga)
+               else check_handlers)
         try:
-            check_handlers(parent.definition, self.binding, faults=self.faults,
-                           definition_ref=str(self.path))
+            run(parent.definition, self.binding, faults=self.faults,
+                definition_ref=str(self.path))
         except ScheduleFailure as exc:
             raise SagaproofFailure(str(exc)) from None

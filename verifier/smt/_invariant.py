@@ -274,14 +274,7 @@ def local_invariant(
             queries += 1
             if res == z3.unsat:
                 if q == 0:
-                    return LocalInvariant(
-                        enc=enc,
-                        classes=classes,
-                        signatures=tuple(sigs),
-                        sets=tuple(frozenset(x) for x in sets),
-                        header=header,
-                        queries=queries,
-                    )
+                    return _closed(enc, classes, sigs, sets, header, queries)
                 break
             if res != z3.sat:
                 return f"z3 could not close the step invariants: {slv.reason_unknown()}"
@@ -295,6 +288,24 @@ def local_invariant(
                         *[z3.Implies(leaves[j], keys2[j] != v) for j in members[cls]]
                     )
     return f"step invariants not closed after {max_rounds} rounds"
+
+
+def _closed(  # noqa: PLR0917 (the closure's state, in one call)
+    enc: Encoding,
+    classes: tuple[int, ...],
+    sigs: list[tuple[object, ...]],
+    sets: list[set[int]],
+    header: tuple[int, ...],
+    queries: int,
+) -> LocalInvariant:
+    return LocalInvariant(
+        enc=enc,
+        classes=classes,
+        signatures=tuple(sigs),
+        sets=tuple(frozenset(x) for x in sets),
+        header=header,
+        queries=queries,
+    )
 
 
 def scaled_invariant(
@@ -421,12 +432,5 @@ def _close_by_cases(
                     sets[cls].add(v)
                     slv.add(*[z3.Implies(lit, key != v) for lit, key in watch[cls]])
         if not grew:
-            return LocalInvariant(
-                enc=enc,
-                classes=classes,
-                signatures=tuple(sigs),
-                sets=tuple(frozenset(x) for x in sets),
-                header=header,
-                queries=queries,
-            )
+            return _closed(enc, classes, sigs, sets, header, queries)
     return f"step invariants not closed after {max_rounds} rounds"
