@@ -205,10 +205,10 @@ class WorkflowTransitionSystem:
             states = sem.state_names(wf, state)
             for inv in wf.invariants:
                 if not inv.expr.evaluate(counters, states):
-                    shown = ", ".join(f"{c}={counters[c]}"
-                                      for c in sorted(inv.expr.counters))
-                    shown += ", ".join(f"{s}.state={states[s]}"
-                                       for s in sorted(inv.expr.services))
+                    shown = ", ".join(
+                        [f"{c}={counters[c]}" for c in sorted(inv.expr.counters)]
+                        + [f"{s}.state={states[s]}"
+                           for s in sorted(inv.expr.services)])
                     return f"invariant {inv.name!r} is broken ({shown})"
             return None
 

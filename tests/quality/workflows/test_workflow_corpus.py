@@ -78,3 +78,15 @@ def test_exactly_once_narrowing_is_visible() -> None:
     r = check(HERE / "bug_no_dedup_choreography.yaml", faults="none")
     assert r.verdict is Verdict.HOLDS
     assert "up to 0 duplicate deliveries" in r.results[0].fault_model
+
+
+def test_invariant_message_lists_counters_and_states_apart(tmp_path: Path) -> None:
+    """An invariant over a counter and a service state names both, separated
+    (they used to run together: 'shipments=2orders.state=PAID')."""
+    src = (HERE / "bug_double_ship.yaml").read_text().replace(
+        "expr: shipments <= 1}", "expr: shipments <= 1 or orders.state == 'DONE'}")
+    path = tmp_path / "double_ship.yaml"
+    path.write_text(src)
+    r = check(path)["invariants"]
+    assert r.verdict is Verdict.VIOLATED, r.reason
+    assert re.search(r"shipments=\d+, orders\.state=PAID", r.reason), r.reason
