@@ -52,7 +52,9 @@ def pytest_sagaproof_binding(saga: Any, path: Path) -> Binding | None:
     return None
 
 
-def pytest_sagaproof_workflow_binding(workflow: Any, path: Path) -> WorkflowBinding | None:
+def pytest_sagaproof_workflow_binding(
+    workflow: Any, path: Path
+) -> WorkflowBinding | None:
     bound = {"order_saga": handlers.order_saga,
              "order_lifecycle": handlers.order_lifecycle}.get(workflow.name)
     if bound is None:

@@ -88,7 +88,8 @@ def test_the_command_reports_workflows_too(
     from saga_models import load
     from sagaproof.testing import workflow_reachable
 
-    path = Path(__file__).parents[2] / "examples" / "workflows" / "order_saga.workflow.yaml"
+    examples = Path(__file__).parents[2] / "examples"
+    path = examples / "workflows" / "order_saga.workflow.yaml"
     wf = load(path)
     faults = FaultModel()
     can = set(workflow_reachable(wf, faults))
