@@ -20,7 +20,8 @@ is exactly the monolithic one, so soundness is unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import z3
 
@@ -50,6 +51,38 @@ class Group:
     def pick(self, enc: Encoding, s: Frame) -> z3.BoolRef:
         """One of the group's alternatives is chosen and enabled in ``s``."""
         return z3.Or(*[z3.And(self.choice == a, enc.guard(s, a)) for a in self.alts])
+
+
+@dataclass(slots=True)
+class Shared:
+    """One frame, its groups and their enabling terms, built once per encoding
+    and used by every case-split query on it (the invariant's closure, each
+    property's induction, the ranking check): z3 terms are not tied to a
+    solver, and building them is a third of the time at 100 steps."""
+
+    frame: Frame
+    groups: list[Group]
+    picks: list[z3.BoolRef]
+    combined_gives_up: bool = False
+    """Set when z3 gave up on an all-cases query: later ones go per case."""
+    _keep: object = field(default=None, repr=False)
+
+
+_SHARED: OrderedDict[int, Shared] = OrderedDict()
+
+
+def shared(enc: Encoding) -> Shared:
+    """The :class:`Shared` terms of ``enc`` (a few encodings are kept)."""
+    hit = _SHARED.get(id(enc))
+    if hit is not None and hit._keep is enc:
+        return hit
+    s = enc.frame("s")
+    gs = groups(enc, s, "t")
+    out = Shared(frame=s, groups=gs, picks=[g.pick(enc, s) for g in gs], _keep=enc)
+    _SHARED[id(enc)] = out
+    while len(_SHARED) > 4:
+        _SHARED.popitem(last=False)
+    return out
 
 
 def groups(enc: Encoding, s: Frame, tag: str) -> list[Group]:
@@ -126,7 +159,12 @@ the per-case queries take over."""
 
 
 def refute(
-    slv: Labelled, base: list[z3.BoolRef], cases: list[z3.BoolRef], *, tag: str
+    slv: Labelled,
+    base: list[z3.BoolRef],
+    cases: list[z3.BoolRef],
+    *,
+    tag: str,
+    memo: Shared | None = None,
 ) -> tuple[str, int, z3.ModelRef | None]:
     """Show every case unsatisfiable under ``base``, or find one that is not.
 
@@ -141,6 +179,8 @@ def refute(
     """
     if not cases:
         return "unsat", -1, None
+    if memo is not None and memo.combined_gives_up:
+        return _one_by_one(slv, base, cases)
     any_ = z3.Bool(f"{tag}.any#{len(slv.labels)}")
     slv.labels[str(any_)] = any_
     slv.add(z3.Implies(any_, z3.Or(*cases)))
@@ -156,6 +196,14 @@ def refute(
         for k, lit in enumerate(cases):
             if z3.is_true(m.eval(lit, model_completion=True)):
                 return "sat", k, m
+    elif memo is not None:
+        memo.combined_gives_up = True
+    return _one_by_one(slv, base, cases)
+
+
+def _one_by_one(
+    slv: Labelled, base: list[z3.BoolRef], cases: list[z3.BoolRef]
+) -> tuple[str, int, z3.ModelRef | None]:
     for k, lit in enumerate(cases):
         res = slv.check([*base, lit])
         if res == z3.sat:

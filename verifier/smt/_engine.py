@@ -564,7 +564,7 @@ def induction_by_cases(
     state or is a bad transition. Same obligations as :func:`k_induction` with
     ``k = 1``, split so that each query sees one step's events.
     """
-    from ._cases import groups, refute
+    from ._cases import refute, shared
 
     init = sem.initial_state(enc.saga)
     check0 = new_solver(rlimit=rlimit, logic="QF_BV")
@@ -573,15 +573,15 @@ def induction_by_cases(
     if check0.check() != z3.unsat:
         return InductionOutcome(proved=False, k=1, detail=f"bad initial state {init}")
     slv = new_solver(rlimit=rlimit, logic="QF_BV")
-    s = enc.frame("i0")
+    sh = shared(enc)
+    s, gs = sh.frame, sh.groups
     lemmas = slv.track("step lemmas at step 0", inv.holds(s))
-    gs = groups(enc, s, "i1")
     lits = []
-    for g in gs:
+    for g, pick in zip(gs, sh.picks, strict=True):
         goal = z3.Or(state_bad(enc, g.post), trans_bad(enc, s, g.choice, g.alts))
         lits.append(slv.track(f"violation after an event of {g.name}",
-                              z3.And(g.pick(enc, s), goal)))
-    status, k, m = refute(slv, [lemmas], lits, tag="induction")
+                              z3.And(pick, goal)))
+    status, k, m = refute(slv, [lemmas], lits, tag="induction", memo=sh)
     if status == "unsat":
         return InductionOutcome(
             proved=True, k=1, detail=f"step lemmas, {len(gs)} event groups"
@@ -597,18 +597,19 @@ def induction_by_cases(
 
 def ranking_by_cases(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> RankOutcome:
     """:func:`ranking`'s obligations, one group of events at a time."""
-    from ._cases import groups, refute
+    from ._cases import refute, shared
 
     slv = new_solver(rlimit=rlimit, logic="QF_BV")
-    s = enc.frame("r0")
+    sh = shared(enc)
+    s = sh.frame
     lemmas = slv.track("step lemmas", inv.holds(s))
     helpful = set(_helpful(enc))
     h_pre = z3.Or(z3.BoolVal(False), *[enc.guard(s, a) for a in helpful])
     o1: list[z3.BoolRef] = []
     o2: list[z3.BoolRef] = []
-    gs = groups(enc, s, "r1")
+    gs = sh.groups
     o2_groups = []
-    for g in gs:
+    for g, pick in zip(gs, sh.picks, strict=True):
         c, post = g.choice, g.post
         h_post = z3.Or(z3.BoolVal(False), *[enc.guard(post, a) for a in helpful])
         r, r2 = _rank(enc, s, g.step), _rank(enc, post, g.step)
@@ -621,13 +622,12 @@ def ranking_by_cases(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> Rank
                 bad2.append(z3.And(c == a, z3.Not(down)))
             else:
                 bad1.append(z3.And(c == a, level, z3.Not(h_pre), z3.Not(h_post)))
-        pick = g.pick(enc, s)
         o1.append(slv.track(f"O1 {g.name}", z3.And(pick, z3.Or(*bad1))))
         if bad2:
             o2.append(slv.track(f"O2 {g.name}", z3.And(pick, z3.Or(*bad2))))
             o2_groups.append(g)
     for lits, what in ((o1, "O1"), (o2, "O2")):
-        status, k, m = refute(slv, [lemmas], lits, tag=what)
+        status, k, m = refute(slv, [lemmas], lits, tag=what, memo=sh)
         if status == "sat" and m is not None:
             g = gs[k] if what == "O1" else o2_groups[k]
             return RankOutcome(

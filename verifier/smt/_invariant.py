@@ -345,12 +345,12 @@ def _close_by_cases(
     The sets only grow; a round in which no group finds a new projection
     proves them inductive (every group's queries unsat under the same sets).
     """
-    from ._cases import groups, refute, touched
+    from ._cases import refute, shared, touched
 
     slv = new_solver(rlimit=rlimit, logic="QF_BV")
-    s = enc.frame("s")
+    sh = shared(enc)
+    s, gs = sh.frame, sh.groups
     slv.add(enc.ranges(s), enc.settled(s))
-    gs = groups(enc, s, "t")
     members: list[list[int]] = [[] for _ in sets]
     for i, c in enumerate(classes):
         members[c].append(i)
@@ -367,9 +367,9 @@ def _close_by_cases(
     for j in range(enc.n):
         watch[classes[j]].append((out_lit[j], out_key[j]))
     queries_of: list[tuple[z3.BoolRef, z3.BoolRef, Frame]] = []
-    for g in gs:
+    for g, g_pick in zip(gs, sh.picks, strict=True):
         pick = z3.Bool(f"pick.{g.name}")
-        slv.add(z3.Implies(pick, g.pick(enc, s)))
+        slv.add(z3.Implies(pick, g_pick))
         hit, rest = touched(enc, g, header)
         leave = []
         for j in hit:
@@ -416,7 +416,7 @@ def _close_by_cases(
         )
         grew = False
         while True:
-            status, k, m = refute(slv, [act], lits, tag=f"round{r}")
+            status, k, m = refute(slv, [act], lits, tag=f"round{r}", memo=sh)
             queries += 1
             if status == "unsat":
                 break
