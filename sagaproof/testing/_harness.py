@@ -273,6 +273,12 @@ class Harness:
             if (call.saga, call.step, call.kind) in self.touched:
                 return False
             return f.fail if action else f.comp_fail
+        if outcome is Outcome.UNKNOWN and not action:
+            # A compensation attempt that times out (semantics: COMP_REPLY
+            # unknown, under comp_fail and timeout). Only the lost-before-it-
+            # acts kind: an undo whose reply is lost is booked by the model
+            # at the next ok reply, which a STUCK escalation may never bring.
+            return f.comp_fail and f.timeout and step.timeout is not None
         if outcome in (Outcome.UNKNOWN, Outcome.UNKNOWN_AFTER_EFFECT):
             return action and f.timeout and step.timeout is not None
         if outcome is Outcome.DUPLICATE:

@@ -123,7 +123,8 @@ def schedule_from_counterexample(cex: Counterexample) -> FaultSchedule:
             duplicated.discard(step)
             ops.append(Deliver(saga=0, step=step, outcome=out))
         elif kind == "comp_reply":
+            comp = {"ok": Outcome.OK, "unknown": Outcome.UNKNOWN}.get(
+                str(outcome), Outcome.FAIL)
             ops.append(Deliver(saga=0, step=step, kind="compensation",
-                               outcome=Outcome.OK if outcome == "ok"
-                               else Outcome.FAIL))
+                               outcome=comp))
     return FaultSchedule(ops=tuple(ops))

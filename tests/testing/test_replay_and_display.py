@@ -88,3 +88,50 @@ def test_highlighted_path_follows_the_counterexample() -> None:
     svg = Graph(saga, faults=FaultModel(), highlight=cex, max_states=400,
                 engine="python").svg()
     assert svg.count("stroke-width='2.5'") == len(cex)
+
+
+def test_a_compensation_timeout_replays_as_one() -> None:
+    """A compensation whose call times out is an unknown compensation outcome
+    in the model; the schedule turns it into an UNKNOWN delivery to the
+    compensation call, and the runtime, under that schedule, ends where the
+    model does (here STUCK: the policy escalates after one attempt)."""
+    from saga_models import SagaBuilder
+    from sagaproof.testing import Deliver, FaultSchedule, Outcome, Start
+
+    saga = (SagaBuilder("comp_timeout")
+            .step("a", participant="p", action="x", compensation="undo",
+                  timeout=1.0)
+            .step("b", participant="q", action="y", compensation="undo2",
+                  depends_on=["a"])
+            .compensation_policy(max_attempts=1)
+            .build())
+    schedule = FaultSchedule(ops=(
+        Start(),
+        Deliver(saga=0, step="a", outcome=Outcome.OK),
+        Deliver(saga=0, step="b", outcome=Outcome.FAIL),
+        Deliver(saga=0, step="a", kind="compensation", outcome=Outcome.UNKNOWN),
+    ))
+    report = run_schedule(saga, recording_binding(saga), schedule, settle=False)
+    assert list(report.outcomes.values()) == ["STUCK"], report.text()
+    assert not [v for v in report.violations if "conform" in v], report.text()
+    (trace,) = report.traces.values()
+    assert any("compensation of a" in line and "unknown" in line for line in trace), (
+        report.text())
+    # A model path through that timeout maps back to the same schedule.
+    from saga_models import semantics as sem
+    from verifier import Counterexample, SagaTransitionSystem, TraceStep
+
+    ts = SagaTransitionSystem(saga, FaultModel())
+    E, K, R = sem.Event, sem.EventKind, sem.Outcome
+    state = sem.initial_state(saga)
+    steps = [TraceStep(action="init", event=None, state=ts.state_json(state))]
+    for e in (E(K.DISPATCH, 0), E(K.REPLY, 0, R.OK, 1), E(K.DISPATCH, 1),
+              E(K.REPLY, 1, R.FAILED, 0), E(K.COMP_DISPATCH, 0),
+              E(K.COMP_REPLY, 0, R.UNKNOWN)):
+        assert e in sem.enabled(saga, state, FaultModel()), e
+        state = sem.apply(saga, state, e)
+        steps.append(TraceStep(action=ts.label_text(e), event=ts.label_json(e),
+                               state=ts.state_json(state)))
+    assert sem.view(saga, state).phase.name == "STUCK"
+    cex = Counterexample(steps=tuple(steps), loop_start=None, violation="stuck")
+    assert schedule_from_counterexample(cex) == schedule
