@@ -522,11 +522,28 @@ class Encoding:
             parts.append(z3.Or(rest[3], *[x[3] for x in own]))
             all_ok, quiet, done, compensated = parts
         else:
-            atoms = [self._settle_atoms(m, j) for j in range(n)]
-            all_ok = z3.And(*[x[0] for x in atoms])
-            quiet = z3.And(*[x[1] for x in atoms])
-            done = z3.And(*[x[2] for x in atoms])
-            compensated = z3.Or(*[x[3] for x in atoms])
+            # The flat form (not the per-step atoms): the same formula, but z3's
+            # search on the monolithic relation is several times faster on it
+            # (workflow_conditions' proofs: 0.75 s against 4.7 s).
+            t = sem._tables(self.saga)
+            all_ok = z3.And(*[self.at(m, j, ST) == Status.OK for j in range(n)])
+            quiet = z3.And(
+                *[self.at(m, j, ST) != Status.RUNNING for j in range(n)],
+                *[self.at(m, j, CS) != CompStatus.RUNNING for j in range(n)],
+            )
+            done = z3.And(
+                *[
+                    z3.Or(
+                        self.at(m, j, CS) == CompStatus.DONE,
+                        z3.Not(self._needs(m, j)),
+                    )
+                    for j in range(n)
+                    if t.has_comp[j]
+                ]
+            )
+            compensated = z3.Or(
+                *[self.at(m, j, CS) == CompStatus.DONE for j in range(n)]
+            )
         ph = m[PHASE]
         m[PHASE] = z3.If(
             ph == Phase.RUNNING,
