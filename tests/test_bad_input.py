@@ -63,7 +63,9 @@ def test_fifty_megabyte_file_is_refused_before_reading(tmp_path: Path) -> None:
     start = time.perf_counter()
     with pytest.raises(InvalidDefinition) as info:
         load(path)
-    assert time.perf_counter() - start < 1.0
+    # A hang guard, not a speed target: parsing 50 MB of YAML takes minutes,
+    # refusing it by size takes milliseconds; the bound only separates the two.
+    assert time.perf_counter() - start < 10.0
     (d,) = info.value.diagnostics
     assert d.code == "SAGA002"
     assert "over the" in d.message and str(path) in d.span.file
@@ -83,7 +85,8 @@ def test_billion_laughs_is_bounded(tmp_path: Path) -> None:
     path = _write(tmp_path, "\n".join(lines) + "\n")
     start = time.perf_counter()
     found = _diagnostics(path)
-    assert time.perf_counter() - start < 5.0
+    # A hang guard (expanding 9**9 aliases never ends), not a speed target.
+    assert time.perf_counter() - start < 30.0
     assert [c for c, _ in found] == ["SAGA005"]
 
 
@@ -95,7 +98,8 @@ def test_merge_key_bomb_is_bounded(tmp_path: Path) -> None:
     path = _write(tmp_path, "\n".join(lines) + "\n")
     start = time.perf_counter()
     assert [c for c, _ in _diagnostics(path)] == ["SAGA005"]
-    assert time.perf_counter() - start < 5.0
+    # A hang guard (2**24 merged keys), not a speed target.
+    assert time.perf_counter() - start < 30.0
 
 
 @pytest.mark.parametrize("text", [
