@@ -100,6 +100,24 @@ class Call:
     finished: bool = False
 
 
+def report_text(violations: tuple[str, ...], *, title: str, schedule: Any,
+                traces: Mapping[str, tuple[str, ...]], labels: Mapping[str, str],
+                script: str) -> str:
+    """A harness report for people (sagas and workflows alike): violations,
+    the schedule, each instance's model trace with its label, the script."""
+    lines = ["property violated:" if violations else "all properties held"]
+    lines += [f"  - {v}" for v in violations]
+    lines.append(f"{title} ({len(schedule)} decisions):")
+    lines.append(schedule.describe() or "  (none)")
+    for key, trace in traces.items():
+        lines.append(f"model trace of {key} ({labels.get(key, '?')}):")
+        lines += [f"  {i:>3}. {t}" for i, t in enumerate(trace, 1)]
+    if script:
+        lines.append("replay it with:")
+        lines += ["    " + ln for ln in script.splitlines()]
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleReport:
     """What a harness run found."""
@@ -120,17 +138,9 @@ class ScheduleReport:
     def text(self) -> str:
         """The report for people: violations, the schedule, model traces and
         the script that replays it."""
-        lines = ["property violated:" if self.violations else "all properties held"]
-        lines += [f"  - {v}" for v in self.violations]
-        lines.append(f"fault schedule ({len(self.schedule)} decisions):")
-        lines.append(self.schedule.describe() or "  (none)")
-        for sid, trace in self.traces.items():
-            lines.append(f"model trace of {sid} ({self.outcomes.get(sid, '?')}):")
-            lines += [f"  {i:>3}. {t}" for i, t in enumerate(trace, 1)]
-        if self.script:
-            lines.append("replay it with:")
-            lines += ["    " + ln for ln in self.script.splitlines()]
-        return "\n".join(lines)
+        return report_text(self.violations, title="fault schedule",
+                           schedule=self.schedule, traces=self.traces,
+                           labels=self.outcomes, script=self.script)
 
     def raise_for_violation(self) -> None:
         """Raise :class:`ScheduleFailure` when a property was broken."""

@@ -39,7 +39,7 @@ from saga_models.workflow import semantics as sem
 from saga_models.workflow.semantics import HEADER
 
 from ._bridge import LoopBridge, off_running_loop
-from ._harness import ScheduleFailure, _resolve
+from ._harness import ScheduleFailure, _resolve, report_text
 from ._workflow_schedule import (
     AdvanceClock,
     CrashWorker,
@@ -115,17 +115,9 @@ class WorkflowReport:
     def text(self) -> str:
         """The report for people: violations, the schedule, the model traces
         and the script that replays it."""
-        lines = ["property violated:" if self.violations else "all properties held"]
-        lines += [f"  - {v}" for v in self.violations]
-        lines.append(f"workflow schedule ({len(self.schedule)} decisions):")
-        lines.append(self.schedule.describe() or "  (none)")
-        for wid, trace in self.traces.items():
-            lines.append(f"model trace of {wid} ({self.statuses.get(wid, '?')}):")
-            lines += [f"  {i:>3}. {t}" for i, t in enumerate(trace, 1)]
-        if self.script:
-            lines.append("replay it with:")
-            lines += ["    " + ln for ln in self.script.splitlines()]
-        return "\n".join(lines)
+        return report_text(self.violations, title="workflow schedule",
+                           schedule=self.schedule, traces=self.traces,
+                           labels=self.statuses, script=self.script)
 
     def raise_for_violation(self) -> None:
         """Raise :class:`WorkflowScheduleFailure` when a property was broken."""
