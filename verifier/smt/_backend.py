@@ -37,7 +37,6 @@ from ._engine import (
     k_induction,
     no_deadlock,
     no_trans_bad,
-    ranking,
     ranking_by_cases,
 )
 from ._invariant import (
@@ -252,7 +251,7 @@ class _Run:
                     out.depth,
                 )
         if rank is None:
-            rank = ranking(self.enc, inv, rlimit=self.rlimit)
+            rank = ranking_by_cases(self.enc, inv, rlimit=self.rlimit)
         fair = self.ts.fairness
         out = fair_lasso(self.enc, max_depth=self.max_depth, rlimit=self.rlimit)
         if out.trace is not None:

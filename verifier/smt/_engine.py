@@ -417,58 +417,6 @@ class RankOutcome:
     unknown: str = ""
 
 
-def ranking(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> RankOutcome:
-    """Check the ranking-function obligations over every invariant state.
-
-    O1: no transition raises the rank, and one that keeps it level has a
-    helpful event enabled before or after it. O2: every helpful event lowers
-    the rank. Components are non-negative by the field ranges, so the order is
-    well-founded.
-    """
-    slv = new_solver(rlimit=rlimit)
-    s, s2, c = enc.frame("r0"), enc.frame("r1"), enc.choice("revent")
-    lemmas = slv.track("step lemmas", inv.holds(s))
-    slv.add(enc.transition(s, c, s2))
-    helpful = set(_helpful(enc))
-    h_pre = z3.Or(*[enc.guard(s, a) for a in helpful]) if helpful else z3.BoolVal(False)
-    h_post = (
-        z3.Or(*[enc.guard(s2, a) for a in helpful]) if helpful else z3.BoolVal(False)
-    )
-    bad1, bad2 = [], []
-    ranks: dict[int, tuple[list[z3.BitVecRef], list[z3.BitVecRef]]] = {}
-    for a, e in enumerate(enc.alternatives):
-        step = e.step if e.kind not in (EventKind.CRASH, EventKind.RECOVER) else -1
-        if step not in ranks:
-            ranks[step] = (_rank(enc, s, step), _rank(enc, s2, step))
-        r, r2 = ranks[step]
-        down = _lex_lt(r2, r)
-        level = z3.And(*[x == y for x, y in zip(r, r2, strict=True)])
-        bad1.append(z3.And(c == a, z3.Not(down), z3.Not(level)))
-        if a in helpful:
-            bad2.append(z3.And(c == a, z3.Not(down)))
-        else:
-            bad1.append(z3.And(c == a, level, z3.Not(h_pre), z3.Not(h_post)))
-    o1 = slv.track("rank never rises; level only beside a helpful event", z3.Or(*bad1))
-    o2 = slv.track(
-        "helpful events decrease the rank", z3.Or(*bad2) if bad2 else z3.BoolVal(False)
-    )
-    for lit, what in ((o1, "O1"), (o2, "O2")):
-        res = slv.check([lemmas, lit])
-        if res == z3.sat:
-            return RankOutcome(
-                proved=False,
-                detail=f"ranking obligation {what} fails: "
-                + _describe_cti(enc, slv.solver.model(), [s], [c]),
-            )
-        if res != z3.unsat:
-            return RankOutcome(proved=False, unknown=slv.reason_unknown())
-    return RankOutcome(
-        proved=True,
-        detail="lexicographic rank (crashes left, "
-        "duplicates left, phase, attempts and compensations left, down)",
-    )
-
-
 def no_deadlock(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> bool | str:
     """True when no invariant state is a deadlock; else False or a z3 reason."""
     slv = new_solver(rlimit=rlimit, logic="QF_BV")
@@ -596,7 +544,14 @@ def induction_by_cases(
 
 
 def ranking_by_cases(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> RankOutcome:
-    """:func:`ranking`'s obligations, one group of events at a time."""
+    """Check the ranking-function obligations over every invariant state, one
+    group of events at a time.
+
+    O1: no transition raises the rank, and one that keeps it level has a
+    helpful event enabled before or after it. O2: every helpful event lowers
+    the rank. Components are non-negative by the field ranges, so the order is
+    well-founded.
+    """
     from ._cases import refute, shared
 
     slv = new_solver(rlimit=rlimit, logic="QF_BV")
