@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# System packages some suites need (from Debian's packages), installed only when
+# missing: SPIN and a C compiler for the Promela parity suite and bench.
+# Tests that need one of these are skipped when it is absent, except under
+# CI=true, where this script has run and an absence is a failure.
+set -euo pipefail
+need=()
+command -v spin >/dev/null 2>&1 || need+=(spin)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install_system: missing ${need[*]} (not root or no apt-get); the suites that need them will skip" >&2
+  exit 0
+fi
+echo "install_system: apt-get install ${need[*]}"
+apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
