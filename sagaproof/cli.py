@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """Command-line entry point.
 
 Exit codes (a CI pipeline gates on them): 0 every property holds, 1 a property
@@ -20,6 +21,20 @@ EXIT_OK = 0
 EXIT_VIOLATED = 1
 EXIT_USAGE = 2
 EXIT_UNKNOWN = 3
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE, what a shell reports for a writer whose reader went away; never
+1, which would read as "violated"."""
+
+
+def version() -> str:
+    """The installed distribution's version (``0+unknown`` from a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("sagaproof")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sagaproof",
         description="Verify sagas and event workflows, and run them durably.",
     )
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True,
                                 parser_class=_Parser)
     from . import commands
@@ -46,20 +63,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Shell completion (bash, zsh, fish) through argcomplete, when installed.
+
+    argcomplete answers only when the shell's completion hook set
+    ``_ARGCOMPLETE``; otherwise this is one environment lookup.
+    """
+    import os
+
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = build_parser()
+    _complete(parser)
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+        # Flush here, not at interpreter exit, so a closed pipe is seen below.
+        sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (``sagaproof check ... | head``): stop quietly,
-        # as Unix tools do, and keep Python from complaining at exit.
+        # as Unix tools do, and keep Python from complaining at exit. The
+        # verdict was not delivered, so the exit code must not claim one.
         import os
 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_VIOLATED
+        return EXIT_BROKEN_PIPE
     except InvalidDefinition as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_USAGE

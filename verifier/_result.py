@@ -43,16 +43,26 @@ class Counterexample:
         return len(self.steps) - 1
 
     def to_itf(self, *, source: str = "") -> dict[str, object]:
-        """The trace in the ITF JSON shape used by Apalache and Quint."""
+        """The trace in the ITF JSON shape used by Apalache and Quint.
+
+        Every state has every variable (ITF requires it): the state's own
+        fields, ``action_taken`` (the event in words) and ``event`` (the event
+        as data; the ``Nil`` variant for the initial state). Values are
+        written by :func:`verifier.itf.itf_value` (integers as ``#bigint``, no
+        ``null``), so itf-py and Quint read the trace back unchanged.
+        """
+        from .itf import itf_value
+
+        names = sorted({k for s in self.steps for k in s.state})
+        vars_ = [*names, "action_taken", "event"]
         states = []
         for i, step in enumerate(self.steps):
             entry: dict[str, object] = {"#meta": {"index": i}}
-            entry.update(step.state)
+            for name in names:
+                entry[name] = itf_value(step.state.get(name))
             entry["action_taken"] = step.action
-            if step.event is not None:
-                entry["event"] = step.event
+            entry["event"] = itf_value(step.event)
             states.append(entry)
-        vars_ = sorted({k for s in self.steps for k in s.state})
         meta: dict[str, object] = {
             "format": "ITF",
             "format-description": "https://apalache-mc.org/docs/adr/015adr-trace.html",

@@ -224,7 +224,7 @@ class SagaTransitionSystem:
                 name="structure",
                 description="pivot rules, compensations present, retriable steps "
                 "unbounded, no unreachable step",
-                static_violation="; ".join(d.render() for d in structural) or None,
+                static_violation="\n".join(d.render() for d in structural) or None,
                 on_complete=unreachable,
             ),
         )

@@ -7,7 +7,13 @@ import json
 from collections.abc import Sequence
 from xml.etree import ElementTree as ET
 
-from ._result import CheckResult, Counterexample, PropertyResult, Verdict
+from saga_models import Diagnostic
+
+from ._result import CheckResult, Counterexample, Verdict
+from ._sarif import SourceMap, sarif
+
+__all__ = ["SourceMap", "counterexample_text", "diagnostics_text", "junit",
+           "sarif", "text", "to_json"]
 
 _MARK = {Verdict.HOLDS: "ok", Verdict.VIOLATED: "VIOLATED", Verdict.UNKNOWN: "unknown"}
 
@@ -60,7 +66,9 @@ def text(results: Sequence[CheckResult], *, verbose: bool = False) -> str:
                        + (f"  ({r.stats.states:,} states, "
                           f"{r.stats.seconds:.2f}s)" if verbose else ""))
             if r.verdict is not Verdict.HOLDS:
-                out.append(f"            {r.reason}")
+                # A reason of several lines (one per structure diagnostic,
+                # each with its help line) keeps its lines, indented.
+                out.extend(f"            {line}" for line in r.reason.splitlines())
             if r.counterexample is not None:
                 out.append(f"    counterexample ({len(r.counterexample)} events, "
                            f"faults: {r.fault_model}):")
@@ -73,14 +81,50 @@ def text(results: Sequence[CheckResult], *, verbose: bool = False) -> str:
     return "\n".join(out)
 
 
-def to_json(results: Sequence[CheckResult]) -> str:
-    """A JSON list, one entry per definition."""
-    return json.dumps([r.to_json() for r in results], indent=2)
+def diagnostics_text(diagnostics: Sequence[tuple[str, Diagnostic]]) -> str:
+    """Diagnostics for people: one per line, each help line under its error."""
+    return "\n".join(d.render() for _, d in diagnostics)
 
 
-def junit(results: Sequence[CheckResult]) -> str:
-    """JUnit XML: one test suite per definition, one test case per property."""
+def _error_entry(path: str, diags: list[Diagnostic]) -> dict[str, object]:
+    return {"definition": None, "kind": "error", "source": path,
+            "verdict": "error", "results": [],
+            "diagnostics": [d.to_json() for d in diags]}
+
+
+def _by_file(
+    diagnostics: Sequence[tuple[str, Diagnostic]],
+) -> dict[str, list[Diagnostic]]:
+    grouped: dict[str, list[Diagnostic]] = {}
+    for path, d in diagnostics:
+        grouped.setdefault(path, []).append(d)
+    return grouped
+
+
+def to_json(results: Sequence[CheckResult], *,
+            diagnostics: Sequence[tuple[str, Diagnostic]] = ()) -> str:
+    """A JSON list, one entry per definition, and one (``verdict: error``, with
+    its ``diagnostics``) per input that could not be loaded or checked."""
+    entries = [_error_entry(path, diags)
+               for path, diags in _by_file(diagnostics).items()]
+    return json.dumps(entries + [r.to_json() for r in results], indent=2)
+
+
+def junit(results: Sequence[CheckResult], *,
+          diagnostics: Sequence[tuple[str, Diagnostic]] = ()) -> str:
+    """JUnit XML: one test suite per definition, one test case per property;
+    an input that could not be loaded is a suite with one errored case per
+    diagnostic."""
     suites = ET.Element("testsuites", name="sagaproof")
+    for path, diags in _by_file(diagnostics).items():
+        suite = ET.SubElement(suites, "testsuite", name=path,
+                              tests=str(len(diags)), failures="0",
+                              errors=str(len(diags)), file=path)
+        for d in diags:
+            case = ET.SubElement(suite, "testcase", classname=path, name=d.code,
+                                 time="0.000")
+            node = ET.SubElement(case, "error", message=d.message, type=d.code)
+            node.text = d.render()
     for res in results:
         failures = sum(r.verdict is Verdict.VIOLATED for r in res.results)
         errors = sum(r.verdict is Verdict.UNKNOWN for r in res.results)
@@ -99,45 +143,3 @@ def junit(results: Sequence[CheckResult]) -> str:
                 ET.SubElement(case, "error", message=r.reason, type="unknown")
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)
-
-
-def sarif(results: Sequence[CheckResult]) -> str:
-    """SARIF 2.1.0, for code-scanning annotations on the definition file."""
-    rules: dict[str, dict[str, object]] = {}
-    findings = []
-    for res in results:
-        for r in res.results:
-            if r.verdict is Verdict.HOLDS:
-                continue
-            rules.setdefault(r.property, {
-                "id": r.property,
-                "shortDescription": {"text": r.property.replace("_", " ")},
-            })
-            findings.append(_sarif_result(res, r))
-    doc = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "sagaproof", "rules": list(rules.values())}},
-            "results": findings,
-        }],
-    }
-    return json.dumps(doc, indent=2)
-
-
-def _sarif_result(res: CheckResult, r: PropertyResult) -> dict[str, object]:
-    message = r.reason
-    if r.counterexample is not None:
-        message += "\n" + counterexample_text(r.counterexample)
-    return {
-        "ruleId": r.property,
-        "level": "error" if r.verdict is Verdict.VIOLATED else "warning",
-        "message": {"text": message},
-        "locations": [{
-            "physicalLocation": {
-                "artifactLocation": {"uri": res.source},
-                "region": {"startLine": 1},
-            }
-        }],
-        "properties": {"verdict": r.verdict.value, "faultModel": r.fault_model},
-    }

@@ -6,10 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from saga_models import FaultModel, InvalidDefinition
-from verifier import CheckResult, Verdict, check, render
+from saga_models import Diagnostic, FaultModel, InvalidDefinition, Span
 
-from ..cli import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VIOLATED
+from ..cli import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VIOLATED, version
 
 
 def register(sub: Any) -> None:
@@ -53,41 +52,32 @@ def _progress_bar(enabled: bool) -> Any:
     return bar, update
 
 
+def _usage(code: str, message: str, help_text: str,
+           where: str = "<command line>") -> tuple[str, Diagnostic]:
+    """A usage problem as a diagnostic, so every format can report it."""
+    return where, Diagnostic(code=code, message=message, help=help_text,
+                             span=Span(file=where))
+
+
 def run(args: argparse.Namespace) -> int:
+    from verifier import CheckResult, Verdict, render
+
+    results: list[CheckResult] = []
+    sources: list[render.SourceMap] = []
+    problems: list[tuple[str, Diagnostic]] = []
     try:
         faults = FaultModel.parse(args.faults)
     except ValueError as exc:
-        print(f"sagaproof check: --faults: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    results: list[CheckResult] = []
-    bad_input = False
-    for path in args.paths:
-        try:
-            definitions = _load_all(path, args)
-        except InvalidDefinition as exc:
-            print(exc.render(), file=sys.stderr)
-            bad_input = True
-            continue
-        for definition in definitions:
-            bar, update = _progress_bar(not args.no_progress)
-            try:
-                results.append(check(
-                    definition, properties=args.properties, faults=faults,
-                    backend=args.backend, max_states=args.max_states,
-                    max_memory=args.max_memory, progress=update, source=path,
-                ))
-            except ValueError as exc:
-                print(f"sagaproof check: {path}: {exc}", file=sys.stderr)
-                bad_input = True
-            finally:
-                if bar is not None:
-                    bar.close()
-    out = {"text": lambda r: render.text(r, verbose=args.verbose),
-           "json": render.to_json, "junit": render.junit,
-           "sarif": render.sarif}[args.format](results)
-    if out:
-        print(out)
-    if bad_input:
+        problems.append(_usage(
+            "SAGA010", f"--faults={args.faults!r}: {exc}",
+            "write all, none, or a comma list of fail, timeout, comp_fail, "
+            "crash[=N], duplicate[=N]"))
+    else:
+        for path in args.paths:
+            _check_path(path, args, faults, results=results, sources=sources,
+                        problems=problems)
+    _emit(args, results, sources, problems)
+    if problems:
         return EXIT_USAGE
     verdicts = {r.verdict for r in results}
     if Verdict.VIOLATED in verdicts:
@@ -95,6 +85,60 @@ def run(args: argparse.Namespace) -> int:
     if Verdict.UNKNOWN in verdicts:
         return EXIT_UNKNOWN
     return EXIT_OK
+
+
+def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
+                results: list[Any], sources: list[Any],
+                problems: list[tuple[str, Diagnostic]]) -> None:
+    """Check every definition in ``path``, appending to the three lists."""
+    from verifier import check, render
+
+    try:
+        definitions = _load_all(path, args)
+    except InvalidDefinition as exc:
+        problems.extend((path, d) for d in exc.diagnostics)
+        return
+    for definition in definitions:
+        bar, update = _progress_bar(not args.no_progress)
+        try:
+            results.append(check(
+                definition, properties=args.properties, faults=faults,
+                backend=args.backend, max_states=args.max_states,
+                max_memory=args.max_memory, progress=update, source=path,
+            ))
+            sources.append(render.SourceMap.of(definition))
+        except ValueError as exc:
+            problems.append(_usage(
+                "SAGA011", str(exc),
+                "pass --property with one of the names listed, or leave it "
+                "out to check every property", where=path))
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _emit(args: argparse.Namespace, results: list[Any], sources: list[Any],
+          problems: list[tuple[str, Diagnostic]]) -> None:
+    """Print the report in the chosen format; bad input is part of it (a CI job
+    reading JSON or SARIF sees the diagnostics, not an empty list)."""
+    from verifier import render
+
+    if problems:
+        # People read stderr in every format; one diagnostic per line, each
+        # help line under its error.
+        print(render.diagnostics_text(problems), file=sys.stderr)
+    fmt = args.format
+    if fmt == "text":
+        out = render.text(results, verbose=args.verbose)
+    elif fmt == "json":
+        out = render.to_json(results, diagnostics=problems)
+    elif fmt == "junit":
+        out = render.junit(results, diagnostics=problems)
+    else:
+        out = render.sarif(results, diagnostics=problems, sources=sources,
+                           tool_version=version())
+    if out:
+        print(out)
 
 
 def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
