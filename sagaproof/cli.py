@@ -15,8 +15,6 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from saga_models import InvalidDefinition, SagaError
-
 EXIT_OK = 0
 EXIT_VIOLATED = 1
 EXIT_USAGE = 2
@@ -63,6 +61,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXTRAS: dict[str, str] = {
+    "z3": "smt", "sympy": "smt", "psycopg": "postgres", "nbformat": "notebooks",
+    "nbclient": "notebooks", "matplotlib": "notebooks", "graphviz": "notebooks",
+    "jupyterlab": "jupyter",
+}
+"""Optional modules and the extra that installs each."""
+
+
+def _missing_extra(exc: BaseException | None) -> str | None:
+    """The SAGA012 diagnostic for an optional dependency that is not
+    installed, or None when ``exc`` is something else."""
+    while exc is not None and not isinstance(exc, ModuleNotFoundError):
+        exc = exc.__cause__ or exc.__context__
+    if exc is None or not exc.name:
+        return None
+    extra = EXTRAS.get(exc.name.split(".")[0])
+    if extra is None:
+        return None
+    return (f"<command line>: error SAGA012: this command needs {exc.name!r}, "
+            f"from the {extra!r} extra, which is not installed\n"
+            f"  help: pip install 'sagaproof[{extra}]'")
+
+
 def _complete(parser: argparse.ArgumentParser) -> None:
     """Shell completion (bash, zsh, fish) through argcomplete, when installed.
 
@@ -98,13 +119,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except InvalidDefinition as exc:
-        print(exc.render(), file=sys.stderr)
-        return EXIT_USAGE
-    except SagaError as exc:
-        print(f"sagaproof: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("sagaproof: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # saga_models is imported here, not at start-up, so ``--help`` and
+        # ``--version`` stay cheap.
+        from saga_models import InvalidDefinition, SagaError
+
+        if isinstance(exc, InvalidDefinition):
+            print(exc.render(), file=sys.stderr)
+            return EXIT_USAGE
+        missing = _missing_extra(exc)
+        if missing is not None:
+            print(missing, file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, SagaError):
+            print(f"sagaproof: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
     return code

@@ -267,3 +267,50 @@ def test_itf_encodes_ints_and_absent_values() -> None:
     assert from_itf_value(itf_value(1.5)) == 1.5
     with pytest.raises(TypeError):
         itf_value(object())
+
+
+def _cli_in_subprocess(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+        check=False, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_missing_extra_is_a_diagnostic_not_a_traceback() -> None:
+    # z3 made unimportable, as in an install without the smt extra.
+    proc = _cli_in_subprocess(
+        "import sys; sys.modules['z3'] = None\n"
+        "from sagaproof.cli import main\n"
+        f"raise SystemExit(main(['check', {DOUBLE!r}, '--backend', 'smt']))")
+    assert proc.returncode == 2, proc.stderr
+    assert "SAGA012" in proc.stderr and "sagaproof[smt]" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # The explicit backend does not need it.
+    proc = _cli_in_subprocess(
+        "import sys; sys.modules['z3'] = None; sys.modules['sympy'] = None\n"
+        "from sagaproof.cli import main\n"
+        f"raise SystemExit(main(['check', {DOUBLE!r}, '--no-progress']))")
+    assert proc.returncode == 1, proc.stderr
+
+
+def test_help_and_version_import_nothing_heavy() -> None:
+    proc = _cli_in_subprocess(
+        "import sys\n"
+        "from sagaproof.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ['z3', 'sympy', 'networkx', 'jsonschema', 'hypothesis',\n"
+        "         'saga_models', 'verifier', 'runtime', 'yaml']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    proc = _cli_in_subprocess(
+        "from sagaproof.cli import main\nmain(['--version'])")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("sagaproof ")
+
+
+def test_explicit_check_does_not_load_z3() -> None:
+    proc = _cli_in_subprocess(
+        "import sys\nfrom sagaproof.cli import main\n"
+        f"code = main(['check', {DOUBLE!r}, '--no-progress'])\n"
+        "print(code, sorted(m for m in ('z3', 'sympy') if m in sys.modules))")
+    assert proc.stdout.strip().splitlines()[-1] == "1 []", proc.stderr

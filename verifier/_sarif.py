@@ -35,13 +35,14 @@ _PROPERTY_HELP: dict[str, str] = {
     "COMPENSATED or STUCK). Fix: bound the retry, or make the retried call "
     "able to succeed (a compensation that needs a result it never got never "
     "succeeds).",
-    "eventual_consistency": "In every terminal state the participants agree with "
-    "the outcome: no effect held twice, none left behind. Fix: make the step "
-    "idempotent (idempotent: true with a participant that deduplicates).",
+    "eventual_consistency": "Sagas: in every terminal state the participants "
+    "agree with the outcome, no effect held twice, none left behind (fix: make "
+    "the step idempotent, with a participant that deduplicates). Workflows: "
+    "every quiescent state matches a declared outcome.",
     "structure": "Pivot rules, compensations present, retriable steps unbounded, "
     "no unreachable step.",
-    "deadlock_freedom": "No reachable state where no service can move and the "
-    "workflow has not finished.",
+    "deadlock_freedom": "No quiescent state is neither final nor a declared "
+    "outcome.",
     "no_unhandled_event": "Every event delivered to a service is handled or "
     "explicitly ignored in the state it arrives in.",
     "idempotency": "A duplicate delivery to a transition declared idempotent "
@@ -130,6 +131,11 @@ def _location(file: str, span: Span | None, message: str = "") -> dict[str, Any]
     return loc
 
 
+def _help_uri(name: str) -> str:
+    # The anchors of docs/properties.md (GitHub's heading slugs).
+    return f"{DOCS_URI}properties.md#{name.replace('_', '-')}"
+
+
 def _property_rule(name: str) -> dict[str, Any]:
     text = _PROPERTY_HELP.get(name, name.replace("_", " "))
     return {
@@ -139,8 +145,8 @@ def _property_rule(name: str) -> dict[str, Any]:
         "fullDescription": {"text": text},
         "help": {"text": text,
                  "markdown": f"**{name}**: {text} See [the properties]"
-                 f"({DOCS_URI}properties.md#{name.replace('_', '-')})."},
-        "helpUri": f"{DOCS_URI}properties.md#{name.replace('_', '-')}",
+                 f"({_help_uri(name)})."},
+        "helpUri": _help_uri(name),
         "defaultConfiguration": {"level": "error"},
     }
 

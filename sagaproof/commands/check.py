@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
-
-from saga_models import Diagnostic, FaultModel, InvalidDefinition, Span
+from typing import TYPE_CHECKING, Any
 
 from ..cli import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VIOLATED, version
+
+if TYPE_CHECKING:
+    # Loaded when the command runs, not when ``sagaproof --help`` builds the
+    # parser (docs/cli.md: import cost).
+    from saga_models import Diagnostic, FaultModel
 
 
 def register(sub: Any) -> None:
@@ -55,11 +58,14 @@ def _progress_bar(enabled: bool) -> Any:
 def _usage(code: str, message: str, help_text: str,
            where: str = "<command line>") -> tuple[str, Diagnostic]:
     """A usage problem as a diagnostic, so every format can report it."""
+    from saga_models import Diagnostic, Span
+
     return where, Diagnostic(code=code, message=message, help=help_text,
                              span=Span(file=where))
 
 
 def run(args: argparse.Namespace) -> int:
+    from saga_models import FaultModel
     from verifier import CheckResult, Verdict, render
 
     results: list[CheckResult] = []
@@ -91,6 +97,7 @@ def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
                 results: list[Any], sources: list[Any],
                 problems: list[tuple[str, Diagnostic]]) -> None:
     """Check every definition in ``path``, appending to the three lists."""
+    from saga_models import InvalidDefinition
     from verifier import check, render
 
     try:

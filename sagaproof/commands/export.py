@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from saga_models import load
-
 from ..cli import EXIT_OK
 
 
@@ -45,6 +43,7 @@ def register(sub: Any) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from saga_models import load
     from saga_models.exporters import dumps_asl
 
     text = dumps_asl(load(args.path))

@@ -6,9 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from saga_models import FaultModel, Saga, load
-from verifier import graph
-
 from ..cli import EXIT_OK, EXIT_USAGE
 
 
@@ -30,6 +27,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from saga_models import FaultModel, Saga, load
+    from verifier import graph
+
     definition = load(args.path)
     if args.states:
         try:

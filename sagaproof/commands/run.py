@@ -8,8 +8,6 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from saga_models import Saga, load
-
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -33,6 +31,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from runtime._cli import EXIT_USAGE, err, exit_code, parse_input, render
+    from saga_models import Saga, load
 
     definition = load(args.definition)
     if not isinstance(definition, Saga):

@@ -9,6 +9,14 @@ semantics. This package is the only place in ``verifier`` that imports z3.
 'holds'
 """
 
+try:
+    import z3 as _z3  # noqa: F401  (only to say which extra is missing)
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess
+    raise ModuleNotFoundError(
+        "the z3 backend needs the 'smt' extra: pip install 'sagaproof[smt]'",
+        name=exc.name,
+    ) from exc
+
 from ._backend import DEFAULT_MAX_DEPTH as DEFAULT_MAX_DEPTH
 from ._backend import check_backend as check_backend
 from ._backend import find_counterexample as find_counterexample
