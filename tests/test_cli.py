@@ -33,8 +33,10 @@ def test_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert "state budget reached" in out
     assert run(capsys, "check", str(tmp_path / "missing.yaml"))[0] == 2
     assert run(capsys, "check", str(GOOD), "--faults", "lightning")[0] == 2
+    # No path and no [tool.sagaproof] paths: a usage diagnostic (SAGA016).
+    assert run(capsys, "check")[0] == 2
     with pytest.raises(SystemExit) as exc:
-        main(["check"])
+        main(["check", "--format", "yaml"])
     assert exc.value.code == 2
 
 

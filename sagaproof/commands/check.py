@@ -20,24 +20,63 @@ def register(sub: Any) -> None:
         description="Explore every execution of each definition under the fault "
         "model and report a verdict per property.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    # Defaults of None: a flag given wins over [tool.sagaproof] in
+    # pyproject.toml, which wins over the built-in defaults (DEFAULTS).
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="definition files (default: paths in [tool.sagaproof])")
     p.add_argument("--format", choices=["text", "json", "junit", "sarif"],
-                   default="text")
-    p.add_argument("--faults", default="all", metavar="KNOBS",
+                   default=None, help="default: text")
+    p.add_argument("--faults", default=None, metavar="KNOBS",
                    help="all, none, or a comma list of fail, timeout, comp_fail, "
                    "crash[=N], duplicate[=N] (default: all)")
-    p.add_argument("--max-states", type=int, default=5_000_000, metavar="N")
-    p.add_argument("--max-memory", type=int, default=8 * 1024**3, metavar="BYTES")
+    p.add_argument("--max-states", type=int, default=None, metavar="N",
+                   help="default: 5,000,000")
+    p.add_argument("--max-memory", type=int, default=None, metavar="BYTES",
+                   help="default: 8 GiB")
     p.add_argument("--property", action="append", dest="properties",
                    metavar="NAME", help="check only this property (repeatable)")
     p.add_argument("--backend", choices=["explicit", "smt", "auto"],
-                   default="explicit")
+                   default=None, help="default: explicit")
+    p.add_argument("--config", metavar="PYPROJECT",
+                   help="read [tool.sagaproof] from this file instead of the "
+                   "nearest pyproject.toml")
     p.add_argument("--compensations", metavar="MAP",
                    help="sidecar YAML mapping forward tasks to compensations "
                    "(imported ASL)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
+
+
+DEFAULTS: dict[str, Any] = {
+    "format": "text", "faults": "all", "max_states": 5_000_000,
+    "max_memory": 8 * 1024**3, "backend": "explicit", "properties": None,
+    "compensations": None,
+}
+"""Built-in defaults, used when neither a flag nor the configuration sets one."""
+
+
+def _configure(args: argparse.Namespace) -> list[tuple[str, Diagnostic]]:
+    """Fill unset options from [tool.sagaproof], then from DEFAULTS; the
+    configuration's own problems, as diagnostics."""
+    from pathlib import Path
+
+    from ..config import expand_paths, load_config
+
+    cfg = load_config(args.config)
+    for dest, default in DEFAULTS.items():
+        if getattr(args, dest, None) is None:
+            setattr(args, dest, cfg.values.get(dest.replace("_", "-"), default))
+    if not args.paths and "paths" in cfg.values:
+        args.paths = expand_paths(cfg.values["paths"],
+                                  base=Path(cfg.file).parent)
+    problems = [(cfg.file, d) for d in cfg.diagnostics]
+    if not args.paths and not problems:
+        problems.append(_usage(
+            "SAGA016", "no definition to check",
+            "name files: sagaproof check order.saga.yaml, or set paths = "
+            '["sagas/*.yaml"] under [tool.sagaproof] in pyproject.toml'))
+    return problems
 
 
 def _progress_bar(enabled: bool) -> Any:
@@ -70,7 +109,10 @@ def run(args: argparse.Namespace) -> int:
 
     results: list[CheckResult] = []
     sources: list[render.SourceMap] = []
-    problems: list[tuple[str, Diagnostic]] = []
+    problems = _configure(args)
+    if problems:
+        _emit(args, results, sources, problems)
+        return EXIT_USAGE
     try:
         faults = FaultModel.parse(args.faults)
     except ValueError as exc:
