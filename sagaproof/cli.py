@@ -41,14 +41,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+class _Version(argparse.Action):
+    # argparse's own version action needs the string up front; reading the
+    # installed metadata costs more than the rest of --help.
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"sagaproof {version()}")
+        parser.exit(EXIT_OK)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with every subcommand module registered."""
     parser = _Parser(
         prog="sagaproof",
         description="Verify sagas and event workflows, and run them durably.",
     )
-    parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True,
                                 parser_class=_Parser)
     from . import commands

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 
@@ -57,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
                 for engine in engines:
                     await engine.aclose()
             return out
+
+        import asyncio
 
         results = asyncio.run(main())
     finally:

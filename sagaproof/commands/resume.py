@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 
@@ -41,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
                 return await engine.resume(args.saga_id)
             finally:
                 await engine.aclose()
+
+        import asyncio
 
         result = asyncio.run(main())
     finally:

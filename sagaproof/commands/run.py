@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
                 return await engine.run(data, saga_id=args.saga_id)
             finally:
                 await engine.aclose()
+
+        import asyncio
 
         result = asyncio.run(main())
     finally:
