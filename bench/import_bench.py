@@ -31,7 +31,8 @@ EXAMPLE = "examples/trip_booking.saga.yaml"
 HEAVY = ("z3", "sympy", "networkx", "jsonschema", "hypothesis", "yaml",
          "saga_models", "verifier", "runtime")
 
-_CLI = "from sagaproof.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+_CLI = ("from sagaproof.cli import main\n"
+        "try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n")
 CASES: list[tuple[str, str]] = [
     ("python -c pass", "pass"),
     ("sagaproof --version", _CLI.format(argv=["--version"])),
@@ -65,7 +66,8 @@ def measure(runs: int) -> list[tuple[str, float, float, list[str]]]:
     rows = []
     for name, code in CASES:
         _run(code)  # warm the file system cache and the bytecode
-        times, loaded = [], []
+        times: list[float] = []
+        loaded: list[str] = []
         for _ in range(runs):
             t, loaded = _run(code)
             times.append(t)

@@ -28,9 +28,10 @@ from ._ir import (
     Transition,
     Workflow,
 )
+from ._schema import workflow_schema_diagnostics
 from ._validate import workflow_diagnostics
 
-_TOP = {"workflow", "bus", "start", "services", "counters", "outcomes",
+_TOP = {"$schema", "workflow", "bus", "start", "services", "counters", "outcomes",
         "invariants", "description"}
 _BUS = {"delivery", "order", "capacity"}
 _SERVICE = {"initial", "final", "states", "transitions", "ignore", "dedup",
@@ -351,7 +352,12 @@ def load_workflow_document(doc: Document) -> Workflow:
             span=doc.span(""), help="start the file with 'workflow: <name>'"),))
     low = _Lowering(doc)
     wf = low.workflow()
-    problems: Iterable[Diagnostic] = low.problems or workflow_diagnostics(wf)
+    problems: Iterable[Diagnostic] = low.problems
+    if not problems and doc.fmt in {"yaml", "json"}:
+        # Files only: builder data may hold tuples, which JSON Schema does not
+        # take for arrays.
+        problems = workflow_schema_diagnostics(doc)
+    problems = problems or workflow_diagnostics(wf)
     problems = tuple(problems)
     if problems:
         raise InvalidDefinition(problems)
