@@ -6,6 +6,8 @@ the command working there. Slow tier: builds and installs take about a minute
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -17,10 +19,14 @@ import pytest
 ROOT = Path(__file__).parents[1]
 
 
+# No PYTHONPATH: the fresh venv must see only what was installed into it.
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _run(*cmd: str | Path, cwd: Path = ROOT,
          check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True,
-                          text=True, check=False, timeout=600)
+                          text=True, check=False, timeout=600, env=_ENV)
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd}: exit {proc.returncode}\n{proc.stdout}\n"
                              f"{proc.stderr}")
@@ -30,9 +36,15 @@ def _run(*cmd: str | Path, cwd: Path = ROOT,
 @pytest.mark.slow
 def test_wheel_installs_into_a_fresh_venv(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
+    # A copy of the working tree, so the build's egg-info and build/ folders
+    # land there, not in the checkout.
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", "*.egg-info", "build", ".*_cache",
+        ".hypothesis", "*.db"))
     # python -m build makes the sdist, then the wheel *from the sdist*, so a
     # file missing from the sdist breaks the wheel too.
-    _run(sys.executable, "-m", "build", "--outdir", dist, ROOT)
+    _run(sys.executable, "-m", "build", "--outdir", dist, src)
     (wheel,) = dist.glob("sagaproof-*.whl")
     (sdist,) = dist.glob("sagaproof-*.tar.gz")
     names = zipfile.ZipFile(wheel).namelist()
