@@ -97,6 +97,9 @@ def load(path: str | Path) -> Any:
     Raises:
         InvalidDefinition: every problem found, located (exit code 2 in the CLI).
     """
+    from ._formats import check_file
+
+    check_file(path)  # BPMN: say what it is, not "invalid YAML"
     return load_document(read_document(path))
 
 
@@ -128,6 +131,9 @@ def load_document(doc: Document) -> Any:
         if importers.detect(data) is not None:
             return importers.load_document(doc)
     if not isinstance(data, dict) or "saga" not in data:
+        from ._formats import check_data
+
+        check_data(data, file=doc.file)  # BPMN, Serverless Workflow: SAGA017
         raise InvalidDefinition((Diagnostic(
             code="SAGA121", message="not a saga or workflow definition",
             span=doc.span(""),

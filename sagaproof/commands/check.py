@@ -194,9 +194,11 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
     """Every definition in ``path``: one for a native file, one per Choice path
     for an imported ASL or Seata file (each path is checked on its own)."""
     from saga_models import importers
+    from saga_models._formats import check_file
     from saga_models._loader import load_document
     from saga_models._source import read_document
 
+    check_file(path)  # BPMN: SAGA017, not the YAML parser's error
     doc = read_document(path)
     if importers.detect(doc.data) is not None:
         return list(importers.load_all_document(doc, compensations=args.compensations))

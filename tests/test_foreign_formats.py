@@ -1,0 +1,56 @@
+"""BPMN and Serverless Workflow files are recognised (SAGA017, naming the
+format), not told to start with 'saga: <name>' (SAGA121)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from saga_models import InvalidDefinition, load
+from sagaproof.cli import main
+
+BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+  <bpmn:process id="order" name="Order: reserve, charge" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+SW10 = """document: {dsl: '1.0.0', namespace: shop, name: order, version: '0.1.0'}
+do:
+  - reserve: {call: http, with: {method: post, endpoint: 'https://inv/reserve'}}
+"""
+SW08 = json.dumps({"id": "order", "version": "1.0", "specVersion": "0.8",
+                   "start": "Reserve", "states": [{"name": "Reserve",
+                                                   "type": "operation",
+                                                   "end": True}]})
+
+
+@pytest.mark.parametrize(("name", "text", "fmt"), [
+    ("order.bpmn", BPMN, "BPMN 2.0"),
+    ("order.xml", BPMN, "BPMN 2.0"),
+    ("order.sw.yaml", SW10, "Serverless Workflow"),
+    ("order.sw.json", SW08, "Serverless Workflow"),
+])
+def test_recognised_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                            name: str, text: str, fmt: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InvalidDefinition) as exc:
+        load(path)
+    (d,) = exc.value.diagnostics
+    assert d.code == "SAGA017" and fmt in d.message
+    assert "saga: <name>" in d.help and "ASL" in d.help
+    assert main(["check", str(path), "--format", "json"]) == 2
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert [x["code"] for x in entry["diagnostics"]] == ["SAGA017"]
+
+
+def test_other_files_are_still_not_a_definition(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text("services: {web: {image: nginx}}\nversion: '3'\n")
+    with pytest.raises(InvalidDefinition) as exc:
+        load(path)
+    assert [d.code for d in exc.value.diagnostics] == ["SAGA121"]
