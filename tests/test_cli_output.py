@@ -314,3 +314,20 @@ def test_explicit_check_does_not_load_z3() -> None:
         f"code = main(['check', {DOUBLE!r}, '--no-progress'])\n"
         "print(code, sorted(m for m in ('z3', 'sympy') if m in sys.modules))")
     assert proc.stdout.strip().splitlines()[-1] == "1 []", proc.stderr
+
+
+def test_sarif_workflow_steps_on_their_transitions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = "tests/quality/workflows/bug_no_dedup_choreography.yaml"
+    code, out, _ = run(capsys, "check", path, "--format", "sarif")
+    assert code == 1
+    doc = _sarif(out)
+    res = next(r for r in doc.runs[0].results if r.code_flows)
+    steps = res.code_flows[0].thread_flows[0].locations
+    by_text = {s.location.message.text: s.location.physical_location.region
+               for s in steps}
+    exceeded = next(r for t, r in by_text.items()
+                    if "orders <- credit_limit_exceeded" in t)
+    # The event is drawn at the transition that handles it, not at line 1.
+    assert exceeded.start_line == _line_of(path, "on: credit_limit_exceeded")
