@@ -37,7 +37,7 @@ def _no_extra(model: Any, where: str = "$") -> list[str]:
     if isinstance(model, BaseModel):
         for key in model.model_extra or {}:
             # SARIF keys the object model does not declare (valid per the spec).
-            if key not in {"$schema", "columnKind"}:
+            if key not in {"$schema", "columnKind", "toolExecutionNotifications"}:
                 found.append(f"{where}.{key}")
         for name in type(model).model_fields:
             found += _no_extra(getattr(model, name), f"{where}.{name}")
@@ -169,6 +169,17 @@ def test_usage_errors_are_diagnostics(capsys: pytest.CaptureFixture[str]) -> Non
                        "--format", "json")
     assert code == 2
     assert json.loads(out)[0]["diagnostics"][0]["code"] == "SAGA011"
+    # In SARIF a problem with no file to annotate is a notification of the
+    # run (and the run did not succeed), not a result.
+    code, out, _ = run(capsys, "check", DOUBLE, "--faults", "lightning",
+                       "--format", "sarif")
+    assert code == 2
+    doc = _sarif(out)
+    assert doc.runs[0].results == []
+    (invocation,) = doc.runs[0].invocations
+    assert invocation.execution_successful is False
+    raw = json.loads(out)["runs"][0]["invocations"][0]
+    assert raw["toolExecutionNotifications"][0]["descriptor"]["id"] == "SAGA010"
 
 
 def test_text_diagnostics_one_per_line(capsys: pytest.CaptureFixture[str],

@@ -253,7 +253,19 @@ def sarif(
     """
     rules: dict[str, dict[str, Any]] = {}
     findings: list[dict[str, Any]] = []
+    notifications: list[dict[str, Any]] = []
     for path, d in diagnostics:
+        if path.startswith("<"):
+            # A usage or configuration problem has no file to annotate: it
+            # is a notification of the run, not a result (a result's
+            # location must be a real artifact).
+            notifications.append({
+                "descriptor": {"id": d.code},
+                "level": d.severity.value,
+                "message": {"text": f"{d.code}: {d.message}"
+                            + (f"\nhelp: {d.help}" if d.help else "")},
+            })
+            continue
         rules.setdefault(d.code, _diagnostic_rule(d))
         findings.append(_diagnostic_result(d, file=path))
     maps = list(sources) if sources is not None else [SourceMap()] * len(results)
@@ -286,6 +298,11 @@ def sarif(
         "runs": [{
             "tool": {"driver": driver},
             "results": findings,
+            "invocations": [{
+                "executionSuccessful": not any(
+                    n["level"] == "error" for n in notifications),
+                "toolExecutionNotifications": notifications,
+            }],
             "columnKind": "unicodeCodePoints",
         }],
     }
