@@ -342,3 +342,17 @@ def test_sarif_workflow_steps_on_their_transitions(
                     if "orders <- credit_limit_exceeded" in t)
     # The event is drawn at the transition that handles it, not at line 1.
     assert exceeded.start_line == _line_of(path, "on: credit_limit_exceeded")
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("sagaproof ch", "check"), ("sagaproof check --for", "--format"),
+    ("sagaproof check --format sa", "sarif")])
+def test_shell_completion(tmp_path: Path, line: str, expected: str) -> None:
+    out = tmp_path / "completions"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "_ARGCOMPLETE": "1",
+           "_ARGCOMPLETE_IFS": "\n", "COMP_LINE": line,
+           "COMP_POINT": str(len(line)), "_ARGCOMPLETE_STDOUT_FILENAME": str(out)}
+    proc = subprocess.run([sys.executable, "-m", "sagaproof"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert [c.strip() for c in out.read_text().split("\n")] == [expected]
