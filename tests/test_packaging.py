@@ -91,3 +91,22 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path: Path) -> None:
                 cwd=work, check=False)
     assert proc.returncode == 2
     assert json.loads(proc.stdout)[0]["diagnostics"][0]["code"].startswith("SAGA")
+
+
+def test_project_metadata() -> None:
+    import tomllib
+
+    from trove_classifiers import classifiers
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"  # an SPDX expression (PEP 639)
+    assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License")
+    assert [c for c in project["classifiers"] if c not in classifiers] == []
+    assert not any(c.startswith("License ::") for c in project["classifiers"])
+    assert {"Homepage", "Documentation", "Source", "Issues"} <= set(project["urls"])
+    extras = project["optional-dependencies"]
+    assert {"smt", "jupyter", "notebooks", "postgres", "dev"} <= set(extras)
+    assert any(d.startswith("z3-solver") for d in extras["smt"])
+    assert not any(d.startswith(("z3-solver", "sympy"))
+                   for d in project["dependencies"])
+    assert any(d.startswith("jupyterlab") for d in extras["jupyter"])
