@@ -3,3 +3,52 @@ from pathlib import Path
 
 # rt_helpers is shared by this directory and slow/.
 sys.path.insert(0, str(Path(__file__).parent))
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start_postgres() -> str | None:
+    """The server's URL: $SAGAPROOF_PG_URL, or a local one started by the
+    project's own script. None when it cannot start (skip), except in CI."""
+    url = os.environ.get("SAGAPROOF_PG_URL")
+    if url:
+        return url
+    try:
+        out = subprocess.run(["bash", str(_ROOT / "scripts" / "postgres.sh"), "start"],
+                             capture_output=True, text=True, timeout=180)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        reason = str(exc)
+    else:
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip().splitlines()[-1]
+        reason = out.stderr.strip()
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL could not start in CI: {reason}")
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A running PostgreSQL server (skipped locally when none can start)."""
+    url = _start_postgres()
+    if url is None:
+        pytest.skip("PostgreSQL is not available: bash scripts/postgres.sh start")
+    return url
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A fresh schema name, dropped after the test."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield schema
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

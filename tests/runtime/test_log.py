@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,22 @@ def _rec(seq: int, kind: str = "dispatch", sid: str = "s1") -> LogRecord:
                      definition_hash="h")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def log(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     if request.param == "memory":
-        return MemoryLog()
-    return SQLiteLog(tmp_path / "s.db")
+        yield MemoryLog()
+        return
+    if request.param == "postgres":
+        from runtime._postgres import PostgresLog
+
+        url = request.getfixturevalue("pg_url")
+        pg = PostgresLog(url, schema=request.getfixturevalue("pg_schema"))
+        yield pg
+        pg.close()
+        return
+    sq = SQLiteLog(tmp_path / "s.db")
+    yield sq
+    sq.close()
 
 
 def test_append_and_read_back(log: SQLiteLog) -> None:
