@@ -208,11 +208,7 @@ class Engine:
 
     async def start(self, input: Any = None, *, saga_id: str | None = None) -> str:
         """Log a new instance durably and start driving it; returns its id."""
-        try:
-            input_json = json.dumps(input)
-        except (TypeError, ValueError) as exc:
-            raise ParticipantContractError(
-                f"saga input must be JSON-serialisable: {exc}") from None
+        input_json = self._input_json(input)
         if saga_id is None:
             self._counter += 1
             saga_id = f"{self.saga.name}-{self.worker_id.rsplit(':', 1)[-1]}-" \
@@ -233,6 +229,60 @@ class Engine:
                                 saga_name=self.saga.name, seq=0))
         self._spawn(inst)
         return saga_id
+
+    def submit(self, input: Any = None, *, saga_id: str) -> str:
+        """Log a new instance durably and leave it for a worker to claim
+        (``sagaproof worker``): nobody owns it and nothing has been sent."""
+        input_json = self._input_json(input)
+        wall = self.clock.wall()
+        info = SagaInfo(
+            saga_id=saga_id, name=self.saga.name, definition_hash=self.hash,
+            definition_path=self.definition_path, participants=self.participants_spec,
+            input=input_json, status=RUNNING, owner=None, lease_until=0.0,
+            created_at=wall, updated_at=wall)
+        self.log.create(info, LogRecord(saga_id=saga_id, seq=0, kind="start",
+                                        definition_hash=self.hash, data=input_json,
+                                        at=wall))
+        return saga_id
+
+    def adopt(self, info: SagaInfo) -> None:
+        """Drive an instance this worker has just claimed (its lease is ours).
+
+        One that a worker already drove is recovered, exactly as ``recover``
+        does (a crash and a recovery in the semantics, in-flight commands sent
+        again with the same keys). One that nobody started (only its ``start``
+        record, so no command has left) simply starts: no crash happened.
+        """
+        if info.owner != self.worker_id:
+            raise LeaseLost(f"saga_id={info.saga_id!r} is owned by {info.owner!r}, "
+                            f"not by this worker {self.worker_id!r}")
+        if info.next_seq > 1:
+            self._restart(info, "recover", EventType.SAGA_RECOVERED)
+            return
+        rep = self._replay(info)
+        self._publish(SagaEvent(type=EventType.SAGA_STARTED, saga_id=info.saga_id,
+                                saga_name=self.saga.name, seq=0))
+        self._spawn(_Instance(saga_id=info.saga_id, input=rep.input, seq=1,
+                              state=rep.state, results={}, attempts={},
+                              comp_attempts={}, errors={}))
+
+    def driving(self) -> int:
+        """How many instances this engine is driving now."""
+        return sum(1 for t in self._drivers.values() if not t.done())
+
+    def reap(self) -> list[tuple[str, SagaResult | BaseException]]:
+        """The instances whose driver finished since the last call, each with
+        its result or the exception that stopped it (``LeaseLost`` when another
+        worker took it over)."""
+        done = [(sid, t) for sid, t in self._drivers.items() if t.done()]
+        out: list[tuple[str, SagaResult | BaseException]] = []
+        for sid, t in done:
+            del self._drivers[sid]
+            if t.cancelled():
+                continue
+            exc = t.exception()
+            out.append((sid, exc if exc is not None else t.result()))
+        return out
 
     async def wait(self, saga_id: str) -> SagaResult:
         """The terminal outcome of ``saga_id`` (driving here, or from the log)."""
@@ -317,6 +367,14 @@ class Engine:
             self._heartbeat = None
 
     # --- instance lifecycle --------------------------------------------------------
+    @staticmethod
+    def _input_json(input: Any) -> str:
+        try:
+            return json.dumps(input)
+        except (TypeError, ValueError) as exc:
+            raise ParticipantContractError(
+                f"saga input must be JSON-serialisable: {exc}") from None
+
     def _replay(self, info: SagaInfo) -> Replayed:
         if info.definition_hash != self.hash:
             raise DefinitionMismatch(

@@ -199,6 +199,21 @@ class MemoryLog:
             info, owner=owner, lease_until=lease_until, status=new_status)
         return True
 
+    def claimable(self, *, owner: str, lease_until: float, now: float,
+                  limit: int = 16) -> list[SagaInfo]:
+        """Lease up to ``limit`` free running instances to ``owner``."""
+        out: list[SagaInfo] = []
+        for sid, info in sorted(self._info.items(),
+                                key=lambda kv: (kv[1].created_at, kv[0])):
+            if len(out) >= limit:
+                break
+            if info.status == RUNNING and (info.owner is None
+                                           or info.lease_until < now):
+                self._info[sid] = dataclasses.replace(info, owner=owner,
+                                                      lease_until=lease_until)
+                out.append(self._info[sid])
+        return out
+
     def renew(self, owner: str, lease_until: float) -> None:
         for sid, info in self._info.items():
             if info.owner == owner and info.status == RUNNING:

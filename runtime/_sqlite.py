@@ -232,6 +232,28 @@ class SQLiteLog:
             (owner, lease_until, new_status, saga_id, expect_status, info.owner))
         return cur.rowcount == 1
 
+    def claimable(self, *, owner: str, lease_until: float, now: float,
+                  limit: int = 16) -> list[SagaInfo]:
+        """Lease up to ``limit`` free running instances (never held, or lease
+        expired) to ``owner``; ``BEGIN IMMEDIATE`` makes the pick and the
+        update one step for every process sharing the file."""
+        self._set_sync("FULL" if self._durability != "os" else "NORMAL")
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [r[0] for r in db.execute(
+                "SELECT saga_id FROM sagas WHERE status=? AND (owner IS NULL OR "
+                "lease_until < ?) ORDER BY created_at, saga_id LIMIT ?",
+                (RUNNING, now, limit))]
+            db.executemany("UPDATE sagas SET owner=?, lease_until=? WHERE saga_id=?",
+                           [(owner, lease_until, i) for i in ids])
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return [self.get(i) for i in ids]
+
     def renew(self, owner: str, lease_until: float) -> None:
         self._db.execute("UPDATE sagas SET lease_until=? WHERE owner=? AND status=?",
                          (lease_until, owner, RUNNING))

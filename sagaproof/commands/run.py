@@ -21,7 +21,10 @@ def register(sub: Any) -> None:
     p.add_argument("--participants", required=True, metavar="MODULE:OBJ",
                    help="what binds the participants: a runtime.Participants, a "
                    "mapping or a module with one object per participant name")
-    p.add_argument("--db", default="saga.db", help="SQLite log (default saga.db)")
+    p.add_argument("--db", default="saga.db", help="the log: a SQLite file "
+                   "(default saga.db) or postgresql://user@host:port/db")
+    p.add_argument("--enqueue", action="store_true",
+                   help="log the instance and leave it to `sagaproof worker`")
     p.add_argument("--input", metavar="JSON", help="saga input: JSON or @file")
     p.add_argument("--saga-id", metavar="ID", help="instance id (default: new)")
     p.add_argument("--durability", choices=["commands", "full", "os"],
@@ -42,15 +45,23 @@ def run(args: argparse.Namespace) -> int:
         err(f"sagaproof run: {args.definition} is an event workflow; this install "
             "has no workflow runtime (runtime.workflow), only sagas can be run")
         return EXIT_USAGE
-    from runtime import Engine, SQLiteLog, load_participants
+    from runtime import Engine, load_participants
+    from runtime._open import open_log
 
     participants = load_participants(args.participants)
     data = parse_input(args.input)
-    log = SQLiteLog(args.db, durability=args.durability)
+    log = open_log(args.db, durability=args.durability)
     try:
         engine = Engine(definition, participants, log=log,
                         definition_path=str(Path(args.definition).resolve()),
                         participants_spec=args.participants)
+        if args.enqueue:
+            import uuid
+
+            sid = engine.submit(data, saga_id=args.saga_id or
+                                f"{definition.name}-{uuid.uuid4().hex[:12]}")
+            print(f"{sid}: enqueued")
+            return 0
 
         async def main() -> Any:
             try:

@@ -20,9 +20,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime import SQLiteLog
+    from runtime._open import open_log
 
-    log = SQLiteLog(args.db)
+    log = open_log(args.db)
     try:
         if args.saga_id:
             info = log.get(args.saga_id)

@@ -22,6 +22,7 @@ def _start_postgres() -> str | None:
         return url
     try:
         out = subprocess.run(["bash", str(_ROOT / "scripts" / "postgres.sh"), "start"],
+                             check=False,
                              capture_output=True, text=True, timeout=180)
     except (OSError, subprocess.TimeoutExpired) as exc:
         reason = str(exc)
