@@ -428,9 +428,13 @@ def _ends() -> dict[int, str]:
 _ENDS = _ends()
 
 
-def bind(saga: Saga, participants: Any) -> Activities:
-    """The activities object for ``saga`` with the given participants (the same
-    binding rules as :class:`~runtime.Engine`)."""
+def bind(sagas: Saga | Sequence[Saga], participants: Any) -> Activities:
+    """The activities for ``sagas`` with the given participants (the same
+    binding rules as :class:`~runtime.Engine`: every operation bound)."""
     from ._participants import as_participants
 
-    return Activities(as_participants(participants).bind(saga))
+    bound = as_participants(participants)
+    ops: dict[tuple[str, str], Operation] = {}
+    for saga in [sagas] if isinstance(sagas, Saga) else sagas:
+        ops.update(bound.bind(saga))
+    return Activities(ops)
