@@ -40,7 +40,8 @@ DELAY = 0.3  # per participant call: sagas stay in flight across kills
 
 
 def _start(url: str, schema: str, ledger: Path, errs: Path,
-           idle_exit: float | None = None) -> subprocess.Popen[str]:
+           idle_exit: float | None = None, *,
+           wait: bool = True) -> subprocess.Popen[str]:
     cmd = [sys.executable, str(WORKER), "--db", url, "--schema", schema,
            "--ledger", str(ledger), "--lease", str(LEASE)]
     if idle_exit is not None:
@@ -48,6 +49,8 @@ def _start(url: str, schema: str, ledger: Path, errs: Path,
     with errs.open("a") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     assert proc.stdout is not None
+    if not wait:
+        return proc  # killed while still starting, sometimes: a crash point too
     line = proc.stdout.readline().strip()
     if line != "ready":
         proc.kill()
@@ -94,8 +97,10 @@ def test_three_workers_survive_sigkill_and_sigstop(
         assert workers[k].stdout is not None
         workers[k].stdout.close()
         kills += 1
-        workers[k] = _start(pg_url, pg_schema, ledger, errs)
+        workers[k] = _start(pg_url, pg_schema, ledger, errs, wait=False)
     for w in workers:
+        assert w.stdout is not None
+        assert w.stdout.readline().strip() == "ready", errs.read_text()[-3000:]
         w.send_signal(signal.SIGTERM)
     ended = [json.loads(w.communicate(timeout=120)[0].strip().splitlines()[-1])
              for w in workers]
