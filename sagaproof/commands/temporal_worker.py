@@ -54,10 +54,9 @@ def serve(sagas: Any, participants: Any, *, address: str, namespace: str,
           task_queue: str) -> Any:
     """An async context manager running a worker for ``sagas``."""
     import contextlib
+    import logging
 
     from runtime import _temporal as rt
-
-    import logging
 
     # A participant that fails is an outcome the saga handles, not a worker
     # error: keep the SDK from printing a traceback for every failed attempt.
