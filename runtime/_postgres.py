@@ -99,6 +99,7 @@ class PostgresLog:
         self.path = url
         self.schema = schema
         self._psycopg = psycopg
+        self._listener: Any = None
         try:
             self._db: Any = psycopg.connect(url, autocommit=True)
         except psycopg.OperationalError as exc:
@@ -179,6 +180,9 @@ class PostgresLog:
                         f"INSERT INTO {s}.log({_REC_COLS}) "
                         "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                         [_row(r) for r in records])
+                # Wakes `sagaproof project` (LISTEN), delivered at commit.
+                self._db.execute("SELECT pg_notify(%s, %s)",
+                                 (f"{s}_log", saga_id))
                 return
         self._explain_append_failure(saga_id, owner, first)
 
@@ -266,11 +270,24 @@ class PostgresLog:
             f"UPDATE {self.schema}.sagas SET lease_until=%s "
             "WHERE owner=%s AND status=%s", (lease_until, owner, RUNNING))
 
+    def wait_for_appends(self, timeout: float) -> bool:
+        """Block until some worker appends to this log (``LISTEN``), or
+        ``timeout`` seconds; whether an append was announced."""
+        if self._listener is None:
+            self._listener = self._psycopg.connect(self.path, autocommit=True)
+            self._listener.execute(f"LISTEN {self.schema}_log")
+        got = False
+        for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+            got = True
+        return got
+
     def drop(self) -> None:
         """Remove the schema and everything in it (tests)."""
         self._db.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         self._db.close()
 
 

@@ -36,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         proj = Projector(log)
         moved = proj.catch_up()
+        # On PostgreSQL every append notifies: wake at once; SQLite is polled.
+        wait = getattr(log, "wait_for_appends", time.sleep)
         while not args.once and not stop:
-            time.sleep(args.poll)
+            wait(args.poll)
             moved += proj.catch_up()
     except KeyboardInterrupt:
         pass

@@ -130,3 +130,21 @@ def test_cli_project_then_status_view(tmp_path: Path) -> None:
     after = cli("status", "--db", db, "--view")
     assert "t1  trip_booking  COMPLETED" in after.stdout
     assert "behind" not in after.stdout
+
+
+def test_postgres_appends_wake_the_projector(pg_url: str, pg_schema: str) -> None:
+    import threading
+
+    from runtime._postgres import PostgresLog
+
+    log = PostgresLog(pg_url, schema=pg_schema)
+    writer = PostgresLog(pg_url, schema=pg_schema)
+    try:
+        assert not log.wait_for_appends(0.05)  # nothing yet
+        t = threading.Timer(0.2, lambda: _run(writer, [{}]))
+        t.start()
+        assert log.wait_for_appends(30.0)
+        t.join()
+    finally:
+        log.close()
+        writer.close()
