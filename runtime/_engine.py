@@ -50,7 +50,15 @@ from ._errors import (
     ParticipantContractError,
 )
 from ._events import EventBus, EventType, InProcessBus, SagaEvent, logger
-from ._log import RUNNING, LogRecord, MemoryLog, SagaInfo, SagaLog, new_worker_id
+from ._log import (
+    RUNNING,
+    LogRecord,
+    MemoryLog,
+    SagaInfo,
+    SagaLog,
+    append_many,
+    new_worker_id,
+)
 from ._participants import (
     ACTION,
     COMPENSATION,
@@ -150,6 +158,9 @@ class Engine:
         lease_seconds: How long a claim on an instance lasts without renewal.
         definition_path: Recorded so ``sagaproof recover`` can reload it.
         participants_spec: Recorded ``module:object`` so recovery can re-bind.
+        group_commit: Commit the records of instances that are ready together
+            in one transaction (one fsync); no command is sent before its
+            record is durable either way.
 
     >>> from saga_models import SagaBuilder
     >>> saga = (SagaBuilder("demo")
@@ -173,6 +184,7 @@ class Engine:
         lease_seconds: float = 30.0,
         definition_path: str | None = None,
         participants_spec: str | None = None,
+        group_commit: bool = True,
     ) -> None:
         self.saga = saga
         self._ops: dict[tuple[str, str], Operation] = as_participants(
@@ -195,6 +207,9 @@ class Engine:
         self._drivers: dict[str, asyncio.Task[SagaResult]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._counter = 0
+        self.group_commit = group_commit
+        self._group: list[tuple[str, list[LogRecord], str, bool,
+                                asyncio.Future[None]]] = []
 
     # --- public API -------------------------------------------------------------
     def breaker(self, participant: str) -> Breaker | None:
@@ -415,8 +430,17 @@ class Engine:
         try:
             self._resend_in_flight(inst)
             while True:
-                self._advance(inst)
-                if sem.is_terminal(inst.state):
+                launches = self._advance(inst)
+                terminal = sem.is_terminal(inst.state)
+                # Nothing leaves before its record is durable: the commands
+                # are sent once the batch (grouped with other instances'
+                # batches that are ready now) has committed.
+                await self._commit(
+                    inst, status=sem.phase(inst.state).name if terminal else RUNNING,
+                    sync=bool(launches))
+                for key in launches:
+                    self._launch(inst, key)
+                if terminal:
                     break
                 msg = await inst.queue.get()
                 self._handle(inst, msg)
@@ -441,8 +465,9 @@ class Engine:
                           errors={names[i]: e for i, e in errors.items()})
 
     # --- the driving loop ------------------------------------------------------------
-    def _advance(self, inst: _Instance) -> None:
-        """Send every command the semantics enables now, after logging it."""
+    def _advance(self, inst: _Instance) -> list[_Key]:
+        """Take every command the semantics enables now and record it; returns
+        the commands to send once the records are durable."""
         saga = self.saga
         now = self.clock.now()
         launches: list[_Key] = []
@@ -482,10 +507,40 @@ class Engine:
             self._record(inst, "end", -1, outcome=ph.name)
             inst.events.append(SagaEvent(type=_END_EVENT[ph], saga_id=inst.saga_id,
                                          saga_name=saga.name, seq=inst.seq - 1))
-        self._flush(inst, status=sem.phase(inst.state).name if terminal else RUNNING,
-                    sync=bool(launches))
-        for key in launches:
-            self._launch(inst, key)
+        return launches
+
+    async def _commit(self, inst: _Instance, *, status: str, sync: bool) -> None:
+        """Make ``inst``'s pending records durable, in one transaction with
+        those of every other instance that is ready in the same turn of the
+        event loop (group commit: one fsync for all of them)."""
+        if not inst.pending or not self.group_commit:
+            self._flush(inst, status=status, sync=sync)
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._group.append((inst.saga_id, inst.pending, status, sync, done))
+        inst.pending = []
+        if len(self._group) == 1:
+            loop.call_soon(self._commit_group)
+        await done
+        self._flush(inst, status=status, sync=sync)  # publishes the events
+
+    def _commit_group(self) -> None:
+        group, self._group = self._group, []
+        batches = [(sid, recs, status) for sid, recs, status, _s, _d in group]
+        sync = any(s for *_, s, _d in group)
+        try:
+            errors = append_many(self.log, batches, owner=self.worker_id,
+                                 now=self.clock.wall(), sync=sync)
+        except Exception as exc:  # the transaction failed: nothing was written
+            errors = [exc] * len(group)
+        for (*_, fut), error in zip(group, errors, strict=True):
+            if fut.done():
+                continue  # its driver was cancelled meanwhile
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
 
     def _flush(self, inst: _Instance, *, status: str, sync: bool) -> None:
         if inst.pending:

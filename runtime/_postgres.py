@@ -186,6 +186,44 @@ class PostgresLog:
                 return
         self._explain_append_failure(saga_id, owner, first)
 
+    def append_many(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
+                    *, owner: str, now: float = 0.0,
+                    sync: bool = True) -> list[Exception | None]:
+        """Group commit: several instances' batches in one transaction (one
+        WAL flush); an instance whose compare-and-set fails is skipped and
+        gets its error, the others commit."""
+        s = self.schema
+        failed: dict[int, tuple[str, int]] = {}
+        with self._db.transaction():
+            if not sync:
+                self._db.execute("SET LOCAL synchronous_commit = off")
+            rows: list[tuple[object, ...]] = []
+            for k, (saga_id, records, status) in enumerate(batches):
+                if not records:
+                    continue
+                first = records[0].seq
+                cur = self._db.execute(
+                    f"UPDATE {s}.sagas SET next_seq=%s, status=%s, updated_at=%s "
+                    "WHERE saga_id=%s AND owner=%s AND next_seq=%s",
+                    (first + len(records), status, now, saga_id, owner, first))
+                if cur.rowcount != 1:
+                    failed[k] = (saga_id, first)
+                    continue
+                rows.extend(_row(r) for r in records)
+                self._db.execute("SELECT pg_notify(%s, %s)", (f"{s}_log", saga_id))
+            if rows:
+                with self._db.cursor() as c:
+                    c.executemany(
+                        f"INSERT INTO {s}.log({_REC_COLS}) "
+                        "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows)
+        out: list[Exception | None] = [None] * len(batches)
+        for k, (saga_id, first) in failed.items():
+            try:
+                self._explain_append_failure(saga_id, owner, first)
+            except (LeaseLost, CorruptLog, UnknownSaga) as exc:
+                out[k] = exc
+        return out
+
     def _explain_append_failure(self, saga_id: str, owner: str, seq: int) -> None:
         info = self.get(saga_id)
         if info.owner != owner:
