@@ -7,12 +7,14 @@ from ._log import SagaLog
 
 def open_log(db: str, *, durability: str = "commands") -> SagaLog:
     """The log at ``db``: ``postgresql://...`` (or ``postgres://``) is a
-    PostgreSQL server (tables in schema ``sagaproof``), anything else a SQLite
-    file."""
+    PostgreSQL server, with the tables in schema ``sagaproof`` or in the one
+    named after ``#`` (``postgresql://u@host:5432/db#tenant_a``); anything else
+    is a SQLite file."""
     from ._postgres import PostgresLog, is_postgres_url
 
     if is_postgres_url(db):
-        return PostgresLog(db)
+        url, _, schema = db.partition("#")
+        return PostgresLog(url, schema=schema or "sagaproof")
     from ._sqlite import SQLiteLog
 
     return SQLiteLog(db, durability=durability)

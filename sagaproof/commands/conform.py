@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if is_postgres_url(args.log):
         from runtime._postgres import PostgresLog
 
-        pg = PostgresLog(args.log, create=False)
+        url, _, schema = args.log.partition("#")
+        pg = PostgresLog(url, schema=schema or "sagaproof", create=False)
         try:
             infos = [i for i in pg.instances() if i.name == saga.name]
             return _report(args, saga, {i.saga_id: pg.records(i.saga_id)
