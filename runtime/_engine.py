@@ -50,7 +50,15 @@ from ._errors import (
     ParticipantContractError,
 )
 from ._events import EventBus, EventType, InProcessBus, SagaEvent, logger
-from ._log import RUNNING, LogRecord, MemoryLog, SagaInfo, SagaLog, new_worker_id
+from ._log import (
+    RUNNING,
+    LogRecord,
+    MemoryLog,
+    SagaInfo,
+    SagaLog,
+    append_many,
+    new_worker_id,
+)
 from ._participants import (
     ACTION,
     COMPENSATION,
@@ -150,6 +158,9 @@ class Engine:
         lease_seconds: How long a claim on an instance lasts without renewal.
         definition_path: Recorded so ``sagaproof recover`` can reload it.
         participants_spec: Recorded ``module:object`` so recovery can re-bind.
+        group_commit: Commit the records of instances that are ready together
+            in one transaction (one fsync); no command is sent before its
+            record is durable either way.
 
     >>> from saga_models import SagaBuilder
     >>> saga = (SagaBuilder("demo")
@@ -173,6 +184,7 @@ class Engine:
         lease_seconds: float = 30.0,
         definition_path: str | None = None,
         participants_spec: str | None = None,
+        group_commit: bool = True,
     ) -> None:
         self.saga = saga
         self._ops: dict[tuple[str, str], Operation] = as_participants(
@@ -195,6 +207,9 @@ class Engine:
         self._drivers: dict[str, asyncio.Task[SagaResult]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._counter = 0
+        self.group_commit = group_commit
+        self._group: list[tuple[str, list[LogRecord], str, bool,
+                                asyncio.Future[None]]] = []
 
     # --- public API -------------------------------------------------------------
     def breaker(self, participant: str) -> Breaker | None:
@@ -208,11 +223,7 @@ class Engine:
 
     async def start(self, input: Any = None, *, saga_id: str | None = None) -> str:
         """Log a new instance durably and start driving it; returns its id."""
-        try:
-            input_json = json.dumps(input)
-        except (TypeError, ValueError) as exc:
-            raise ParticipantContractError(
-                f"saga input must be JSON-serialisable: {exc}") from None
+        input_json = self._input_json(input)
         if saga_id is None:
             self._counter += 1
             saga_id = f"{self.saga.name}-{self.worker_id.rsplit(':', 1)[-1]}-" \
@@ -233,6 +244,60 @@ class Engine:
                                 saga_name=self.saga.name, seq=0))
         self._spawn(inst)
         return saga_id
+
+    def submit(self, input: Any = None, *, saga_id: str) -> str:
+        """Log a new instance durably and leave it for a worker to claim
+        (``sagaproof worker``): nobody owns it and nothing has been sent."""
+        input_json = self._input_json(input)
+        wall = self.clock.wall()
+        info = SagaInfo(
+            saga_id=saga_id, name=self.saga.name, definition_hash=self.hash,
+            definition_path=self.definition_path, participants=self.participants_spec,
+            input=input_json, status=RUNNING, owner=None, lease_until=0.0,
+            created_at=wall, updated_at=wall)
+        self.log.create(info, LogRecord(saga_id=saga_id, seq=0, kind="start",
+                                        definition_hash=self.hash, data=input_json,
+                                        at=wall))
+        return saga_id
+
+    def adopt(self, info: SagaInfo) -> None:
+        """Drive an instance this worker has just claimed (its lease is ours).
+
+        One that a worker already drove is recovered, exactly as ``recover``
+        does (a crash and a recovery in the semantics, in-flight commands sent
+        again with the same keys). One that nobody started (only its ``start``
+        record, so no command has left) simply starts: no crash happened.
+        """
+        if info.owner != self.worker_id:
+            raise LeaseLost(f"saga_id={info.saga_id!r} is owned by {info.owner!r}, "
+                            f"not by this worker {self.worker_id!r}")
+        if info.next_seq > 1:
+            self._restart(info, "recover", EventType.SAGA_RECOVERED)
+            return
+        rep = self._replay(info)
+        self._publish(SagaEvent(type=EventType.SAGA_STARTED, saga_id=info.saga_id,
+                                saga_name=self.saga.name, seq=0))
+        self._spawn(_Instance(saga_id=info.saga_id, input=rep.input, seq=1,
+                              state=rep.state, results={}, attempts={},
+                              comp_attempts={}, errors={}))
+
+    def driving(self) -> int:
+        """How many instances this engine is driving now."""
+        return sum(1 for t in self._drivers.values() if not t.done())
+
+    def reap(self) -> list[tuple[str, SagaResult | BaseException]]:
+        """The instances whose driver finished since the last call, each with
+        its result or the exception that stopped it (``LeaseLost`` when another
+        worker took it over)."""
+        done = [(sid, t) for sid, t in self._drivers.items() if t.done()]
+        out: list[tuple[str, SagaResult | BaseException]] = []
+        for sid, t in done:
+            del self._drivers[sid]
+            if t.cancelled():
+                continue
+            exc = t.exception()
+            out.append((sid, exc if exc is not None else t.result()))
+        return out
 
     async def wait(self, saga_id: str) -> SagaResult:
         """The terminal outcome of ``saga_id`` (driving here, or from the log)."""
@@ -317,6 +382,14 @@ class Engine:
             self._heartbeat = None
 
     # --- instance lifecycle --------------------------------------------------------
+    @staticmethod
+    def _input_json(input: Any) -> str:
+        try:
+            return json.dumps(input)
+        except (TypeError, ValueError) as exc:
+            raise ParticipantContractError(
+                f"saga input must be JSON-serialisable: {exc}") from None
+
     def _replay(self, info: SagaInfo) -> Replayed:
         if info.definition_hash != self.hash:
             raise DefinitionMismatch(
@@ -357,8 +430,17 @@ class Engine:
         try:
             self._resend_in_flight(inst)
             while True:
-                self._advance(inst)
-                if sem.is_terminal(inst.state):
+                launches = self._advance(inst)
+                terminal = sem.is_terminal(inst.state)
+                # Nothing leaves before its record is durable: the commands
+                # are sent once the batch (grouped with other instances'
+                # batches that are ready now) has committed.
+                await self._commit(
+                    inst, status=sem.phase(inst.state).name if terminal else RUNNING,
+                    sync=bool(launches))
+                for key in launches:
+                    self._launch(inst, key)
+                if terminal:
                     break
                 msg = await inst.queue.get()
                 self._handle(inst, msg)
@@ -383,8 +465,9 @@ class Engine:
                           errors={names[i]: e for i, e in errors.items()})
 
     # --- the driving loop ------------------------------------------------------------
-    def _advance(self, inst: _Instance) -> None:
-        """Send every command the semantics enables now, after logging it."""
+    def _advance(self, inst: _Instance) -> list[_Key]:
+        """Take every command the semantics enables now and record it; returns
+        the commands to send once the records are durable."""
         saga = self.saga
         now = self.clock.now()
         launches: list[_Key] = []
@@ -424,10 +507,40 @@ class Engine:
             self._record(inst, "end", -1, outcome=ph.name)
             inst.events.append(SagaEvent(type=_END_EVENT[ph], saga_id=inst.saga_id,
                                          saga_name=saga.name, seq=inst.seq - 1))
-        self._flush(inst, status=sem.phase(inst.state).name if terminal else RUNNING,
-                    sync=bool(launches))
-        for key in launches:
-            self._launch(inst, key)
+        return launches
+
+    async def _commit(self, inst: _Instance, *, status: str, sync: bool) -> None:
+        """Make ``inst``'s pending records durable, in one transaction with
+        those of every other instance that is ready in the same turn of the
+        event loop (group commit: one fsync for all of them)."""
+        if not inst.pending or not self.group_commit:
+            self._flush(inst, status=status, sync=sync)
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._group.append((inst.saga_id, inst.pending, status, sync, done))
+        inst.pending = []
+        if len(self._group) == 1:
+            loop.call_soon(self._commit_group)
+        await done
+        self._flush(inst, status=status, sync=sync)  # publishes the events
+
+    def _commit_group(self) -> None:
+        group, self._group = self._group, []
+        batches = [(sid, recs, status) for sid, recs, status, _s, _d in group]
+        sync = any(s for *_, s, _d in group)
+        try:
+            errors = append_many(self.log, batches, owner=self.worker_id,
+                                 now=self.clock.wall(), sync=sync)
+        except Exception as exc:  # the transaction failed: nothing was written
+            errors = [exc] * len(group)
+        for (*_, fut), error in zip(group, errors, strict=True):
+            if fut.done():
+                continue  # its driver was cancelled meanwhile
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
 
     def _flush(self, inst: _Instance, *, status: str, sync: bool) -> None:
         if inst.pending:

@@ -109,6 +109,32 @@ class SagaLog(Protocol):
         ...
 
 
+Batch = tuple[str, Sequence[LogRecord], str]
+"""(saga id, records, status) of one instance in a group commit."""
+
+
+def append_many(log: SagaLog, batches: Sequence[Batch], *, owner: str,
+                now: float, sync: bool) -> list[Exception | None]:
+    """Append several instances' records; one transaction (one fsync) when
+    the log has ``append_many``, else one append each. Each instance's append
+    succeeds or fails on its own (fencing is per instance): the result is
+    None, or the error, per batch."""
+    group = getattr(log, "append_many", None)
+    if group is not None:
+        out: list[Exception | None] = group(batches, owner=owner, now=now,
+                                            sync=sync)
+        return out
+    errors: list[Exception | None] = []
+    for saga_id, records, status in batches:
+        try:
+            log.append(saga_id, records, owner=owner, status=status, now=now,
+                       sync=sync)
+            errors.append(None)
+        except (LeaseLost, CorruptLog, UnknownSaga) as exc:
+            errors.append(exc)
+    return errors
+
+
 def new_worker_id() -> str:
     """``host:pid:random``; the pid lets a worker on the same host see that the
     previous owner died and take over without waiting for the lease."""
@@ -198,6 +224,21 @@ class MemoryLog:
         self._info[saga_id] = dataclasses.replace(
             info, owner=owner, lease_until=lease_until, status=new_status)
         return True
+
+    def claimable(self, *, owner: str, lease_until: float, now: float,
+                  limit: int = 16) -> list[SagaInfo]:
+        """Lease up to ``limit`` free running instances to ``owner``."""
+        out: list[SagaInfo] = []
+        for sid, info in sorted(self._info.items(),
+                                key=lambda kv: (kv[1].created_at, kv[0])):
+            if len(out) >= limit:
+                break
+            if info.status == RUNNING and (info.owner is None
+                                           or info.lease_until < now):
+                self._info[sid] = dataclasses.replace(info, owner=owner,
+                                                      lease_until=lease_until)
+                out.append(self._info[sid])
+        return out
 
     def renew(self, owner: str, lease_until: float) -> None:
         for sid, info in self._info.items():

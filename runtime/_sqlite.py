@@ -177,6 +177,45 @@ class SQLiteLog:
                 db.execute("ROLLBACK")
             raise
 
+    def append_many(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
+                    *, owner: str, now: float = 0.0,
+                    sync: bool = True) -> list[Exception | None]:
+        """Group commit: the batches of several instances in one transaction
+        (one fsync). An instance whose compare-and-set fails (lease lost,
+        stale seq) is skipped and gets its error; the others commit."""
+        if self._durability == "commands":
+            self._set_sync("FULL" if sync else "NORMAL")
+        db = self._db
+        failed: dict[int, tuple[str, int]] = {}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for k, (saga_id, records, status) in enumerate(batches):
+                if not records:
+                    continue
+                first = records[0].seq
+                cur = db.execute(
+                    "UPDATE sagas SET next_seq=?, status=?, updated_at=? "
+                    "WHERE saga_id=? AND owner=? AND next_seq=?",
+                    (first + len(records), status, now, saga_id, owner, first))
+                if cur.rowcount != 1:
+                    failed[k] = (saga_id, first)
+                    continue
+                db.executemany(
+                    f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [_row(r) for r in records])
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        out: list[Exception | None] = [None] * len(batches)
+        for k, (saga_id, first) in failed.items():
+            try:
+                self._explain_append_failure(saga_id, owner, first)
+            except (LeaseLost, CorruptLog, UnknownSaga) as exc:
+                out[k] = exc
+        return out
+
     def _explain_append_failure(self, saga_id: str, owner: str, seq: int) -> None:
         info = self.get(saga_id)
         if info.owner != owner:
@@ -231,6 +270,28 @@ class SQLiteLog:
             "WHERE saga_id=? AND status=? AND owner IS ?",
             (owner, lease_until, new_status, saga_id, expect_status, info.owner))
         return cur.rowcount == 1
+
+    def claimable(self, *, owner: str, lease_until: float, now: float,
+                  limit: int = 16) -> list[SagaInfo]:
+        """Lease up to ``limit`` free running instances (never held, or lease
+        expired) to ``owner``; ``BEGIN IMMEDIATE`` makes the pick and the
+        update one step for every process sharing the file."""
+        self._set_sync("FULL" if self._durability != "os" else "NORMAL")
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [r[0] for r in db.execute(
+                "SELECT saga_id FROM sagas WHERE status=? AND (owner IS NULL OR "
+                "lease_until < ?) ORDER BY created_at, saga_id LIMIT ?",
+                (RUNNING, now, limit))]
+            db.executemany("UPDATE sagas SET owner=?, lease_until=? WHERE saga_id=?",
+                           [(owner, lease_until, i) for i in ids])
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return [self.get(i) for i in ids]
 
     def renew(self, owner: str, lease_until: float) -> None:
         self._db.execute("UPDATE sagas SET lease_until=? WHERE owner=? AND status=?",

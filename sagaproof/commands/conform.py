@@ -38,9 +38,21 @@ def _records_from_file(path: Path) -> dict[str, list[dict[str, Any]]]:
 def run(args: argparse.Namespace) -> int:
     from runtime import SQLiteLog
     from runtime._cli import EXIT_USAGE, err, load_saga
-    from verifier.conformance import conform
 
     saga = load_saga(args.definition)
+    from runtime._postgres import is_postgres_url
+
+    if is_postgres_url(args.log):
+        from runtime._postgres import PostgresLog
+
+        url, _, schema = args.log.partition("#")
+        pg = PostgresLog(url, schema=schema or "sagaproof", create=False)
+        try:
+            infos = [i for i in pg.instances() if i.name == saga.name]
+            return _report(args, saga, {i.saga_id: pg.records(i.saga_id)
+                                        for i in infos})
+        finally:
+            pg.close()
     path = Path(args.log)
     if not path.exists():
         err(f"sagaproof conform: LOG={args.log!r} does not exist")
@@ -57,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
             log.close()
     else:
         logs = _records_from_file(path)
+    return _report(args, saga, logs)
+
+
+def _report(args: argparse.Namespace, saga: Any, logs: dict[str, list[Any]]) -> int:
+    from verifier.conformance import conform
+
     if args.saga_id:
         logs = {k: v for k, v in logs.items() if k == args.saga_id}
     bad = 0

@@ -23,10 +23,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime import Engine, SagaResult, SQLiteLog, load_participants
+    from runtime import Engine, SagaResult, load_participants
     from runtime._cli import EXIT_USAGE, check_pinned, err, load_saga, render
+    from runtime._open import open_log
 
-    log = SQLiteLog(args.db)
+    log = open_log(args.db)
     try:
         pending = log.instances(status="running")
         groups: dict[tuple[str, str, str], list[str]] = {}

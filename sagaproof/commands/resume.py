@@ -18,10 +18,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime import Engine, SQLiteLog, load_participants
+    from runtime import Engine, load_participants
     from runtime._cli import EXIT_USAGE, check_pinned, err, exit_code, load_saga, render
+    from runtime._open import open_log
 
-    log = SQLiteLog(args.db)
+    log = open_log(args.db)
     try:
         info = log.get(args.saga_id)
         path = args.definition or info.definition_path

@@ -18,7 +18,21 @@ def register(sub: Any) -> None:
     p.add_argument("--participants", required=True, metavar="MODULE:OBJ",
                    help="what binds the participants: a runtime.Participants, a "
                    "mapping or a module with one object per participant name")
-    p.add_argument("--db", default="saga.db", help="SQLite log (default saga.db)")
+    p.add_argument("--db", default="saga.db", help="the log: a SQLite file "
+                   "(default saga.db) or postgresql://user@host:port/db")
+    p.add_argument("--engine", choices=["local", "temporal"], default="local",
+                   help="local: this process with the --db log (default); "
+                   "temporal: a Temporal workflow (Temporal's history is the log)")
+    p.add_argument("--temporal", default="127.0.0.1:7233", metavar="HOST:PORT",
+                   help="Temporal frontend for --engine temporal")
+    p.add_argument("--task-queue", default="sagaproof",
+                   help="Temporal task queue (a `sagaproof temporal-worker` "
+                   "polls it; with --serve this process does)")
+    p.add_argument("--serve", action="store_true",
+                   help="with --engine temporal: also run a worker in this process "
+                   "until the saga ends")
+    p.add_argument("--enqueue", action="store_true",
+                   help="log the instance and leave it to `sagaproof worker`")
     p.add_argument("--input", metavar="JSON", help="saga input: JSON or @file")
     p.add_argument("--saga-id", metavar="ID", help="instance id (default: new)")
     p.add_argument("--durability", choices=["commands", "full", "os"],
@@ -40,15 +54,25 @@ def run(args: argparse.Namespace) -> int:
         err(f"sagaproof run: {args.definition} is an event workflow; this install "
             "has no workflow runtime (runtime.workflow), only sagas can be run")
         return EXIT_USAGE
-    from runtime import Engine, SQLiteLog, load_participants
+    if args.engine == "temporal":
+        return _run_on_temporal(args, definition)
+    from runtime import Engine, load_participants
+    from runtime._open import open_log
 
     participants = load_participants(args.participants)
     data = parse_input(args.input)
-    log = SQLiteLog(args.db, durability=args.durability)
+    log = open_log(args.db, durability=args.durability)
     try:
         engine = Engine(definition, participants, log=log,
                         definition_path=str(Path(args.definition).resolve()),
                         participants_spec=args.participants)
+        if args.enqueue:
+            import uuid
+
+            sid = engine.submit(data, saga_id=args.saga_id or
+                                f"{definition.name}-{uuid.uuid4().hex[:12]}")
+            print(f"{sid}: enqueued")
+            return 0
 
         async def main() -> Any:
             try:
@@ -61,5 +85,43 @@ def run(args: argparse.Namespace) -> int:
         result = asyncio.run(main())
     finally:
         log.close()
+    print(render(result, as_json=args.json))
+    return exit_code(result)
+
+
+def _run_on_temporal(args: argparse.Namespace, saga: Saga) -> int:
+    import contextlib
+    import uuid
+
+    from runtime import SagaOutcome, SagaResult, load_participants
+    from runtime import _temporal as rt
+    from runtime._cli import exit_code, parse_input, render
+
+    from .temporal_worker import serve
+
+    data = parse_input(args.input)
+    rt.register(saga)
+    saga_id = args.saga_id or f"{saga.name}-{uuid.uuid4().hex[:12]}"
+
+    async def main() -> Any:
+        from temporalio.client import Client
+
+        async with contextlib.AsyncExitStack() as stack:
+            if args.serve:
+                client = await stack.enter_async_context(serve(
+                    [saga], load_participants(args.participants),
+                    address=args.temporal, namespace="default",
+                    task_queue=args.task_queue))
+            else:
+                client = await Client.connect(args.temporal)
+            handle = await client.start_workflow(
+                rt.WORKFLOW, rt.SagaRun(definition_hash=saga.content_hash,
+                                        saga_id=saga_id, input=data),
+                id=saga_id, task_queue=args.task_queue)
+            return await handle.result()
+
+    out = asyncio.run(main())
+    result = SagaResult(saga_id=saga_id, outcome=SagaOutcome(out["outcome"]),
+                        results=out["results"], errors=out["errors"])
     print(render(result, as_json=args.json))
     return exit_code(result)

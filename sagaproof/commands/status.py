@@ -16,14 +16,19 @@ def register(sub: Any) -> None:
                    help="only instances with this status (running, COMPLETED, "
                    "COMPENSATED, FAILED, STUCK)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--view", action="store_true",
+                   help="read the read model (`sagaproof project`) instead of the "
+                   "log: each row says how many records it is behind")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from runtime import SQLiteLog
+    from runtime._open import open_log
 
-    log = SQLiteLog(args.db)
+    log = open_log(args.db)
     try:
+        if args.view:
+            return _view(args, log)
         if args.saga_id:
             info = log.get(args.saga_id)
             records = log.records(args.saga_id)
@@ -59,3 +64,32 @@ def _info(info: Any) -> dict[str, Any]:
             "definition_path": info.definition_path, "owner": info.owner,
             "lease_until": info.lease_until, "created_at": info.created_at,
             "updated_at": info.updated_at}
+
+
+def _view(args: argparse.Namespace, log: Any) -> int:
+    """Rows of the read model, each with its staleness against the log."""
+    from runtime._projection import ViewStore
+
+    store = ViewStore(log)
+    infos = ([log.get(args.saga_id)] if args.saga_id
+             else log.instances(status=args.only))
+    rows = []
+    for info in infos:
+        row = store.get(info.saga_id)
+        behind = info.next_seq - (row.seq if row else 0)
+        rows.append({"saga_id": info.saga_id, "name": info.name,
+                     "status": row.status if row else None,
+                     "held": list(row.held) if row else None,
+                     "steps": row.steps if row else None,
+                     "last_error": row.last_error if row else None,
+                     "records_behind": behind})
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for r in rows:
+        stale = (f"  (stale: {r['records_behind']} record(s) behind the log)"
+                 if r["records_behind"] else "")
+        held = ", ".join(r["held"] or []) or "-"
+        print(f"{r['saga_id']}  {r['name']}  {r['status'] or 'not projected'}  "
+              f"held: {held}{stale}")
+    return 0

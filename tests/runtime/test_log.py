@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,22 @@ def _rec(seq: int, kind: str = "dispatch", sid: str = "s1") -> LogRecord:
                      definition_hash="h")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def log(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     if request.param == "memory":
-        return MemoryLog()
-    return SQLiteLog(tmp_path / "s.db")
+        yield MemoryLog()
+        return
+    if request.param == "postgres":
+        from runtime._postgres import PostgresLog
+
+        url = request.getfixturevalue("pg_url")
+        pg = PostgresLog(url, schema=request.getfixturevalue("pg_schema"))
+        yield pg
+        pg.close()
+        return
+    sq = SQLiteLog(tmp_path / "s.db")
+    yield sq
+    sq.close()
 
 
 def test_append_and_read_back(log: SQLiteLog) -> None:
@@ -121,3 +133,21 @@ def test_dead_owner_on_this_host_is_detected() -> None:
     assert owner_is_dead(f"{host}:{proc.pid}:x")
     assert not owner_is_dead(f"{host}:{os.getpid()}:x")
     assert not owner_is_dead(f"elsewhere:{proc.pid}:x")
+
+
+def test_group_commit_fences_each_instance_on_its_own(log: SQLiteLog) -> None:
+    from runtime._log import append_many
+
+    log.create(_info("g1"), _rec(0, "start", "g1"))
+    log.create(_info("g2", owner="other"), _rec(0, "start", "g2"))
+    log.create(_info("g3"), _rec(0, "start", "g3"))
+    errors = append_many(log, [("g1", [_rec(1, sid="g1")], "running"),
+                               ("g2", [_rec(1, sid="g2")], "running"),
+                               ("g3", [_rec(1, sid="g3"), _rec(2, sid="g3")],
+                                "running")], owner="w1", now=1.0, sync=True)
+    assert errors[0] is None and errors[2] is None
+    assert isinstance(errors[1], LeaseLost)
+    assert [r.seq for r in log.records("g1")] == [0, 1]
+    assert [r.seq for r in log.records("g2")] == [0]  # nothing of it written
+    assert [r.seq for r in log.records("g3")] == [0, 1, 2]
+    assert log.get("g3").next_seq == 3

@@ -1,0 +1,20 @@
+"""Opening the log that ``--db`` names: a SQLite file or a PostgreSQL URL."""
+
+from __future__ import annotations
+
+from ._log import SagaLog
+
+
+def open_log(db: str, *, durability: str = "commands") -> SagaLog:
+    """The log at ``db``: ``postgresql://...`` (or ``postgres://``) is a
+    PostgreSQL server, with the tables in schema ``sagaproof`` or in the one
+    named after ``#`` (``postgresql://u@host:5432/db#tenant_a``); anything else
+    is a SQLite file."""
+    from ._postgres import PostgresLog, is_postgres_url
+
+    if is_postgres_url(db):
+        url, _, schema = db.partition("#")
+        return PostgresLog(url, schema=schema or "sagaproof")
+    from ._sqlite import SQLiteLog
+
+    return SQLiteLog(db, durability=durability)

@@ -1,0 +1,355 @@
+"""The durable log on PostgreSQL (psycopg 3), shared by many workers.
+
+The same :class:`~runtime.SagaLog` protocol as :class:`~runtime.SQLiteLog`,
+with the same rules:
+
+* an append is a compare-and-set on ``(owner, next_seq)`` in the same
+  transaction as the inserted records, so a worker that lost its lease (or
+  whose view of the log is stale) cannot append: the fencing the lease needs;
+* a batch that sends a command commits synchronously before the command
+  leaves (``synchronous_commit=on``); other batches may commit with
+  ``synchronous_commit=off`` (``sync=False``), like SQLite's ``NORMAL``: they
+  survive a killed worker, and after a server crash the last reply is simply
+  re-requested with the same idempotency key;
+* ``claimable`` hands out new and orphaned instances with ``FOR UPDATE SKIP
+  LOCKED``, so workers polling together never wait on each other or take the
+  same instance twice.
+
+The tables live in their own schema (``sagaproof`` unless given), so a test or
+a tenant can keep several logs in one database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ._errors import CorruptLog, LeaseLost, UnknownSaga
+from ._log import RUNNING, LogRecord, SagaInfo, lease_is_free
+
+MAGIC = "sagaproof-log"
+SCHEMA_VERSION = "1"
+
+_INFO_COLS = ("saga_id, name, definition_hash, definition_path, participants, input, "
+              "status, owner, lease_until, next_seq, created_at, updated_at")
+_REC_COLS = ("saga_id, seq, kind, step, step_index, outcome, attempt, "
+             "definition_hash, data, at")
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS {s}.sagaproof_meta(
+    key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.sagas(
+    saga_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    definition_hash TEXT NOT NULL,
+    definition_path TEXT,
+    participants TEXT,
+    input TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT,
+    lease_until DOUBLE PRECISION NOT NULL,
+    next_seq BIGINT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS sagas_by_status ON {s}.sagas(status, lease_until);
+CREATE TABLE IF NOT EXISTS {s}.log(
+    saga_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    step TEXT,
+    step_index INTEGER NOT NULL,
+    outcome TEXT,
+    attempt INTEGER NOT NULL,
+    definition_hash TEXT NOT NULL,
+    data TEXT,
+    at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY(saga_id, seq))
+"""
+
+_IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def is_postgres_url(text: str) -> bool:
+    """Whether ``--db`` names a PostgreSQL server rather than a SQLite file."""
+    return text.startswith(("postgresql://", "postgres://"))
+
+
+class PostgresLog:
+    """A :class:`~runtime.SagaLog` in a PostgreSQL database.
+
+    Args:
+        url: a libpq connection URL (``postgresql://user@host:port/db``).
+        schema: the schema that holds the tables; created when missing.
+        create: create the tables when the schema has none; when false, a
+            schema without a sagaproof log raises :class:`UnknownLog`.
+    """
+
+    def __init__(self, url: str, *, schema: str = "sagaproof",
+                 create: bool = True) -> None:
+        try:
+            import psycopg
+        except ImportError:  # pragma: no cover - depends on the extra
+            raise CorruptLog(
+                "--db names a PostgreSQL server but psycopg is not installed; "
+                "pip install 'sagaproof[postgres]'") from None
+        if not _IDENT.fullmatch(schema):
+            raise ValueError(f"schema={schema!r}; use lower-case letters, digits "
+                             "and underscores")
+        self.path = url
+        self.schema = schema
+        self._psycopg = psycopg
+        self._listener: Any = None
+        try:
+            self._db: Any = psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise LogUnavailable(
+                f"db={_redact(url)!r}: cannot connect to PostgreSQL ({first}); "
+                "start the server (bash scripts/postgres.sh start) or fix the URL"
+            ) from None
+        self._open(create)
+
+    def _open(self, create: bool) -> None:
+        s = self.schema
+        exists = self._db.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema=%s AND table_name='sagaproof_meta'",
+            (s,)).fetchone()[0]
+        if exists:
+            meta = dict(self._db.execute(
+                f"SELECT key, value FROM {s}.sagaproof_meta").fetchall())
+            if meta.get("magic") != MAGIC or meta.get("schema") != SCHEMA_VERSION:
+                raise CorruptLog(
+                    f"db={_redact(self.path)!r} schema {s!r} has sagaproof_meta="
+                    f"{meta!r}, expected magic={MAGIC!r} schema={SCHEMA_VERSION!r}")
+            return
+        if not create:
+            raise UnknownLog(
+                f"db={_redact(self.path)!r} has no sagaproof log in schema {s!r}; "
+                "start a saga with 'sagaproof run' first")
+        with self._db.transaction():
+            # Two workers starting at once both get here: serialise on a
+            # transaction-scoped advisory lock so DDL runs once.
+            self._db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (s,))
+            self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+            for stmt in filter(str.strip, _DDL.format(s=s).split(";")):
+                self._db.execute(stmt)
+            self._db.execute(
+                f"INSERT INTO {s}.sagaproof_meta VALUES ('magic', %s), "
+                "('schema', %s) ON CONFLICT DO NOTHING", (MAGIC, SCHEMA_VERSION))
+
+    # --- the protocol ---------------------------------------------------------
+    def create(self, info: SagaInfo, first: LogRecord) -> None:
+        s = self.schema
+        try:
+            with self._db.transaction():
+                self._db.execute(
+                    f"INSERT INTO {s}.sagas({_INFO_COLS}) "
+                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                    (info.saga_id, info.name, info.definition_hash,
+                     info.definition_path, info.participants, info.input,
+                     info.status, info.owner, info.lease_until, 1,
+                     info.created_at, info.updated_at))
+                self._db.execute(
+                    f"INSERT INTO {s}.log({_REC_COLS}) "
+                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", _row(first))
+        except self._psycopg.errors.UniqueViolation:
+            raise CorruptLog(
+                f"saga_id={info.saga_id!r} already exists in "
+                f"db={_redact(self.path)!r}; choose another id") from None
+
+    def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
+               status: str = RUNNING, now: float = 0.0, sync: bool = True) -> None:
+        """See :class:`~runtime.SagaLog`; ``sync=False`` lets the commit return
+        before the WAL is flushed (never for a batch that sends a command)."""
+        if not records:
+            return
+        s = self.schema
+        first = records[0].seq
+        with self._db.transaction():
+            if not sync:
+                self._db.execute("SET LOCAL synchronous_commit = off")
+            cur = self._db.execute(
+                f"UPDATE {s}.sagas SET next_seq=%s, status=%s, updated_at=%s "
+                "WHERE saga_id=%s AND owner=%s AND next_seq=%s",
+                (first + len(records), status, now, saga_id, owner, first))
+            if cur.rowcount == 1:
+                with self._db.cursor() as c:
+                    c.executemany(
+                        f"INSERT INTO {s}.log({_REC_COLS}) "
+                        "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                        [_row(r) for r in records])
+                # Wakes `sagaproof project` (LISTEN), delivered at commit.
+                self._db.execute("SELECT pg_notify(%s, %s)",
+                                 (f"{s}_log", saga_id))
+                return
+        self._explain_append_failure(saga_id, owner, first)
+
+    def append_many(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
+                    *, owner: str, now: float = 0.0,
+                    sync: bool = True) -> list[Exception | None]:
+        """Group commit: several instances' batches in one transaction (one
+        WAL flush); an instance whose compare-and-set fails is skipped and
+        gets its error, the others commit."""
+        s = self.schema
+        failed: dict[int, tuple[str, int]] = {}
+        with self._db.transaction():
+            if not sync:
+                self._db.execute("SET LOCAL synchronous_commit = off")
+            rows: list[tuple[object, ...]] = []
+            for k, (saga_id, records, status) in enumerate(batches):
+                if not records:
+                    continue
+                first = records[0].seq
+                cur = self._db.execute(
+                    f"UPDATE {s}.sagas SET next_seq=%s, status=%s, updated_at=%s "
+                    "WHERE saga_id=%s AND owner=%s AND next_seq=%s",
+                    (first + len(records), status, now, saga_id, owner, first))
+                if cur.rowcount != 1:
+                    failed[k] = (saga_id, first)
+                    continue
+                rows.extend(_row(r) for r in records)
+                self._db.execute("SELECT pg_notify(%s, %s)", (f"{s}_log", saga_id))
+            if rows:
+                with self._db.cursor() as c:
+                    c.executemany(
+                        f"INSERT INTO {s}.log({_REC_COLS}) "
+                        "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows)
+        out: list[Exception | None] = [None] * len(batches)
+        for k, (saga_id, first) in failed.items():
+            try:
+                self._explain_append_failure(saga_id, owner, first)
+            except (LeaseLost, CorruptLog, UnknownSaga) as exc:
+                out[k] = exc
+        return out
+
+    def _explain_append_failure(self, saga_id: str, owner: str, seq: int) -> None:
+        info = self.get(saga_id)
+        if info.owner != owner:
+            raise LeaseLost(
+                f"saga_id={saga_id!r} is now owned by {info.owner!r}, not {owner!r}")
+        raise CorruptLog(
+            f"saga_id={saga_id!r}: appending seq={seq} but the log is at "
+            f"next_seq={info.next_seq}")
+
+    def records(self, saga_id: str) -> list[LogRecord]:
+        self.get(saga_id)
+        rows = self._db.execute(
+            f"SELECT {_REC_COLS} FROM {self.schema}.log WHERE saga_id=%s "
+            "ORDER BY seq", (saga_id,)).fetchall()
+        return [LogRecord(saga_id=r[0], seq=r[1], kind=r[2], step=r[3],
+                          step_index=r[4], outcome=r[5], attempt=r[6],
+                          definition_hash=r[7], data=r[8], at=r[9]) for r in rows]
+
+    def get(self, saga_id: str) -> SagaInfo:
+        row = self._db.execute(
+            f"SELECT {_INFO_COLS} FROM {self.schema}.sagas WHERE saga_id=%s",
+            (saga_id,)).fetchone()
+        if row is None:
+            raise UnknownSaga(f"no saga_id={saga_id!r} in db={_redact(self.path)!r}")
+        return _info(row)
+
+    def instances(self, *, status: str | None = None) -> list[SagaInfo]:
+        sql = f"SELECT {_INFO_COLS} FROM {self.schema}.sagas"
+        if status is None:
+            rows = self._db.execute(sql + " ORDER BY created_at, saga_id")
+        else:
+            rows = self._db.execute(
+                sql + " WHERE status=%s ORDER BY created_at, saga_id", (status,))
+        return [_info(r) for r in rows.fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        """Number of instances per status."""
+        return dict(self._db.execute(
+            f"SELECT status, count(*) FROM {self.schema}.sagas "
+            "GROUP BY status").fetchall())
+
+    def claim(self, saga_id: str, *, owner: str, lease_until: float, now: float,
+              expect_status: str = RUNNING, new_status: str = RUNNING,
+              force: bool = False) -> bool:
+        info = self.get(saga_id)
+        if info.status != expect_status:
+            return False
+        if not lease_is_free(info, owner=owner, now=now, force=force):
+            return False
+        # Compare-and-set on the owner we saw, so two workers cannot both win.
+        cur = self._db.execute(
+            f"UPDATE {self.schema}.sagas SET owner=%s, lease_until=%s, status=%s "
+            "WHERE saga_id=%s AND status=%s AND owner IS NOT DISTINCT FROM %s",
+            (owner, lease_until, new_status, saga_id, expect_status, info.owner))
+        return bool(cur.rowcount == 1)
+
+    def claimable(self, *, owner: str, lease_until: float, now: float,
+                  limit: int = 16) -> list[SagaInfo]:
+        """Take up to ``limit`` running instances whose lease is free (never
+        held, or expired) and return them, now leased to ``owner``.
+
+        ``FOR UPDATE SKIP LOCKED`` lets many workers poll at once: each row is
+        handed to one of them, and nobody waits for another's transaction.
+        """
+        s = self.schema
+        with self._db.transaction():
+            rows = self._db.execute(
+                f"SELECT saga_id FROM {s}.sagas WHERE status=%s AND "
+                "(owner IS NULL OR lease_until < %s) ORDER BY created_at, saga_id "
+                "LIMIT %s FOR UPDATE SKIP LOCKED",
+                (RUNNING, now, limit)).fetchall()
+            ids = [r[0] for r in rows]
+            if not ids:
+                return []
+            self._db.execute(
+                f"UPDATE {s}.sagas SET owner=%s, lease_until=%s "
+                "WHERE saga_id = ANY(%s)", (owner, lease_until, ids))
+        return [self.get(i) for i in ids]
+
+    def renew(self, owner: str, lease_until: float) -> None:
+        self._db.execute(
+            f"UPDATE {self.schema}.sagas SET lease_until=%s "
+            "WHERE owner=%s AND status=%s", (lease_until, owner, RUNNING))
+
+    def wait_for_appends(self, timeout: float) -> bool:
+        """Block until some worker appends to this log (``LISTEN``), or
+        ``timeout`` seconds; whether an append was announced."""
+        if self._listener is None:
+            self._listener = self._psycopg.connect(self.path, autocommit=True)
+            self._listener.execute(f"LISTEN {self.schema}_log")
+        got = False
+        for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+            got = True
+        return got
+
+    def drop(self) -> None:
+        """Remove the schema and everything in it (tests)."""
+        self._db.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        self._db.close()
+
+
+class LogUnavailable(CorruptLog):
+    """The log's server cannot be reached."""
+
+
+class UnknownLog(CorruptLog):
+    """There is no sagaproof log where ``--db`` points."""
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _row(r: LogRecord) -> tuple[object, ...]:
+    return (r.saga_id, r.seq, r.kind, r.step, r.step_index, r.outcome, r.attempt,
+            r.definition_hash, r.data, r.at)
+
+
+def _info(r: Sequence[Any]) -> SagaInfo:
+    return SagaInfo(saga_id=str(r[0]), name=str(r[1]), definition_hash=str(r[2]),
+                    definition_path=r[3], participants=r[4], input=str(r[5]),
+                    status=str(r[6]), owner=r[7], lease_until=float(r[8]),
+                    next_seq=int(r[9]), created_at=float(r[10]),
+                    updated_at=float(r[11]))
