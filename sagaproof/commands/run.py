@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
-def _run_on_temporal(args: argparse.Namespace, saga: Saga) -> int:
+def _run_on_temporal(args: argparse.Namespace, saga: Any) -> int:
+    import asyncio
     import contextlib
     import uuid
 
