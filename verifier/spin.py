@@ -1,0 +1,189 @@
+"""Run SPIN on the Promela export of a saga: the independent cross-check.
+
+:func:`spin_check` writes ``saga_models.exporters.to_promela`` to a work
+directory, runs ``spin -o2 -a`` (``-o2`` keeps write-only variables such as
+the abort trigger in the state vector: sagaproof's state tuple has them, and
+SPIN would otherwise hide them and merge states sagaproof keeps apart), compiles ``pan.c`` with ``-DSAFETY -DNOREDUCE``
+(one process, so partial-order reduction could not reduce anything anyway; the
+flag keeps the counts comparable by construction) and runs ``pan -c0``, which
+explores the whole state space and goes on past errors, so the stored-state
+count is the full reachable count, like sagaproof's. pan prints each kind of
+assertion message at least once (it suppresses only a repeat of the message it
+printed last), and each assertion is tagged with its property's name, so the
+set of violated properties is read off its output.
+
+What is compared (docs/spin.md): ``compensation_completeness`` and
+``eventual_consistency`` (safety), and ``deadlock``, the part of
+``termination`` that is a safety property. Fair termination is not: SPIN has
+weak fairness only.
+
+A run that pan did not finish (search depth or memory too small, a compile
+error) is ``unknown`` with the reason, never a pass.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from saga_models import FaultModel, Saga
+from saga_models.exporters import to_promela
+from saga_models.semantics import ALL_FAULTS
+
+from ._result import Verdict
+
+SPIN_PROPERTIES = ("compensation_completeness", "eventual_consistency", "deadlock")
+"""What the SPIN run decides, by the tag each assertion carries."""
+
+_ASSERT = re.compile(r"assertion violated \(*(\w+)(?:==0|!=0)")
+_STORED = re.compile(r"^\s*(\d+) states, stored", re.M)
+_TRANSITIONS = re.compile(r"^\s*(\d+) transitions", re.M)
+_ELAPSED = re.compile(r"pan: elapsed time ([\d.e+]+) seconds")
+_INCOMPLETE = (
+    "max search depth too small",
+    "out of memory",
+    "aborting",
+    "search not completed",
+)
+
+
+class SpinUnavailable(RuntimeError):
+    """``spin`` or ``gcc`` is not on the PATH."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpinResult:
+    """What one SPIN run found."""
+
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    """One verdict per name in :data:`SPIN_PROPERTIES`."""
+    states: int = 0
+    """pan's ``states, stored``: reachable valuations, the initial one included."""
+    transitions: int = 0
+    """pan's ``transitions``: 1 + the enabled commands summed over states, plus
+    one per deadlocked state (its ``timeout`` command)."""
+    spin_seconds: float = 0.0
+    """``spin -a`` (Promela to ``pan.c``)."""
+    compile_seconds: float = 0.0
+    """``gcc`` on ``pan.c``."""
+    search_seconds: float = 0.0
+    """``./pan``, wall clock."""
+    reason: str = ""
+    """Why the verdicts are unknown, when they are."""
+    output: str = ""
+    """pan's output, for a report."""
+
+
+def spin_available() -> bool:
+    """Whether ``spin`` and ``gcc`` are installed."""
+    return bool(shutil.which("spin") and shutil.which("gcc"))
+
+
+def spin_check(
+    saga: Saga,
+    *,
+    faults: FaultModel = ALL_FAULTS,
+    workdir: Path | None = None,
+    optimise: str = "-O1",
+    hash_bits: int = 20,
+    max_depth: int = 1_000_000,
+    timeout: float = 600.0,
+) -> SpinResult:
+    """Export ``saga`` under ``faults``, check it with SPIN, read the verdicts.
+
+    Args:
+        saga: The definition (within the exportable subset).
+        faults: The fault model, as for :func:`verifier.check`.
+        workdir: Where to put the model and ``pan``; a temporary directory
+            (removed afterwards) if None.
+        optimise: gcc's optimisation flag (``-O0`` compiles fastest).
+        hash_bits: pan's ``-w``: the hash table has 2**hash_bits slots.
+        max_depth: pan's ``-m``: deepest DFS stack.
+        timeout: Seconds each tool may take.
+
+    Raises:
+        SpinUnavailable: ``spin`` or ``gcc`` is missing.
+        saga_models.exporters.ExportError: the saga is outside the subset.
+    """
+    if not spin_available():
+        raise SpinUnavailable("spin and gcc must be installed (apt-get install "
+                              "spin gcc, or scripts/install_system.sh)")
+    model = to_promela(saga, faults=faults)
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        return _run(model, workdir, optimise, hash_bits, max_depth, timeout)
+    with tempfile.TemporaryDirectory(prefix="sagaproof-spin-") as tmp:
+        return _run(model, Path(tmp), optimise, hash_bits, max_depth, timeout)
+
+
+def _unknown(reason: str, output: str = "", **times: float) -> SpinResult:
+    return SpinResult(verdicts=dict.fromkeys(SPIN_PROPERTIES, Verdict.UNKNOWN),
+                      reason=reason, output=output, **times)
+
+
+def _run(model: str, work: Path, optimise: str, hash_bits: int, max_depth: int,
+         timeout: float) -> SpinResult:
+    (work / "model.pml").write_text(model, encoding="utf-8")
+    steps = (
+        ("spin", ["spin", "-o2", "-a", "model.pml"]),
+        ("gcc", ["gcc", optimise, "-DSAFETY", "-DNOREDUCE", "-w", "-o", "pan",
+                 "pan.c"]),
+        ("pan", ["./pan", "-c0", f"-m{max_depth}", f"-w{hash_bits}"]),
+    )
+    seconds: dict[str, float] = {}
+    out = ""
+    for name, argv in steps:
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run(argv, cwd=work, capture_output=True, text=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return _unknown(f"{name} took more than {timeout:g} s")
+        seconds[name] = time.perf_counter() - started
+        out = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            return _unknown(f"{name} failed (exit {proc.returncode}): "
+                            f"{out.strip()[-400:]}", out)
+    times = {"spin_seconds": seconds["spin"], "compile_seconds": seconds["gcc"],
+             "search_seconds": seconds["pan"]}
+    return parse_pan(out, **times)
+
+
+def parse_pan(output: str, **times: float) -> SpinResult:
+    """Verdicts and counts from pan's output (``-c0`` run).
+
+    >>> r = parse_pan("pan:1: assertion violated ((deadlock!=0)) (at depth 3)\\n"
+    ...               "      7 states, stored\\n     9 transitions (= ...)\\n")
+    >>> r.verdicts["deadlock"].value, r.verdicts["eventual_consistency"].value
+    ('violated', 'holds')
+    >>> r.states
+    7
+    """
+    lowered = output.lower()
+    for marker in _INCOMPLETE:
+        if marker in lowered:
+            return _unknown(f"pan did not finish: {marker}", output, **times)
+    stored = _STORED.search(output)
+    trans = _TRANSITIONS.search(output)
+    if stored is None or trans is None:
+        return _unknown("pan printed no state count", output, **times)
+    violated = set(_ASSERT.findall(output))
+    strange = violated - set(SPIN_PROPERTIES)
+    if strange or ("error" in lowered and "errors: 0" not in lowered
+                   and not violated):
+        return _unknown(f"pan reported an error it was not asked to check: "
+                        f"{sorted(strange) or output.strip()[-200:]}",
+                        output, **times)
+    return SpinResult(
+        verdicts={p: Verdict.VIOLATED if p in violated else Verdict.HOLDS
+                  for p in SPIN_PROPERTIES},
+        states=int(stored.group(1)),
+        transitions=int(trans.group(1)),
+        output=output,
+        **times,
+    )
