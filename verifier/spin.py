@@ -3,9 +3,10 @@
 :func:`spin_check` writes ``saga_models.exporters.to_promela`` to a work
 directory, runs ``spin -o2 -a`` (``-o2`` keeps write-only variables such as
 the abort trigger in the state vector: sagaproof's state tuple has them, and
-SPIN would otherwise hide them and merge states sagaproof keeps apart), compiles ``pan.c`` with ``-DSAFETY -DNOREDUCE``
-(one process, so partial-order reduction could not reduce anything anyway; the
-flag keeps the counts comparable by construction) and runs ``pan -c0``, which
+SPIN would otherwise hide them and merge states sagaproof keeps apart),
+compiles ``pan.c`` with ``-DSAFETY -DNOREDUCE`` (one process, so partial-order
+reduction could not reduce anything anyway; the flag keeps the counts
+comparable by construction) and runs ``pan -c0``, which
 explores the whole state space and goes on past errors, so the stored-state
 count is the full reachable count, like sagaproof's. pan prints each kind of
 assertion message at least once (it suppresses only a repeat of the message it
@@ -52,6 +53,21 @@ _INCOMPLETE = (
 )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PanOptions:
+    """How the verifier is compiled and run."""
+
+    optimise: str = "-O1"
+    """gcc's optimisation flag (``-O0`` compiles fastest, ``-O2`` searches
+    fastest)."""
+    hash_bits: int = 20
+    """pan's ``-w``: the hash table has 2**hash_bits slots."""
+    max_depth: int = 1_000_000
+    """pan's ``-m``: the deepest DFS stack; a deeper search is ``unknown``."""
+    timeout: float = 600.0
+    """Seconds each tool may take."""
+
+
 class SpinUnavailable(RuntimeError):
     """``spin`` or ``gcc`` is not on the PATH."""
 
@@ -89,10 +105,7 @@ def spin_check(
     *,
     faults: FaultModel = ALL_FAULTS,
     workdir: Path | None = None,
-    optimise: str = "-O1",
-    hash_bits: int = 20,
-    max_depth: int = 1_000_000,
-    timeout: float = 600.0,
+    options: PanOptions = PanOptions(),
 ) -> SpinResult:
     """Export ``saga`` under ``faults``, check it with SPIN, read the verdicts.
 
@@ -101,39 +114,61 @@ def spin_check(
         faults: The fault model, as for :func:`verifier.check`.
         workdir: Where to put the model and ``pan``; a temporary directory
             (removed afterwards) if None.
-        optimise: gcc's optimisation flag (``-O0`` compiles fastest).
-        hash_bits: pan's ``-w``: the hash table has 2**hash_bits slots.
-        max_depth: pan's ``-m``: deepest DFS stack.
-        timeout: Seconds each tool may take.
+        options: How pan is compiled and run.
 
     Raises:
         SpinUnavailable: ``spin`` or ``gcc`` is missing.
         saga_models.exporters.ExportError: the saga is outside the subset.
     """
+    return run_promela(to_promela(saga, faults=faults), workdir=workdir,
+                       options=options)
+
+
+def run_promela(
+    model: str,
+    *,
+    workdir: Path | None = None,
+    options: PanOptions = PanOptions(),
+) -> SpinResult:
+    """Check a Promela text written by ``to_promela`` (or a mutation of one).
+
+    The options are those of :func:`spin_check`.
+
+    Raises:
+        SpinUnavailable: ``spin`` or ``gcc`` is missing.
+    """
     if not spin_available():
         raise SpinUnavailable("spin and gcc must be installed (apt-get install "
                               "spin gcc, or scripts/install_system.sh)")
-    model = to_promela(saga, faults=faults)
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-        return _run(model, workdir, optimise, hash_bits, max_depth, timeout)
+        return _run(model, workdir, options)
     with tempfile.TemporaryDirectory(prefix="sagaproof-spin-") as tmp:
-        return _run(model, Path(tmp), optimise, hash_bits, max_depth, timeout)
+        return _run(model, Path(tmp), options)
 
 
-def _unknown(reason: str, output: str = "", **times: float) -> SpinResult:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Times:
+    spin: float = 0.0
+    gcc: float = 0.0
+    pan: float = 0.0
+
+
+def _unknown(reason: str, output: str = "", times: _Times = _Times()) -> SpinResult:
     return SpinResult(verdicts=dict.fromkeys(SPIN_PROPERTIES, Verdict.UNKNOWN),
-                      reason=reason, output=output, **times)
+                      reason=reason, output=output, spin_seconds=times.spin,
+                      compile_seconds=times.gcc, search_seconds=times.pan)
 
 
-def _run(model: str, work: Path, optimise: str, hash_bits: int, max_depth: int,
-         timeout: float) -> SpinResult:
+def _run(model: str, work: Path, options: PanOptions) -> SpinResult:
+    timeout = options.timeout
     (work / "model.pml").write_text(model, encoding="utf-8")
     steps = (
         ("spin", ["spin", "-o2", "-a", "model.pml"]),
-        ("gcc", ["gcc", optimise, "-DSAFETY", "-DNOREDUCE", "-w", "-o", "pan",
+        ("gcc", ["gcc", options.optimise, "-DSAFETY", "-DNOREDUCE", "-w", "-o", "pan",
                  "pan.c"]),
-        ("pan", ["./pan", "-c0", f"-m{max_depth}", f"-w{hash_bits}"]),
+        ("pan", ["./pan", "-c0", f"-m{options.max_depth}",
+                 f"-w{options.hash_bits}"]),
     )
     seconds: dict[str, float] = {}
     out = ""
@@ -149,12 +184,11 @@ def _run(model: str, work: Path, optimise: str, hash_bits: int, max_depth: int,
         if proc.returncode != 0:
             return _unknown(f"{name} failed (exit {proc.returncode}): "
                             f"{out.strip()[-400:]}", out)
-    times = {"spin_seconds": seconds["spin"], "compile_seconds": seconds["gcc"],
-             "search_seconds": seconds["pan"]}
-    return parse_pan(out, **times)
+    return parse_pan(out, _Times(spin=seconds["spin"], gcc=seconds["gcc"],
+                                 pan=seconds["pan"]))
 
 
-def parse_pan(output: str, **times: float) -> SpinResult:
+def parse_pan(output: str, times: _Times = _Times()) -> SpinResult:
     """Verdicts and counts from pan's output (``-c0`` run).
 
     >>> r = parse_pan("pan:1: assertion violated ((deadlock!=0)) (at depth 3)\\n"
@@ -167,23 +201,108 @@ def parse_pan(output: str, **times: float) -> SpinResult:
     lowered = output.lower()
     for marker in _INCOMPLETE:
         if marker in lowered:
-            return _unknown(f"pan did not finish: {marker}", output, **times)
+            return _unknown(f"pan did not finish: {marker}", output, times)
     stored = _STORED.search(output)
     trans = _TRANSITIONS.search(output)
     if stored is None or trans is None:
-        return _unknown("pan printed no state count", output, **times)
+        return _unknown("pan printed no state count", output, times)
     violated = set(_ASSERT.findall(output))
     strange = violated - set(SPIN_PROPERTIES)
     if strange or ("error" in lowered and "errors: 0" not in lowered
                    and not violated):
         return _unknown(f"pan reported an error it was not asked to check: "
                         f"{sorted(strange) or output.strip()[-200:]}",
-                        output, **times)
+                        output, times)
     return SpinResult(
         verdicts={p: Verdict.VIOLATED if p in violated else Verdict.HOLDS
                   for p in SPIN_PROPERTIES},
         states=int(stored.group(1)),
         transitions=int(trans.group(1)),
         output=output,
-        **times,
+        spin_seconds=times.spin,
+        compile_seconds=times.gcc,
+        search_seconds=times.pan,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpinComparison:
+    """sagaproof's explicit checker and SPIN on the same definition."""
+
+    explicit: dict[str, Verdict]
+    """sagaproof's verdict for each name in :data:`SPIN_PROPERTIES`."""
+    explicit_states: int
+    explicit_transitions: int
+    explicit_seconds: float
+    spin: SpinResult
+
+    @property
+    def disagreements(self) -> tuple[str, ...]:
+        """Every difference, in words; empty when the two agree exactly.
+
+        An ``unknown`` on either side is a difference: it never passes.
+        """
+        out = [
+            f"{p}: sagaproof {self.explicit[p].value}, SPIN "
+            f"{self.spin.verdicts[p].value}"
+            for p in SPIN_PROPERTIES
+            if self.explicit[p] is not self.spin.verdicts[p]
+            or self.explicit[p] is Verdict.UNKNOWN
+        ]
+        if self.spin.reason:
+            out.append(f"SPIN: {self.spin.reason}")
+        if self.spin.states != self.explicit_states:
+            out.append(f"states: sagaproof {self.explicit_states}, SPIN "
+                       f"{self.spin.states}")
+        # pan counts one more transition (into the initial state) and one per
+        # deadlocked state (its timeout command); see SpinResult.transitions.
+        deadlocked = self.explicit["deadlock"] is Verdict.VIOLATED
+        if not deadlocked and self.spin.transitions != self.explicit_transitions + 1:
+            out.append(f"transitions: sagaproof {self.explicit_transitions} + 1, "
+                       f"SPIN {self.spin.transitions}")
+        return tuple(out)
+
+
+def compare(
+    saga: Saga,
+    *,
+    faults: FaultModel = ALL_FAULTS,
+    max_states: int = 5_000_000,
+    options: PanOptions = PanOptions(),
+) -> SpinComparison:
+    """Check ``saga`` with sagaproof's explicit checker and with SPIN.
+
+    ``options`` go to :func:`spin_check`. The explicit side's
+    ``termination`` is reduced to its safety part: ``deadlock`` is violated
+    exactly when the checker found a deadlock (a livelock under strong
+    fairness is not something a safety run of SPIN can see; docs/spin.md).
+    """
+    from ._explicit import explore
+    from ._saga_ts import SagaTransitionSystem
+
+    results = {r.property: r for r in explore(
+        SagaTransitionSystem(saga, faults),
+        properties=("compensation_completeness", "eventual_consistency",
+                    "termination"),
+        max_states=max_states,
+    )}
+    term = results["termination"]
+    if term.verdict is Verdict.UNKNOWN:
+        dead = Verdict.UNKNOWN
+    elif term.verdict is Verdict.VIOLATED and term.reason.startswith("deadlock"):
+        dead = Verdict.VIOLATED
+    else:
+        dead = Verdict.HOLDS
+    explicit = {
+        "compensation_completeness": results["compensation_completeness"].verdict,
+        "eventual_consistency": results["eventual_consistency"].verdict,
+        "deadlock": dead,
+    }
+    stats = term.stats
+    return SpinComparison(
+        explicit=explicit,
+        explicit_states=stats.states,
+        explicit_transitions=stats.transitions,
+        explicit_seconds=stats.seconds,
+        spin=spin_check(saga, faults=faults, options=options),
     )

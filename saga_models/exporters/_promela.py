@@ -427,9 +427,14 @@ def to_promela(saga: Saga, *, faults: FaultModel = ALL_FAULTS) -> str:
     >>> from saga_models.semantics import NO_FAULTS
     >>> saga = SagaBuilder("t").step("a", participant="p", action="do",
     ...                              compensation="undo").build()
-    >>> text = to_promela(saga, faults=NO_FAULTS)
-    >>> text.count("d_step {")
-    3
+    >>> for c in commands(saga, faults=NO_FAULTS): print(c.name)
+    send a
+    reply a ok +1
+    reply a ok +0
+    send compensation of a
+    compensation of a ok
+    >>> to_promela(saga, faults=NO_FAULTS).count("d_step {")  # and the deadlock
+    6
     """
     table = commands(saga, faults=faults)
     ctx = _Ctx(saga, faults)

@@ -1,6 +1,7 @@
 """``sagaproof export --format asl DEFINITION``: a verified saga for Step
 Functions; ``sagaproof export --format promela [--faults KNOBS] DEFINITION``:
-the saga under a fault model as a Promela model for SPIN (docs/spin.md); and ``sagaproof mapping FILE``: the inferred compensation map of an
+the saga under a fault model as a Promela model for SPIN (docs/spin.md); and
+``sagaproof mapping FILE``: the inferred compensation map of an
 imported ASL or Seata file, as a sidecar to edit and pass to ``--compensations``.
 """
 
