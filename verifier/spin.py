@@ -25,6 +25,7 @@ error) is ``unknown`` with the reason, never a pass.
 from __future__ import annotations
 
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -89,6 +90,13 @@ class SpinResult:
     """``gcc`` on ``pan.c``."""
     search_seconds: float = 0.0
     """``./pan``, wall clock."""
+    spin_cpu: float = 0.0
+    """CPU seconds (user + system) of ``spin -a``: steadier than wall clock on
+    a shared machine."""
+    compile_cpu: float = 0.0
+    """CPU seconds of ``gcc``."""
+    search_cpu: float = 0.0
+    """CPU seconds of ``./pan``."""
     reason: str = ""
     """Why the verdicts are unknown, when they are."""
     output: str = ""
@@ -152,12 +160,15 @@ class _Times:
     spin: float = 0.0
     gcc: float = 0.0
     pan: float = 0.0
+    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def _unknown(reason: str, output: str = "", times: _Times = _Times()) -> SpinResult:
     return SpinResult(verdicts=dict.fromkeys(SPIN_PROPERTIES, Verdict.UNKNOWN),
                       reason=reason, output=output, spin_seconds=times.spin,
-                      compile_seconds=times.gcc, search_seconds=times.pan)
+                      compile_seconds=times.gcc, search_seconds=times.pan,
+                      spin_cpu=times.cpu[0], compile_cpu=times.cpu[1],
+                      search_cpu=times.cpu[2])
 
 
 def _run(model: str, work: Path, options: PanOptions) -> SpinResult:
@@ -171,8 +182,10 @@ def _run(model: str, work: Path, options: PanOptions) -> SpinResult:
                  f"-w{options.hash_bits}"]),
     )
     seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     out = ""
     for name, argv in steps:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         try:
             proc = subprocess.run(argv, cwd=work, capture_output=True, text=True,
@@ -180,12 +193,16 @@ def _run(model: str, work: Path, options: PanOptions) -> SpinResult:
         except subprocess.TimeoutExpired:
             return _unknown(f"{name} took more than {timeout:g} s")
         seconds[name] = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu[name] = (after.ru_utime - before.ru_utime
+                     + after.ru_stime - before.ru_stime)
         out = proc.stdout + proc.stderr
         if proc.returncode != 0:
             return _unknown(f"{name} failed (exit {proc.returncode}): "
                             f"{out.strip()[-400:]}", out)
     return parse_pan(out, _Times(spin=seconds["spin"], gcc=seconds["gcc"],
-                                 pan=seconds["pan"]))
+                                 pan=seconds["pan"],
+                                 cpu=(cpu["spin"], cpu["gcc"], cpu["pan"])))
 
 
 def parse_pan(output: str, times: _Times = _Times()) -> SpinResult:
@@ -222,6 +239,9 @@ def parse_pan(output: str, times: _Times = _Times()) -> SpinResult:
         spin_seconds=times.spin,
         compile_seconds=times.gcc,
         search_seconds=times.pan,
+        spin_cpu=times.cpu[0],
+        compile_cpu=times.cpu[1],
+        search_cpu=times.cpu[2],
     )
 
 
