@@ -26,6 +26,7 @@ context and returns the commands of that kind.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ from .._ir import Saga, StepKind
 from ..semantics import (
     ALL_FAULTS,
     EFFECT_CAP,
+    HEADER,
+    WIDTH,
     CompStatus,
     EventKind,
     FaultModel,
@@ -46,6 +49,9 @@ from ._asl import ExportError
 
 MAX_BOUND = 200
 """Crash and duplicate bounds are stored in a Promela ``byte``."""
+
+_KNOWN_KNOBS = frozenset({"fail", "timeout", "comp_fail", "crashes", "duplicates"})
+"""The fault knobs the command table encodes."""
 
 TAGS = ("compensation_completeness", "eventual_consistency", "deadlock")
 """The hidden tag variables; each assertion names its property with one."""
@@ -330,10 +336,18 @@ def _refuse_outside_subset(saga: Saga, faults: FaultModel) -> None:
             "order), or check this one with sagaproof's own backends",
         ))
     missing = [k.value for k in EventKind if k not in _GENERATORS]
+    # A knob the table does not know may change what existing events do, and
+    # a changed state layout changes every command: both are refused rather
+    # than exported wrong.
+    missing += [f"{f.name}={getattr(faults, f.name)!r}"
+                for f in dataclasses.fields(faults)
+                if f.name not in _KNOWN_KNOBS and getattr(faults, f.name)]
+    if (HEADER, WIDTH) != (6, 6):
+        missing.append(f"state layout HEADER={HEADER}, WIDTH={WIDTH}")
     if missing:
         problems.append(Diagnostic(
             code="SAGA181",
-            message=f"the Promela export has no command for event kind(s) "
+            message=f"the Promela export has no command for "
             f"{', '.join(missing)}",
             span=saga.span,
             help="check with sagaproof's own backends until the exporter "

@@ -14,6 +14,7 @@ installs it there.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -114,6 +115,20 @@ def test_refuses_an_event_kind_without_a_command(
     with pytest.raises(ExportError) as info:
         to_promela(_small_saga())
     assert [d.code for d in info.value.diagnostics] == ["SAGA181"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _LaterFaults(FaultModel):
+    late: int = 1
+    """A knob the exporter does not know (like the coming ``late``)."""
+
+
+def test_refuses_a_fault_knob_it_does_not_encode() -> None:
+    with pytest.raises(ExportError) as info:
+        to_promela(_small_saga(), faults=_LaterFaults())
+    (d,) = info.value.diagnostics
+    assert d.code == "SAGA181" and "late=1" in d.message
+    assert to_promela(_small_saga(), faults=_LaterFaults(late=0))
 
 
 def test_cli_writes_the_model(capsys: pytest.CaptureFixture[str],
