@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from saga_models import FaultModel, Saga, SagaBuilder, load
 from saga_models.exporters import ExportError, _promela, to_promela
@@ -61,6 +62,20 @@ def _small_saga() -> Saga:
                   retry={"max_attempts": 2})
             .compensation_policy(max_attempts=2)
             .build())
+
+
+@st.composite
+def _sagas(draw: st.DrawFn, max_steps: int) -> Saga:
+    """The shared generator, plus declared error classes on some steps (so the
+    fatal outcome, which the shared generator never draws, is covered)."""
+    saga = draw(sagas(max_steps=max_steps, total_timeouts=True))
+    typed = draw(st.lists(st.booleans(), min_size=len(saga.steps),
+                          max_size=len(saga.steps)))
+    steps = tuple(
+        dataclasses.replace(s, retry=dataclasses.replace(
+            s.retry, retryable_errors=("Transient",)))
+        if t else s for s, t in zip(saga.steps, typed, strict=True))
+    return dataclasses.replace(saga, steps=steps)
 
 
 # --- fast: the text, the refusals ----------------------------------------------
@@ -194,7 +209,7 @@ def test_deadlock_is_caught(spin: None) -> None:
     assert run_promela(text, options=FAST).verdicts["deadlock"] is Verdict.HOLDS
 
 
-@given(saga=sagas(max_steps=3, total_timeouts=True),
+@given(saga=_sagas(max_steps=3),
        faults=fault_models(max_crashes=2, max_duplicates=2))
 @settings(max_examples=6, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow,
@@ -207,7 +222,7 @@ def test_spin_agrees_on_a_few_generated(spin: None, saga: Saga,
 
 # --- slow: the parity suite ------------------------------------------------------
 @pytest.mark.slow
-@given(saga=sagas(max_steps=4, total_timeouts=True),
+@given(saga=_sagas(max_steps=4),
        faults=fault_models(max_crashes=2, max_duplicates=2))
 @settings(max_examples=200, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow,
@@ -217,7 +232,8 @@ def test_spin_parity_200_generated(spin: None, saga: Saga,
     """200 generated definitions (chains and DAGs, every step kind, retry
     bounds, timeouts and total timeouts, idempotent or not, compensations that
     need the reply, escalating policies) under every combination of the fault
-    knobs, up to two crashes and two duplicates: the same states, the same
+    knobs, up to two crashes and two duplicates, and declared error classes (so
+    fatal replies): the same states, the same
     transitions and the same verdicts, or the failure prints the definition."""
     c = compare(saga, faults=faults, options=FAST)
     assert c.disagreements == (), (saga.to_dict(), faults)
