@@ -1,4 +1,5 @@
-"""Exporters: a verified native saga written out for another engine.
+"""Exporters: a verified native saga written out for another engine (ASL for
+Step Functions) or another checker (Promela for SPIN).
 
 >>> from saga_models import SagaBuilder
 >>> from saga_models.exporters import to_asl
@@ -15,5 +16,17 @@ reserve
 from ._asl import ExportError as ExportError
 from ._asl import dumps_asl as dumps_asl
 from ._asl import to_asl as to_asl
+from ._promela import Command as Command
+from ._promela import commands as commands
+from ._promela import dumps_promela as dumps_promela
+from ._promela import to_promela as to_promela
 
-__all__ = ["ExportError", "dumps_asl", "to_asl"]
+__all__ = [
+    "Command",
+    "ExportError",
+    "commands",
+    "dumps_asl",
+    "dumps_promela",
+    "to_asl",
+    "to_promela",
+]

@@ -1,5 +1,7 @@
 """``sagaproof export --format asl DEFINITION``: a verified saga for Step
-Functions; and ``sagaproof mapping FILE``: the inferred compensation map of an
+Functions; ``sagaproof export --format promela [--faults KNOBS] DEFINITION``:
+the saga under a fault model as a Promela model for SPIN (docs/spin.md); and
+``sagaproof mapping FILE``: the inferred compensation map of an
 imported ASL or Seata file, as a sidecar to edit and pass to ``--compensations``.
 """
 
@@ -10,22 +12,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import EXIT_OK
+from ..cli import EXIT_OK, EXIT_USAGE
 
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "export", help="write a native saga as an ASL state machine",
+        "export", help="write a native saga as an ASL state machine or a "
+        "Promela model for SPIN",
         description="Write a native saga as an Amazon States Language state "
         "machine: Tasks with Retry and Catch, Parallel states (with their own "
         "Catch) for steps that do not depend on each other, and one guarded "
         "compensation chain in reverse topological order ending in Fail. The "
         "exported file, imported again, verifies with the same verdicts. A "
         "dependency graph nested Parallel states cannot express (not "
-        "series-parallel) is refused with a located EXPORT101 (exit 2).",
+        "series-parallel) is refused with a located EXPORT101 (exit 2). "
+        "--format promela writes the saga under --faults as a Promela model "
+        "whose states are sagaproof's states, with the safety properties as "
+        "assertions (docs/spin.md); outside its subset: SAGA180-182, exit 2.",
     )
     p.add_argument("path", metavar="DEFINITION")
-    p.add_argument("--format", choices=["asl"], default="asl")
+    p.add_argument("--format", choices=["asl", "promela"], default="asl")
+    p.add_argument("--faults", default="all", metavar="KNOBS",
+                   help="promela only: all, none, or a comma list of fail, "
+                   "timeout, comp_fail, crash[=N], duplicate[=N] (default: all)")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write here instead of standard output")
     p.set_defaults(func=run_export)
@@ -44,9 +53,18 @@ def register(sub: Any) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from saga_models import load
-    from saga_models.exporters import dumps_asl
+    from saga_models.exporters import dumps_asl, dumps_promela
+    from saga_models.semantics import FaultModel
 
-    text = dumps_asl(load(args.path))
+    if args.format == "promela":
+        try:
+            faults = FaultModel.parse(args.faults)
+        except ValueError as exc:
+            print(f"sagaproof export: --faults: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        text = dumps_promela(load(args.path), faults=faults)
+    else:
+        text = dumps_asl(load(args.path))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
