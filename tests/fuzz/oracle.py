@@ -32,7 +32,9 @@ the oracle is about crashes, not about the verdicts of mutants."""
 
 _VERDICT_OF = {0: "HOLDS", 1: "VIOLATED", 3: "UNKNOWN"}
 _CODE = re.compile(r": (?:error|warning) [A-Z]+\d{3}: ")
-_LOCATED = re.compile(r"^\S.*?:\d+:\d+: (?:error|warning) [A-Z]+\d{3}: ", re.M)
+_LOCATED = re.compile(r"^\S.*?: (?:error|warning) [A-Z]+\d{3}: ", re.M)
+"""``file:line:col: error CODE: ...``, or ``file: error CODE: ...`` for a
+problem of the whole file (too large, empty, not UTF-8)."""
 
 
 @dataclass(frozen=True, slots=True)

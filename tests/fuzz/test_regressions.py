@@ -231,3 +231,15 @@ def test_emitted_and_handled_by_nobody_is_a_verdict(tmp_path: Path) -> None:
     for backend in ("explicit", "smt"):
         assert check(load(fixed), backend=backend)["structure"].verdict \
             is Verdict.HOLDS
+
+
+def test_control_character_in_yaml_is_located(tmp_path: Path) -> None:
+    # Found by the slow CLI tier (mutant 20011): the reader's error had an
+    # offset, not a line, so the diagnostic named only the file.
+    path = tmp_path / "s.yaml"
+    path.write_bytes(b"saga: t\nsteps:\n  - {name: a\x01, participant: p}\n")
+    with pytest.raises(InvalidDefinition) as info:
+        load(path)
+    (d,) = info.value.diagnostics
+    assert (d.code, d.span.line, d.span.column) == ("SAGA004", 3, 13)
+    assert "U+0001" in d.message and d.help
