@@ -7,9 +7,10 @@ feeds every loader and importer through the CLI's own loading path, in
 process; a sample also goes through the CLI as a subprocess under an
 address-space limit. Hypothesis generates guard expressions from the grammar
 of the language (well- and ill-typed) for the typed checker and both
-evaluators. The oracle (:mod:`tests.fuzz.oracle`): a located, coded diagnostic
-with a help line, or a verdict; never a traceback, never exit code 1 without a
-``VIOLATED`` verdict, bounded time and memory.
+evaluators (the explicit walker and the z3 encoding must agree). The oracle
+(:mod:`tests.fuzz.oracle`): a located, coded diagnostic with a help line, or a
+verdict; never a traceback, never exit code 1 without a ``VIOLATED`` verdict,
+bounded time and memory.
 
 Why not atheris: it needs a coverage-instrumented interpreter build and runs
 until stopped, which CI cannot gate on; a seeded mutation fuzzer gives the same
@@ -32,10 +33,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import z3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from saga_models.workflow import ExprError, parse_expr
+from verifier.smt._workflow_expr import Scope, StrVal, compile_truth
 
 from .mutate import Mutant, mutants, seeds
 from .oracle import cli_problems, in_process, run_cli
@@ -166,6 +169,17 @@ def test_guards_are_typed_or_refused(text: str, c0: int, c1: int, s0: str,
     value = e.evaluate({"c0": c0, "c1": c1}, {"s0": s0, "s1": s1})
     assert isinstance(value, (bool, int))
     assert -(2**31) < int(value) < 2**31
+    # The z3 encoding walks the same checked tree and means the same thing
+    # (an accepted expression is never Unsupported there).
+    names = ("A", "B")
+    ints = {n: z3.Int(n) for n in ("c0", "c1", "s0", "s1")}
+    scope = Scope(counters={"c0": ints["c0"], "c1": ints["c1"]},
+                  states={s: StrVal(ints[s], names) for s in ("s0", "s1")})
+    term = compile_truth(e, scope)
+    at = {"c0": c0, "c1": c1, "s0": names.index(s0), "s1": names.index(s1)}
+    got = z3.simplify(z3.substitute(term, *[(ints[k], z3.IntVal(v))
+                                            for k, v in at.items()]))
+    assert z3.is_true(got) is bool(value), (text, at)
 
 
 def test_guard_fuzz_reaches_both_sides() -> None:

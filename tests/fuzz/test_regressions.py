@@ -47,6 +47,9 @@ def _seata(**extra: object) -> dict[str, object]:
     (_seata(Catch=[{"Exceptions": 5, "Next": "b"}]), "SEATA330"),
     (_seata(Retry=[{"MaxAttempts": "x"}]), "SEATA330"),
     (_seata(Retry=[{"IntervalSeconds": 10**400}]), "SEATA331"),
+    (_seata(Retry=[{"IntervalSeconds": "UNKNOWN"}]), "SEATA330"),
+    (_seata(Retry=[{"BackoffRate": {"a": 1}}]), "SEATA330"),
+    (_seata(Choices=1.5), "SEATA330"),
     ({"stepFunctions": [1], "StartState": "a"}, None),
 ])
 def test_wrongly_typed_importer_sub_nodes(tmp_path: Path, data: dict[str, object],
@@ -243,3 +246,14 @@ def test_control_character_in_yaml_is_located(tmp_path: Path) -> None:
     (d,) = info.value.diagnostics
     assert (d.code, d.span.line, d.span.column) == ("SAGA004", 3, 13)
     assert "U+0001" in d.message and d.help
+
+
+def test_a_number_too_large_for_a_float_is_a_range_error(tmp_path: Path) -> None:
+    # Found by the fuzzer on main: float(10**400) raised OverflowError in the
+    # loader; now it reads as infinity, which the range rule reports.
+    path = _write(tmp_path, "saga: t\nsteps:\n  - {name: a, participant: p, "
+                  f"compensation: c, timeout: {10**400}}}\n")
+    with pytest.raises(InvalidDefinition) as info:
+        load(path)
+    (d,) = info.value.diagnostics
+    assert d.code == "SAGA127" and "timeout=inf" in d.message and d.span.line == 3
