@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,12 +155,21 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_other_encoding_bounds_are_rules() -> None:
-    b = SagaBuilder("big")
-    for i in range(255):
-        b.step(f"s{i}", participant="p", compensation="c")
+    def chain(n: int) -> SagaBuilder:
+        b = SagaBuilder("big")
+        for i in range(n):
+            b.step(f"s{i}", participant="p", compensation="c")
+        return b
+
+    assert len(chain(254).build().steps) == 254
     with pytest.raises(InvalidDefinition) as info:
-        b.build()
+        chain(255).build()
     assert [d.code for d in info.value.diagnostics] == ["SAGA141"]
+    ok = chain(2).compensation_chain("s1", ["s0"] * 255).build()
+    assert len(ok.compensation_chains[0].steps) == 255
+    with pytest.raises(InvalidDefinition) as info:
+        chain(2).compensation_chain("s1", ["s0"] * 256).build()
+    assert [d.code for d in info.value.diagnostics] == ["SAGA142"]
     with pytest.raises(InvalidDefinition, match="SAGA140"):
         (SagaBuilder("t").step("a", participant="p", compensation="c")
          .compensation_policy(max_attempts=256).build())
@@ -257,3 +267,27 @@ def test_a_number_too_large_for_a_float_is_a_range_error(tmp_path: Path) -> None
         load(path)
     (d,) = info.value.diagnostics
     assert d.code == "SAGA127" and "timeout=inf" in d.message and d.span.line == 3
+
+
+def test_asl_retry_past_the_attempt_bound(tmp_path: Path) -> None:
+    # ASL's own bound is 99,999,999 (read as "until it succeeds"); a count
+    # between the model's 255 and that is a located rule, not an overflow.
+    def retry(n: int) -> Path:
+        path = tmp_path / f"r{n}.asl.json"
+        path.write_text(json.dumps(_asl_task(Retry=[
+            {"ErrorEquals": ["States.ALL"], "MaxAttempts": n}])))
+        return path
+
+    run = run_cli([str(retry(1000))])
+    assert run.exit_code == 2 and not run.traceback
+    assert "error SAGA140:" in run.stderr and "max_attempts=1001" in run.stderr
+    (saga,) = _load_all(retry(99_999_999))
+    assert saga.steps[0].retry.unbounded
+    (saga,) = _load_all(retry(254))
+    assert saga.steps[0].retry.max_attempts == 255
+
+
+def _load_all(path: Path) -> list[Any]:
+    from saga_models.importers import load_all
+
+    return list(load_all(path))
