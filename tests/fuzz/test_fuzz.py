@@ -132,6 +132,54 @@ def test_mutants_through_the_cli_slow(tmp_path: Path) -> None:
     _run_cli(tmp_path, list(range(20_000, 20_060)))
 
 
+# --- documents from scratch, from each format's vocabulary ------------------------
+_KEYS = (
+    "saga", "steps", "name", "participant", "action", "compensation", "kind",
+    "depends_on", "retry", "max_attempts", "timeout", "compensation_policy",
+    "workflow", "services", "start", "initial", "final", "transitions", "from",
+    "on", "to", "emit", "guard", "counters", "cap", "bus", "capacity",
+    "invariants", "StartAt", "States", "Type", "Next", "End", "Catch", "Retry",
+    "ErrorEquals", "MaxAttempts", "Branches", "StartState", "ServiceName",
+    "CompensateState", "Exceptions", "IntervalSeconds",
+)
+_SCALARS = (st.sampled_from(["Task", "ServiceTask", "pivot", "retriable", "a",
+                             "b", "forever", "10s", "charges < 1"])
+            | st.integers(-3, 300) | st.booleans() | st.none()
+            | st.floats(allow_nan=False) | st.text(max_size=8))
+_DOCS = st.recursive(
+    _SCALARS,
+    lambda sub: st.lists(sub, max_size=4)
+    | st.dictionaries(st.sampled_from(_KEYS), sub, max_size=5),
+    max_leaves=25,
+)
+_ROOTS = st.sampled_from([
+    {"saga": "s"}, {"workflow": "w"}, {"StartAt": "a"}, {"StartState": "a"}])
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(root=_ROOTS, body=st.dictionaries(st.sampled_from(_KEYS), _DOCS,
+                                         max_size=6),
+       fmt=st.sampled_from([".json", ".yaml"]))
+def test_generated_documents_keep_the_oracle(
+        tmp_path_factory: pytest.TempPathFactory, root: dict[str, object],
+        body: dict[str, object], fmt: str) -> None:
+    """Hypothesis builds documents from the formats' own keys (shrinking a
+    failure to the smallest document), in every format the loaders take."""
+    import json
+
+    import yaml
+
+    data = {**root, **body}
+    text = (json.dumps(data) if fmt == ".json"
+            else yaml.safe_dump(data, allow_unicode=True))
+    path = tmp_path_factory.mktemp("doc") / f"d{fmt}"
+    path.write_text(text)
+    with _deadline(PER_INPUT_SECONDS):
+        _, problems = in_process(path)
+    assert not problems
+
+
 # --- the guard language, from its grammar ---------------------------------------
 _LEAVES = st.sampled_from([
     "c0", "c1", "s0.state", "s1.state", "true", "false", "0", "1", "255",
