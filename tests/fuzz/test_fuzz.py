@@ -19,8 +19,8 @@ number), and Hypothesis, already the project's test engine, covers the
 expression grammar with shrinking. Hypothesis' ``fuzz_one_input`` only helps
 when an external coverage-guided fuzzer drives it.
 
-Fast tier: 300 mutants in process, 6 CLI runs, 200 expressions. Slow tier:
-5,000 mutants in process and 60 CLI runs.
+Fast tier: 300 mutants in process, 6 CLI runs, 200 generated documents, 200
+expressions. Slow tier: 5,000 mutants in process and 60 CLI runs.
 """
 
 from __future__ import annotations
