@@ -172,6 +172,9 @@ def _type(node: ast.expr, text: str) -> tuple[_Ty, _Range]:
     if isinstance(node, ast.Name):
         if node.id in ("true", "false", "True", "False"):
             return _Ty.NUM, (0, 1)
+        if node.id in _CALLS:  # a function is not a value: min < 1
+            raise ExprError(f"expression={text!r}: {node.id} is a function; "
+                            f"call it, e.g. {node.id}(a, b)", code="WF120")
         return _Ty.NUM, (0, COUNTER_MAX)
     if isinstance(node, ast.Attribute):
         return _Ty.STR, (0, 0)

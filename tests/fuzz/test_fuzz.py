@@ -184,7 +184,7 @@ def test_generated_documents_keep_the_oracle(
 _LEAVES = st.sampled_from([
     "c0", "c1", "s0.state", "s1.state", "true", "false", "0", "1", "255",
     "2147483647", "99999999999", "'A'", "'B'", "'x' * 3", "(1, 2)", "['A']",
-    "()",
+    "()", "min", "abs",
 ])
 
 

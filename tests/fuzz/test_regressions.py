@@ -103,6 +103,7 @@ services:
     ("orders.state", "WF120"),
     ("'a' == 'a'", "WF120"),
     ("orders.state == 1", "WF120"),
+    ("min < 1", "WF120"),
     ("charged * charged * charged * charged > 0", "WF121"),
     ("charged < 99999999999", "WF121"),
     ("orders.state == 'DNOE'", "WF122"),
