@@ -7,6 +7,16 @@ integer, boolean and string literals; counter names; ``service.state``;
 ``+ - *``; comparisons (chains too, and ``in`` / ``not in`` a literal tuple);
 ``and``, ``or``, ``not``; and ``min``/``max``/``abs`` calls.
 
+Then the tree is type-checked (:func:`_type`): numbers (counters, integers,
+booleans) take ``+ - *``, orderings and ``min``/``max``/``abs``; a string is a
+state name and only meets ``service.state`` in ``==``, ``!=`` or ``in`` a
+literal list; the whole expression is a condition. Every literal and every
+intermediate value is bounded (:data:`MAX_INT`, with counters at most
+:data:`COUNTER_MAX`; strings at most :data:`MAX_STR` characters), so no
+operation can allocate without bound. Both evaluators, :meth:`Expr.evaluate`
+here and the z3 encoding (``verifier.smt._workflow_expr``), walk this one
+checked tree, so neither meets an ill-typed node at run time.
+
 >>> e = parse_expr("charges <= 1 and orders.state != 'REJECTED'")
 >>> e.evaluate({"charges": 1}, {"orders": "APPROVED"})
 True
