@@ -136,15 +136,23 @@ class SagaBuilder:
             deps = (depends_on,)
         else:
             deps = tuple(depends_on)
+        step_kind = self._kind(where, kind, span)
+        policy = self._retry(where, retry, span)
+        if step_kind is StepKind.RETRIABLE and (
+                retry is None
+                or (isinstance(retry, Mapping) and "max_attempts" not in retry)):
+            # As in the file format: a retriable step retries until it succeeds
+            # unless the author wrote a bound.
+            policy = dataclasses.replace(policy, max_attempts=None)
         self._steps.append(
             Step(
                 name=name,
                 participant=participant,
                 action=name if action is None else action,
                 compensation=compensation,
-                kind=self._kind(where, kind, span),
+                kind=step_kind,
                 depends_on=deps,
-                retry=self._retry(where, retry, span),
+                retry=policy,
                 timeout=self._convert(where, "timeout", timeout,
                                       _optional_duration, None, span),
                 total_timeout=self._convert(where, "total_timeout", total_timeout,

@@ -17,6 +17,8 @@ file order.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -57,7 +59,7 @@ def parse_duration(value: Any) -> float:
         ValueError: ``value`` is not a duration.
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return _float(value)
     if isinstance(value, str) and value.strip():
         text, pos, total = value.strip(), 0, 0.0
         while pos < len(text):
@@ -241,12 +243,19 @@ class _Lowering:
         if isinstance(raw.get("breaker"), Mapping) and self.ok(ptr + "/breaker"):
             breaker = self.breaker(raw["breaker"], ptr + "/breaker")
             field_spans += self.spans(raw["breaker"], ptr + "/breaker", "breaker.")
+        kind = self.get(raw, "kind", ptr, StepKind, StepKind.COMPENSATABLE)
+        raw_retry = raw.get("retry")
+        if kind is StepKind.RETRIABLE and not (
+                isinstance(raw_retry, Mapping) and "max_attempts" in raw_retry):
+            # The semantics retries a retriable step until it succeeds; only a
+            # bound the author wrote may cut that short (SAGA116 reports it).
+            retry = dataclasses.replace(retry, max_attempts=None)
         return Step(
             name=name,
             participant=self.get(raw, "participant", ptr, _string, ""),
             action=self.get(raw, "action", ptr, _string, name),
             compensation=self.get(raw, "compensation", ptr, _optional_string, None),
-            kind=self.get(raw, "kind", ptr, StepKind, StepKind.COMPENSATABLE),
+            kind=kind,
             depends_on=deps,
             retry=retry,
             timeout=self.get(raw, "timeout", ptr, parse_duration, None),
@@ -356,7 +365,17 @@ def _boolean(value: Any) -> bool:
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(value)
-    return float(value)
+    return _float(value)
+
+
+def _float(value: int | float) -> float:
+    """``float(value)``, with an integer too large for a float read as
+    infinity, which the range rules then report (SAGA127) instead of the
+    conversion raising ``OverflowError``."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _integer(value: Any) -> int:

@@ -210,6 +210,17 @@ def _compose(text: str, file: str, what: str) -> yaml.Node | None:
                          span, "flatten the document") from None
         raise _error("SAGA004", f"invalid {what}: {exc.problem or exc}", span,
                      "fix the syntax at this position") from None
+    except yaml.reader.ReaderError as exc:
+        # A control character: the reader gives an offset, not a mark.
+        before = text[: exc.position]
+        span = Span(file=file, line=before.count("\n") + 1,
+                    column=exc.position - (before.rfind("\n") + 1) + 1)
+        ch = exc.character
+        point = ch if isinstance(ch, int) else ord(ch)
+        raise _error("SAGA004", f"invalid {what}: control character "
+                     f"U+{point:04X} is not allowed", span,
+                     "remove the character, or write it as an escape in a "
+                     'double-quoted string ("\\x01")') from None
     except yaml.YAMLError as exc:
         raise _error("SAGA004", f"invalid {what}: {exc}", Span(file=file),
                      "fix the syntax") from None

@@ -233,8 +233,9 @@ def _field_span(step: Step, dotted: str) -> Span:
 
 
 def _finite(value: object) -> bool:
+    # Comparisons, not math.isfinite: an int of 400 digits overflows a float.
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+            and -math.inf < value < math.inf)
 
 
 def _nonneg(value: object) -> bool:
@@ -351,6 +352,58 @@ def _values(saga: Saga) -> Iterator[Diagnostic]:
                              lambda f: policy.span)
 
 
+MAX_ATTEMPTS = 255
+"""Attempts are counted in one byte of the model's packed state (``attempts``,
+``comp_attempts``); ``forever`` needs no count."""
+MAX_STEPS = 254
+"""A step index + 1 is stored in one byte (the abort's ``trigger``)."""
+MAX_CHAIN = 255
+"""A position in a compensation chain is stored in one byte (``chain_pos``)."""
+
+
+def _bounds(saga: Saga) -> Iterator[Diagnostic]:
+    """Every bound of the state encoding (``saga_models.semantics``) as a rule
+    with a fix, so none surfaces as an internal error during exploration."""
+    if len(saga.steps) > MAX_STEPS:
+        yield Diagnostic(
+            code="SAGA141",
+            message=f"saga {saga.name!r} has {len(saga.steps)} steps, over the "
+            f"{MAX_STEPS} the model can index",
+            span=saga.span,
+            help="split the saga into smaller sagas (one per bounded context)",
+        )
+    for step in saga.steps:
+        n = step.retry.max_attempts
+        if isinstance(n, int) and not isinstance(n, bool) and n > MAX_ATTEMPTS:
+            yield Diagnostic(
+                code="SAGA140",
+                message=f"step {step.name!r}: retry.max_attempts={n!r} is over "
+                f"the {MAX_ATTEMPTS} attempts the model counts",
+                span=_field_span(step, "retry.max_attempts"),
+                help=f"write at most {MAX_ATTEMPTS}, or 'forever' (retry until "
+                "it succeeds)",
+            )
+    n = saga.compensation_policy.max_attempts
+    if isinstance(n, int) and not isinstance(n, bool) and n > MAX_ATTEMPTS:
+        yield Diagnostic(
+            code="SAGA140",
+            message=f"compensation_policy.max_attempts={n!r} is over the "
+            f"{MAX_ATTEMPTS} attempts the model counts",
+            span=saga.compensation_policy.span,
+            help=f"write at most {MAX_ATTEMPTS}, or 'retry: forever'",
+        )
+    for chain in saga.compensation_chains:
+        if len(chain.steps) > MAX_CHAIN:
+            yield Diagnostic(
+                code="SAGA142",
+                message=f"compensation chain of {chain.trigger!r} has "
+                f"{len(chain.steps)} steps, over the {MAX_CHAIN} the model "
+                "can track",
+                span=chain.span,
+                help="compensate fewer steps per chain (split the saga)",
+            )
+
+
 def _key_template(step: Step) -> Iterator[Diagnostic]:
     import difflib
 
@@ -394,5 +447,5 @@ def dependency_graph(saga: Saga) -> nx.DiGraph:
 
 
 _LOWERING = (_no_steps, _unique_names, _known_dependencies, _no_cycle,
-             _chains_name_steps, _values)
+             _chains_name_steps, _values, _bounds)
 _STRUCTURE = (_compensation_present, _pivot_rules, _retriable_unbounded)

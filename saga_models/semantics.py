@@ -41,6 +41,8 @@ WIDTH = 6
 # --- per-step field offsets --------------------------------------------------
 ST, AT, DL, EF, CS, CA = range(6)
 
+MAX_FAULT_COUNT = 255
+"""Crashes and duplicates are counted in one byte each of the packed state."""
 EFFECT_CAP = 2
 """Effects are counted up to 2: twice is already inconsistent for any step."""
 
@@ -194,6 +196,14 @@ class FaultModel:
     """How many commands may be delivered twice (matters for non-idempotent
     steps only; a duplicate of an idempotent command changes nothing and is
     not explored)."""
+
+    def __post_init__(self) -> None:
+        # Both counts are packed into one byte of the model's state.
+        for name in ("crashes", "duplicates"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 0 <= value <= MAX_FAULT_COUNT:
+                raise ValueError(f"fault knob {name}={value!r} must be a whole "
+                                 f"number from 0 to {MAX_FAULT_COUNT}")
 
     def describe(self) -> str:
         """The names of the knobs that are on, e.g. ``fail,timeout,crash=1``."""

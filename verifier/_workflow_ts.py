@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from saga_models import FaultModel
-from saga_models.workflow import Workflow
+from saga_models import FaultModel, Severity
+from saga_models.workflow import Workflow, structure_diagnostics
 from saga_models.workflow import semantics as sem
 from saga_models.workflow.semantics import HEADER, OVERFLOW, Step, StepKind
 
@@ -37,6 +37,7 @@ WORKFLOW_PROPERTIES = (
     "no_unhandled_event",
     "idempotency",
     "invariants",
+    "structure",
 )
 
 _DEFAULT_FAULTS = FaultModel()
@@ -212,6 +213,9 @@ class WorkflowTransitionSystem:
                     return f"invariant {inv.name!r} is broken ({shown})"
             return None
 
+        structural = [d for d in structure_diagnostics(wf)
+                      if d.severity is Severity.ERROR]
+
         return (
             Property(name="eventual_consistency",
                      description="every quiescent state matches a declared outcome",
@@ -231,6 +235,12 @@ class WorkflowTransitionSystem:
             Property(name="invariants",
                      description="every user invariant holds in every reachable "
                      "state", on_state=invariants),
+            # Definition bugs are verdicts, as for sagas (docs/errors.md).
+            Property(name="structure",
+                     description="every event emitted is handled, every handled "
+                     "event is emitted, no dead transition, no unreachable state",
+                     static_violation="; ".join(d.render() for d in structural)
+                     or None),
         )
 
 

@@ -60,9 +60,28 @@ def _sidecar(compensations: MapArg) -> Sidecar | None:
     return read_sidecar(compensations)
 
 
+def _check_shape(doc: Document, fmt: str | None) -> None:
+    """Refuse wrongly typed sub-nodes before an importer indexes them."""
+    from .._errors import InvalidDefinition
+    from ._shape import ASL, SEATA, shape_diagnostics
+
+    if fmt == "asl":
+        from ._asl import find_machine
+
+        found = find_machine(doc.data)
+        problems = shape_diagnostics(doc, ASL, found[0]) if found else ()
+    elif fmt == "seata":
+        problems = shape_diagnostics(doc, SEATA, "")
+    else:
+        return
+    if problems:
+        raise InvalidDefinition(problems)
+
+
 def load_all_document(doc: Document, *, compensations: MapArg = None) -> list[Saga]:
     """Every alternative saga of a parsed ASL or Seata document."""
     fmt = detect(doc.data)
+    _check_shape(doc, fmt)
     sidecar = _sidecar(compensations)
     if fmt == "asl":
         from . import _asl
@@ -107,6 +126,7 @@ def mapping(path: str | Path, *, compensations: MapArg = None) -> CompensationMa
     """The forward-task -> compensation mapping of an imported file, inferred
     and completed by the sidecar; print it with :meth:`CompensationMap.to_yaml`."""
     doc = read_document(path)
+    _check_shape(doc, detect(doc.data))
     sidecar = _sidecar(compensations)
     if detect(doc.data) == "seata":
         from ._seata import parse as parse_seata

@@ -99,8 +99,9 @@ def find_machine(data: Any) -> tuple[str, str] | None:
     or the first definition in a Serverless Framework file."""
     if isinstance(data, dict) and "StartAt" in data and "States" in data:
         return "", ""
-    machines = (data.get("stepFunctions") or {}).get("stateMachines") if isinstance(
-        data, dict) else None
+    functions = data.get("stepFunctions") if isinstance(data, dict) else None
+    machines = functions.get("stateMachines") if isinstance(
+        functions, dict) else None
     if isinstance(machines, dict):
         for key, machine in machines.items():
             if isinstance(machine, dict) and isinstance(machine.get("definition"),
@@ -583,8 +584,9 @@ def retry_policy(node: Node) -> RetryPolicy:
     gen = first_match(retriers, GENERIC)
     most = max(r.max_retries for r in retriers)
     first = gen or retriers[0]
-    attempts: int | None = None if (gen is not None and gen.max_retries >= FOREVER) \
-        else 1 + min(most, FOREVER)
+    # MaxAttempts=FOREVER reads as "until it succeeds" (see FOREVER), on the
+    # generic retrier or, as the largest retrier bounds the policy, on any.
+    attempts: int | None = None if most >= FOREVER else 1 + most
     interval = first.interval
     return RetryPolicy(
         max_attempts=attempts,

@@ -25,6 +25,7 @@ from ._ir import Transition as Transition
 from ._ir import Workflow as Workflow
 from ._loader import load_workflow_data as load_workflow_data
 from ._loader import load_workflow_document as load_workflow_document
+from ._validate import structure_diagnostics as structure_diagnostics
 from ._validate import workflow_diagnostics as workflow_diagnostics
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "load_workflow_data",
     "load_workflow_document",
     "parse_expr",
+    "structure_diagnostics",
     "to_dot",
     "to_mermaid",
     "workflow_diagnostics",

@@ -99,7 +99,7 @@ class _Lowering:
         try:
             return parse_expr(str(text) if isinstance(text, (int, bool)) else text)
         except ExprError as exc:
-            self.err("WF110", str(exc), pointer,
+            self.err(exc.code, str(exc), pointer,
                      "write e.g. \"charges < 2 and orders.state == 'PENDING'\"")
             return None
 

@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator
 
 from .._errors import Diagnostic
+from ._expr import state_literals
 from ._ir import Workflow
 
 MAX_EVENTS = 120
@@ -20,8 +21,17 @@ MAX_STATES = 255
 
 
 def workflow_diagnostics(wf: Workflow) -> tuple[Diagnostic, ...]:
-    """Every static problem in ``wf`` (empty when it is well-formed)."""
+    """Every problem that leaves ``wf`` without a meaning (empty when it is
+    well-formed): loading raises them (exit 2). See ``docs/errors.md``."""
     return tuple(d for check in _CHECKS for d in check(wf))
+
+
+def structure_diagnostics(wf: Workflow) -> tuple[Diagnostic, ...]:
+    """Every definition bug in a well-formed ``wf``: the semantics can run it,
+    but it is wrong (dead transitions, unhandled emissions, unreachable
+    states). They are the verdict of the ``structure`` property (exit 1), as
+    the saga structure rules are; see ``docs/errors.md``."""
+    return tuple(d for check in _STRUCTURE for d in check(wf))
 
 
 def _hint(name: str, known: Iterable[str]) -> str:
@@ -36,10 +46,6 @@ def _shape(wf: Workflow) -> Iterator[Diagnostic]:
         yield Diagnostic(code="WF100", message=f"workflow {wf.name!r} has no "
                          "services", span=wf.span,
                          help="add services under 'services:'")
-    if not wf.start:
-        yield Diagnostic(code="WF115", message=f"workflow {wf.name!r} starts with "
-                         "no event on the bus, so nothing ever happens",
-                         span=wf.span, help="write 'start: [order_placed]'")
     if len(wf.events) > MAX_EVENTS:
         yield Diagnostic(code="WF114", message=f"{len(wf.events)} events, over the "
                          f"{MAX_EVENTS} the model can pack", span=wf.span,
@@ -49,6 +55,13 @@ def _shape(wf: Workflow) -> Iterator[Diagnostic]:
             yield Diagnostic(code="WF114", message=f"service {s.name!r} has "
                              f"{len(s.states)} states, over {MAX_STATES}",
                              span=s.span, help="split the service")
+
+
+def _no_start(wf: Workflow) -> Iterator[Diagnostic]:
+    if not wf.start:
+        yield Diagnostic(code="WF115", message=f"workflow {wf.name!r} starts with "
+                         "no event on the bus, so nothing ever happens",
+                         span=wf.span, help="write 'start: [order_placed]'")
 
 
 def _unknown_states(wf: Workflow) -> Iterator[Diagnostic]:
@@ -121,18 +134,26 @@ def _finals(wf: Workflow) -> Iterator[Diagnostic]:
                                  "non-final (list ignored events under 'ignore:')")
 
 
-def _determinism(wf: Workflow) -> Iterator[Diagnostic]:
+def _timers(wf: Workflow) -> Iterator[Diagnostic]:
+    # Malformed, not a definition bug: the model keeps one timer per state,
+    # so a second one would have no meaning.
     for s in wf.services:
-        open_: dict[tuple[str, str | None], int] = {}
-        timers: dict[str, int] = {}
-        for i, t in enumerate(s.transitions):
+        timers: set[str] = set()
+        for t in s.transitions:
             if t.is_timer:
                 if t.source in timers:
                     yield Diagnostic(code="WF113", message=f"service {s.name!r}: "
                                      f"two timers in state={t.source!r}",
                                      span=t.span, help="keep one timer per state; "
                                      "use 'choose' for several outcomes")
-                timers[t.source] = i
+                timers.add(t.source)
+
+
+def _determinism(wf: Workflow) -> Iterator[Diagnostic]:
+    for s in wf.services:
+        open_: dict[tuple[str, str | None], int] = {}
+        for i, t in enumerate(s.transitions):
+            if t.is_timer:
                 continue
             key = (t.source, t.on)
             if key in open_:
@@ -149,6 +170,7 @@ def _determinism(wf: Workflow) -> Iterator[Diagnostic]:
 def _names(wf: Workflow) -> Iterator[Diagnostic]:
     counters = {c.name for c in wf.counters}
     services = {s.name for s in wf.services}
+    by_name = {s.name: s for s in wf.services}
     exprs = [(inv.expr, inv.span) for inv in wf.invariants]
     for s in wf.services:
         for t in s.transitions:
@@ -170,6 +192,13 @@ def _names(wf: Workflow) -> Iterator[Diagnostic]:
             yield Diagnostic(code="WF110", message=f"expression {e.text!r} reads "
                              f"the state of unknown service={svc!r}", span=span,
                              help=_hint(svc, sorted(services)))
+        for svc, literal in state_literals(e):
+            known = by_name[svc].states if svc in by_name else None
+            if known is not None and literal not in known:
+                yield Diagnostic(code="WF122", message=f"expression {e.text!r} "
+                                 f"compares {svc}.state with {literal!r}, which "
+                                 f"is not a state of service {svc!r}", span=span,
+                                 help=_hint(literal, known))
 
 
 def _reachable(wf: Workflow) -> Iterator[Diagnostic]:
@@ -193,5 +222,8 @@ def _reachable(wf: Workflow) -> Iterator[Diagnostic]:
 
 
 _CHECKS: tuple[Callable[[Workflow], Iterator[Diagnostic]], ...] = (
-    _shape, _unknown_states, _events, _finals, _determinism, _names, _reachable,
+    _shape, _unknown_states, _timers, _names,
+)
+_STRUCTURE: tuple[Callable[[Workflow], Iterator[Diagnostic]], ...] = (
+    _no_start, _events, _finals, _determinism, _reachable,
 )

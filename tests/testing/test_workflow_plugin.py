@@ -57,8 +57,9 @@ def _run(tmp: Path, which: str) -> subprocess.CompletedProcess[str]:
 def test_bound_workflow_handlers_become_passing_items(project: Path) -> None:
     out = _run(project, "correct")
     assert out.returncode == 0, out.stdout + out.stderr
-    # Six properties per workflow, and one handlers item each.
-    assert "14 passed" in out.stdout, out.stdout
+    # Seven properties per workflow (structure included), and one handlers
+    # item each.
+    assert "16 passed" in out.stdout, out.stdout
     data = json.loads((project / ".sagaproof" / "coverage.json").read_text())
     names = {e["name"] for e in data["definitions"].values()}
     assert names == {"pay_once", "order_saga"}
@@ -68,7 +69,7 @@ def test_buggy_handlers_fail_with_the_shrunk_schedule(project: Path) -> None:
     out = _run(project, "buggy")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "FAILED defs/pay_once.workflow.yaml::handlers" in out.stdout
-    assert "1 failed, 13 passed" in out.stdout
+    assert "1 failed, 15 passed" in out.stdout
     assert "charged 2x" in out.stdout
     assert "workflow schedule" in out.stdout and "replay it with:" in out.stdout
     assert "workflow = load('" in out.stdout

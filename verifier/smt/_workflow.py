@@ -466,6 +466,17 @@ def _step_text(wf: Workflow, step: Step) -> str:
     return sem.describe(wf, step)
 
 
+def _static(p: Property, ts: TransitionSystem) -> PropertyResult:
+    """A property known from the definition alone (the structure rules)."""
+    if p.static_violation:
+        return PropertyResult(property=p.name, verdict=Verdict.VIOLATED,
+                              reason=p.static_violation,
+                              fault_model=ts.fault_model, backend="smt")
+    return PropertyResult(property=p.name, verdict=Verdict.HOLDS,
+                          reason="no structure rule is broken",
+                          fault_model=ts.fault_model, backend="smt")
+
+
 def check_workflow(
     wf: Workflow,
     ts: TransitionSystem,
@@ -476,6 +487,14 @@ def check_workflow(
 ) -> tuple[PropertyResult, ...]:
     """Every requested property of ``wf`` decided with z3 (or unknown, with why)."""
     props = [p for p in ts.properties if properties is None or p.name in properties]
+    if any(p.name == "structure" for p in props):
+        # Structure is decided from the definition, before any encoding.
+        rest = [p.name for p in props if p.name != "structure"]
+        dynamic = {r.property: r for r in (
+            check_workflow(wf, ts, properties=rest, max_depth=max_depth,
+                           rlimit=rlimit) if rest else ())}
+        return tuple(dynamic[p.name] if p.name in dynamic else _static(p, ts)
+                     for p in props)
     started = time.perf_counter()
 
     def result(p: Property, verdict: Verdict, reason: str,

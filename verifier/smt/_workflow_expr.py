@@ -8,7 +8,9 @@ index into that service's state names). ``and``/``or`` give a Boolean, as the
 walker's ``all``/``any`` do. Whatever cannot be mirrored exactly (ordering
 comparisons on strings, arithmetic on strings) raises
 :class:`~verifier.smt._encode.Unsupported`, so the backend answers ``unknown``
-instead of risking a wrong verdict."""
+instead of risking a wrong verdict; the typed check of the loader refuses all
+of these (WF120), so for a loaded definition those paths are a guard only
+(``tests/fuzz`` checks on generated expressions that both walkers agree)."""
 
 from __future__ import annotations
 

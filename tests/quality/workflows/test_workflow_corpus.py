@@ -48,7 +48,7 @@ def test_correct_definition_holds(path: Path) -> None:
     bad = [(r.property, r.verdict.value, r.reason) for r in result.results
            if r.verdict is not Verdict.HOLDS]
     assert not bad
-    assert len(result.results) == 6
+    assert len(result.results) == 7  # the six properties and structure
 
 
 def test_fifo_protocol_is_correct_only_on_fifo() -> None:
