@@ -60,7 +60,9 @@ def run_export(args: argparse.Namespace) -> int:
         try:
             faults = FaultModel.parse(args.faults)
         except ValueError as exc:
-            print(f"sagaproof export: --faults: {exc}", file=sys.stderr)
+            print(f"sagaproof export: error[SAGA010]: --faults={args.faults!r}: "
+                  f"{exc}\n  help: write all, none, or a comma list of fail, "
+                  "timeout, comp_fail, crash[=N], duplicate[=N]", file=sys.stderr)
             return EXIT_USAGE
         text = dumps_promela(load(args.path), faults=faults)
     else:
