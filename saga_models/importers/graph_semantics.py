@@ -34,7 +34,7 @@ small ints (it packs into ``bytes``): see :class:`Tables` for the layout.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .._errors import Diagnostic, InvalidDefinition
 from .._source import Document
@@ -53,6 +53,8 @@ from ._asl import (
 )
 from ._graph import TASK_KINDS, Catcher, Graph, Node, Retrier
 from ._mapping import Sidecar
+from ._structure import Undoes
+from ._structure import infer as infer_undoes
 
 CAP = 2
 """Retry counts are exact up to this many retries. Past it an attempt's outcome
@@ -159,6 +161,9 @@ class ImportedMachine:
     source_format: str = "asl"
     machine_timeout: float | None = None
     """The machine-level ``TimeoutSeconds`` (it cannot be caught)."""
+    undoes: Undoes = field(default_factory=lambda: Undoes(
+        undoes=(), no_effect=frozenset(), source=()))
+    """Which Task undoes which (inferred from the graph, or the sidecar)."""
     import_diagnostics: tuple[Diagnostic, ...] = ()
 
 
@@ -170,7 +175,7 @@ def load_machine(doc: Document, *, sidecar: Sidecar | None = None
     Raises :class:`InvalidDefinition` with located ``ASL2xx`` diagnostics on
     what the engine itself refuses (an empty ``ErrorEquals``).
     """
-    m = parse(doc, sidecar=sidecar)
+    m = parse(doc, sidecar=sidecar, enumerate_paths=False)
     problems = list(_invalid(m))
     if problems:
         raise InvalidDefinition(tuple(problems))
@@ -179,7 +184,8 @@ def load_machine(doc: Document, *, sidecar: Sidecar | None = None
     seconds = float(tmo) if isinstance(tmo, (int, float)) and not isinstance(
         tmo, bool) and tmo > 0 else None
     return ImportedMachine(name=m.name, machine=m, span=m.top.span,
-                           machine_timeout=seconds)
+                           machine_timeout=seconds,
+                           undoes=infer_undoes(m, sidecar))
 
 
 def _invalid(m: Machine) -> list[Diagnostic]:
@@ -241,7 +247,8 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
                               suffix=suffix, names=tuple(graph.nodes), base=base,
                               children=tuple(kids[idx])))
         base += 2 + k
-    no_effect = {e.forward for e in m.mapping.entries if e.no_effect}
+    no_effect = im.undoes.no_effect
+    undoes_of = dict(im.undoes.undoes)
     forward = frozenset(m.forward)
     effects: list[tuple[int, str]] = []
     for r in regions:
@@ -265,7 +272,7 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
                 errors.setdefault(e, None)
             task_errors.append(((r.index, i), tuple(list(errors).index(e)
                                                     for e in es)))
-            undone = set(m.mapping.forwards_of(n))
+            undone = set(undoes_of.get(n, ()))
             if undone:
                 slots = tuple(
                     s for s, (er, en) in enumerate(effects) if en in undone
