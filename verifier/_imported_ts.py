@@ -11,16 +11,16 @@ this module adds the fairness families, the renderings and the properties:
   rollback that ends in Succeed masks the failure), and one that fails has not
   undone only part of what it did;
 - ``termination``: every fair execution ends (under the fairness below);
-- ``termination_without_fair_choice``: no loop through a Choice, whose exit
-  depends on an external service eventually changing what it reports (a
-  polling loop ends only under that assumption, which ``termination`` makes).
+- ``unconditional_termination``: termination without the assumptions about
+  the outside world that ``termination`` makes: that a polled service
+  eventually changes what it reports (a Choice eventually takes its exit) and
+  that a callback (``.waitForTaskToken`` with no timeout) eventually comes.
+  Timers (Wait states), Task outcomes and the engine's own steps stay fair.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import networkx as nx
 
 from saga_models import FaultModel
 from saga_models.importers import graph_semantics as gs
@@ -33,8 +33,11 @@ IMPORTED_PROPERTIES = (
     "compensation_completeness",
     "eventual_consistency",
     "termination",
-    "termination_without_fair_choice",
+    "unconditional_termination",
 )
+
+UNCONDITIONAL_BUDGET = 1_000_000
+"""States explored for ``unconditional_termination`` (a second exploration)."""
 
 FAIRNESS = (
     "strong fairness: a Task attempted infinitely often eventually succeeds, and "
@@ -46,9 +49,11 @@ FAIRNESS = (
 class ImportedTransitionSystem:
     """The transition system of one imported machine under one fault model."""
 
-    def __init__(self, im: ImportedMachine, faults: FaultModel = FaultModel()
-                 ) -> None:
+    def __init__(self, im: ImportedMachine, faults: FaultModel = FaultModel(),
+                 *, environment_fair: bool = True) -> None:
         self.im = im
+        self.faults = faults
+        self.environment_fair = environment_fair
         self.name = im.name
         self._t = gs.tables(im, fail=faults.fail, timeout=faults.timeout,
                             comp_fail=faults.comp_fail)
@@ -77,12 +82,17 @@ class ImportedTransitionSystem:
 
     def fairness_family(self, label: Any) -> int:
         e: Event = label
+        env = self.environment_fair
         if e.kind == "ok":
+            if not env and (e.region, e.node) in self._t.callbacks:
+                return -1
             key = ("ok", e.region, e.node, 0)
         elif e.kind == "choose":
+            if not env:
+                return -1
             key = ("choose", e.region, e.node, e.arg)
-        elif e.kind == "step":
-            key = ("step", e.region, e.node, 0)
+        elif e.kind in ("step", "branch_failed"):
+            key = (e.kind, e.region, e.node, 0)
         else:
             return -1
         return self._families.setdefault(key, len(self._families))
@@ -101,7 +111,7 @@ class ImportedTransitionSystem:
         t = self._t
         if state[0] == gs.TIMED_OUT:
             return "the execution times out (machine TimeoutSeconds)"
-        error = t.errors[state[1] - 1] if state[1] else "an error"
+        error = t.errors[state[1] // 2 - 1] if state[1] else "an error"
         return f"the execution fails with {error}"
 
     def _properties(self) -> tuple[Property, ...]:
@@ -123,6 +133,10 @@ class ImportedTransitionSystem:
                 return ("the execution succeeds after undoing "
                         + ", ".join(map(repr, undone)) + ": the rollback ends in "
                         "success and masks the failure from the caller")
+            if state[0] == gs.SUCCEEDED and state[2] == 1:
+                return ("the execution succeeds although a Task failed: its "
+                        "Catch route runs only handlers and ends in success, "
+                        "so the caller cannot tell the failure from success")
             left = gs.held(t, state)
             if state[0] in (gs.FAILED, gs.TIMED_OUT) and undone and left:
                 return (f"{self._ending(state)} part-way through the rollback: "
@@ -139,43 +153,33 @@ class ImportedTransitionSystem:
                      "one undid all or nothing", on_terminal=consistent),
             Property(name="termination",
                      description="every fair execution ends", liveness=True),
-            Property(name="termination_without_fair_choice",
-                     description="no loop through a Choice (whose exit needs an "
-                     "external service to change what it reports)",
-                     static_violation=choice_loop(self.im)),
+            Property(name="unconditional_termination",
+                     description="every execution ends even if a polled service "
+                     "never changes what it reports and a callback never comes",
+                     static_violation=self._unconditional()),
         )
 
+    def _unconditional(self) -> str | None:
+        """Termination of the same system with the environment unfair."""
+        if not self.environment_fair:
+            return None
+        from ._explicit import explore
 
-def choice_loop(im: ImportedMachine) -> str | None:
-    """A loop through a Choice state, in words, or None."""
-    for graph in _graphs(im.machine.top):
-        g: nx.DiGraph[str] = nx.DiGraph()
-        for node in graph.nodes.values():
-            for target in (node.next, *node.choices, node.default,
-                           *(c.next for c in node.catches)):
-                if target is not None and target in graph.nodes:
-                    g.add_edge(node.name, target)
-        for scc in nx.strongly_connected_components(g):
-            if len(scc) < 2 and not any(g.has_edge(n, n) for n in scc):
-                continue
-            choices = [n for n in graph.nodes if n in scc
-                       and graph.nodes[n].kind == "choice"]
-            if choices:
-                c = graph.nodes[choices[0]]
-                loop = [n for n in graph.nodes if n in scc]
-                return (f"the loop {' -> '.join(loop)} exits only when Choice "
-                        f"{c.name!r} (line {c.span.line}) takes its exit: it "
-                        "ends only if the service it polls eventually changes "
-                        "what it reports (no bound on the number of rounds)")
-    return None
-
-
-def _graphs(top: Any) -> list[Any]:
-    out = [top]
-    for node in top.nodes.values():
-        for b in node.branches:
-            out.extend(_graphs(b))
-    return out
+        other = ImportedTransitionSystem(self.im, self.faults,
+                                         environment_fair=False)
+        [result] = explore(other, properties=["termination"],
+                           max_states=UNCONDITIONAL_BUDGET)
+        if result.verdict.value == "holds":
+            return None
+        if result.counterexample is None:
+            # Unknown never passes: a budget that runs out is reported.
+            return ("could not be decided within "
+                    f"{UNCONDITIONAL_BUDGET:,} states: " + (result.reason or ""))
+        trace = result.counterexample
+        loop = [s.action for s in trace.steps[(trace.loop_start or 0) + 1:]]
+        what = trace.violation.split(" (strong fairness")[0]
+        return ("without assuming that polled services change and callbacks "
+                "come: " + what + "; the cycle: " + "; ".join(loop))
 
 
 def compile_imported(im: Any, faults: FaultModel) -> ImportedTransitionSystem:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ._asl import Machine, annotation
 from ._graph import TASK_KINDS, Graph
-from ._mapping import Sidecar, match_score, words
+from ._mapping import Sidecar, match_score, undo_verb, words
 
 READ_VERBS = frozenset({
     "get", "read", "check", "fetch", "describe", "list", "query", "lookup",
@@ -37,8 +37,15 @@ READ_VERBS = frozenset({
 """Leading words of a Task that changes nothing another Task must undo (a
 read, or a notice that cannot be taken back)."""
 
-NOTICE_VERBS = frozenset({"notify", "send", "publish", "log", "record",
-                          "report", "alert", "email", "sns"})
+NOTICE_VERBS = frozenset({"notify", "send", "sending", "publish", "log",
+                          "record", "report", "alert", "email", "sns"})
+NOTICE_WORDS = frozenset({*NOTICE_VERBS, "notification", "error", "handler",
+                          "failure", "sms"})
+"""Words of a handler that reports a failure rather than undoing work (when
+it does not start with an undo verb)."""
+READ_RESOURCES = ("dynamodb:getItem", "dynamodb:query", "dynamodb:scan",
+                  "s3:getObject", "states:describeExecution", "sqs:receiveMessage")
+NOTICE_RESOURCES = ("sns:publish",)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +68,29 @@ class Undoes:
 def _verb(name: str) -> str:
     w = words(name)
     return w[0] if w else ""
+
+
+def _resource(m: Machine, task: str) -> str:
+    return str(m.nodes[task][0].raw.get("Resource", ""))
+
+
+def is_notice(m: Machine, task: str) -> bool:
+    """A Task that tells someone about a failure (it undoes nothing)."""
+    if any(r in _resource(m, task) for r in NOTICE_RESOURCES):
+        return True
+    return not undo_verb(task) and bool(set(words(task)) & NOTICE_WORDS)
+
+
+def is_read(m: Machine, task: str) -> bool:
+    """A forward Task with no effect to undo: a read, or a notice."""
+    res = _resource(m, task)
+    if any(r in res for r in (*READ_RESOURCES, *NOTICE_RESOURCES)):
+        return True
+    return _verb(task) in READ_VERBS
+
+
+def _object(name: str) -> set[str]:
+    return set(words(name)[1:])
 
 
 def _catch_targets(m: Machine, task: str) -> list[tuple[Graph, str]]:
@@ -127,11 +157,11 @@ def infer(m: Machine, sidecar: Sidecar | None = None) -> Undoes:
     self_inclusive = any(match_score(f, c) for f in forward for c in routes[f])
     if not self_inclusive and any(routes.values()):
         f_star = max(forward, key=lambda f: len(set(routes[f])))
-        undoing = [c for c in routes[f_star] if _verb(c) not in NOTICE_VERBS]
+        undoing = [c for c in routes[f_star] if not is_notice(m, c)]
         self_inclusive = len(undoing) >= forward.index(f_star) + 1
     rel: dict[str, list[str]] = {h: [] for h in handlers}
     for c in handlers:
-        if _verb(c) in NOTICE_VERBS:
+        if is_notice(m, c):
             continue
         reaching = [f for f in forward if c in routes[f]]
         if not reaching:
@@ -153,6 +183,15 @@ def infer(m: Machine, sidecar: Sidecar | None = None) -> Undoes:
             continue
         rel[c].append(f)
         source.setdefault(f, kind)
+        # Later steps on the same object (ConfirmFlight after ReserveFlight)
+        # are undone with it when nothing else undoes them: cancelling a
+        # reservation cancels its confirmation.
+        common = _object(c) & _object(f)
+        for g in forward[forward.index(f) + 1:]:
+            if g not in fixed and common & _object(g) and not any(
+                    match_score(g, h) for h in handlers):
+                rel[c].append(g)
+                source.setdefault(g, "structure+object")
     for f, c in fixed.items():
         if c is not None and c in rel:
             rel[c].append(f)
@@ -160,7 +199,7 @@ def infer(m: Machine, sidecar: Sidecar | None = None) -> Undoes:
     for f in forward:
         if f in source:
             continue
-        if _verb(f) in READ_VERBS:
+        if is_read(m, f):
             no_effect.add(f)
             source[f] = "read-only"
         else:

@@ -74,8 +74,12 @@ IDLE, DONE, RAISED, AT = 0, 1, 2, 3
 NONE, HELD, UNDONE = 0, 1, 2
 EFFECT_NAMES = ("none", "held", "undone")
 
-HEADER = 2
-"""state[0] status, state[1] the error the execution failed with (index + 1)."""
+HEADER = 3
+"""state[0] status; state[1] the error the execution failed with, as a region's
+error slot holds it (``2 * (index + 1) + raised_by_a_Task``); state[2] is 1 once
+a Catch of the top machine handled an error a Task raised, 2 once a forward
+Task succeeded after that (a fallback, not only handlers: a later success is
+then not a failure reported as success)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,7 +110,8 @@ class Event:
     """One transition label.
 
     ``kind`` is ``ok`` (a Task attempt succeeds), ``error`` (a Task attempt
-    raises ``arg``), ``choose`` (a Choice takes target ``arg``; -1: no rule
+    raises ``arg``), ``wait`` (a callback Task with no timeout is still waiting
+    for its token), ``choose`` (a Choice takes target ``arg``; -1: no rule
     matched), ``step`` (a Pass, Wait, Succeed or Fail state, or a Parallel/Map
     starting or joining its branches), ``branch_failed`` (a branch raised
     ``arg``: its siblings stop, the Parallel handles it) or ``machine_timeout``.
@@ -140,6 +145,9 @@ class Tables:
     task_errors: tuple[tuple[tuple[int, int], tuple[int, ...]], ...]
     """((region, node), the errors (indices) a Task attempt may raise)."""
     forward: frozenset[str]
+    callbacks: frozenset[tuple[int, int]]
+    """Tasks that wait for a task token with no timeout: the callback may
+    never come."""
     machine_timeout: float | None
     fail: bool = True
     timeout: bool = True
@@ -291,6 +299,10 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
         width_counters=tuple(widths), effects=tuple(effects), effect_base=base,
         width=base + len(effects), undoes=tuple(undoes),
         task_errors=tuple(task_errors), forward=forward,
+        callbacks=frozenset(
+            (r.index, i) for r in regions for i, n in enumerate(r.names)
+            if ".waitForTaskToken" in str(r.graph.nodes[n].raw.get("Resource", ""))
+            and _timeout(r.graph.nodes[n]) is None),
         machine_timeout=im.machine_timeout if timeout else None,
         fail=fail, timeout=timeout, comp_fail=comp_fail)
 
@@ -367,7 +379,8 @@ def enabled(t: Tables, state: tuple[int, ...]) -> list[Event]:
             p = t.regions[r.parent]
             if state[p.base] == AT + r.owner:
                 out.extend(_handled(t, state, p, r.owner, kind="branch_failed",
-                                    error=state[r.base + 1] - 1, effect=False))
+                                    error=state[r.base + 1] // 2 - 1,
+                                    effect=bool(state[r.base + 1] % 2)))
             continue
         if pc < AT:
             continue
@@ -376,6 +389,8 @@ def enabled(t: Tables, state: tuple[int, ...]) -> list[Event]:
         kind = node.kind
         if kind in TASK_KINDS:
             out.append(Event(kind="ok", region=r.index, node=i))
+            if (r.index, i) in t.callbacks:
+                out.append(Event(kind="wait", region=r.index, node=i))
             for e in dict(t.task_errors)[(r.index, i)]:
                 took = (False, True) if t.errors[e] == TIMEOUT and \
                     node.name in t.forward else (False,)
@@ -433,23 +448,30 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         slot = _slot(t, r.index, node.name)
         if slot is not None:
             s[slot] = HELD
+        if s[2] == 1 and node.name in t.forward:
+            s[2] = 2
         for key, undone in t.undoes:
             if key == (r.index, ev.node):
                 for u in undone:
                     if s[t.effect_base + u] == HELD:
                         s[t.effect_base + u] = UNDONE
         _goto(t, s, r, node.next)
+    elif ev.kind == "wait":
+        pass  # the callback has not come (yet)
     elif ev.kind == "error":
         slot = _slot(t, r.index, node.name)
         if ev.effect and slot is not None:
             s[slot] = HELD
-        _error(t, s, r, ev.node, error=ev.arg, exhaust=ev.exhaust)
+        _error(t, s, r, ev.node, error=ev.arg, exhaust=ev.exhaust, task=True)
     elif ev.kind == "branch_failed":
+        # ``effect`` carries whether the branch's error came from a Task (a
+        # failure) rather than a Fail state (a signal).
         _reset_children(t, s, r, ev.node)
-        _error(t, s, r, ev.node, error=ev.arg, exhaust=ev.exhaust)
+        _error(t, s, r, ev.node, error=ev.arg, exhaust=ev.exhaust,
+               task=ev.effect)
     elif ev.kind == "choose":
         if ev.arg < 0:
-            _raise(t, s, r, t.errors.index(NO_MATCH))
+            _raise(t, s, r, t.errors.index(NO_MATCH), task=False)
         else:
             _goto(t, s, r, _targets(node)[ev.arg])
     elif node.kind == "parallel":
@@ -464,7 +486,7 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
     elif node.kind == "succeed":
         _goto(t, s, r, None)
     elif node.kind == "fail":
-        _raise(t, s, r, t.errors.index(node.error or "States.Fail"))
+        _raise(t, s, r, t.errors.index(node.error or "States.Fail"), task=False)
     else:  # pass, wait
         _goto(t, s, r, node.next)
     return tuple(s)
@@ -492,17 +514,18 @@ def _goto(t: Tables, s: list[int], r: Region, target: str | None) -> None:
     s[r.base] = AT + r.names.index(target)
 
 
-def _raise(t: Tables, s: list[int], r: Region, error: int) -> None:
+def _raise(t: Tables, s: list[int], r: Region, error: int, *, task: bool
+           ) -> None:
     _clear_counters(t, s, r)
     s[r.base] = RAISED
-    s[r.base + 1] = error + 1
+    s[r.base + 1] = 2 * (error + 1) + task
     if r.index == 0:
         s[0] = FAILED
-        s[1] = error + 1
+        s[1] = s[r.base + 1]
 
 
 def _error(t: Tables, s: list[int], r: Region, i: int, *, error: int,
-           exhaust: bool) -> None:
+           exhaust: bool, task: bool) -> None:
     """Retry, else Catch, else raise ``error`` out of region ``r``."""
     node = r.node(i)
     name = t.errors[error]
@@ -515,9 +538,11 @@ def _error(t: Tables, s: list[int], r: Region, i: int, *, error: int,
             return  # attempted again from the same state
     c = _first(node.catches, name)
     if c >= 0:
+        if task and r.index == 0:
+            s[2] = 1
         _goto(t, s, r, node.catches[c].next)
         return
-    _raise(t, s, r, error)
+    _raise(t, s, r, error, task=task)
 
 
 def _reset_children(t: Tables, s: list[int], r: Region, i: int) -> None:
@@ -547,10 +572,12 @@ def describe(t: Tables, ev: Event) -> str:
     node = r.node(ev.node)
     if ev.kind == "ok":
         return f"{at}: succeeds"
+    if ev.kind == "wait":
+        return f"{at}: still waits for its task token"
     if ev.kind in ("error", "branch_failed"):
         what = "raises" if ev.kind == "error" else "fails: a branch raised"
         text = f"{at} {what} {t.errors[ev.arg]}"
-        if ev.effect:
+        if ev.effect and ev.kind == "error":
             text += " (after taking effect)"
         return text + (" (retries exhausted)" if ev.exhaust else "")
     if ev.kind == "choose":
@@ -569,7 +596,7 @@ def event_json(t: Tables, ev: Event) -> dict[str, object]:
         out["line"] = r.node(ev.node).span.line
     if ev.kind in ("error", "branch_failed"):
         out["error"] = t.errors[ev.arg]
-        out["took_effect"] = ev.effect
+        out["took_effect" if ev.kind == "error" else "raised_by_task"] = ev.effect
         out["retries_exhausted"] = ev.exhaust
     if ev.kind == "choose":
         r = t.regions[ev.region]
@@ -587,7 +614,8 @@ def view(t: Tables, state: tuple[int, ...]) -> dict[str, object]:
             active.append(r.node(pc - AT).name + r.suffix)
     return {
         "status": STATUS_NAMES[state[0]],
-        "error": t.errors[state[1] - 1] if state[1] else None,
+        "error": t.errors[state[1] // 2 - 1] if state[1] else None,
+        "caught_a_task_error": bool(state[2]),
         "at": active,
         "effects": {t.effect_name(k): EFFECT_NAMES[state[t.effect_base + k]]
                     for k in range(len(t.effects))},

@@ -196,9 +196,9 @@ def test_a_polling_loop_terminates_only_under_an_assumption(tmp_path: Path
     )
     v = verdicts(load(tmp_path, poll))
     assert v["termination"] == "holds"  # under fairness (the service moves on)
-    assert v["termination_without_fair_choice"] == "violated"
+    assert v["unconditional_termination"] == "violated"
     assert verdicts(load(tmp_path, saga()))[
-        "termination_without_fair_choice"] == "holds"
+        "unconditional_termination"] == "holds"
 
 
 def test_a_rollback_ending_in_succeed_masks_the_failure(tmp_path: Path) -> None:
