@@ -11,7 +11,9 @@ failing Task routes to the Tasks that undo what ran before it, so
   undoes when the machine's routes undo the failing Task itself (a route of
   the first Task already compensates), else the Task before it;
 - a name that pairs ``c`` with one of those candidates wins over position;
-- a handler that notifies (Notify, Send, Publish, Log, ...) undoes nothing;
+- a handler that notifies (Notify, Send, Publish, Log, ...) undoes nothing,
+  and neither does one without an undo verb after which the execution can
+  still succeed (a fallback);
 - a forward Task that only reads or notifies (Get, Check, Validate, Notify,
   ...) has no effect to undo.
 
@@ -87,6 +89,25 @@ def is_read(m: Machine, task: str) -> bool:
     if any(r in res for r in (*READ_RESOURCES, *NOTICE_RESOURCES)):
         return True
     return _verb(task) in READ_VERBS
+
+
+def ends_in_failure(m: Machine, task: str) -> bool:
+    """Whether every way on from ``task`` (errors aside) ends in a Fail state:
+    a route that can end in success after it is a fallback, not a rollback."""
+    _, graph = m.nodes[task]
+    seen: set[str] = set()
+    todo = [task]
+    while todo:
+        n = todo.pop()
+        if n in seen or n not in graph.nodes:
+            continue
+        seen.add(n)
+        node = graph.nodes[n]
+        if node.kind == "succeed" or (node.next is None and node.kind not in (
+                "fail", "choice")):
+            return False
+        todo.extend(x for x in (node.next, *node.choices, node.default) if x)
+    return True
 
 
 def _object(name: str) -> set[str]:
@@ -173,6 +194,8 @@ def infer(m: Machine, sidecar: Sidecar | None = None) -> Undoes:
         if named and named[0][0] > 0:
             f = named[0][2]
             kind = "structure+name"
+        elif not undo_verb(c) and not ends_in_failure(m, c):
+            continue  # a fallback that can end in success undoes nothing
         elif self_inclusive:
             f, kind = forward[earliest], "structure"
         elif earliest > 0:

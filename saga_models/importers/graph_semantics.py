@@ -53,7 +53,7 @@ from ._asl import (
 )
 from ._graph import TASK_KINDS, Catcher, Graph, Node, Retrier
 from ._mapping import Sidecar
-from ._structure import Undoes
+from ._structure import Undoes, is_notice
 from ._structure import infer as infer_undoes
 
 CAP = 2
@@ -145,6 +145,9 @@ class Tables:
     task_errors: tuple[tuple[tuple[int, int], tuple[int, ...]], ...]
     """((region, node), the errors (indices) a Task attempt may raise)."""
     forward: frozenset[str]
+    fallbacks: frozenset[str]
+    """Tasks that do work (not a notice, not a compensation): one succeeding
+    after a Catch makes the route a fallback rather than a rollback."""
     callbacks: frozenset[tuple[int, int]]
     """Tasks that wait for a task token with no timeout: the callback may
     never come."""
@@ -299,6 +302,9 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
         width_counters=tuple(widths), effects=tuple(effects), effect_base=base,
         width=base + len(effects), undoes=tuple(undoes),
         task_errors=tuple(task_errors), forward=forward,
+        fallbacks=frozenset(
+            n for n, (node, _) in m.nodes.items() if node.kind in TASK_KINDS
+            and n not in undoes_of and not is_notice(m, n)),
         callbacks=frozenset(
             (r.index, i) for r in regions for i, n in enumerate(r.names)
             if ".waitForTaskToken" in str(r.graph.nodes[n].raw.get("Resource", ""))
@@ -448,7 +454,7 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         slot = _slot(t, r.index, node.name)
         if slot is not None:
             s[slot] = HELD
-        if s[2] == 1 and node.name in t.forward:
+        if s[2] == 1 and node.name in t.fallbacks:
             s[2] = 2
         for key, undone in t.undoes:
             if key == (r.index, ev.node):

@@ -322,3 +322,26 @@ def test_the_sidecar_overrides_the_structure(tmp_path: Path) -> None:
     side.write_text("compensations:\n  BuyQuote: none\n  Beta: none\n")
     im = load_machine(read_document(path), sidecar=read_sidecar(side))
     assert verdicts(im)["compensation_completeness"] == "holds"
+
+
+def test_a_catch_route_of_notices_that_succeeds_masks_the_failure(
+        tmp_path: Path) -> None:
+    notice = saga(Pay=task("Done", catch="NotifyFailure"),
+                  NotifyFailure=task(None), CancelCar=task(None))
+    assert "cannot tell the failure" in violation(load(tmp_path, notice),
+                                                  "eventual_consistency")
+    # A fallback that does the work another way is not a masked failure.
+    fallback = saga(Pay=task("Done", catch="PayByInvoice"),
+                    PayByInvoice=task(None))
+    assert verdicts(load(tmp_path, fallback))["eventual_consistency"] == "holds"
+
+
+def test_a_callback_without_timeout_may_never_come(tmp_path: Path) -> None:
+    resource = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+    waits = saga(Pay=task("Done", catch="CancelCar", Resource=resource))
+    v = verdicts(load(tmp_path, waits))
+    assert v["termination"] == "holds"
+    assert v["unconditional_termination"] == "violated"
+    bounded = saga(Pay=task("Done", catch="CancelCar", Resource=resource,
+                            TimeoutSeconds=3600))
+    assert verdicts(load(tmp_path, bounded))["unconditional_termination"] == "holds"
