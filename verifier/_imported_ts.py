@@ -188,3 +188,50 @@ def compile_imported(im: Any, faults: FaultModel) -> ImportedTransitionSystem:
 
 
 register_model(ImportedMachine, "state machine", compile_imported)
+
+
+def findings(im: ImportedMachine, faults: FaultModel = FaultModel(), *,
+             max_states: int = 1_000_000) -> frozenset[str]:
+    """Every distinct finding on ``im``, not only the first per property.
+
+    One id per fact a reviewer would list: ``left_in_place:<Task>`` (some
+    failing or timed-out end leaves its effect), ``masked_rollback`` and
+    ``masked_failure`` (a success after a rollback, or after a Catch route of
+    handlers only), ``machine_timeout`` (the machine timeout cuts a run with
+    effects in place), ``termination`` and ``unconditional_termination``.
+
+    Raises:
+        ValueError: the state budget ran out (a partial list is no list).
+    """
+    from ._explicit import explore
+
+    ts = ImportedTransitionSystem(im, faults)
+    t = ts._t
+    seen = set(ts.initial())
+    todo = list(seen)
+    out: set[str] = set()
+    while todo:
+        state = todo.pop()
+        if gs.is_terminal(t, state):
+            failed = state[0] in (gs.FAILED, gs.TIMED_OUT)
+            left = gs.held(t, state)
+            if failed:
+                out.update(f"left_in_place:{task}" for task in left)
+                if state[0] == gs.TIMED_OUT and left:
+                    out.add("machine_timeout")
+            elif gs.held(t, state, gs.UNDONE):
+                out.add("masked_rollback")
+            elif state[2] == 1:
+                out.add("masked_failure")
+            continue
+        for _, nxt in ts.successors(state):
+            if nxt not in seen:
+                if len(seen) >= max_states:
+                    raise ValueError(f"more than {max_states:,} states")
+                seen.add(nxt)
+                todo.append(nxt)
+    for r in explore(ts, properties=["termination", "unconditional_termination"],
+                     max_states=max_states):
+        if r.verdict.value != "holds":
+            out.add(r.property)
+    return frozenset(out)
