@@ -131,7 +131,6 @@ class Event:
 class Tables:
     """Everything the semantics needs, computed once per machine."""
 
-    machine: Machine
     regions: tuple[Region, ...]
     errors: tuple[str, ...]
     width_counters: tuple[int, ...]
@@ -164,12 +163,23 @@ class Tables:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImportedMachine:
-    """An imported state machine, checked as its own graph."""
+    """An imported state machine (ASL or Seata), checked as its own graph."""
 
     name: str
-    machine: Machine
+    top: Graph
+    """The machine's states (Parallel/Map branches nested in their nodes)."""
+    forward: tuple[str, ...]
+    """Tasks reachable from the start without a Catch: forward work."""
     span: Span
     source_format: str = "asl"
+    notices: frozenset[str] = frozenset()
+    """Tasks that report rather than change anything."""
+    unknowns: frozenset[str] = frozenset()
+    """Tasks whose failure may still have taken effect (Seata's ``UN``)."""
+    stack: bool = False
+    """Seata: a CompensationTrigger unwinds the compensation stack (every
+    executed Task with an effect, in reverse order; the first compensation
+    that fails stops the unwind)."""
     machine_timeout: float | None = None
     """The machine-level ``TimeoutSeconds`` (it cannot be caught)."""
     undoes: Undoes = field(default_factory=lambda: Undoes(
@@ -194,9 +204,10 @@ def load_machine(doc: Document, *, sidecar: Sidecar | None = None
     tmo = raw.get("TimeoutSeconds") if isinstance(raw, dict) else None
     seconds = float(tmo) if isinstance(tmo, (int, float)) and not isinstance(
         tmo, bool) and tmo > 0 else None
-    return ImportedMachine(name=m.name, machine=m, span=m.top.span,
-                           machine_timeout=seconds,
-                           undoes=infer_undoes(m, sidecar))
+    return ImportedMachine(
+        name=m.name, top=m.top, forward=tuple(m.forward), span=m.top.span,
+        machine_timeout=seconds, undoes=infer_undoes(m, sidecar),
+        notices=frozenset(n for n in m.nodes if is_notice(m, n)))
 
 
 def _invalid(m: Machine) -> list[Diagnostic]:
@@ -221,10 +232,9 @@ def _invalid(m: Machine) -> list[Diagnostic]:
 def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
            comp_fail: bool = True) -> Tables:
     """The layout and lookup tables of ``im`` under the given fault knobs."""
-    m = im.machine
     regions: list[Region] = []
     pending: list[tuple[Graph, int | None, int | None, str]] = [
-        (m.top, None, None, "")]
+        (im.top, None, None, "")]
     # Regions are numbered breadth-first; children are known once the parent
     # region is numbered, so build in two passes.
     specs: list[tuple[Graph, int | None, int | None, str]] = []
@@ -260,7 +270,7 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
         base += 2 + k
     no_effect = im.undoes.no_effect
     undoes_of = dict(im.undoes.undoes)
-    forward = frozenset(m.forward)
+    forward = frozenset(im.forward)
     effects: list[tuple[int, str]] = []
     for r in regions:
         for n in r.names:
@@ -298,13 +308,14 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
             if node.kind == "choice" and node.default is None:
                 errors.setdefault(NO_MATCH, None)
     return Tables(
-        machine=m, regions=tuple(regions), errors=tuple(errors),
+        regions=tuple(regions), errors=tuple(errors),
         width_counters=tuple(widths), effects=tuple(effects), effect_base=base,
         width=base + len(effects), undoes=tuple(undoes),
         task_errors=tuple(task_errors), forward=forward,
         fallbacks=frozenset(
-            n for n, (node, _) in m.nodes.items() if node.kind in TASK_KINDS
-            and n not in undoes_of and not is_notice(m, n)),
+            n for r in regions for n, node in r.graph.nodes.items()
+            if node.kind in TASK_KINDS and n not in undoes_of
+            and n not in im.notices),
         callbacks=frozenset(
             (r.index, i) for r in regions for i, n in enumerate(r.names)
             if ".waitForTaskToken" in str(r.graph.nodes[n].raw.get("Resource", ""))
