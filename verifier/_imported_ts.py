@@ -91,7 +91,7 @@ class ImportedTransitionSystem:
             if not env:
                 return -1
             key = ("choose", e.region, e.node, e.arg)
-        elif e.kind in ("step", "branch_failed"):
+        elif e.kind in ("step", "branch_failed", "comp_ok", "comp_skip"):
             key = (e.kind, e.region, e.node, 0)
         else:
             return -1

@@ -53,6 +53,7 @@ from ._asl import (
 )
 from ._graph import TASK_KINDS, Catcher, Graph, Node, Retrier
 from ._mapping import Sidecar
+from ._seata import CATCH_ALL as SEATA_CATCH_ALL
 from ._structure import Undoes, is_notice
 from ._structure import infer as infer_undoes
 
@@ -62,6 +63,13 @@ does not depend on how many came before (a failed attempt changes nothing but
 the count), so "one more retry" and "retries exhausted" are both explored."""
 
 NO_MATCH = "States.NoChoiceMatched"
+SEATA_GENERIC = "<any exception>"
+"""Seata: an exception of the service no Catch/Retry entry names."""
+STATUS_FA = "<status FA>"
+"""Seata: the call returned, and the Status map says FA; the engine raises an
+EngineExecutionException (a RuntimeException) for it."""
+COMP_FAILED = "<compensation failed>"
+"""Seata: a compensation failed; the engine stops the unwind there."""
 
 # Status of the execution (state[0]).
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT = 0, 1, 2, 3
@@ -144,6 +152,15 @@ class Tables:
     task_errors: tuple[tuple[tuple[int, int], tuple[int, ...]], ...]
     """((region, node), the errors (indices) a Task attempt may raise)."""
     forward: frozenset[str]
+    unknowns: frozenset[tuple[int, int, int]] = frozenset()
+    """(region, node, error): that error of that Task ends it ``UN`` (Seata):
+    the attempt may still have taken effect."""
+    seata: bool = False
+    """Seata's rules: exception matching, and a compensation stack."""
+    stack_base: int = 0
+    comp_of: tuple[int, ...] = ()
+    """Per effect slot (Seata): its compensation's node index in the top
+    region, -2 for a sub-machine's (the engine compensates it), -1 none."""
     fallbacks: frozenset[str]
     """Tasks that do work (not a notice, not a compensation): one succeeding
     after a Catch makes the route a fallback rather than a rollback."""
@@ -174,8 +191,12 @@ class ImportedMachine:
     source_format: str = "asl"
     notices: frozenset[str] = frozenset()
     """Tasks that report rather than change anything."""
-    unknowns: frozenset[str] = frozenset()
-    """Tasks whose failure may still have taken effect (Seata's ``UN``)."""
+    unknowns: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(Task, exceptions that end it ``UN``; ``*`` for every one): Seata's
+    Status map, or ``IsForUpdate`` without one. Such a failed attempt may
+    still have taken effect."""
+    fa_status: frozenset[str] = frozenset()
+    """Seata: Tasks whose Status map can say FA for a returned value."""
     stack: bool = False
     """Seata: a CompensationTrigger unwinds the compensation stack (every
     executed Task with an effect, in reverse order; the first compensation
@@ -208,6 +229,69 @@ def load_machine(doc: Document, *, sidecar: Sidecar | None = None
         name=m.name, top=m.top, forward=tuple(m.forward), span=m.top.span,
         machine_timeout=seconds, undoes=infer_undoes(m, sidecar),
         notices=frozenset(n for n in m.nodes if is_notice(m, n)))
+
+
+def load_seata(doc: Document, *, sidecar: Sidecar | None = None
+               ) -> ImportedMachine:
+    """Parse a Seata saga (Java or Go engine) into an :class:`ImportedMachine`:
+    CompensateState says which state undoes which; a state whose Status can
+    be ``UN`` (or an ``IsForUpdate`` one without a Status map) may have taken
+    effect when it fails; a CompensationTrigger unwinds the stack."""
+    from . import _seata
+
+    m = _seata.parse(doc, sidecar=sidecar, enumerate_paths=False)
+    nodes = m.graph.nodes
+    pairs: dict[str, list[str]] = {}
+    no_effect: set[str] = set()
+    source: list[tuple[str, str]] = []
+    for e in m.mapping.entries:
+        source.append((e.forward, e.source))
+        if e.no_effect:
+            no_effect.add(e.forward)
+        elif e.compensation is not None and e.compensation in nodes:
+            pairs.setdefault(e.compensation, []).append(e.forward)
+    return ImportedMachine(
+        name=m.name, top=m.graph, forward=tuple(m.forward), span=m.graph.span,
+        source_format="seata", stack=True,
+        unknowns=tuple((n, _un_exceptions(nodes[n].raw)) for n in m.forward
+                       if _un_exceptions(nodes[n].raw)),
+        fa_status=frozenset(n for n in m.forward if _fa_status(nodes[n].raw)),
+        undoes=Undoes(undoes=tuple((c, tuple(fs)) for c, fs in pairs.items()),
+                      no_effect=frozenset(no_effect), source=tuple(source)),
+        import_diagnostics=tuple(m.diags.items))
+
+
+def _un_exceptions(raw: dict[str, object]) -> tuple[str, ...]:
+    """Exceptions that end a Seata state ``UN`` (ServiceTaskHandlerInterceptor
+    decideExecutionStatus: the Status map's ``$Exception{...}`` entries; with
+    no Status map, every exception of an ``IsForUpdate`` state)."""
+    from ._seata import _STATUS, _get
+
+    status = _get(raw, "Status")
+    if not isinstance(status, dict) or not status:
+        update = _get(raw, "IsForUpdate", "ForUpdate") is True
+        return ("*",) if update else ()
+    out: list[str] = []
+    for expr, value in status.items():
+        key = str(expr)
+        if _STATUS.get(str(value).upper()) != "UN" or not key.lower().startswith(
+                "$exception{"):
+            continue
+        name = key[len("$exception{"):].rstrip("}").strip()
+        out.append("*" if name in SEATA_CATCH_ALL else name)
+    return tuple(dict.fromkeys(out))
+
+
+def _fa_status(raw: dict[str, object]) -> bool:
+    """Whether a returned value can end the state FA (a Status entry that is
+    not an ``$Exception{...}`` one maps to FA)."""
+    from ._seata import _STATUS, _get
+
+    status = _get(raw, "Status")
+    return isinstance(status, dict) and any(
+        _STATUS.get(str(v).upper()) == "FA"
+        and not str(k).lower().startswith("$exception{")
+        for k, v in status.items())
 
 
 def _invalid(m: Machine) -> list[Diagnostic]:
@@ -286,7 +370,9 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
             if node.kind not in TASK_KINDS:
                 continue
             fwd = n in forward
-            es = _task_errors(regions, r, node,
+            es = _task_errors(regions, r, node, seata=im.stack,
+                              un_names=dict(im.unknowns).get(n, ()),
+                              fa_status=n in im.fa_status,
                               fail=(fail and fwd) or (comp_fail and not fwd),
                               timeout=timeout and (fwd or comp_fail))
             for e in es:
@@ -307,10 +393,28 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
                 errors.setdefault(node.error or "States.Fail", None)
             if node.kind == "choice" and node.default is None:
                 errors.setdefault(NO_MATCH, None)
+    comp_of: list[int] = []
+    if im.stack:
+        errors.setdefault(COMP_FAILED, None)
+        top = regions[0]
+        for _, n in effects:
+            comp = next((c for c, fs in im.undoes.undoes if n in fs), None)
+            if comp is not None and comp in top.names:
+                comp_of.append(top.names.index(comp))
+            else:
+                comp_of.append(-2 if top.graph.nodes[n].kind == "sub" else -1)
+    stack_base = base + len(effects)
     return Tables(
+        unknowns=frozenset(
+            (r.index, i, k) for r in regions for i, n in enumerate(r.names)
+            for task, names in im.unknowns if task == n
+            for k, e in enumerate(errors)
+            if e != STATUS_FA and ("*" in names or e in names)),
+        seata=im.stack, stack_base=stack_base, comp_of=tuple(comp_of),
         regions=tuple(regions), errors=tuple(errors),
         width_counters=tuple(widths), effects=tuple(effects), effect_base=base,
-        width=base + len(effects), undoes=tuple(undoes),
+        width=stack_base + (len(effects) if im.stack else 0),
+        undoes=tuple(undoes),
         task_errors=tuple(task_errors), forward=forward,
         fallbacks=frozenset(
             n for r in regions for n, node in r.graph.nodes.items()
@@ -325,7 +429,9 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
 
 
 def _task_errors(regions: Sequence[Region], r: Region, node: Node, *, fail: bool,
-                 timeout: bool) -> list[str]:
+                 timeout: bool, seata: bool = False,
+                 un_names: tuple[str, ...] = (), fa_status: bool = False
+                 ) -> list[str]:
     """The errors an attempt of ``node`` may raise, one per way they are
     handled: two errors every Retry/Catch on the way treats alike lead to the
     same states, so one of them stands for both."""
@@ -337,7 +443,7 @@ def _task_errors(regions: Sequence[Region], r: Region, node: Node, *, fail: bool
         at = regions[at.parent]
     candidates: list[str] = []
     if fail:
-        candidates.append(GENERIC)
+        candidates.append(SEATA_GENERIC if seata else GENERIC)
         if lam:
             candidates.extend(LAMBDA_ERRORS)
         for h in handlers:
@@ -345,15 +451,22 @@ def _task_errors(regions: Sequence[Region], r: Region, node: Node, *, fail: bool
             names += [e for c in h.catches for e in c.errors]
             candidates.extend(
                 e for e in names if not e.startswith("States.")
-                and (lam or not e.startswith("Lambda.")))
+                and (lam or not e.startswith("Lambda."))
+                and (not seata or e not in SEATA_CATCH_ALL))
+    if fail and seata:
+        candidates.extend(n for n in un_names if n != "*")
+        if fa_status:
+            candidates.append(STATUS_FA)
     if timeout and _timeout(node) is not None:
         candidates.append(TIMEOUT)
     seen: dict[tuple[int, ...], str] = {}
     for e in dict.fromkeys(candidates):
         sig: list[int] = []
         for h in handlers:
-            sig.append(_first(h.retriers, e))
-            sig.append(_first(h.catches, e))
+            sig.append(_first(h.retriers, e, seata=seata))
+            sig.append(_first(h.catches, e, seata=seata))
+        # Ends UN, or FA (a returned FA status is never UN).
+        sig.append(e != STATUS_FA and ("*" in un_names or e in un_names))
         seen.setdefault(tuple(sig), e)
     # Timeout stands apart: a timed-out attempt may have taken effect.
     out = list(seen.values())
@@ -362,11 +475,31 @@ def _task_errors(regions: Sequence[Region], r: Region, node: Node, *, fail: bool
     return out
 
 
-def _first(entries: Sequence[Retrier | Catcher], error: str) -> int:
+def _first(entries: Sequence[Retrier | Catcher], error: str, *,
+           seata: bool = False) -> int:
     for i, entry in enumerate(entries):
-        if any(matches(p, error) for p in entry.errors):
+        if seata:
+            # Seata (EngineUtils.handleException, ServiceTaskHandlerInterceptor
+            # findMatchedRetryConfig): a Retry without Exceptions retries every
+            # exception; a Catch without Exceptions catches none.
+            if (not entry.errors and isinstance(entry, Retrier)) or any(
+                    seata_matches(p, error) for p in entry.errors):
+                return i
+        elif any(matches(p, error) for p in entry.errors):
             return i
     return -1
+
+
+def seata_matches(pattern: str, error: str) -> bool:
+    """Whether a Seata exception class name matches ``error``: the catch-all
+    classes match every exception; ``RuntimeException`` stands for every
+    exception a service's code throws that no entry names."""
+    if pattern in SEATA_CATCH_ALL or pattern == error:
+        return True
+    if error == STATUS_FA and pattern.endswith("EngineExecutionException"):
+        return True
+    return error in (SEATA_GENERIC, STATUS_FA) and pattern.endswith(
+        "RuntimeException")
 
 
 # --- the semantics -------------------------------------------------------------
@@ -409,8 +542,9 @@ def enabled(t: Tables, state: tuple[int, ...]) -> list[Event]:
             if (r.index, i) in t.callbacks:
                 out.append(Event(kind="wait", region=r.index, node=i))
             for e in dict(t.task_errors)[(r.index, i)]:
-                took = (False, True) if t.errors[e] == TIMEOUT and \
-                    node.name in t.forward else (False,)
+                maybe = t.errors[e] == TIMEOUT or (r.index, i, e) in t.unknowns
+                took = (False, True) if maybe and node.name in t.forward \
+                    else (False,)
                 for eff in took:
                     out.extend(_handled(t, state, r, i, kind="error", error=e,
                                         effect=eff))
@@ -419,6 +553,8 @@ def enabled(t: Tables, state: tuple[int, ...]) -> list[Event]:
                 out.append(Event(kind="choose", region=r.index, node=i, arg=k))
             if node.default is None:
                 out.append(Event(kind="choose", region=r.index, node=i, arg=-1))
+        elif kind == "trigger" and t.seata:
+            out.extend(_unwind(t, state, r, i))
         elif kind == "parallel":
             kids = r.children[i]
             states = [state[t.regions[c].base] for c in kids]
@@ -436,7 +572,7 @@ def _handled(t: Tables, state: tuple[int, ...], r: Region, i: int, *, kind: str,
     """The error event, twice when its Retry count is past :data:`CAP` (one
     more retry, or the last)."""
     node = r.node(i)
-    k = _first(node.retriers, t.errors[error])
+    k = _first(node.retriers, t.errors[error], seata=t.seata)
     ev = Event(kind=kind, region=r.index, node=i, arg=error, effect=effect)
     if k >= 0:
         most = node.retriers[k].max_retries
@@ -444,6 +580,45 @@ def _handled(t: Tables, state: tuple[int, ...], r: Region, i: int, *, kind: str,
             return [ev, Event(kind=kind, region=r.index, node=i, arg=error,
                               effect=effect, exhaust=True)]
     return [ev]
+
+
+def _stack(t: Tables, state: Sequence[int]) -> list[int]:
+    """Seata's compensation stack: effect slots, oldest first."""
+    n = len(t.effects)
+    return [v - 1 for v in state[t.stack_base:t.stack_base + n] if v]
+
+
+def _unwind(t: Tables, state: tuple[int, ...], r: Region, i: int
+            ) -> list[Event]:
+    """A CompensationTrigger (Seata's CompensationTriggerStateHandler): pop the
+    newest executed state and run its compensation; with the stack empty, go
+    on to the trigger's Next."""
+    stack = _stack(t, state)
+    if not stack:
+        return [Event(kind="step", region=r.index, node=i)]
+    top = stack[-1]
+    if t.comp_of[top] == -1:
+        return [Event(kind="comp_skip", region=r.index, node=i, arg=top)]
+    out = [Event(kind="comp_ok", region=r.index, node=i, arg=top)]
+    if t.comp_fail:
+        out.append(Event(kind="comp_error", region=r.index, node=i, arg=top))
+    return out
+
+
+def _push(t: Tables, s: list[int], slot: int) -> None:
+    """Record an executed state on the compensation stack (once: a state run
+    again in a loop is compensated once, its newest run's place)."""
+    k = slot - t.effect_base
+    entries = [e for e in _stack(t, s) if e != k] + [k]
+    n = len(t.effects)
+    for j in range(n):
+        s[t.stack_base + j] = entries[j] + 1 if j < len(entries) else 0
+
+
+def _pop(t: Tables, s: list[int]) -> None:
+    entries = _stack(t, s)[:-1]
+    for j in range(len(t.effects)):
+        s[t.stack_base + j] = entries[j] + 1 if j < len(entries) else 0
 
 
 def _targets(node: Node) -> list[str]:
@@ -461,10 +636,23 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         return tuple(s)
     r = t.regions[ev.region]
     node = r.node(ev.node)
+    if ev.kind == "comp_error":
+        # The engine stops compensating and reports compensation status FA;
+        # the TC then retries the rollback (DbAndReportTcStateLogStore
+        # reportTransactionFinished: RollbackRetrying; SagaResourceManager
+        # branchRollback calls engine.compensate again): nothing is lost.
+        return tuple(s)
+    if ev.kind in ("comp_ok", "comp_skip"):
+        _pop(t, s)
+        if ev.kind == "comp_ok":
+            s[t.effect_base + ev.arg] = UNDONE
+        return tuple(s)
     if ev.kind == "ok":
         slot = _slot(t, r.index, node.name)
         if slot is not None:
             s[slot] = HELD
+            if t.seata:
+                _push(t, s, slot)
         if s[2] == 1 and node.name in t.fallbacks:
             s[2] = 2
         for key, undone in t.undoes:
@@ -479,7 +667,10 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         slot = _slot(t, r.index, node.name)
         if ev.effect and slot is not None:
             s[slot] = HELD
-        _error(t, s, r, ev.node, error=ev.arg, exhaust=ev.exhaust, task=True)
+            if t.seata:
+                _push(t, s, slot)  # UN: compensated like a state that ran
+        _error(t, s, r, ev.node, error=ev.arg, exhaust=ev.exhaust, task=True,
+               unknown=(r.index, ev.node, ev.arg) in t.unknowns)
     elif ev.kind == "branch_failed":
         # ``effect`` carries whether the branch's error came from a Task (a
         # failure) rather than a Fail state (a signal).
@@ -500,6 +691,8 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         else:
             _reset_children(t, s, r, ev.node)
             _goto(t, s, r, node.next)
+    elif node.kind == "trigger" and node.next is None:
+        s[0] = FAILED  # compensated; the machine ends failed
     elif node.kind == "succeed":
         _goto(t, s, r, None)
     elif node.kind == "fail":
@@ -542,22 +735,29 @@ def _raise(t: Tables, s: list[int], r: Region, error: int, *, task: bool
 
 
 def _error(t: Tables, s: list[int], r: Region, i: int, *, error: int,
-           exhaust: bool, task: bool) -> None:
+           exhaust: bool, task: bool, unknown: bool = False) -> None:
     """Retry, else Catch, else raise ``error`` out of region ``r``."""
     node = r.node(i)
     name = t.errors[error]
-    k = _first(node.retriers, name)
+    k = _first(node.retriers, name, seata=t.seata)
     if k >= 0 and not exhaust:
         most = node.retriers[k].max_retries
         count = s[r.base + 2 + k]
         if most >= FOREVER or count < min(most, CAP) or count >= CAP < most:
             s[r.base + 2 + k] = min(count + 1, CAP)
             return  # attempted again from the same state
-    c = _first(node.catches, name)
+    c = _first(node.catches, name, seata=t.seata)
     if c >= 0:
         if task and r.index == 0:
             s[2] = 1
         _goto(t, s, r, node.catches[c].next)
+        return
+    if t.seata and unknown and r.index == 0:
+        # Seata: an uncaught exception of a state that ended UN leaves the
+        # machine UN; the TC retries it forward (reportTransactionFinished:
+        # CommitRetrying; SagaResourceManager.branchCommit -> engine.forward),
+        # which runs the failed state again.
+        _clear_counters(t, s, r)
         return
     _raise(t, s, r, error, task=task)
 
@@ -591,6 +791,15 @@ def describe(t: Tables, ev: Event) -> str:
         return f"{at}: succeeds"
     if ev.kind == "wait":
         return f"{at}: still waits for its task token"
+    if ev.kind in ("comp_ok", "comp_error", "comp_skip"):
+        what = t.effect_name(ev.arg)
+        c = t.comp_of[ev.arg]
+        comp = (repr(t.regions[0].names[c]) if c >= 0 else
+                "the sub-machine's compensation")
+        if ev.kind == "comp_skip":
+            return f"{at}: {what!r} has no CompensateState; skipped"
+        verb = "undoes" if ev.kind == "comp_ok" else "fails to undo"
+        return f"{at}: {comp} {verb} {what!r}"
     if ev.kind in ("error", "branch_failed"):
         what = "raises" if ev.kind == "error" else "fails: a branch raised"
         text = f"{at} {what} {t.errors[ev.arg]}"
@@ -615,6 +824,8 @@ def event_json(t: Tables, ev: Event) -> dict[str, object]:
         out["error"] = t.errors[ev.arg]
         out["took_effect" if ev.kind == "error" else "raised_by_task"] = ev.effect
         out["retries_exhausted"] = ev.exhaust
+    if ev.kind in ("comp_ok", "comp_error", "comp_skip"):
+        out["compensates"] = t.effect_name(ev.arg)
     if ev.kind == "choose":
         r = t.regions[ev.region]
         out["target"] = (_targets(r.node(ev.node))[ev.arg] if ev.arg >= 0
@@ -636,6 +847,8 @@ def view(t: Tables, state: tuple[int, ...]) -> dict[str, object]:
         "at": active,
         "effects": {t.effect_name(k): EFFECT_NAMES[state[t.effect_base + k]]
                     for k in range(len(t.effects))},
+        **({"compensation_stack": [t.effect_name(k) for k in _stack(t, state)]}
+           if t.seata else {}),
     }
 
 
@@ -658,6 +871,7 @@ __all__ = [
     "initial_state",
     "is_terminal",
     "load_machine",
+    "load_seata",
     "tables",
     "view",
 ]

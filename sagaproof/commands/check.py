@@ -105,14 +105,16 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
     from saga_models._source import read_document
 
     doc = read_document(path)
-    if importers.detect(doc.data) == "asl":
+    fmt = importers.detect(doc.data)
+    if fmt in ("asl", "seata"):
         # Checked as its own graph, with the engine's rules (not lowered).
         from saga_models.importers._mapping import read_sidecar
-        from saga_models.importers.graph_semantics import load_machine
+        from saga_models.importers.graph_semantics import load_machine, load_seata
 
         sidecar = (read_sidecar(args.compensations)
                    if args.compensations else None)
-        return [load_machine(doc, sidecar=sidecar)]
+        loader = load_machine if fmt == "asl" else load_seata
+        return [loader(doc, sidecar=sidecar)]
     if importers.detect(doc.data) is not None:
         return list(importers.load_all_document(doc, compensations=args.compensations))
     if args.compensations:

@@ -20,7 +20,7 @@ import yaml
 
 from saga_models import InvalidDefinition
 from saga_models._source import read_document
-from saga_models.importers.graph_semantics import load_machine
+from saga_models.importers.graph_semantics import load_machine, load_seata
 from verifier._imported_ts import findings
 
 ROOT = Path(__file__).parents[2]
@@ -42,16 +42,18 @@ def expectation(path: Path) -> dict[str, Any]:
 
 def reported(exp: dict[str, Any]) -> tuple[set[str], str | None]:
     """(finding ids, refusal code) for the corpus file ``exp`` names."""
+    loader = load_seata if exp["file"].startswith("seata/") else load_machine
     try:
-        im = load_machine(read_document(CORPUS / exp["file"]))
+        im = loader(read_document(CORPUS / exp["file"]))
     except InvalidDefinition as exc:
         return set(), exc.diagnostics[0].code
     return set(findings(im)), None
 
 
-def test_every_asl_corpus_file_has_expectations() -> None:
+def test_every_asl_and_seata_corpus_file_has_expectations() -> None:
     have = {expectation(p)["file"] for p in FILES}
-    files = {f"asl/{p.name}" for p in (CORPUS / "asl").iterdir()}
+    files = {f"{d}/{p.name}" for d in ("asl", "seata")
+             for p in (CORPUS / d).iterdir() if p.is_file()}
     assert files <= have
 
 
