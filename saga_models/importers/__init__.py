@@ -30,6 +30,7 @@ __all__ = [
     "CompensationMap",
     "MappingEntry",
     "detect",
+    "graph_mapping",
     "load",
     "load_all",
     "load_all_document",
@@ -115,3 +116,22 @@ def mapping(path: str | Path, *, compensations: MapArg = None) -> CompensationMa
     from . import _asl
 
     return _asl.parse(doc, sidecar=sidecar).mapping
+
+
+def graph_mapping(path: str | Path, *, compensations: MapArg = None
+                  ) -> CompensationMap:
+    """The mapping ``sagaproof check`` uses on an imported file, which explores
+    the file as its own graph: for ASL read from the structure of the file
+    (Catch routes and rollback chains; see ``_structure``), for Seata declared
+    by CompensateState. :func:`mapping` is the one the lowering uses."""
+    doc = read_document(path)
+    sidecar = _sidecar(compensations)
+    if detect(doc.data) == "seata":
+        from ._seata import parse as parse_seata
+
+        return parse_seata(doc, sidecar=sidecar, enumerate_paths=False).mapping
+    from . import _asl
+    from ._structure import as_map, infer
+
+    m = _asl.parse(doc, sidecar=sidecar, enumerate_paths=False)
+    return as_map(m, infer(m, sidecar))

@@ -28,7 +28,14 @@ from dataclasses import dataclass
 
 from ._asl import Machine, annotation
 from ._graph import TASK_KINDS, Graph
-from ._mapping import Sidecar, match_score, undo_verb, words
+from ._mapping import (
+    CompensationMap,
+    MappingEntry,
+    Sidecar,
+    match_score,
+    undo_verb,
+    words,
+)
 
 READ_VERBS = frozenset({
     "get", "read", "check", "fetch", "describe", "list", "query", "lookup",
@@ -231,3 +238,21 @@ def infer(m: Machine, sidecar: Sidecar | None = None) -> Undoes:
         undoes=tuple((c, tuple(dict.fromkeys(fs))) for c, fs in rel.items() if fs),
         no_effect=frozenset(no_effect),
         source=tuple((f, source[f]) for f in forward))
+
+
+def as_map(m: Machine, rel: Undoes) -> CompensationMap:
+    """The relation in the sidecar shape ``sagaproof mapping`` prints (a
+    forward Task undone by several handlers shows the first)."""
+    source = dict(rel.source)
+    entries = tuple(
+        MappingEntry(forward=f, compensation=next(iter(rel.compensations_of(f)),
+                                                  None),
+                     source=source.get(f, "unmapped"),
+                     no_effect=f in rel.no_effect)
+        for f in m.forward)
+    used = {c for c, _ in rel.undoes}
+    handlers = tuple(n for n, (node, _) in m.nodes.items()
+                     if node.kind in TASK_KINDS and n not in m.forward
+                     and n not in used)
+    return CompensationMap(entries=entries, kinds=m.mapping.kinds,
+                           handlers=handlers)

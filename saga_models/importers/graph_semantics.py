@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .._errors import Diagnostic, InvalidDefinition
+from .._errors import Diagnostic, InvalidDefinition, Severity
 from .._source import Document
 from .._span import Span
 from ._asl import (
@@ -228,7 +228,8 @@ def load_machine(doc: Document, *, sidecar: Sidecar | None = None
     return ImportedMachine(
         name=m.name, top=m.top, forward=tuple(m.forward), span=m.top.span,
         machine_timeout=seconds, undoes=infer_undoes(m, sidecar),
-        notices=frozenset(n for n in m.nodes if is_notice(m, n)))
+        notices=frozenset(n for n in m.nodes if is_notice(m, n)),
+        import_diagnostics=tuple(_warnings(m)))
 
 
 def load_seata(doc: Document, *, sidecar: Sidecar | None = None
@@ -292,6 +293,30 @@ def _fa_status(raw: dict[str, object]) -> bool:
         _STATUS.get(str(v).upper()) == "FA"
         and not str(k).lower().startswith("$exception{")
         for k, v in status.items())
+
+
+def _warnings(m: Machine) -> list[Diagnostic]:
+    """What the model approximates in this file, located (warnings)."""
+    out: list[Diagnostic] = []
+    for name, (node, _) in m.nodes.items():
+        if node.raw.get("Type") != "Map":
+            continue
+        out.append(Diagnostic(
+            code="ASL241", span=node.span, severity=Severity.WARNING,
+            message=f"Map {name!r} is explored with {MAP_ITEMS} iterations "
+            "running in parallel (its items are known only at run time)",
+            help="two iterations show every partial failure of a Map; check "
+            "the iterator as its own machine for more"))
+        tolerated = [k for k in node.raw if k.startswith("ToleratedFailure")]
+        if tolerated:
+            out.append(Diagnostic(
+                code="ASL217", span=node.span, severity=Severity.WARNING,
+                message=f"Map {name!r} sets {tolerated[0]}: the model fails the "
+                "Map at the first failed iteration, so runs where it tolerates "
+                "failures (and carries on) are not checked",
+                help="check the tolerated case as its own machine, or "
+                "compensate failed items inside the iteration"))
+    return out
 
 
 def _invalid(m: Machine) -> list[Diagnostic]:

@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             bad_input = True
             continue
         for definition in definitions:
+            _show_warnings(definition)
             bar, update = _progress_bar(not args.no_progress)
             try:
                 results.append(check(
@@ -95,6 +96,16 @@ def run(args: argparse.Namespace) -> int:
     if Verdict.UNKNOWN in verdicts:
         return EXIT_UNKNOWN
     return EXIT_OK
+
+
+def _show_warnings(definition: Any) -> None:
+    """Every importer warning, located, on standard error (not a verdict, so
+    not in the machine-readable output on standard output)."""
+    from saga_models import Severity
+
+    for d in getattr(definition, "import_diagnostics", ()):
+        if d.severity is Severity.WARNING:
+            print(d.render(), file=sys.stderr)
 
 
 def _load_all(path: str, args: argparse.Namespace) -> list[Any]:

@@ -345,3 +345,33 @@ def test_a_callback_without_timeout_may_never_come(tmp_path: Path) -> None:
     bounded = saga(Pay=task("Done", catch="CancelCar", Resource=resource,
                             TimeoutSeconds=3600))
     assert verdicts(load(tmp_path, bounded))["unconditional_termination"] == "holds"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sagaproof", *args],
+                          capture_output=True, text=True, check=False,
+                          env={"PYTHONPATH": str(ROOT)})
+
+
+def test_check_shows_importer_warnings_with_their_location(tmp_path: Path
+                                                           ) -> None:
+    data = saga(Pay={"Type": "Map", "Next": "Done", "ItemProcessor": {
+        "StartAt": "PayItem", "States": {"PayItem": task(None)}}})
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(data, indent=2))
+    run = _cli("check", str(path), "--faults", "fail", "--no-progress",
+               "--format", "json")
+    line = path.read_text().splitlines().index('    "Pay": {') + 1
+    assert f"{path}:{line}:" in run.stderr and "warning ASL241" in run.stderr
+    json.loads(run.stdout)  # warnings stay out of the machine-readable output
+    path.write_text(json.dumps(saga(), indent=2))
+    assert "warning" not in _cli("check", str(path), "--no-progress").stderr
+
+
+def test_mapping_output_matches_its_help(tmp_path: Path) -> None:
+    assert "'?'" in " ".join(_cli("mapping", "--help").stdout.split())
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(_chain({}, ["BuyQuote", "GetQuote"]), indent=2))
+    out = _cli("mapping", str(path)).stdout
+    assert "BuyQuote:" in out and "'?'" in out and "UNMAPPED" in out
+    assert "GetQuote:" in out and "none" in out
