@@ -124,8 +124,8 @@ class ImportedTransitionSystem:
             if not left:
                 return None
             return (f"{self._ending(state)} with the effect of "
-                    + ", ".join(map(repr, left)) + " in place: nothing undoes it "
-                    "on this path")
+                    + ", ".join(map(repr, left)) + " in place: nothing undoes "
+                    + ("it" if len(left) == 1 else "them") + " on this path")
 
         def consistent(state: StateT) -> str | None:
             undone = gs.held(t, state, gs.UNDONE)
