@@ -56,9 +56,22 @@ def check(
     """
     if isinstance(definition, (str, Path)):
         from saga_models import load
+        from saga_models._source import read_document
+        from saga_models.importers import detect
 
         source = source or str(definition)
-        definition = load(definition)
+        doc = read_document(definition)
+        fmt = detect(doc.data)
+        if fmt in ("asl", "seata"):
+            # An imported file is checked as its own graph, as the CLI does.
+            from saga_models.importers.graph_semantics import (
+                load_machine,
+                load_seata,
+            )
+
+            definition = (load_machine if fmt == "asl" else load_seata)(doc)
+        else:
+            definition = load(definition)
     if isinstance(faults, str):
         faults = FaultModel.parse(faults)
     kind, ts = compile_model(definition, faults)

@@ -375,3 +375,11 @@ def test_mapping_output_matches_its_help(tmp_path: Path) -> None:
     out = _cli("mapping", str(path)).stdout
     assert "BuyQuote:" in out and "'?'" in out and "UNMAPPED" in out
     assert "GetQuote:" in out and "none" in out
+
+
+def test_check_on_a_path_explores_the_graph(tmp_path: Path) -> None:
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(saga(CancelCar=task("Failed")), indent=2))
+    result = check(path, faults="fail")
+    assert result.kind == "state machine"
+    assert result.verdict.value == "violated"
