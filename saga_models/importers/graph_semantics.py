@@ -429,6 +429,17 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
             else:
                 comp_of.append(-2 if top.graph.nodes[n].kind == "sub" else -1)
     stack_base = base + len(effects)
+    biggest = max((len(r.names) for r in regions), default=0)
+    if AT + biggest > 255 or 2 * (len(errors) + 1) + 1 > 255 or \
+            len(effects) + 1 > 255:
+        # The checker packs each state slot into one byte.
+        raise InvalidDefinition((Diagnostic(
+            code="ASL242", span=im.span,
+            message=f"the machine is too large to explore: {biggest} states in "
+            f"one region, {len(errors)} distinct error names, {len(effects)} "
+            "Tasks with effects (at most 252, 126 and 254)",
+            help="split the state machine into smaller ones (a Task that "
+            "starts a child execution) and check each"),))
     return Tables(
         unknowns=frozenset(
             (r.index, i, k) for r in regions for i, n in enumerate(r.names)

@@ -383,3 +383,31 @@ def test_check_on_a_path_explores_the_graph(tmp_path: Path) -> None:
     result = check(path, faults="fail")
     assert result.kind == "state machine"
     assert result.verdict.value == "violated"
+
+
+def test_a_machine_too_large_to_explore_is_refused(tmp_path: Path) -> None:
+    from saga_models.importers.graph_semantics import tables
+
+    names = [f"S{i}" for i in range(260)]
+    states: dict[str, Any] = {n: {"Type": "Pass", "Next": m}
+                              for n, m in zip(names, [*names[1:], "T"],
+                                              strict=True)}
+    states["T"] = task(None)
+    with pytest.raises(InvalidDefinition) as info:
+        tables(load(tmp_path, {"StartAt": "S0", "States": states}))
+    assert info.value.diagnostics[0].code == "ASL242"
+    small = {"StartAt": "S0", "States": {**{n: states[n] for n in names[:5]},
+                                         "S4": {"Type": "Pass", "Next": "T"},
+                                         "T": task(None)}}
+    assert tables(load(tmp_path, small)).regions
+
+
+def test_check_shows_seata_importer_warnings(tmp_path: Path) -> None:
+    data = {"Name": "s", "StartState": "A", "States": {
+        "A": {"Type": "ServiceTask", "CompensateState": "U", "Next": "Done",
+              "Catches": [{"Exceptions": ["E"], "Next": "Done"}]},
+        "U": {"Type": "ServiceTask"}, "Done": {"Type": "Succeed"}}}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(data, indent=2))
+    run = _cli("check", str(path), "--no-progress")
+    assert "warning SEATA310" in run.stderr and f"{path}:" in run.stderr
