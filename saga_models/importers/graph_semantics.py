@@ -720,7 +720,7 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
             _goto(t, s, r, _targets(node)[ev.arg])
     elif node.kind == "parallel":
         kids = r.children[ev.node]
-        if all(s[t.regions[c].base] == IDLE for c in kids):
+        if kids and all(s[t.regions[c].base] == IDLE for c in kids):
             for c in kids:
                 g = t.regions[c]
                 s[g.base] = AT + g.names.index(g.graph.start)

@@ -411,3 +411,12 @@ def test_check_shows_seata_importer_warnings(tmp_path: Path) -> None:
     path.write_text(json.dumps(data, indent=2))
     run = _cli("check", str(path), "--no-progress")
     assert "warning SEATA310" in run.stderr and f"{path}:" in run.stderr
+
+
+def test_a_parallel_without_branches_moves_on(tmp_path: Path) -> None:
+    data = {"StartAt": "P", "States": {
+        "P": {"Type": "Parallel", "Branches": [], "Next": "T"}, "T": task(None)}}
+    assert verdicts(load(tmp_path, data))["termination"] == "holds"
+    data["States"]["P"]["Next"] = "P2"
+    data["States"]["P2"] = {"Type": "Pass", "Next": "P"}  # a real loop
+    assert verdicts(load(tmp_path, data))["termination"] == "violated"
