@@ -414,7 +414,7 @@ def test_check_shows_seata_importer_warnings(tmp_path: Path) -> None:
 
 
 def test_a_parallel_without_branches_moves_on(tmp_path: Path) -> None:
-    data = {"StartAt": "P", "States": {
+    data: dict[str, Any] = {"StartAt": "P", "States": {
         "P": {"Type": "Parallel", "Branches": [], "Next": "T"}, "T": task(None)}}
     assert verdicts(load(tmp_path, data))["termination"] == "holds"
     data["States"]["P"]["Next"] = "P2"
