@@ -62,14 +62,16 @@ def check(
         source = source or str(definition)
         doc = read_document(definition)
         fmt = detect(doc.data)
-        if fmt in ("asl", "seata"):
+        if fmt in ("asl", "seata", "sw"):
             # An imported file is checked as its own graph, as the CLI does.
             from saga_models.importers.graph_semantics import (
                 load_machine,
                 load_seata,
+                load_sw,
             )
 
-            definition = (load_machine if fmt == "asl" else load_seata)(doc)
+            definition = {"asl": load_machine, "seata": load_seata,
+                          "sw": load_sw}[fmt](doc)
         else:
             definition = load(definition)
     if isinstance(faults, str):

@@ -111,14 +111,23 @@ class ImportedTransitionSystem:
         t = self._t
         if state[0] == gs.TIMED_OUT:
             return "the execution times out (machine TimeoutSeconds)"
+        if state[0] == gs.SUCCEEDED:
+            return "the workflow ends after compensating"
         error = t.errors[state[1] // 2 - 1] if state[1] else "an error"
         return f"the execution fails with {error}"
 
     def _properties(self) -> tuple[Property, ...]:
         t = self._t
 
+        rolled_ok = self.im.rollback_end_ok
+
+        def rolled_back(state: StateT) -> bool:
+            return state[0] in (gs.FAILED, gs.TIMED_OUT) or (
+                rolled_ok and state[0] == gs.SUCCEEDED
+                and bool(gs.held(t, state, gs.UNDONE)))
+
         def complete(state: StateT) -> str | None:
-            if state[0] not in (gs.FAILED, gs.TIMED_OUT):
+            if not rolled_back(state):
                 return None
             left = gs.held(t, state)
             if not left:
@@ -129,16 +138,16 @@ class ImportedTransitionSystem:
 
         def consistent(state: StateT) -> str | None:
             undone = gs.held(t, state, gs.UNDONE)
-            if state[0] == gs.SUCCEEDED and undone:
+            if state[0] == gs.SUCCEEDED and undone and not rolled_ok:
                 return ("the execution succeeds after undoing "
                         + ", ".join(map(repr, undone)) + ": the rollback ends in "
                         "success and masks the failure from the caller")
-            if state[0] == gs.SUCCEEDED and state[2] == 1:
+            if state[0] == gs.SUCCEEDED and state[2] == 1 and not rolled_ok:
                 return ("the execution succeeds although a Task failed: its "
                         "Catch route runs only handlers and ends in success, "
                         "so the caller cannot tell the failure from success")
             left = gs.held(t, state)
-            if state[0] in (gs.FAILED, gs.TIMED_OUT) and undone and left:
+            if rolled_back(state) and undone and left:
                 return (f"{self._ending(state)} part-way through the rollback: "
                         + ", ".join(map(repr, undone)) + " undone, "
                         + ", ".join(map(repr, left)) + " still in place")
@@ -213,7 +222,8 @@ def findings(im: ImportedMachine, faults: FaultModel = FaultModel(), *,
     while todo:
         state = todo.pop()
         if gs.is_terminal(t, state):
-            failed = state[0] in (gs.FAILED, gs.TIMED_OUT)
+            failed = state[0] in (gs.FAILED, gs.TIMED_OUT) or (
+                im.rollback_end_ok and bool(gs.held(t, state, gs.UNDONE)))
             left = gs.held(t, state)
             if failed:
                 out.update(f"left_in_place:{task}" for task in left)
@@ -221,7 +231,7 @@ def findings(im: ImportedMachine, faults: FaultModel = FaultModel(), *,
                     out.add("machine_timeout")
             elif gs.held(t, state, gs.UNDONE):
                 out.add("masked_rollback")
-            elif state[2] == 1:
+            elif state[2] == 1 and not im.rollback_end_ok:
                 out.add("masked_failure")
             continue
         for _, nxt in ts.successors(state):

@@ -43,13 +43,20 @@ MapArg = str | Path | Sidecar | None
 
 
 def detect(data: Any) -> str | None:
-    """The format name of ``data`` (``asl``, ``seata``), or None."""
+    """The format name of ``data`` (``asl``, ``seata``, ``sw``), or None.
+
+    A Serverless Workflow (``sw``) is only checked as its own graph
+    (:mod:`.graph_semantics`); it has no lowering to a saga."""
     from ._asl import find_machine
 
     if not isinstance(data, dict):
         return None
     if "StartState" in data and "States" in data:
         return "seata"
+    from ._sw import detect as is_sw
+
+    if is_sw(data):
+        return "sw"
     if find_machine(data) is not None:
         return "asl"
     return None

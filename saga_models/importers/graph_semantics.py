@@ -195,6 +195,10 @@ class ImportedMachine:
     """(Task, exceptions that end it ``UN``; ``*`` for every one): Seata's
     Status map, or ``IsForUpdate`` without one. Such a failed attempt may
     still have taken effect."""
+    rollback_end_ok: bool = False
+    """Serverless Workflow: ending normally after compensating is how a
+    workflow reports a rolled-back run (it has no Fail state), not a masked
+    failure; the effects still in place at such an end are checked."""
     fa_status: frozenset[str] = frozenset()
     """Seata: Tasks whose Status map can say FA for a returned value."""
     stack: bool = False
@@ -260,6 +264,24 @@ def load_seata(doc: Document, *, sidecar: Sidecar | None = None
         undoes=Undoes(undoes=tuple((c, tuple(fs)) for c, fs in pairs.items()),
                       no_effect=frozenset(no_effect), source=tuple(source)),
         import_diagnostics=tuple(m.diags.items))
+
+
+def load_sw(doc: Document) -> ImportedMachine:
+    """Parse a Serverless Workflow 0.8 document into an
+    :class:`ImportedMachine` (see :mod:`._sw` for the rules)."""
+    from . import _sw
+
+    graph, forward, undo, name = _sw.parse(doc)
+    pairs: dict[str, list[str]] = {}
+    for f, c in undo.items():
+        pairs.setdefault(c, []).append(f)
+    return ImportedMachine(
+        name=name, top=graph, forward=tuple(forward), span=graph.span,
+        source_format="sw", stack=True, rollback_end_ok=True,
+        undoes=Undoes(undoes=tuple((c, tuple(fs)) for c, fs in pairs.items()),
+                      no_effect=frozenset(),
+                      source=tuple((f, "compensatedBy" if f in undo else
+                                    "unmapped") for f in forward)))
 
 
 def _un_exceptions(raw: dict[str, object]) -> tuple[str, ...]:
@@ -908,6 +930,7 @@ __all__ = [
     "is_terminal",
     "load_machine",
     "load_seata",
+    "load_sw",
     "tables",
     "view",
 ]

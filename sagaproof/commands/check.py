@@ -117,11 +117,17 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
 
     doc = read_document(path)
     fmt = importers.detect(doc.data)
-    if fmt in ("asl", "seata"):
+    if fmt in ("asl", "seata", "sw"):
         # Checked as its own graph, with the engine's rules (not lowered).
         from saga_models.importers._mapping import read_sidecar
-        from saga_models.importers.graph_semantics import load_machine, load_seata
+        from saga_models.importers.graph_semantics import (
+            load_machine,
+            load_seata,
+            load_sw,
+        )
 
+        if fmt == "sw":
+            return [load_sw(doc)]
         sidecar = (read_sidecar(args.compensations)
                    if args.compensations else None)
         loader = load_machine if fmt == "asl" else load_seata

@@ -20,7 +20,11 @@ import yaml
 
 from saga_models import InvalidDefinition
 from saga_models._source import read_document
-from saga_models.importers.graph_semantics import load_machine, load_seata
+from saga_models.importers.graph_semantics import (
+    load_machine,
+    load_seata,
+    load_sw,
+)
 from verifier._imported_ts import findings
 
 ROOT = Path(__file__).parents[2]
@@ -42,7 +46,8 @@ def expectation(path: Path) -> dict[str, Any]:
 
 def reported(exp: dict[str, Any]) -> tuple[set[str], str | None]:
     """(finding ids, refusal code) for the corpus file ``exp`` names."""
-    loader = load_seata if exp["file"].startswith("seata/") else load_machine
+    loader = {"seata": load_seata, "sw": load_sw}.get(
+        exp["file"].split("/")[0], load_machine)
     try:
         im = loader(read_document(CORPUS / exp["file"]))
     except InvalidDefinition as exc:
@@ -50,9 +55,9 @@ def reported(exp: dict[str, Any]) -> tuple[set[str], str | None]:
     return set(findings(im)), None
 
 
-def test_every_asl_and_seata_corpus_file_has_expectations() -> None:
+def test_every_asl_seata_and_sw_corpus_file_has_expectations() -> None:
     have = {expectation(p)["file"] for p in FILES}
-    files = {f"{d}/{p.name}" for d in ("asl", "seata")
+    files = {f"{d}/{p.name}" for d in ("asl", "seata", "sw")
              for p in (CORPUS / d).iterdir() if p.is_file()}
     assert files <= have
 
