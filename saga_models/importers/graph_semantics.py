@@ -54,6 +54,7 @@ from ._asl import (
 from ._graph import TASK_KINDS, Catcher, Graph, Node, Retrier
 from ._mapping import Sidecar
 from ._seata import CATCH_ALL as SEATA_CATCH_ALL
+from ._seata import Machine as SeataMachine
 from ._structure import Undoes, is_notice
 from ._structure import infer as infer_undoes
 
@@ -229,11 +230,22 @@ def load_machine(doc: Document, *, sidecar: Sidecar | None = None
     tmo = raw.get("TimeoutSeconds") if isinstance(raw, dict) else None
     seconds = float(tmo) if isinstance(tmo, (int, float)) and not isinstance(
         tmo, bool) and tmo > 0 else None
+    undoes = infer_undoes(m, sidecar)
+    notices = frozenset(n for n in m.nodes if is_notice(m, n))
+    warnings = _warnings(m)
+    used = {c for c, _ in undoes.undoes}
+    for h in m.handlers:
+        if h not in used and h not in notices:
+            warnings.append(Diagnostic(
+                code="ASL211", span=m.nodes[h][0].span,
+                severity=Severity.WARNING,
+                message=f"handler Task {h!r} undoes no forward Task (no Catch "
+                "route pairs it with one, and its name does not)",
+                help="if it compensates something, map it in --compensations"))
     return ImportedMachine(
         name=m.name, top=m.top, forward=tuple(m.forward), span=m.top.span,
-        machine_timeout=seconds, undoes=infer_undoes(m, sidecar),
-        notices=frozenset(n for n in m.nodes if is_notice(m, n)),
-        import_diagnostics=tuple(_warnings(m)))
+        machine_timeout=seconds, undoes=undoes, notices=notices,
+        import_diagnostics=tuple(warnings))
 
 
 def load_seata(doc: Document, *, sidecar: Sidecar | None = None
@@ -263,7 +275,7 @@ def load_seata(doc: Document, *, sidecar: Sidecar | None = None
         fa_status=frozenset(n for n in m.forward if _fa_status(nodes[n].raw)),
         undoes=Undoes(undoes=tuple((c, tuple(fs)) for c, fs in pairs.items()),
                       no_effect=frozenset(no_effect), source=tuple(source)),
-        import_diagnostics=tuple(m.diags.items))
+        import_diagnostics=(*m.diags.items, *_seata_warnings(m)))
 
 
 def load_sw(doc: Document) -> ImportedMachine:
@@ -303,6 +315,20 @@ def _un_exceptions(raw: dict[str, object]) -> tuple[str, ...]:
         name = key[len("$exception{"):].rstrip("}").strip()
         out.append("*" if name in SEATA_CATCH_ALL else name)
     return tuple(dict.fromkeys(out))
+
+
+def _seata_warnings(m: SeataMachine) -> list[Diagnostic]:
+    raw = m.raw
+    if str(raw.get("RecoverStrategy", "")).lower() != "forward":
+        return []
+    return [Diagnostic(
+        code="SEATA320", span=m.graph.span,
+        severity=Severity.WARNING,
+        message="RecoverStrategy Forward: on a global-transaction timeout the "
+        "TC retries forward instead of compensating (SagaResourceManager."
+        "branchRollback); the model has no global timeout, so it does not "
+        "explore that recovery",
+        help="see docs/importers.md")]
 
 
 def _fa_status(raw: dict[str, object]) -> bool:

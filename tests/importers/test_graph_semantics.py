@@ -420,3 +420,13 @@ def test_a_parallel_without_branches_moves_on(tmp_path: Path) -> None:
     data["States"]["P"]["Next"] = "P2"
     data["States"]["P2"] = {"Type": "Pass", "Next": "P"}  # a real loop
     assert verdicts(load(tmp_path, data))["termination"] == "violated"
+
+
+def test_a_handler_that_undoes_nothing_is_a_warning(tmp_path: Path) -> None:
+    fallback = load(tmp_path, saga(Pay=task("Done", catch="PayByInvoice"),
+                                   PayByInvoice=task(None)))
+    [d] = [d for d in fallback.import_diagnostics
+           if d.code == "ASL211" and "'PayByInvoice'" in d.message]
+    assert d.span.line > 0
+    assert not [d for d in load(tmp_path, saga()).import_diagnostics
+                if d.code == "ASL211"]
