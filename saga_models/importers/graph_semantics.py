@@ -152,6 +152,9 @@ class Tables:
     """((region, node) of a compensation Task, effect slots it undoes)."""
     task_errors: tuple[tuple[tuple[int, int], tuple[int, ...]], ...]
     """((region, node), the errors (indices) a Task attempt may raise)."""
+    errors_of: dict[tuple[int, int], tuple[int, ...]] = field(
+        default_factory=dict, compare=False, hash=False)
+    """``task_errors`` as a mapping (looked up for every state explored)."""
     forward: frozenset[str]
     unknowns: frozenset[tuple[int, int, int]] = frozenset()
     """(region, node, error): that error of that Task ends it ``UN`` (Seata):
@@ -499,7 +502,8 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
         width_counters=tuple(widths), effects=tuple(effects), effect_base=base,
         width=stack_base + (len(effects) if im.stack else 0),
         undoes=tuple(undoes),
-        task_errors=tuple(task_errors), forward=forward,
+        task_errors=tuple(task_errors), errors_of=dict(task_errors),
+        forward=forward,
         fallbacks=frozenset(
             n for r in regions for n, node in r.graph.nodes.items()
             if node.kind in TASK_KINDS and n not in undoes_of
@@ -625,7 +629,7 @@ def enabled(t: Tables, state: tuple[int, ...]) -> list[Event]:
             out.append(Event(kind="ok", region=r.index, node=i))
             if (r.index, i) in t.callbacks:
                 out.append(Event(kind="wait", region=r.index, node=i))
-            for e in dict(t.task_errors)[(r.index, i)]:
+            for e in t.errors_of[(r.index, i)]:
                 maybe = t.errors[e] == TIMEOUT or (r.index, i, e) in t.unknowns
                 took = (False, True) if maybe and node.name in t.forward \
                     else (False,)
