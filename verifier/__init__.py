@@ -1,5 +1,6 @@
 """sagaproof's verifier: transition systems, the explicit checker, verdicts."""
 
+from . import _imported_ts as _imported_ts  # registers imported machines
 from . import _workflow_ts as _workflow_ts  # registers the workflow model
 from ._check import check as check
 from ._check import compile_model as compile_model

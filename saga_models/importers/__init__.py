@@ -30,6 +30,7 @@ __all__ = [
     "CompensationMap",
     "MappingEntry",
     "detect",
+    "graph_mapping",
     "load",
     "load_all",
     "load_all_document",
@@ -42,13 +43,20 @@ MapArg = str | Path | Sidecar | None
 
 
 def detect(data: Any) -> str | None:
-    """The format name of ``data`` (``asl``, ``seata``), or None."""
+    """The format name of ``data`` (``asl``, ``seata``, ``sw``), or None.
+
+    A Serverless Workflow (``sw``) is only checked as its own graph
+    (:mod:`.graph_semantics`); it has no lowering to a saga."""
     from ._asl import find_machine
 
     if not isinstance(data, dict):
         return None
     if "StartState" in data and "States" in data:
         return "seata"
+    from ._sw import detect as is_sw
+
+    if is_sw(data):
+        return "sw"
     if find_machine(data) is not None:
         return "asl"
     return None
@@ -135,3 +143,22 @@ def mapping(path: str | Path, *, compensations: MapArg = None) -> CompensationMa
     from . import _asl
 
     return _asl.parse(doc, sidecar=sidecar).mapping
+
+
+def graph_mapping(path: str | Path, *, compensations: MapArg = None
+                  ) -> CompensationMap:
+    """The mapping ``sagaproof check`` uses on an imported file, which explores
+    the file as its own graph: for ASL read from the structure of the file
+    (Catch routes and rollback chains; see ``_structure``), for Seata declared
+    by CompensateState. :func:`mapping` is the one the lowering uses."""
+    doc = read_document(path)
+    sidecar = _sidecar(compensations)
+    if detect(doc.data) == "seata":
+        from ._seata import parse as parse_seata
+
+        return parse_seata(doc, sidecar=sidecar, enumerate_paths=False).mapping
+    from . import _asl
+    from ._structure import as_map, infer
+
+    m = _asl.parse(doc, sidecar=sidecar, enumerate_paths=False)
+    return as_map(m, infer(m, sidecar))

@@ -265,8 +265,12 @@ in place while another fails; see docs/importers.md for why more add nothing
 to the checked properties."""
 
 
-def parse(doc: Document, *, sidecar: Sidecar | None = None) -> Machine:
-    """Parse and classify; raises :class:`InvalidDefinition` on a bad file."""
+def parse(doc: Document, *, sidecar: Sidecar | None = None,
+          enumerate_paths: bool = True) -> Machine:
+    """Parse and classify; raises :class:`InvalidDefinition` on a bad file.
+
+    ``enumerate_paths=False`` skips the forward paths (lowering needs them;
+    the graph semantics explores loops and every Choice itself)."""
     found = find_machine(doc.data)
     if found is None:
         raise reject("ASL101", "not an ASL state machine", doc.span(""),
@@ -297,6 +301,10 @@ def parse(doc: Document, *, sidecar: Sidecar | None = None) -> Machine:
         hit = first_match(par.catches, error)
         return hit.next if hit else None
 
+    if not enumerate_paths:
+        return Machine(name=name, top=top, nodes=nodes, forward=forward,
+                       handlers=handlers, mapping=mapping, paths=[],
+                       pointer=pointer)
     paths = Enumerator(is_compensation=is_comp, catch_target=catch_target,
                        loop_code="ASL106").paths(top, top.start)
     if not paths:

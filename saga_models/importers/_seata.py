@@ -60,6 +60,9 @@ UNKNOWN_TIMEOUT = 60.0
 nominal timeout so the model explores unknown outcomes (only its presence
 matters to the model)."""
 _TYPES = {"ServiceTask": "task", "ScriptTask": "task", "SubStateMachine": "sub",
+          # The compensation of a SubStateMachine (StateType
+          # COMPENSATE_SUB_MACHINE in the Java engine): a valid state type.
+          "CompensateSubMachine": "task",
           "Choice": "choice", "Succeed": "succeed", "Fail": "fail",
           "CompensationTrigger": "trigger"}
 _STATUS = {"SU": "SU", "FA": "FA", "UN": "UN", "SUCCEEDED": "SU", "FAILED": "FA",
@@ -97,8 +100,12 @@ class Machine:
     raw: dict[str, Any]
 
 
-def parse(doc: Document, *, sidecar: Sidecar | None = None) -> Machine:
-    """Parse and validate as Seata's own validator would, then classify."""
+def parse(doc: Document, *, sidecar: Sidecar | None = None,
+          enumerate_paths: bool = True) -> Machine:
+    """Parse and validate as Seata's own validator would, then classify.
+
+    ``enumerate_paths=False`` skips the forward paths (lowering needs them;
+    the graph semantics explores loops and every Choice itself)."""
     data = doc.data
     d = Diags()
     name = str(data.get("Name") or "seata-saga")
@@ -183,7 +190,8 @@ def parse(doc: Document, *, sidecar: Sidecar | None = None) -> Machine:
 
     paths = Enumerator(is_compensation=comps.__contains__,
                        catch_target=catch_target,
-                       loop_code="SEATA304").paths(graph, start)
+                       loop_code="SEATA304").paths(graph, start) \
+        if enumerate_paths else []
     return Machine(name=name, graph=graph, forward=forward, compensations=comps,
                    mapping=mapping, paths=paths, diags=d, raw=data)
 
@@ -194,8 +202,9 @@ def _node(doc: Document, d: Diags, name: str, raw: Any) -> Node:
     if not isinstance(raw, dict) or raw.get("Type") not in _TYPES:
         kind = raw.get("Type") if isinstance(raw, dict) else raw
         raise reject("SEATA305", f"state {name!r} has unknown Type={kind!r}", span,
-                     "use ServiceTask, ScriptTask, SubStateMachine, Choice, "
-                     "CompensationTrigger, Succeed or Fail")
+                     "use ServiceTask, ScriptTask, SubStateMachine, "
+                     "CompensateSubMachine, Choice, CompensationTrigger, "
+                     "Succeed or Fail")
     if "Catches" in raw:
         d.add("SEATA310", f"state {name!r}: key 'Catches' is not read by Seata's "
               "parsers (they read 'Catch'); its routes are ignored", doc.key_span(
@@ -222,7 +231,9 @@ def _node(doc: Document, d: Diags, name: str, raw: Any) -> Node:
         choices=choices,
         default=str(raw["Default"]) if raw.get("Default") is not None else None,
         catches=tuple(
-            Catcher(errors=tuple(map(str, c.get("Exceptions") or [])) or ("*",),
+            # An empty Exceptions list matches nothing (EngineUtils
+            # .handleException tests each listed class): never a catch-all.
+            Catcher(errors=tuple(map(str, c.get("Exceptions") or [])),
                     next=str(c.get("Next")), span=doc.span(f"{pointer}/Catch/{i}"))
             for i, c in enumerate(raw.get("Catch") or []) if isinstance(c, dict)),
         retriers=tuple(
@@ -238,7 +249,10 @@ def _node(doc: Document, d: Diags, name: str, raw: Any) -> Node:
 
 def _first(entries: Iterable[Any], error: str) -> Any:
     for e in entries:
-        if not e.errors or any(matches(p, error) for p in e.errors):
+        # A Retry without Exceptions retries every exception; a Catch without
+        # them catches none.
+        if (not e.errors and isinstance(e, Retrier)) or any(
+                matches(p, error) for p in e.errors):
             return e
     return None
 
@@ -308,8 +322,7 @@ def uncaught_variants(m: Machine, primary: Saga) -> list[Saga]:
 
 
 def _catches_all(node: Node) -> bool:
-    return any(not c.errors or any(p in CATCH_ALL for p in c.errors)
-               for c in node.catches)
+    return any(any(p in CATCH_ALL for p in c.errors) for c in node.catches)
 
 
 def _route(m: Machine, node: Node) -> tuple[str, Catcher | None]:

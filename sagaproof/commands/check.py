@@ -148,6 +148,7 @@ def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
         problems.extend((path, d) for d in exc.diagnostics)
         return
     for definition in definitions:
+        _show_warnings(definition)
         bar, update = _progress_bar(not args.no_progress)
         try:
             results.append(check(
@@ -188,6 +189,14 @@ def _emit(args: argparse.Namespace, results: list[Any], sources: list[Any],
                            tool_version=version())
     if out:
         print(out)
+def _show_warnings(definition: Any) -> None:
+    """Every importer warning, located, on standard error (not a verdict, so
+    not in the machine-readable output on standard output)."""
+    from saga_models import Severity
+
+    for d in getattr(definition, "import_diagnostics", ()):
+        if d.severity is Severity.WARNING:
+            print(d.render(), file=sys.stderr)
 
 
 def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
@@ -200,6 +209,22 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
 
     check_file(path)  # BPMN: SAGA017, not the YAML parser's error
     doc = read_document(path)
+    fmt = importers.detect(doc.data)
+    if fmt in ("asl", "seata", "sw"):
+        # Checked as its own graph, with the engine's rules (not lowered).
+        from saga_models.importers._mapping import read_sidecar
+        from saga_models.importers.graph_semantics import (
+            load_machine,
+            load_seata,
+            load_sw,
+        )
+
+        if fmt == "sw":
+            return [load_sw(doc)]
+        sidecar = (read_sidecar(args.compensations)
+                   if args.compensations else None)
+        loader = load_machine if fmt == "asl" else load_seata
+        return [loader(doc, sidecar=sidecar)]
     if importers.detect(doc.data) is not None:
         return list(importers.load_all_document(doc, compensations=args.compensations))
     if args.compensations:

@@ -40,10 +40,13 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run_export)
     m: argparse.ArgumentParser = sub.add_parser(
         "mapping", help="print the inferred compensation map of an ASL/Seata file",
-        description="Print which Task compensates which, as inferred from the "
-        "Catch wiring and the names (or declared by CompensateState), in the "
-        "sidecar format that --compensations reads. Unmapped forward Tasks are "
-        "listed as 'none' with a note: they are reported, never guessed.",
+        description="Print which Task compensates which, as 'sagaproof check' "
+        "reads it: from the structure of the file (Catch routes and rollback "
+        "chains, names breaking ties; CompensateState in Seata), in the "
+        "sidecar format that --compensations reads. A Task with nothing to "
+        "undo (a read, a notice) is listed as 'none'; an unmapped forward Task "
+        "as '?' with an UNMAPPED note, which --compensations refuses until you "
+        "replace it: it is reported, never guessed.",
     )
     m.add_argument("path", metavar="FILE")
     m.add_argument("--compensations", metavar="MAP",
@@ -77,7 +80,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_mapping(args: argparse.Namespace) -> int:
     from saga_models import importers
 
-    cmap = importers.mapping(args.path, compensations=args.compensations)
+    cmap = importers.graph_mapping(args.path, compensations=args.compensations)
     sys.stdout.write(cmap.to_yaml(
         header=f"compensation map for {args.path}\n"
         f"use: sagaproof check {args.path} --compensations THIS_FILE"))
