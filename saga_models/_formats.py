@@ -31,6 +31,18 @@ def _unsupported(file: str, fmt: str, line: int = 1) -> InvalidDefinition:
         "(docs/importers.md)"),))
 
 
+def graph_only(file: str, fmt: str) -> InvalidDefinition:
+    """SAGA017 for a format ``sagaproof check`` explores as its own graph but
+    that has no native saga form (to run, export or lower)."""
+    return InvalidDefinition((Diagnostic(
+        code="SAGA017",
+        message=f"this is a {fmt} file: `sagaproof check` explores it as its "
+        "own graph, but it has no native saga form to run or export",
+        span=Span(file=file, line=1, column=1),
+        help="check it with `sagaproof check FILE`; to run it, write it as a "
+        "sagaproof saga ('saga: <name>' and 'steps:') or as ASL"),))
+
+
 def format_of(data: Any) -> str | None:
     """The name of a recognised foreign format of parsed ``data``, or None."""
     if isinstance(data, str) and _BPMN_NS in data:

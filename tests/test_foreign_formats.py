@@ -32,7 +32,6 @@ SW08 = json.dumps({"id": "order", "version": "1.0", "specVersion": "0.8",
     ("order.bpmn", BPMN, "BPMN 2.0"),
     ("order.xml", BPMN, "BPMN 2.0"),
     ("order.sw.yaml", SW10, "Serverless Workflow"),
-    ("order.sw.json", SW08, "Serverless Workflow"),
 ])
 def test_recognised_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                             name: str, text: str, fmt: str) -> None:
@@ -46,6 +45,20 @@ def test_recognised_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert main(["check", str(path), "--format", "json"]) == 2
     (entry,) = json.loads(capsys.readouterr().out)
     assert [x["code"] for x in entry["diagnostics"]] == ["SAGA017"]
+
+
+def test_serverless_workflow_08_is_checked_as_its_graph(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "order.sw.json"
+    path.write_text(SW08)
+    assert main(["check", str(path), "--format", "json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["verdict"] == "holds"
+    # It has no native saga form: loading it as one names the format.
+    with pytest.raises(InvalidDefinition) as exc:
+        load(path)
+    (d,) = exc.value.diagnostics
+    assert d.code == "SAGA017" and "sagaproof check" in d.message
 
 
 def test_other_files_are_still_not_a_definition(tmp_path: Path) -> None:

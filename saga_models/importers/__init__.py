@@ -68,8 +68,9 @@ def _sidecar(compensations: MapArg) -> Sidecar | None:
     return read_sidecar(compensations)
 
 
-def _check_shape(doc: Document, fmt: str | None) -> None:
-    """Refuse wrongly typed sub-nodes before an importer indexes them."""
+def check_shape(doc: Document, fmt: str | None) -> None:
+    """Refuse wrongly typed sub-nodes before an importer indexes them (every
+    entry point that parses an ASL or Seata document calls this first)."""
     from .._errors import InvalidDefinition
     from ._shape import ASL, SEATA, shape_diagnostics
 
@@ -89,7 +90,7 @@ def _check_shape(doc: Document, fmt: str | None) -> None:
 def load_all_document(doc: Document, *, compensations: MapArg = None) -> list[Saga]:
     """Every alternative saga of a parsed ASL or Seata document."""
     fmt = detect(doc.data)
-    _check_shape(doc, fmt)
+    check_shape(doc, fmt)
     sidecar = _sidecar(compensations)
     if fmt == "asl":
         from . import _asl
@@ -99,6 +100,10 @@ def load_all_document(doc: Document, *, compensations: MapArg = None) -> list[Sa
         from ._seata import lower_paths, parse
 
         return lower_paths(parse(doc, sidecar=sidecar))
+    if fmt == "sw":
+        from .._formats import graph_only
+
+        raise graph_only(doc.file, "Serverless Workflow 0.8")
     from .._errors import Diagnostic, InvalidDefinition
 
     raise InvalidDefinition((Diagnostic(
@@ -134,7 +139,7 @@ def mapping(path: str | Path, *, compensations: MapArg = None) -> CompensationMa
     """The forward-task -> compensation mapping of an imported file, inferred
     and completed by the sidecar; print it with :meth:`CompensationMap.to_yaml`."""
     doc = read_document(path)
-    _check_shape(doc, detect(doc.data))
+    check_shape(doc, detect(doc.data))
     sidecar = _sidecar(compensations)
     if detect(doc.data) == "seata":
         from ._seata import parse as parse_seata
@@ -152,6 +157,7 @@ def graph_mapping(path: str | Path, *, compensations: MapArg = None
     (Catch routes and rollback chains; see ``_structure``), for Seata declared
     by CompensateState. :func:`mapping` is the one the lowering uses."""
     doc = read_document(path)
+    check_shape(doc, detect(doc.data))
     sidecar = _sidecar(compensations)
     if detect(doc.data) == "seata":
         from ._seata import parse as parse_seata

@@ -66,6 +66,9 @@ def load_machine(doc: Document, *, sidecar: Sidecar | None = None
     Raises :class:`InvalidDefinition` with located ``ASL2xx`` diagnostics on
     what the engine itself refuses (an empty ``ErrorEquals``).
     """
+    from . import check_shape
+
+    check_shape(doc, "asl")
     m = parse(doc, sidecar=sidecar, enumerate_paths=False)
     problems = list(_invalid(m))
     if problems:
@@ -98,8 +101,9 @@ def load_seata(doc: Document, *, sidecar: Sidecar | None = None
     CompensateState says which state undoes which; a state whose Status can
     be ``UN`` (or an ``IsForUpdate`` one without a Status map) may have taken
     effect when it fails; a CompensationTrigger unwinds the stack."""
-    from . import _seata
+    from . import _seata, check_shape
 
+    check_shape(doc, "seata")
     m = _seata.parse(doc, sidecar=sidecar, enumerate_paths=False)
     nodes = m.graph.nodes
     pairs: dict[str, list[str]] = {}
