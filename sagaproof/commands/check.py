@@ -9,6 +9,7 @@ from typing import Any
 from saga_models import FaultModel, InvalidDefinition
 from verifier import CheckResult, Verdict, check, render
 
+from ..budget import add_budget_args
 from ..cli import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VIOLATED
 
 
@@ -24,8 +25,7 @@ def register(sub: Any) -> None:
     p.add_argument("--faults", default="all", metavar="KNOBS",
                    help="all, none, or a comma list of fail, timeout, comp_fail, "
                    "crash[=N], duplicate[=N] (default: all)")
-    p.add_argument("--max-states", type=int, default=5_000_000, metavar="N")
-    p.add_argument("--max-memory", type=int, default=8 * 1024**3, metavar="BYTES")
+    add_budget_args(p, max_states=5_000_000, max_memory=8 * 1024**3)
     p.add_argument("--property", action="append", dest="properties",
                    metavar="NAME", help="check only this property (repeatable)")
     p.add_argument("--backend", choices=["explicit", "smt", "auto"],
@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
                     definition, properties=args.properties, faults=faults,
                     backend=args.backend, max_states=args.max_states,
                     max_memory=args.max_memory, progress=update, source=path,
+                    timeout=args.timeout,
                 ))
             except ValueError as exc:
                 print(f"sagaproof check: {path}: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ from typing import Any
 from saga_models import FaultModel, Saga, load
 from verifier import graph
 
+from ..budget import count_arg
 from ..cli import EXIT_OK, EXIT_USAGE
 
 
@@ -25,7 +26,7 @@ def register(sub: Any) -> None:
     p.add_argument("--faults", default="none", metavar="KNOBS",
                    help="fault model for --states (default: none, to keep it "
                    "readable)")
-    p.add_argument("--max-states", type=int, default=500, metavar="N")
+    p.add_argument("--max-states", type=count_arg, default=500, metavar="N")
     p.set_defaults(func=run)
 
 
