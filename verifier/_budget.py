@@ -6,6 +6,8 @@ budget (``--timeout``, ``--max-states``, ``--max-memory``), never ``holds``.
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from dataclasses import dataclass
 
@@ -55,6 +57,20 @@ def deadline_after(timeout: float | None) -> Deadline | None:
     if not timeout > 0:
         raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
     return Deadline.after(timeout)
+
+
+def current_rss() -> int:
+    """Resident memory now, in bytes: a budget compares it with the start.
+
+    Not the peak (``ru_maxrss``): a process that peaked higher earlier (imports,
+    a previous check) would otherwise get its budget for free.
+    """
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+    except OSError:  # not Linux: the peak is the best portable figure
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kb if sys.platform == "darwin" else kb * 1024
 
 
 class BudgetExhausted(SagaError):

@@ -22,7 +22,7 @@ from itertools import pairwise
 
 import networkx as nx
 
-from ._budget import Deadline
+from ._budget import Deadline, current_rss
 from ._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
 from ._ts import StateT, TransitionSystem
 
@@ -68,6 +68,7 @@ def explore(
     props = [p for p in ts.properties if properties is None or p.name in properties]
     started = time.perf_counter()
     rss0 = _rss_bytes()
+    now0 = current_rss()
     need_graph = any(p.liveness for p in props)
 
     index: dict[bytes, int] = {}
@@ -114,6 +115,12 @@ def explore(
     successors = ts.successors
     is_terminal = ts.is_terminal
     while head < len(states):
+        # Checked at the first state too: a budget spent loading is spent.
+        if (deadline is not None and head % _CLOCK_EVERY == 0
+                and deadline.expired()):
+            budget_reason = deadline.reason(
+                f"at {len(states):,} states, depth {depth}")
+            break
         if head == next_layer_at:
             depth += 1
             depth_of_layer.append(head)
@@ -152,17 +159,13 @@ def explore(
         if budget_reason:
             break
         head += 1
-        if (deadline is not None and head % _CLOCK_EVERY == 0
-                and deadline.expired()):
-            budget_reason = deadline.reason(
-                f"at {len(states):,} states, depth {depth}")
-            break
         if head % _CHECK_EVERY == 0:
             if progress is not None:
                 progress(len(states), depth)
-            if _rss_bytes() - rss0 > max_memory:
+            if current_rss() - now0 > max_memory:
                 budget_reason = (
                     f"memory budget reached: more than {max_memory:,} bytes "
+                    "(--max-memory) "
                     f"at {len(states):,} states, depth {depth}"
                 )
                 break

@@ -12,14 +12,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import resource
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import z3
 
-from .._budget import BudgetExhausted, Deadline
+from .._budget import BudgetExhausted, Deadline, current_rss
 
 SEED = 0
 """Seed for z3's SAT and SMT random choices (phase caching, restarts)."""
@@ -39,11 +37,6 @@ def _configure() -> None:
 _MB = 1024 * 1024
 
 
-def _rss_bytes() -> int:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb if sys.platform == "darwin" else kb * 1024
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SolverBudget:
     """The budgets every query of one check shares."""
@@ -54,11 +47,11 @@ class SolverBudget:
     """Bytes the check may add to the process (RSS growth, as the explicit
     checker counts it), or None."""
     rss0: int = 0
-    """Peak RSS when the check started."""
+    """RSS when the check started."""
 
     def before_query(self) -> int | None:
         """Raise if a budget already ran out; else the query's timeout in ms."""
-        if self.max_memory is not None and _rss_bytes() - self.rss0 > self.max_memory:
+        if self.max_memory is not None and current_rss() - self.rss0 > self.max_memory:
             raise BudgetExhausted(
                 f"memory budget reached: more than {self.max_memory:,} bytes "
                 f"(--max-memory) between z3 queries"
@@ -97,7 +90,7 @@ def budget(
     z3's memory limit is a process-wide parameter, so it is set for the block
     and cleared after it (z3 refuses all work while over it).
     """
-    b = SolverBudget(deadline=deadline, max_memory=max_memory, rss0=_rss_bytes())
+    b = SolverBudget(deadline=deadline, max_memory=max_memory, rss0=current_rss())
     token = _BUDGET.set(b)
     if max_memory is not None:
         # The context must exist before the limit: z3 crashes (not raises) when
