@@ -43,13 +43,14 @@ def run(args: argparse.Namespace) -> int:
     saga = load_saga(args.definition)
     path = Path(args.log)
     if not path.exists():
-        err(f"sagaproof conform: LOG={args.log!r} does not exist")
+        err(f"sagaproof conform: [RT001] no such log LOG={args.log!r}; check the "
+            "path (conform only reads an existing log)")
         return EXIT_USAGE
     with path.open("rb") as fh:
         is_sqlite = fh.read(16) == b"SQLite format 3\x00"
     logs: dict[str, list[Any]]
     if is_sqlite:
-        log = SQLiteLog(path)
+        log = SQLiteLog(path, create=False)
         try:
             infos = [i for i in log.instances() if i.name == saga.name]
             logs = {i.saga_id: log.records(i.saga_id) for i in infos}

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 from typing import Any
 
+from ..budget import seconds_arg
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -20,6 +22,9 @@ def register(sub: Any) -> None:
     p.add_argument("--force", action="store_true",
                    help="take over instances whose lease has not expired")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--lock-timeout", type=seconds_arg, default=30.0,
+                   metavar="DURATION", help="how long to wait for another "
+                   "process's write lock on the log (default: 30s)")
     p.set_defaults(func=run)
 
 
@@ -27,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from runtime import Engine, SagaResult, SQLiteLog, load_participants
     from runtime._cli import EXIT_USAGE, check_pinned, err, load_saga, render
 
-    log = SQLiteLog(args.db)
+    log = SQLiteLog(args.db, create=False, lock_timeout=args.lock_timeout)
     try:
         pending = log.instances(status="running")
         groups: dict[tuple[str, str, str], list[str]] = {}

@@ -10,6 +10,8 @@ from typing import Any
 
 from saga_models import Saga, load
 
+from ..budget import seconds_arg
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -28,6 +30,9 @@ def register(sub: Any) -> None:
                    default="commands", help="when commits fsync (default: before "
                    "every command is sent)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--lock-timeout", type=seconds_arg, default=30.0,
+                   metavar="DURATION", help="how long to wait for another "
+                   "process's write lock on the log (default: 30s)")
     p.set_defaults(func=run)
 
 
@@ -46,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     participants = load_participants(args.participants)
     data = parse_input(args.input)
-    log = SQLiteLog(args.db, durability=args.durability)
+    log = SQLiteLog(args.db, durability=args.durability,
+                    lock_timeout=args.lock_timeout)
     try:
         engine = Engine(definition, participants, log=log,
                         definition_path=str(Path(args.definition).resolve()),

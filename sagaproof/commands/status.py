@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from ..budget import seconds_arg
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -16,13 +18,16 @@ def register(sub: Any) -> None:
                    help="only instances with this status (running, COMPLETED, "
                    "COMPENSATED, FAILED, STUCK)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--lock-timeout", type=seconds_arg, default=30.0,
+                   metavar="DURATION", help="how long to wait for another "
+                   "process's write lock on the log (default: 30s)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from runtime import SQLiteLog
 
-    log = SQLiteLog(args.db)
+    log = SQLiteLog(args.db, create=False, lock_timeout=args.lock_timeout)
     try:
         if args.saga_id:
             info = log.get(args.saga_id)
