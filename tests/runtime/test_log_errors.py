@@ -114,7 +114,7 @@ def test_library_refuses_to_create_when_asked_not_to(workdir: Path) -> None:
     assert not (workdir / "none.db").exists()
 
 
-# --- read-only -------------------------------------------------------------------------
+# --- read-only --------------------------------------------------------------------
 def _unprivileged() -> None:
     """Root ignores file modes: drop CAP_DAC_OVERRIDE from the bounding set
     before exec so the child (still root, still able to read the interpreter)
@@ -178,7 +178,7 @@ def test_locked_log(workdir: Path) -> None:
     assert rows(db) == before
 
 
-# --- missing tables --------------------------------------------------------------------
+# --- missing tables ---------------------------------------------------------------
 @pytest.mark.parametrize("command", [["status"], ["recover"], ["run"]])
 def test_missing_log_table(command: list[str], workdir: Path) -> None:
     db = _started(workdir)
@@ -199,7 +199,7 @@ def test_missing_log_table(command: list[str], workdir: Path) -> None:
     con.close()
 
 
-# --- an sqlite3 error in the middle of a transaction -----------------------------------
+# --- an sqlite3 error in the middle of a transaction ------------------------------
 def test_error_mid_transaction_rolls_back(workdir: Path) -> None:
     """A trigger fails the log insert after the ``sagas`` update of the same
     transaction: the update is rolled back with it, the CLI says one line."""
