@@ -149,6 +149,8 @@ def audit(saga: Saga, info: SagaInfo, records: Sequence[LogRecord]) -> list[str]
     """Every derived column of ``info`` (the ``sagas`` row, a summary the
     runtime writes beside the records) that the replayed records contradict,
     plus every record the replay refuses. Empty when the summary is honest.
+    Records written under another definition cannot be compared at all: that
+    raises :class:`DefinitionMismatch`, as :func:`replay` does.
 
     The records are the truth: ``recover`` and ``conform`` trust them, so a
     summary edited by hand (``status='COMPLETED'`` with a step still held) is
@@ -171,7 +173,7 @@ def audit(saga: Saga, info: SagaInfo, records: Sequence[LogRecord]) -> list[str]
                             f"{rec.outcome!r}")
     try:
         rep = replay(saga, records)
-    except (CorruptLog, DefinitionMismatch) as exc:
+    except CorruptLog as exc:
         return [*problems, str(exc)]
     if info.definition_hash != saga.content_hash:
         problems.append(f"saga_id={sid!r}: definition_hash column "
