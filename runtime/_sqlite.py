@@ -16,7 +16,7 @@ import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._errors import CorruptLog, LeaseLost, LogError, NoSuchLog, UnknownSaga
 from ._log import RUNNING, LogRecord, SagaInfo, lease_is_free
@@ -96,29 +96,47 @@ def log_error(exc: sqlite3.Error, path: str, doing: str) -> LogError:
                     "the file with `sqlite3 DB 'PRAGMA integrity_check'`")
 
 
-def _guarded(
+class Guardable(Protocol):
+    """A SQLite-backed store whose methods :func:`guarded` can wrap."""
+
+    path: str
+
+    def _rollback(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=Guardable)
+
+
+def guarded(
     doing: str,
-) -> Callable[[Callable[Concatenate[SQLiteLog, _P], _R]],
-              Callable[Concatenate[SQLiteLog, _P], _R]]:
+) -> Callable[[Callable[Concatenate[_S, _P], _R]], Callable[Concatenate[_S, _P], _R]]:
     """Turn any ``sqlite3.Error`` of the method into a one-line
     :class:`LogError`, after rolling back whatever transaction it left open (a
     failed COMMIT may have ended it already: hence the check, which replaces
     ``cannot rollback - no transaction is active``)."""
 
     def wrap(
-        fn: Callable[Concatenate[SQLiteLog, _P], _R],
-    ) -> Callable[Concatenate[SQLiteLog, _P], _R]:
+        fn: Callable[Concatenate[_S, _P], _R],
+    ) -> Callable[Concatenate[_S, _P], _R]:
         @functools.wraps(fn)
-        def guarded(self: SQLiteLog, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        def call(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             try:
                 return fn(self, *args, **kwargs)
             except sqlite3.Error as exc:
                 self._rollback()
                 raise log_error(exc, self.path, doing) from None
 
-        return guarded
+        return call
 
     return wrap
+
+
+def rollback(db: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it does
+    after some I/O errors, and a second ROLLBACK would fail)."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
 
 
 _INFO_COLS = ("saga_id, name, definition_hash, definition_path, participants, input, "
@@ -192,10 +210,7 @@ class SQLiteLog:
             raise
 
     def _rollback(self) -> None:
-        # SQLite may have rolled back already (it does after some I/O errors).
-        if self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
+        rollback(self._db)
 
     def _open(self, check: bool) -> None:
         db = self._db
@@ -245,7 +260,7 @@ class SQLiteLog:
             self._sync = mode
 
     # --- the protocol ---------------------------------------------------------
-    @_guarded("starting a saga")
+    @guarded("starting a saga")
     def create(self, info: SagaInfo, first: LogRecord) -> None:
         self._set_sync("FULL" if self._durability != "os" else "NORMAL")
         db = self._db
@@ -270,7 +285,7 @@ class SQLiteLog:
             self._rollback()
             raise
 
-    @_guarded("appending to the log")
+    @guarded("appending to the log")
     def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
                status: str = RUNNING, now: float = 0.0, sync: bool = True) -> None:
         """See :class:`~runtime.SagaLog`; ``sync`` asks for an fsync (needed
@@ -307,7 +322,7 @@ class SQLiteLog:
             f"saga_id={saga_id!r}: appending seq={seq} but the log is at "
             f"next_seq={info.next_seq}")
 
-    @_guarded("reading the log")
+    @guarded("reading the log")
     def records(self, saga_id: str) -> list[LogRecord]:
         self.get(saga_id)
         rows = self._db.execute(
@@ -316,7 +331,7 @@ class SQLiteLog:
                           step_index=r[4], outcome=r[5], attempt=r[6],
                           definition_hash=r[7], data=r[8], at=r[9]) for r in rows]
 
-    @_guarded("reading the log")
+    @guarded("reading the log")
     def get(self, saga_id: str) -> SagaInfo:
         row = self._db.execute(f"SELECT {_INFO_COLS} FROM sagas WHERE saga_id=?",
                                (saga_id,)).fetchone()
@@ -324,7 +339,7 @@ class SQLiteLog:
             raise UnknownSaga(f"no saga_id={saga_id!r} in db={self.path!r}")
         return _info(row)
 
-    @_guarded("reading the log")
+    @guarded("reading the log")
     def instances(self, *, status: str | None = None) -> list[SagaInfo]:
         if status is None:
             rows = self._db.execute(
@@ -335,13 +350,13 @@ class SQLiteLog:
                 "ORDER BY created_at, saga_id", (status,))
         return [_info(r) for r in rows]
 
-    @_guarded("reading the log")
+    @guarded("reading the log")
     def counts(self) -> dict[str, int]:
         """Number of instances per status."""
         return dict(self._db.execute(
             "SELECT status, count(*) FROM sagas GROUP BY status").fetchall())
 
-    @_guarded("claiming a saga")
+    @guarded("claiming a saga")
     def claim(self, saga_id: str, *, owner: str, lease_until: float, now: float,
               expect_status: str = RUNNING, new_status: str = RUNNING,
               force: bool = False) -> bool:
@@ -358,7 +373,7 @@ class SQLiteLog:
             (owner, lease_until, new_status, saga_id, expect_status, info.owner))
         return cur.rowcount == 1
 
-    @_guarded("renewing leases")
+    @guarded("renewing leases")
     def renew(self, owner: str, lease_until: float) -> None:
         self._db.execute("UPDATE sagas SET lease_until=? WHERE owner=? AND status=?",
                          (lease_until, owner, RUNNING))

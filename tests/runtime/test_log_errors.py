@@ -242,3 +242,34 @@ def test_every_runtime_and_budget_code_is_documented() -> None:
             (ROOT / "docs" / "diagnostics.md").read_text().splitlines()
             if line.startswith("| ") for m in [code.search(line)] if m}
     assert used and used == rows, (sorted(used - rows), sorted(rows - used))
+
+
+def test_workflow_store_read_only(workdir: Path) -> None:
+    """The event-workflow runtime's store gets the same one-line errors."""
+    wf = str(ROOT / "examples" / "workflows" / "order_saga.workflow.yaml")
+    db = workdir / "w.db"
+
+    def run_wf(sid: str, preexec: Callable[[], None] | None = None,
+               ) -> subprocess.CompletedProcess[str]:
+        return cli("run", wf, "--participants",
+                   "examples.workflows.handlers:order_saga", "--db", str(db),
+                   "--saga-id", sid, "--input", '{"amount": 500}',
+                   ledger=workdir / "ledger.db", preexec=preexec)
+
+    assert run_wf("c1").returncode == 0
+    tables = ["wf_instances", "wf_log", "wf_outbox", "wf_services"]
+
+    def dump() -> list[list[tuple[object, ...]]]:
+        con = sqlite3.connect(db)
+        try:
+            return [con.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+                    for t in tables]
+        finally:
+            con.close()
+
+    before = dump()
+    db.chmod(0o444)
+    out = run_wf("c2", preexec=_unprivileged)
+    assert "read-only" in one_line_error(out, "RT003")
+    db.chmod(0o644)
+    assert dump() == before
