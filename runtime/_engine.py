@@ -60,7 +60,7 @@ from ._participants import (
     as_participants,
     invoke,
 )
-from ._replay import Replayed, derived_status, ended, replay
+from ._replay import Replayed, derived_status, replay, unfinished
 
 
 class SagaOutcome(enum.Enum):
@@ -262,12 +262,10 @@ class Engine:
         # is not terminal.
         infos: list[SagaInfo] = []
         foreign: list[SagaInfo] = []
-        for i in self.log.instances():
+        for i in unfinished(self.log):
             if i.name != self.saga.name or i.saga_id in self._drivers:
                 continue
             records = self.log.records(i.saga_id)
-            if i.status != RUNNING and ended(records):
-                continue
             if records and records[0].definition_hash != self.hash:
                 foreign.append(i)
             elif derived_status(replay(self.saga, records)) == RUNNING:

@@ -18,7 +18,7 @@ from saga_models import semantics as sem
 from saga_models.semantics import Event, EventKind, Outcome, State
 
 from ._errors import CorruptLog, DefinitionMismatch
-from ._log import RUNNING, LogRecord, SagaInfo
+from ._log import RUNNING, LogRecord, SagaInfo, SagaLog
 
 _SEM_KINDS = {
     "dispatch": EventKind.DISPATCH,
@@ -136,6 +136,17 @@ def ended(records: Sequence[LogRecord]) -> bool:
     """Whether the records end with an ``end`` marker (a terminal outcome that
     no later ``resume`` reopened). Needs no definition."""
     return bool(records) and records[-1].kind == "end"
+
+
+def unfinished(log: SagaLog) -> list[SagaInfo]:
+    """Candidates for recovery: instances the summary calls running, or whose
+    records do not end with ``end``. A log may answer this itself (SQLite does,
+    in one query); otherwise every instance's records are read."""
+    fast = getattr(log, "unfinished", None)
+    if fast is not None:
+        return list(fast())
+    return [i for i in log.instances()
+            if i.status == RUNNING or not ended(log.records(i.saga_id))]
 
 
 def derived_status(rep: Replayed) -> str:

@@ -351,6 +351,17 @@ class SQLiteLog:
         return [_info(r) for r in rows]
 
     @guarded("reading the log")
+    def unfinished(self) -> list[SagaInfo]:
+        """Instances the summary calls running or whose records do not end
+        with an ``end`` marker: the candidates ``recover`` replays. One query
+        on the (saga_id, seq) key, so a log of many finished sagas stays cheap."""
+        rows = self._db.execute(
+            f"SELECT {_INFO_COLS} FROM sagas s WHERE status=? OR (SELECT kind FROM "
+            "log l WHERE l.saga_id=s.saga_id ORDER BY seq DESC LIMIT 1) IS NOT "
+            "'end' ORDER BY created_at, saga_id", (RUNNING,))
+        return [_info(r) for r in rows]
+
+    @guarded("reading the log")
     def counts(self) -> dict[str, int]:
         """Number of instances per status."""
         return dict(self._db.execute(

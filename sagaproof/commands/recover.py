@@ -31,14 +31,13 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from runtime import Engine, SagaResult, SQLiteLog, load_participants
     from runtime._cli import EXIT_USAGE, check_pinned, err, load_saga, render
-    from runtime._replay import ended
+    from runtime._replay import unfinished
 
     log = SQLiteLog(args.db, create=False, lock_timeout=args.lock_timeout)
     try:
         # Unfinished by the records, or by the summary: each engine replays
         # its candidates and recovers exactly those the records leave open.
-        pending = [i for i in log.instances()
-                   if i.status == "running" or not ended(log.records(i.saga_id))]
+        pending = unfinished(log)
         groups: dict[tuple[str, str, str], list[str]] = {}
         for info in pending:
             path = args.definition or info.definition_path
