@@ -207,3 +207,19 @@ def test_z3_memory_limit_is_cleared_after_the_check() -> None:
     slv = _z3.new_solver()
     slv.add(z3.Int("x") > 1)
     assert slv.check() == z3.sat
+
+
+# --- graph --states explores too ------------------------------------------------
+def test_graph_states_honours_timeout_and_refuses_nonsense(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["graph", HOTEL, "--states", "--faults", "all", "--max-states",
+                 "100000", "--timeout", "1ms"])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.startswith("stateDiagram-v2")
+    assert "(raise --timeout)" in err
+    main(["graph", HOTEL, "--states", "--faults", "all", "--max-states", "5"])
+    assert "cut at 5 states (raise --max-states)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["graph", HOTEL, "--states", "--max-states", "0"])
+    assert exc.value.code == 2
