@@ -4,7 +4,7 @@
     python bench/reliability.py --kills 20 --total 400   # a quick look
 
 Per scenario (see tests/runtime/slow/reliability.py for how each is measured):
-kills, sagas, sagas recovered, kills that found a saga compensating,
+kills, sagas, sagas recovered, recoveries that found a saga compensating,
 re-executions (re-sends of in-flight steps, allowed), lost steps, completed
 steps re-run, non-terminal sagas, conform rejections, double claims, sagas a
 worker took over from a SIGSTOPped one. The fuzz suite's figures (inputs tried,
@@ -31,6 +31,8 @@ def main() -> int:
     p.add_argument("--kills", type=int, default=100)
     p.add_argument("--total", type=int, default=2000)
     p.add_argument("--stops", type=int, default=5, help="SIGSTOP rounds")
+    p.add_argument("--only", type=int, action="append", metavar="N",
+                   help="run only scenario N (1-5, repeatable)")
     args = p.parse_args()
     runs = [
         lambda t: r.random_kills(t, kills=args.kills, total=args.total),
@@ -43,7 +45,9 @@ def main() -> int:
     ]
     print(r.HEADER)
     ok = True
-    for run in runs:
+    for n, run in enumerate(runs, 1):
+        if args.only and n not in args.only:
+            continue
         with tempfile.TemporaryDirectory() as d:
             fig = run(Path(d))
         print(fig.row(), flush=True)
