@@ -28,6 +28,8 @@ from ._errors import CircuitOpen as CircuitOpen
 from ._errors import CorruptLog as CorruptLog
 from ._errors import DefinitionMismatch as DefinitionMismatch
 from ._errors import LeaseLost as LeaseLost
+from ._errors import LogError as LogError
+from ._errors import NoSuchLog as NoSuchLog
 from ._errors import NotResumable as NotResumable
 from ._errors import ParticipantContractError as ParticipantContractError
 from ._errors import UnknownSaga as UnknownSaga
@@ -58,8 +60,10 @@ __all__ = [
     "EventType",
     "InProcessBus",
     "LeaseLost",
+    "LogError",
     "LogRecord",
     "MemoryLog",
+    "NoSuchLog",
     "NotResumable",
     "ParticipantContractError",
     "Participants",

@@ -68,7 +68,7 @@ from ._participants import (
     as_participants,
     invoke,
 )
-from ._replay import Replayed, replay
+from ._replay import Replayed, derived_status, replay, unfinished
 
 
 class SagaOutcome(enum.Enum):
@@ -321,9 +321,20 @@ class Engine:
         Raises :class:`DefinitionMismatch` (before touching anything) if an
         unfinished instance of this saga was started under another definition.
         """
-        infos = [i for i in self.log.instances(status=RUNNING)
-                 if i.name == self.saga.name and i.saga_id not in self._drivers]
-        foreign = [i for i in infos if i.definition_hash != self.hash]
+        # The records decide what is unfinished, not the status column (a
+        # summary that can be stale or edited): every instance the summary or
+        # the records call unfinished is replayed, and recovered if the replay
+        # is not terminal.
+        infos: list[SagaInfo] = []
+        foreign: list[SagaInfo] = []
+        for i in unfinished(self.log):
+            if i.name != self.saga.name or i.saga_id in self._drivers:
+                continue
+            records = self.log.records(i.saga_id)
+            if records and records[0].definition_hash != self.hash:
+                foreign.append(i)
+            elif derived_status(replay(self.saga, records)) == RUNNING:
+                infos.append(i)
         if foreign:
             ids = ", ".join(f"{i.saga_id} ({i.definition_hash[:12]}...)"
                             for i in foreign[:5])
@@ -336,6 +347,7 @@ class Engine:
             wall = self.clock.wall()
             if not self.log.claim(info.saga_id, owner=self.worker_id,
                                   lease_until=wall + self.lease_seconds, now=wall,
+                                  expect_status=info.status, new_status=RUNNING,
                                   force=force):
                 continue
             self._restart(self.log.get(info.saga_id), "recover",

@@ -16,6 +16,21 @@ class DefinitionMismatch(SagaError, ValueError):
     """A logged saga instance is pinned to a different definition hash."""
 
 
+class LogError(SagaError):
+    """The durable log cannot be used: missing, read-only, full, locked, or an
+    I/O error. The message is one line, starts with its code (``[RT003]``) and
+    says what to do; the CLI prints it and exits 2. Whatever failed was a whole
+    transaction: the log is unchanged."""
+
+    def __init__(self, code: str, message: str, *, fix: str) -> None:
+        super().__init__(f"[{code}] {message}; {fix}")
+        self.code = code
+
+
+class NoSuchLog(LogError, FileNotFoundError):
+    """``--db`` names no file, and the command only reads an existing log."""
+
+
 class CorruptLog(SagaError, ValueError):
     """The durable log is unreadable, foreign, or breaks the semantics."""
 

@@ -18,7 +18,7 @@ from saga_models import semantics as sem
 from saga_models.semantics import Event, EventKind, Outcome, State
 
 from ._errors import CorruptLog, DefinitionMismatch
-from ._log import LogRecord
+from ._log import RUNNING, LogRecord, SagaInfo, SagaLog
 
 _SEM_KINDS = {
     "dispatch": EventKind.DISPATCH,
@@ -130,3 +130,85 @@ def _apply_record(saga: Saga, out: Replayed, rec: LogRecord) -> State:
     elif k == "comp_reply" and rec.outcome != "ok" and rec.data:
         out.errors[i] = str(json.loads(rec.data))
     return sem.apply(saga, state, ev)
+
+
+def ended(records: Sequence[LogRecord]) -> bool:
+    """Whether the records end with an ``end`` marker (a terminal outcome that
+    no later ``resume`` reopened). Needs no definition."""
+    return bool(records) and records[-1].kind == "end"
+
+
+def unfinished(log: SagaLog) -> list[SagaInfo]:
+    """Candidates for recovery: instances the summary calls running, or whose
+    records do not end with ``end``. A log may answer this itself (SQLite does,
+    in one query); otherwise every instance's records are read."""
+    fast = getattr(log, "unfinished", None)
+    if fast is not None:
+        return list(fast())
+    return [i for i in log.instances()
+            if i.status == RUNNING or not ended(log.records(i.saga_id))]
+
+
+def derived_status(rep: Replayed) -> str:
+    """The ``sagas.status`` value the records imply: a terminal phase's name,
+    else ``running``."""
+    phase = sem.phase(rep.state)
+    return phase.name if phase in sem.TERMINAL else RUNNING
+
+
+def audit(saga: Saga, info: SagaInfo, records: Sequence[LogRecord]) -> list[str]:
+    """Every derived column of ``info`` (the ``sagas`` row, a summary the
+    runtime writes beside the records) that the replayed records contradict,
+    plus every record the replay refuses. Empty when the summary is honest.
+    Records written under another definition cannot be compared at all: that
+    raises :class:`DefinitionMismatch`, as :func:`replay` does.
+
+    The records are the truth: ``recover`` and ``conform`` trust them, so a
+    summary edited by hand (``status='COMPLETED'`` with a step still held) is
+    reported here rather than believed.
+    """
+    sid = info.saga_id
+    problems: list[str] = []
+    for rec in records:
+        where = f"(saga_id={sid!r}, seq={rec.seq}, kind={rec.kind!r})"
+        if rec.data is not None:
+            try:
+                json.loads(rec.data)
+            except ValueError:
+                problems.append(f"record {where}: data is not JSON: "
+                                f"{rec.data[:40]!r}")
+        if rec.kind in _SEM_KINDS and rec.step is None:
+            problems.append(f"record {where}: names no step")
+        if rec.kind in {"dispatch", "comp_dispatch"} and rec.outcome is not None:
+            problems.append(f"record {where}: a dispatch has outcome="
+                            f"{rec.outcome!r}")
+    try:
+        rep = replay(saga, records)
+    except CorruptLog as exc:
+        return [*problems, str(exc)]
+    if info.definition_hash != saga.content_hash:
+        problems.append(f"saga_id={sid!r}: definition_hash column "
+                        f"{info.definition_hash[:12]}... but the records were "
+                        f"written under {saga.content_hash[:12]}...")
+    status = derived_status(rep)
+    # A resume claims a STUCK saga (status running) just before logging its
+    # ``resume`` record: a worker killed in between leaves exactly this.
+    if info.status != status and not (info.status == RUNNING
+                                      and status == sem.Phase.STUCK.name):
+        problems.append(f"saga_id={sid!r}: status column says {info.status!r}, "
+                        f"the records say {status!r}")
+    if rep.ended is not None and rep.ended != sem.phase(rep.state).name:
+        problems.append(f"saga_id={sid!r}: end record says {rep.ended!r}, the "
+                        f"replayed records reach {sem.phase(rep.state).name!r}")
+    if info.next_seq != len(records):
+        problems.append(f"saga_id={sid!r}: next_seq column is {info.next_seq}, "
+                        f"the log has {len(records)} records")
+    try:
+        stored_input = json.loads(info.input)
+    except ValueError:
+        problems.append(f"saga_id={sid!r}: input column is not JSON")
+    else:
+        if records and records[0].kind == "start" and stored_input != rep.input:
+            problems.append(f"saga_id={sid!r}: input column differs from the "
+                            "start record's input")
+    return problems

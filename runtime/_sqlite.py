@@ -11,11 +11,14 @@ commit.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from ._errors import CorruptLog, LeaseLost, UnknownSaga
+from ._errors import CorruptLog, LeaseLost, LogError, NoSuchLog, UnknownSaga
 from ._log import RUNNING, LogRecord, SagaInfo, lease_is_free
 
 MAGIC = "sagaproof-log"
@@ -53,6 +56,89 @@ CREATE TABLE IF NOT EXISTS log(
 ) WITHOUT ROWID;
 """
 
+_TABLES = frozenset({"sagaproof_meta", "sagas", "log"})
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def log_error(exc: sqlite3.Error, path: str, doing: str) -> LogError:
+    """One line for a SQLite failure: which file, what was being done, the
+    cause in words, and what to do (the code says which case, for scripts)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    where = f"db={path!r}: {doing} failed: {text}"
+    if name.startswith("SQLITE_READONLY") or "readonly" in text:
+        return LogError("RT003", f"{where} (the log is read-only)",
+                        fix="make the file and its directory writable, or "
+                        "point --db at a writable copy")
+    if name == "SQLITE_FULL" or "disk is full" in text:
+        return LogError("RT004", f"{where} (no space left for the log)",
+                        fix="free disk space (or raise the file-size limit) and "
+                        "run the command again; nothing was written")
+    if name.startswith("SQLITE_IOERR") or "I/O error" in text:
+        return LogError("RT005", f"{where} (the disk refused a read or write: "
+                        "full, over a file-size limit, or failing)",
+                        fix="check free space, `ulimit -f` and the disk, then "
+                        "run the command again; nothing was written")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return LogError("RT006", f"{where} (another process holds the log's "
+                        "write lock)",
+                        fix="wait for the other sagaproof process (or raise "
+                        "--lock-timeout) and run the command again")
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        return LogError("RT007", f"{where} (cannot open the file)",
+                        fix="check that the directory exists and is accessible")
+    if "no such table" in text or "no such column" in text:
+        return LogError("RT002", f"{where} (an incomplete sagaproof log)",
+                        fix="restore the log from a backup, or start a new one "
+                        "with `sagaproof run --db NEW.db`")
+    return LogError("RT008", where, fix="the transaction was rolled back; check "
+                    "the file with `sqlite3 DB 'PRAGMA integrity_check'`")
+
+
+class Guardable(Protocol):
+    """A SQLite-backed store whose methods :func:`guarded` can wrap."""
+
+    path: str
+
+    def _rollback(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=Guardable)
+
+
+def guarded(
+    doing: str,
+) -> Callable[[Callable[Concatenate[_S, _P], _R]], Callable[Concatenate[_S, _P], _R]]:
+    """Turn any ``sqlite3.Error`` of the method into a one-line
+    :class:`LogError`, after rolling back whatever transaction it left open (a
+    failed COMMIT may have ended it already: hence the check, which replaces
+    ``cannot rollback - no transaction is active``)."""
+
+    def wrap(
+        fn: Callable[Concatenate[_S, _P], _R],
+    ) -> Callable[Concatenate[_S, _P], _R]:
+        @functools.wraps(fn)
+        def call(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return fn(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise log_error(exc, self.path, doing) from None
+
+        return call
+
+    return wrap
+
+
+def rollback(db: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it does
+    after some I/O errors, and a second ROLLBACK would fail)."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
 _INFO_COLS = ("saga_id, name, definition_hash, definition_path, participants, input, "
               "status, owner, lease_until, next_seq, created_at, updated_at")
 _REC_COLS = ("saga_id, seq, kind, step, step_index, outcome, attempt, "
@@ -67,7 +153,23 @@ class SQLiteLog:
     """
 
     def __init__(self, path: str | Path, *, durability: str = "commands",
-                 check: bool = True) -> None:
+                 check: bool = True, create: bool = True,
+                 lock_timeout: float = 30.0) -> None:
+        """Open (or, with ``create``, make) the log at ``path``.
+
+        Args:
+            path: the SQLite file.
+            durability: ``commands``, ``full`` or ``os`` (see the module).
+            check: run SQLite's quick integrity check on an existing file.
+            create: make the file if it does not exist; commands that only read
+                or finish an existing log pass False and get :class:`NoSuchLog`.
+            lock_timeout: seconds to wait for another process's write lock.
+
+        Raises:
+            NoSuchLog: ``create`` is False and there is no file at ``path``.
+            CorruptLog: the file is not a sagaproof log.
+            LogError: SQLite failed (read-only, full, locked, I/O), one line.
+        """
         if durability not in {"commands", "full", "os"}:
             raise ValueError(
                 f"durability={durability!r}; use commands (fsync before a command "
@@ -75,25 +177,56 @@ class SQLiteLog:
         self.path = str(path)
         self._durability = durability
         self._sync = "NORMAL"
+        self._lock_ms = max(0, int(lock_timeout * 1000))
+        if not create and not Path(self.path).is_file():
+            raise NoSuchLog(
+                "RT001", f"no such log db={self.path!r}",
+                fix="check the path (`sagaproof run` creates a log; this "
+                "command only reads an existing one)")
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None,
-                                       check_same_thread=False)
+            if create:
+                self._db = sqlite3.connect(self.path, isolation_level=None,
+                                           check_same_thread=False)
+            else:
+                # mode=rw: never create the file, even if it vanished meanwhile.
+                uri = Path(self.path).resolve().as_uri() + "?mode=rw"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                           check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise log_error(exc, self.path, "opening the log") from None
+        try:
             self._open(check)
         except sqlite3.DatabaseError as exc:
-            raise CorruptLog(
-                f"db={self.path!r} is not a readable SQLite database ({exc}); "
-                "point --db at a sagaproof log or a new file"
-            ) from None
+            self._db.close()
+            name = getattr(exc, "sqlite_errorname", "") or ""
+            if name in {"SQLITE_NOTADB", "SQLITE_CORRUPT"}:
+                raise CorruptLog(
+                    f"db={self.path!r} is not a readable SQLite database ({exc}); "
+                    "point --db at a sagaproof log or a new file"
+                ) from None
+            raise log_error(exc, self.path, "opening the log") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _rollback(self) -> None:
+        rollback(self._db)
 
     def _open(self, check: bool) -> None:
         db = self._db
-        db.execute("PRAGMA busy_timeout=30000")
+        db.execute(f"PRAGMA busy_timeout={self._lock_ms}")
         tables = {r[0] for r in db.execute(
             "SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "sagaproof_meta" not in tables:
             raise CorruptLog(
                 f"db={self.path!r} is a SQLite database of another program (tables "
                 f"{sorted(tables)!r}); give sagaproof its own file")
+        if tables and not tables >= _TABLES:
+            raise LogError(
+                "RT002", f"db={self.path!r} is an incomplete sagaproof log: "
+                f"tables {sorted(_TABLES - tables)!r} are missing",
+                fix="restore the log from a backup, or start a new one with "
+                "`sagaproof run --db NEW.db`")
         if tables:
             meta = dict(db.execute("SELECT key, value FROM sagaproof_meta"))
             if meta.get("magic") != MAGIC or meta.get("schema") != SCHEMA_VERSION:
@@ -118,7 +251,7 @@ class SQLiteLog:
                            (SCHEMA_VERSION,))
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def _set_sync(self, mode: str) -> None:
@@ -127,6 +260,7 @@ class SQLiteLog:
             self._sync = mode
 
     # --- the protocol ---------------------------------------------------------
+    @guarded("starting a saga")
     def create(self, info: SagaInfo, first: LogRecord) -> None:
         self._set_sync("FULL" if self._durability != "os" else "NORMAL")
         db = self._db
@@ -140,15 +274,18 @@ class SQLiteLog:
             db.execute(f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                        _row(first))
             db.execute("COMMIT")
-        except sqlite3.IntegrityError:
-            db.execute("ROLLBACK")
+        except sqlite3.IntegrityError as exc:
+            self._rollback()
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_CONSTRAINT_PRIMARYKEY":
+                raise
             raise CorruptLog(
                 f"saga_id={info.saga_id!r} already exists in db={self.path!r}; "
                 "choose another id") from None
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback()
             raise
 
+    @guarded("appending to the log")
     def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
                status: str = RUNNING, now: float = 0.0, sync: bool = True) -> None:
         """See :class:`~runtime.SagaLog`; ``sync`` asks for an fsync (needed
@@ -172,11 +309,11 @@ class SQLiteLog:
                 f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [_row(r) for r in records])
             db.execute("COMMIT")
-        except sqlite3.Error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+        except BaseException:
+            self._rollback()
             raise
 
+    @guarded("appending to the log")
     def append_many(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
                     *, owner: str, now: float = 0.0,
                     sync: bool = True) -> list[Exception | None]:
@@ -204,9 +341,8 @@ class SQLiteLog:
                     f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     [_row(r) for r in records])
             db.execute("COMMIT")
-        except sqlite3.Error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+        except BaseException:
+            self._rollback()
             raise
         out: list[Exception | None] = [None] * len(batches)
         for k, (saga_id, first) in failed.items():
@@ -225,6 +361,7 @@ class SQLiteLog:
             f"saga_id={saga_id!r}: appending seq={seq} but the log is at "
             f"next_seq={info.next_seq}")
 
+    @guarded("reading the log")
     def records(self, saga_id: str) -> list[LogRecord]:
         self.get(saga_id)
         rows = self._db.execute(
@@ -233,6 +370,7 @@ class SQLiteLog:
                           step_index=r[4], outcome=r[5], attempt=r[6],
                           definition_hash=r[7], data=r[8], at=r[9]) for r in rows]
 
+    @guarded("reading the log")
     def get(self, saga_id: str) -> SagaInfo:
         row = self._db.execute(f"SELECT {_INFO_COLS} FROM sagas WHERE saga_id=?",
                                (saga_id,)).fetchone()
@@ -240,6 +378,7 @@ class SQLiteLog:
             raise UnknownSaga(f"no saga_id={saga_id!r} in db={self.path!r}")
         return _info(row)
 
+    @guarded("reading the log")
     def instances(self, *, status: str | None = None) -> list[SagaInfo]:
         if status is None:
             rows = self._db.execute(
@@ -250,11 +389,24 @@ class SQLiteLog:
                 "ORDER BY created_at, saga_id", (status,))
         return [_info(r) for r in rows]
 
+    @guarded("reading the log")
+    def unfinished(self) -> list[SagaInfo]:
+        """Instances the summary calls running or whose records do not end
+        with an ``end`` marker: the candidates ``recover`` replays. One query
+        on the (saga_id, seq) key, so a log of many finished sagas stays cheap."""
+        rows = self._db.execute(
+            f"SELECT {_INFO_COLS} FROM sagas s WHERE status=? OR (SELECT kind FROM "
+            "log l WHERE l.saga_id=s.saga_id ORDER BY seq DESC LIMIT 1) IS NOT "
+            "'end' ORDER BY created_at, saga_id", (RUNNING,))
+        return [_info(r) for r in rows]
+
+    @guarded("reading the log")
     def counts(self) -> dict[str, int]:
         """Number of instances per status."""
         return dict(self._db.execute(
             "SELECT status, count(*) FROM sagas GROUP BY status").fetchall())
 
+    @guarded("claiming a saga")
     def claim(self, saga_id: str, *, owner: str, lease_until: float, now: float,
               expect_status: str = RUNNING, new_status: str = RUNNING,
               force: bool = False) -> bool:
@@ -271,6 +423,7 @@ class SQLiteLog:
             (owner, lease_until, new_status, saga_id, expect_status, info.owner))
         return cur.rowcount == 1
 
+    @guarded("claiming sagas")
     def claimable(self, *, owner: str, lease_until: float, now: float,
                   limit: int = 16) -> list[SagaInfo]:
         """Lease up to ``limit`` free running instances (never held, or lease
@@ -288,11 +441,11 @@ class SQLiteLog:
                            [(owner, lease_until, i) for i in ids])
             db.execute("COMMIT")
         except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            self._rollback()
             raise
         return [self.get(i) for i in ids]
 
+    @guarded("renewing leases")
     def renew(self, owner: str, lease_until: float) -> None:
         self._db.execute("UPDATE sagas SET lease_until=? WHERE owner=? AND status=?",
                          (lease_until, owner, RUNNING))

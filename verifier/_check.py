@@ -8,6 +8,7 @@ from typing import Any
 
 from saga_models import FaultModel, Saga
 
+from ._budget import deadline_after
 from ._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
 from ._result import CheckResult
 from ._saga_ts import SagaTransitionSystem
@@ -44,6 +45,7 @@ def check(
     max_memory: int = DEFAULT_MAX_MEMORY,
     progress: Progress | None = None,
     source: str | None = None,
+    timeout: float | None = None,
 ) -> CheckResult:
     """Check every property of ``definition`` (a :class:`Saga`, a workflow, or a
     path to a file) under ``faults``.
@@ -53,7 +55,20 @@ def check(
     ...         compensation="undo").build())
     >>> check(saga).verdict.value
     'holds'
+
+    Budgets, honoured by every backend: ``max_states`` (states stored; for z3
+    also the BMC depth in frames), ``max_memory`` (bytes), ``timeout`` (seconds
+    of wall clock for the whole check, or None). One that runs out leaves the
+    undecided properties ``unknown``, with the budget named.
+
+    Raises:
+        ValueError: a budget is not positive, or an unknown property or backend.
     """
+    for name, value in (("max_states", max_states), ("max_memory", max_memory)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name}={value!r} must be a positive integer")
+    # The clock starts before loading and compiling: they count too.
+    deadline = deadline_after(timeout)
     if isinstance(definition, (str, Path)):
         from saga_models import load
         from saga_models._source import read_document
@@ -97,6 +112,7 @@ def check(
             max_states=max_states,
             max_memory=max_memory,
             progress=progress,
+            deadline=deadline,
         )
     elif backend in {"smt", "auto"}:
         from . import smt  # the only place z3 is imported
@@ -104,6 +120,7 @@ def check(
         results = smt.check_backend(
             definition, ts, properties=properties, faults=faults, backend=backend,
             max_states=max_states, max_memory=max_memory, progress=progress,
+            deadline=deadline,
         )
     else:
         raise ValueError(f"unknown backend={backend!r}; use explicit, smt or auto")

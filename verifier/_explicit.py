@@ -22,12 +22,15 @@ from itertools import pairwise
 
 import networkx as nx
 
+from ._budget import Deadline, current_rss
 from ._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
 from ._ts import StateT, TransitionSystem
 
 DEFAULT_MAX_STATES = 5_000_000
 DEFAULT_MAX_MEMORY = 8 * 1024**3
 _CHECK_EVERY = 8192
+_CLOCK_EVERY = 512
+"""The clock is read more often than RSS: a state can be slow to expand."""
 
 Progress = Callable[[int, int], None]
 """Called with (states explored, current depth) every few thousand states."""
@@ -55,11 +58,17 @@ def explore(
     max_states: int = DEFAULT_MAX_STATES,
     max_memory: int = DEFAULT_MAX_MEMORY,
     progress: Progress | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[PropertyResult, ...]:
-    """Explore ``ts`` breadth-first and return one result per property."""
+    """Explore ``ts`` breadth-first and return one result per property.
+
+    Every budget that runs out (``max_states``, ``max_memory``, ``deadline``)
+    leaves the undecided properties ``unknown``, with the budget named.
+    """
     props = [p for p in ts.properties if properties is None or p.name in properties]
     started = time.perf_counter()
     rss0 = _rss_bytes()
+    now0 = current_rss()
     need_graph = any(p.liveness for p in props)
 
     index: dict[bytes, int] = {}
@@ -106,6 +115,12 @@ def explore(
     successors = ts.successors
     is_terminal = ts.is_terminal
     while head < len(states):
+        # Checked at the first state too: a budget spent loading is spent.
+        if (deadline is not None and head % _CLOCK_EVERY == 0
+                and deadline.expired()):
+            budget_reason = deadline.reason(
+                f"at {len(states):,} states, depth {depth}")
+            break
         if head == next_layer_at:
             depth += 1
             depth_of_layer.append(head)
@@ -147,9 +162,10 @@ def explore(
         if head % _CHECK_EVERY == 0:
             if progress is not None:
                 progress(len(states), depth)
-            if _rss_bytes() - rss0 > max_memory:
+            if current_rss() - now0 > max_memory:
                 budget_reason = (
                     f"memory budget reached: more than {max_memory:,} bytes "
+                    "(--max-memory) "
                     f"at {len(states):,} states, depth {depth}"
                 )
                 break
@@ -159,6 +175,13 @@ def explore(
 
     # --- liveness ---------------------------------------------------------------
     lasso: tuple[list[int], int] | None = None
+    if complete and need_graph and not deadlocks and deadline is not None \
+            and deadline.expired():
+        # The fair-cycle search is the other long phase: don't start it late.
+        budget_reason = deadline.reason(
+            f"after exploring all {len(states):,} states, before the "
+            "fair-cycle search")
+        complete = False
     if complete and need_graph and not deadlocks:
         lasso = _fair_cycle(len(states), edge_start, edge_dst, edge_fam)
     elapsed = time.perf_counter() - started

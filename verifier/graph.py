@@ -15,6 +15,7 @@ import networkx as nx
 
 from saga_models import FaultModel, Saga, StepKind
 
+from ._budget import deadline_after
 from ._check import compile_model
 
 _SHAPE = {StepKind.COMPENSATABLE: "box", StepKind.PIVOT: "diamond",
@@ -71,15 +72,19 @@ def saga_dot(saga: Saga) -> str:
 
 
 def state_graph(
-    definition: Any, *, faults: FaultModel = FaultModel(), max_states: int = 2000
+    definition: Any, *, faults: FaultModel = FaultModel(), max_states: int = 2000,
+    timeout: float | None = None,
 ) -> nx.DiGraph:
-    """The explored state graph (breadth-first, at most ``max_states`` nodes).
+    """The explored state graph (breadth-first, at most ``max_states`` nodes,
+    for at most ``timeout`` seconds).
 
     Nodes carry ``label`` (a one-line summary) and ``terminal``; edges carry
-    ``label`` (the event). The graph is marked ``truncated`` when cut short.
+    ``label`` (the event). The graph is marked ``truncated`` when cut short,
+    with ``cut_by`` naming the budget (``--max-states`` or ``--timeout``).
     """
+    deadline = deadline_after(timeout)
     _, ts = compile_model(definition, faults)
-    graph = nx.DiGraph(truncated=False)
+    graph = nx.DiGraph(truncated=False, cut_by="")
     init = ts.initial()
     ids: dict[tuple[int, ...], int] = {}
     queue: deque[tuple[int, ...]] = deque()
@@ -87,13 +92,20 @@ def state_graph(
         ids[s] = len(ids)
         queue.append(s)
     while queue:
+        if deadline is not None and deadline.expired():
+            # Label the frontier (edges already point at it), expand no more.
+            graph.graph.update(truncated=True, cut_by="--timeout")
+            for s in queue:
+                graph.add_node(ids[s], label=_summary(ts.state_json(s)),
+                               terminal=ts.is_terminal(s), initial=s in init)
+            break
         s = queue.popleft()
         graph.add_node(ids[s], label=_summary(ts.state_json(s)),
                        terminal=ts.is_terminal(s), initial=s in init)
         for label, nxt in ts.successors(s):
             if nxt not in ids:
                 if len(ids) >= max_states:
-                    graph.graph["truncated"] = True
+                    graph.graph.update(truncated=True, cut_by="--max-states")
                     continue
                 ids[nxt] = len(ids)
                 queue.append(nxt)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._sqlite import guarded, log_error, rollback
 from ._bus import Envelope
 
 _SCHEMA = """
@@ -83,14 +84,31 @@ class WorkflowStore:
     """The SQLite store (``":memory:"`` for tests)."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        """Open (or make) the store at ``path``.
+
+        Raises:
+            LogError: SQLite failed (read-only, full, locked, I/O), one line.
+        """
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise log_error(exc, self.path, "opening the store") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise log_error(exc, self.path, "opening the store") from None
+
+    def _rollback(self) -> None:
+        rollback(self._db)
 
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
 
+    @guarded("starting a workflow")
     def create(self, workflow_id: str, name: str, *, states: dict[str, str],
                counters: dict[str, int], outbox: list[Envelope],
                next_event: int) -> None:
@@ -104,6 +122,7 @@ class WorkflowStore:
                                  [(workflow_id, c, v) for c, v in counters.items()])
             self._put(workflow_id, outbox)
 
+    @guarded("reading the store")
     def load(self, workflow_id: str) -> Snapshot | None:
         """The stored instance, or None."""
         row = self._db.execute(
@@ -128,12 +147,14 @@ class WorkflowStore:
             outbox=[Envelope(seq=q, event_id=i, event=e, sender=s, receiver=r)
                     for q, i, e, s, r in out])
 
+    @guarded("reading the store")
     def seen(self, workflow_id: str, service: str, event_id: str) -> bool:
         """Whether ``service``'s inbox has recorded ``event_id``."""
         return self._db.execute(
             "SELECT 1 FROM wf_inbox WHERE workflow_id=? AND service=? AND "
             "event_id=?", (workflow_id, service, event_id)).fetchone() is not None
 
+    @guarded("recording a step")
     def commit_step(self, workflow_id: str, *, entry: LogEntry,
                     consumed: Envelope | None, service_row: tuple[str, bool,
                                                                   float | None],
@@ -166,12 +187,14 @@ class WorkflowStore:
                              "WHERE workflow_id=?",
                              (entry.seq + 1, next_event, workflow_id))
 
+    @guarded("recording the end")
     def finish(self, workflow_id: str, status: str) -> None:
         """Record the instance's end status."""
         with self._tx():
             self._db.execute("UPDATE wf_instances SET status=? WHERE workflow_id=?",
                              (status, workflow_id))
 
+    @guarded("reading the store")
     def log(self, workflow_id: str) -> list[LogEntry]:
         """The instance's log, in order."""
         rows = self._db.execute(
@@ -201,4 +224,7 @@ class _Tx:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is not None:
+            rollback(self._db)
+        else:
+            self._db.execute("COMMIT")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ..budget import add_budget_args
 from ..cli import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VIOLATED, version
 
 if TYPE_CHECKING:
@@ -29,10 +30,8 @@ def register(sub: Any) -> None:
     p.add_argument("--faults", default=None, metavar="KNOBS",
                    help="all, none, or a comma list of fail, timeout, comp_fail, "
                    "crash[=N], duplicate[=N] (default: all)")
-    p.add_argument("--max-states", type=int, default=None, metavar="N",
-                   help="default: 5,000,000")
-    p.add_argument("--max-memory", type=int, default=None, metavar="BYTES",
-                   help="default: 8 GiB")
+    # Defaults are None so [tool.sagaproof] can fill them (see DEFAULTS).
+    add_budget_args(p, max_states=None, max_memory=None, memory=True)
     p.add_argument("--property", action="append", dest="properties",
                    metavar="NAME", help="check only this property (repeatable)")
     p.add_argument("--backend", choices=["explicit", "smt", "auto"],
@@ -155,6 +154,7 @@ def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
                 definition, properties=args.properties, faults=faults,
                 backend=args.backend, max_states=args.max_states,
                 max_memory=args.max_memory, progress=update, source=path,
+                timeout=args.timeout,
             ))
             sources.append(render.SourceMap.of(definition))
         except ValueError as exc:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..budget import count_arg, seconds_arg
 from ..cli import EXIT_OK, EXIT_USAGE
 
 
@@ -22,7 +23,9 @@ def register(sub: Any) -> None:
     p.add_argument("--faults", default="none", metavar="KNOBS",
                    help="fault model for --states (default: none, to keep it "
                    "readable)")
-    p.add_argument("--max-states", type=int, default=500, metavar="N")
+    p.add_argument("--max-states", type=count_arg, default=500, metavar="N")
+    p.add_argument("--timeout", type=seconds_arg, default=None, metavar="DURATION",
+                   help="wall-clock budget for --states (30s, 2m)")
     p.set_defaults(func=run)
 
 
@@ -37,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"sagaproof graph: --faults: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        g = graph.state_graph(definition, faults=faults, max_states=args.max_states)
+        g = graph.state_graph(definition, faults=faults, max_states=args.max_states,
+                              timeout=args.timeout)
         out = (graph.state_graph_mermaid(g) if args.format == "mermaid"
                else graph.state_graph_dot(g))
         if g.graph.get("truncated"):
-            print(f"sagaproof graph: state graph cut at {args.max_states} states "
-                  "(raise --max-states)", file=sys.stderr)
+            print(f"sagaproof graph: state graph cut at {len(g)} states "
+                  f"(raise {g.graph.get('cut_by') or '--max-states'})",
+                  file=sys.stderr)
     elif isinstance(definition, Saga):
         out = (graph.saga_mermaid(definition) if args.format == "mermaid"
                else graph.saga_dot(definition))

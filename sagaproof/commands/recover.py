@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..budget import seconds_arg
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -19,6 +21,9 @@ def register(sub: Any) -> None:
     p.add_argument("--force", action="store_true",
                    help="take over instances whose lease has not expired")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--lock-timeout", type=seconds_arg, default=30.0,
+                   metavar="DURATION", help="how long to wait for another "
+                   "process's write lock on the log (default: 30s)")
     p.set_defaults(func=run)
 
 
@@ -26,10 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from runtime import Engine, SagaResult, load_participants
     from runtime._cli import EXIT_USAGE, check_pinned, err, load_saga, render
     from runtime._open import open_log
+    from runtime._replay import unfinished
 
-    log = open_log(args.db)
+    log = open_log(args.db, create=False, lock_timeout=args.lock_timeout)
     try:
-        pending = log.instances(status="running")
+        # Unfinished by the records, or by the summary: each engine replays
+        # its candidates and recovers exactly those the records leave open.
+        pending = unfinished(log)
         groups: dict[tuple[str, str, str], list[str]] = {}
         for info in pending:
             path = args.definition or info.definition_path

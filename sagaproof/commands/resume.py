@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..budget import seconds_arg
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -14,6 +16,9 @@ def register(sub: Any) -> None:
     p.add_argument("--definition", metavar="PATH")
     p.add_argument("--participants", metavar="MODULE:OBJ")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--lock-timeout", type=seconds_arg, default=30.0,
+                   metavar="DURATION", help="how long to wait for another "
+                   "process's write lock on the log (default: 30s)")
     p.set_defaults(func=run)
 
 
@@ -22,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from runtime._cli import EXIT_USAGE, check_pinned, err, exit_code, load_saga, render
     from runtime._open import open_log
 
-    log = open_log(args.db)
+    log = open_log(args.db, create=False, lock_timeout=args.lock_timeout)
     try:
         info = log.get(args.saga_id)
         path = args.definition or info.definition_path

@@ -7,6 +7,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from ..budget import seconds_arg
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -39,6 +41,9 @@ def register(sub: Any) -> None:
                    default="commands", help="when commits fsync (default: before "
                    "every command is sent)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--lock-timeout", type=seconds_arg, default=30.0,
+                   metavar="DURATION", help="how long to wait for another "
+                   "process's write lock on the log (default: 30s)")
     p.set_defaults(func=run)
 
 
@@ -61,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
     participants = load_participants(args.participants)
     data = parse_input(args.input)
-    log = open_log(args.db, durability=args.durability)
+    log = open_log(args.db, durability=args.durability,
+                   lock_timeout=args.lock_timeout)
     try:
         engine = Engine(definition, participants, log=log,
                         definition_path=str(Path(args.definition).resolve()),

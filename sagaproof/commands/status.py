@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from ..budget import seconds_arg
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -19,13 +21,16 @@ def register(sub: Any) -> None:
     p.add_argument("--view", action="store_true",
                    help="read the read model (`sagaproof project`) instead of the "
                    "log: each row says how many records it is behind")
+    p.add_argument("--lock-timeout", type=seconds_arg, default=30.0,
+                   metavar="DURATION", help="how long to wait for another "
+                   "process's write lock on the log (default: 30s)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from runtime._open import open_log
 
-    log = open_log(args.db)
+    log = open_log(args.db, create=False, lock_timeout=args.lock_timeout)
     try:
         if args.view:
             return _view(args, log)

@@ -19,6 +19,7 @@ from saga_models import FaultModel, Saga
 from saga_models import semantics as sem
 from saga_models.semantics import ST, Status
 
+from .._budget import BudgetExhausted, Deadline
 from .._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
 from .._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
 from .._ts import Property, TransitionSystem
@@ -47,7 +48,7 @@ from ._invariant import (
     scaled_invariant,
     seed_states,
 )
-from ._z3 import DEFAULT_RLIMIT, new_solver
+from ._z3 import DEFAULT_RLIMIT, budget, budget_reason, depth_note, new_solver
 
 DEFAULT_MAX_DEPTH = 80
 """BMC bound: counterexamples longer than this are reported as unknown."""
@@ -55,6 +56,8 @@ MAX_K = 4
 """Largest k tried by k-induction after plain induction fails."""
 AUTO_EXPLICIT_STATES = 200_000
 """``auto`` first explores explicitly up to this many states, then asks z3."""
+
+
 
 _DEADLOCK = (
     "deadlock: the saga can make no further move and has not reached a terminal outcome"
@@ -339,17 +342,26 @@ def smt_check(
     faults: FaultModel,
     max_depth: int = DEFAULT_MAX_DEPTH,
     rlimit: int = DEFAULT_RLIMIT,
+    note: str = "",
 ) -> tuple[PropertyResult, ...]:
-    """Every requested property of ``saga`` decided with z3."""
+    """Every requested property of ``saga`` decided with z3.
+
+    A budget running out (see :func:`~verifier.smt._z3.budget`) leaves the
+    property being decided, and every later one, ``unknown`` with the budget
+    named; ``note`` is appended to every other unknown reason.
+    """
     props = [p for p in ts.properties if properties is None or p.name in properties]
     try:
         run = _Run(saga, ts, faults, max_depth, rlimit)
-    except Unsupported as exc:
+    except (Unsupported, BudgetExhausted, z3.Z3Exception) as exc:
+        why = budget_reason(exc)
+        if why is None and not isinstance(exc, Unsupported):
+            raise
         return tuple(
             PropertyResult(
                 property=p.name,
                 verdict=Verdict.UNKNOWN,
-                reason=str(exc),
+                reason=why or str(exc),
                 fault_model=ts.fault_model,
                 backend="smt",
             )
@@ -358,23 +370,16 @@ def smt_check(
     results = []
     for p in props:
         started = time.perf_counter()
-        if p.name == "compensation_completeness":
-            verdict, reason, tr, depth = run.safety(
-                p, completeness_state_bad, completeness_trans_bad
-            )
-        elif p.name == "eventual_consistency":
-            verdict, reason, tr, depth = run.safety(p, consistency_bad)
-        elif p.name == "termination":
-            verdict, reason, tr, depth = run.termination()
-        elif p.name == "structure":
-            verdict, reason, tr, depth = run.unreachable(p)
+        try:
+            verdict, reason, tr, depth = _decide(run, p)
+        except (BudgetExhausted, z3.Z3Exception) as exc:
+            why = budget_reason(exc)
+            if why is None:
+                raise
+            verdict, reason, tr, depth = Verdict.UNKNOWN, why, None, 0
         else:
-            verdict, reason, tr, depth = (
-                Verdict.UNKNOWN,
-                f"property {p.name!r} is not encoded for z3",
-                None,
-                0,
-            )
+            if verdict is Verdict.UNKNOWN:
+                reason += note
         inv = run._inv
         lemmas = inv.size() if isinstance(inv, LocalInvariant) else 0
         results.append(
@@ -395,6 +400,19 @@ def smt_check(
     return tuple(results)
 
 
+def _decide(run: _Run, p: Property) -> tuple[Verdict, str, Trace | None, int]:
+    """One property's verdict, reason, trace and BMC depth."""
+    if p.name == "compensation_completeness":
+        return run.safety(p, completeness_state_bad, completeness_trans_bad)
+    if p.name == "eventual_consistency":
+        return run.safety(p, consistency_bad)
+    if p.name == "termination":
+        return run.termination()
+    if p.name == "structure":
+        return run.unreachable(p)
+    return Verdict.UNKNOWN, f"property {p.name!r} is not encoded for z3", None, 0
+
+
 def check_backend(
     definition: Any,
     ts: TransitionSystem,
@@ -407,20 +425,49 @@ def check_backend(
     progress: Progress | None = None,
     max_depth: int = DEFAULT_MAX_DEPTH,
     rlimit: int = DEFAULT_RLIMIT,
+    deadline: Deadline | None = None,
 ) -> tuple[PropertyResult, ...]:
     """The entry point ``verifier.check`` routes ``smt`` and ``auto`` to.
 
     ``auto`` explores explicitly first with a smaller budget (exact state counts
     and counterexamples, fast on small definitions) and asks z3 only for the
-    properties the explicit search left unknown.
+    properties the explicit search left unknown. Budgets: ``max_states`` also
+    bounds the BMC depth (frames unrolled), ``max_memory`` the process's growth
+    and z3's own allocations, ``deadline`` every phase and query.
     """
+    with budget(deadline=deadline, max_memory=max_memory):
+        return _check_backend(
+            definition, ts, properties=properties, faults=faults, backend=backend,
+            max_states=max_states, max_memory=max_memory, progress=progress,
+            max_depth=max_depth, rlimit=rlimit, deadline=deadline,
+        )
+
+
+def _check_backend(
+    definition: Any,
+    ts: TransitionSystem,
+    *,
+    properties: Sequence[str] | None,
+    faults: FaultModel,
+    backend: str,
+    max_states: int,
+    max_memory: int,
+    progress: Progress | None,
+    max_depth: int,
+    rlimit: int,
+    deadline: Deadline | None,
+) -> tuple[PropertyResult, ...]:
+    note = depth_note(max_depth, max_states)
+    depth = min(max_depth, max_states)
     if not isinstance(definition, Saga):
         from ._workflow import check_backend as check_workflow_backend
 
         return check_workflow_backend(
             definition, ts, properties=properties, backend=backend,
             max_states=max_states, max_memory=max_memory, progress=progress,
-            rlimit=rlimit, auto_explicit_states=AUTO_EXPLICIT_STATES,
+            max_depth=depth, rlimit=rlimit,
+            auto_explicit_states=AUTO_EXPLICIT_STATES, deadline=deadline,
+            note=note,
         )
     if backend == "auto":
         first = explore(
@@ -429,9 +476,10 @@ def check_backend(
             max_states=min(max_states, AUTO_EXPLICIT_STATES),
             max_memory=max_memory,
             progress=progress,
+            deadline=deadline,
         )
         todo = [r.property for r in first if r.verdict is Verdict.UNKNOWN]
-        if not todo or not isinstance(definition, Saga):
+        if not todo:
             return first
         second = {
             r.property: r
@@ -440,8 +488,9 @@ def check_backend(
                 ts,
                 properties=todo,
                 faults=faults,
-                max_depth=max_depth,
+                max_depth=depth,
                 rlimit=rlimit,
+                note=note,
             )
         }
         merged = []
@@ -463,26 +512,14 @@ def check_backend(
             else:
                 merged.append(r)
         return tuple(merged)
-    if not isinstance(definition, Saga):
-        props = [p for p in ts.properties if properties is None or p.name in properties]
-        return tuple(
-            PropertyResult(
-                property=p.name,
-                verdict=Verdict.UNKNOWN,
-                reason="the z3 backend covers sagas; this is a "
-                f"{type(definition).__name__}: use backend='explicit' or 'auto'",
-                fault_model=ts.fault_model,
-                backend="smt",
-            )
-            for p in props
-        )
     return smt_check(
         definition,
         ts,
         properties=properties,
         faults=faults,
-        max_depth=max_depth,
+        max_depth=depth,
         rlimit=rlimit,
+        note=note,
     )
 
 

@@ -28,6 +28,7 @@ sequences are the same text.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from saga_models.workflow import Workflow
 from saga_models.workflow import semantics as sem
 from saga_models.workflow.semantics import HEADER, OVERFLOW, Step, StepKind
 
+from .._budget import BudgetExhausted, Deadline
 from .._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
 from .._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
 from .._ts import Property, TransitionSystem
@@ -47,7 +49,7 @@ from ._workflow_encode import Frame, WorkflowEncoding, replay
 from ._workflow_expr import compile_truth
 from ._workflow_invariant import Strengthening, houdini
 from ._workflow_rank import RankResult, synthesise
-from ._z3 import DEFAULT_RLIMIT, Labelled, new_solver
+from ._z3 import DEFAULT_RLIMIT, Labelled, budget_reason, new_solver
 
 DEFAULT_MAX_DEPTH = 40
 """BMC bound: no verdict from a longer unrolling is attempted."""
@@ -484,8 +486,14 @@ def check_workflow(
     properties: Sequence[str] | None = None,
     max_depth: int = DEFAULT_MAX_DEPTH,
     rlimit: int = DEFAULT_RLIMIT,
+    note: str = "",
 ) -> tuple[PropertyResult, ...]:
-    """Every requested property of ``wf`` decided with z3 (or unknown, with why)."""
+    """Every requested property of ``wf`` decided with z3 (or unknown, with why).
+
+    A budget running out (see :func:`~verifier.smt._z3.budget`) keeps the
+    violations and safety proofs found so far; the rest is ``unknown`` with the
+    budget named. ``note`` is appended to every other unknown reason.
+    """
     props = [p for p in ts.properties if properties is None or p.name in properties]
     if any(p.name == "structure" for p in props):
         # Structure is decided from the definition, before any encoding.
@@ -510,118 +518,150 @@ def check_workflow(
         goals = {p.name: run.goal(p) for p in props}
     except Unsupported as exc:
         return tuple(result(p, Verdict.UNKNOWN, f"z3 backend: {exc}") for p in props)
+    except (BudgetExhausted, z3.Z3Exception) as exc:
+        if (why := budget_reason(exc)) is None:
+            raise
+        return tuple(result(p, Verdict.UNKNOWN, why) for p in props)
 
-    # 1. Plain induction, strengthened by the lemmas: unbounded and cheap.
-    for g in goals.values():
-        proved, detail = run.induction(g, max_k=1, simple=False)
-        if proved:
-            g.verdict, g.reason = Verdict.HOLDS, (
-                f"proved for executions of every length by {detail}")
-    # Termination, when the bus provably stays within capacity: a ranking
-    # function z3 synthesises and checks makes the execution-length bound
-    # (and the lasso search) unnecessary.
-    term = goals.get("termination")
-    rank = RankResult(False, "")
-    if term is not None and term.verdict is Verdict.HOLDS:
-        rank = run.rank()
-    # 2. BMC on one unrolling: shortest violations, or the execution-length bound.
-    open_ = [g for g in goals.values() if g.verdict is Verdict.UNKNOWN]
-
-    def want_bound() -> bool:
-        return (term is not None and term.verdict is not Verdict.VIOLATED
-                and not rank.proved)
-
-    res = _Bmc()
-    if open_ or want_bound():
-        res = run.bmc(open_, keep_going=want_bound)
-    bound = res.bound
-    for g in open_:
-        if g.verdict is Verdict.VIOLATED:
-            continue
-        if g in res.stalled:
-            continue  # unknown, with the depth where z3 gave up
-        if bound is not None:
-            g.verdict, g.reason = Verdict.HOLDS, (
-                "bounded model checking is complete: no execution is longer than "
-                f"{bound} steps, and none violates it")
-            continue
-        if res.diameter is not None:
-            g.verdict, g.reason = Verdict.HOLDS, (
-                "bounded model checking is complete: no loop-free path is longer "
-                f"than {res.diameter} steps, so every reachable state and "
-                "transition was checked, and none violates it")
-            continue
-        # 3. k-induction over simple paths; its base case is what BMC checked.
-        max_k = min(MAX_K, res.checked + 1)
-        proved, detail = (run.induction(g, max_k=max_k, simple=True) if max_k > 0
-                          else (False, ""))
-        if proved:
-            g.verdict, g.reason = Verdict.HOLDS, (
-                f"no violation within {res.checked} steps, and proved by {detail} "
-                "over simple paths")
-        else:
-            g.reason = (res.gave_up or f"no violation within {res.checked} steps "
-                        f"(BMC bound) and not proved by {max_k}-induction: {detail}")
-    reached = max(res.checked, 0)
-
-    out: list[PropertyResult] = []
-    for p in props:
-        g = goals[p.name]
-        if g.verdict is Verdict.VIOLATED:
-            assert g.trace is not None
-            states, steps = g.trace
-            msg = run.message(p, states, steps)
-            out.append(result(p, Verdict.VIOLATED, msg,
-                              run.counterexample(states, steps, msg), g.depth))
-            continue
-        if p.name != "termination":
-            out.append(result(p, g.verdict, g.reason, depth=reached))
-            continue
-        # Termination: the bus stays within capacity (g), and no fair cycle.
-        if g.verdict is not Verdict.HOLDS:
-            out.append(result(p, Verdict.UNKNOWN, f"bus capacity: {g.reason}"))
-            continue
-        if rank.proved:
-            out.append(result(p, Verdict.HOLDS, (
-                f"the bus stays within its capacity ({g.reason}); every execution "
-                f"ends: {rank.detail}")))
-            continue
-        if bound is not None:
-            out.append(result(p, Verdict.HOLDS, (
-                f"the bus stays within its capacity ({g.reason}); every execution "
-                f"ends within {bound} steps (z3 proved that no execution of "
-                f"{bound + 1} steps exists)"), depth=bound))
-            continue
-        if res.diameter is None and not rank.detail:
+    def pipeline() -> tuple[PropertyResult, ...]:
+        # 1. Plain induction, strengthened by the lemmas: unbounded and cheap.
+        for g in goals.values():
+            proved, detail = run.induction(g, max_k=1, simple=False)
+            if proved:
+                g.verdict, g.reason = Verdict.HOLDS, (
+                    f"proved for executions of every length by {detail}")
+        # Termination, when the bus provably stays within capacity: a ranking
+        # function z3 synthesises and checks makes the execution-length bound
+        # (and the lasso search) unnecessary.
+        term = goals.get("termination")
+        rank = RankResult(False, "")
+        if term is not None and term.verdict is Verdict.HOLDS:
             rank = run.rank()
+        # 2. BMC on one unrolling: shortest violations, or the execution-length bound.
+        open_ = [g for g in goals.values() if g.verdict is Verdict.UNKNOWN]
+
+        def want_bound() -> bool:
+            return (term is not None and term.verdict is not Verdict.VIOLATED
+                    and not rank.proved)
+
+        res = _Bmc()
+        if open_ or want_bound():
+            res = run.bmc(open_, keep_going=want_bound)
+        bound = res.bound
+        for g in open_:
+            if g.verdict is Verdict.VIOLATED:
+                continue
+            if g in res.stalled:
+                continue  # unknown, with the depth where z3 gave up
+            if bound is not None:
+                g.verdict, g.reason = Verdict.HOLDS, (
+                    "bounded model checking is complete: no execution is longer than "
+                    f"{bound} steps, and none violates it")
+                continue
+            if res.diameter is not None:
+                g.verdict, g.reason = Verdict.HOLDS, (
+                    "bounded model checking is complete: no loop-free path is longer "
+                    f"than {res.diameter} steps, so every reachable state and "
+                    "transition was checked, and none violates it")
+                continue
+            # 3. k-induction over simple paths; its base case is what BMC checked.
+            max_k = min(MAX_K, res.checked + 1)
+            proved, detail = (run.induction(g, max_k=max_k, simple=True) if max_k > 0
+                              else (False, ""))
+            if proved:
+                g.verdict, g.reason = Verdict.HOLDS, (
+                    f"no violation within {res.checked} steps, and proved by {detail} "
+                    "over simple paths")
+            else:
+                g.reason = (res.gave_up
+                            or f"no violation within {res.checked} steps (BMC "
+                            f"bound) and not proved by {max_k}-induction: {detail}")
+        reached = max(res.checked, 0)
+
+        out: list[PropertyResult] = []
+        for p in props:
+            g = goals[p.name]
+            if g.verdict is Verdict.VIOLATED:
+                assert g.trace is not None
+                states, steps = g.trace
+                msg = run.message(p, states, steps)
+                out.append(result(p, Verdict.VIOLATED, msg,
+                                  run.counterexample(states, steps, msg), g.depth))
+                continue
+            if p.name != "termination":
+                out.append(result(p, g.verdict, g.reason, depth=reached))
+                continue
+            # Termination: the bus stays within capacity (g), and no fair cycle.
+            if g.verdict is not Verdict.HOLDS:
+                out.append(result(p, Verdict.UNKNOWN, f"bus capacity: {g.reason}"))
+                continue
             if rank.proved:
                 out.append(result(p, Verdict.HOLDS, (
-                    f"the bus stays within its capacity ({g.reason}); every "
-                    f"execution ends: {rank.detail}")))
+                    f"the bus stays within its capacity ({g.reason}); every execution "
+                    f"ends: {rank.detail}")))
                 continue
-        lasso, complete, why = run.fair_lasso()
-        if lasso is not None:
-            states, steps, loop = lasso
-            msg = ("livelock: a cycle that never terminates, and is fair "
-                   f"({ts.fairness})")
-            out.append(result(p, Verdict.VIOLATED, msg,
-                              run.counterexample(states, steps, msg, loop),
-                              len(steps)))
-        elif complete:
-            out.append(result(p, Verdict.HOLDS, (
-                f"the bus stays within its capacity; no fair cycle, and every "
-                f"execution ends (z3 found no path beyond {run.max_depth} steps)")))
+            if bound is not None:
+                out.append(result(p, Verdict.HOLDS, (
+                    f"the bus stays within its capacity ({g.reason}); every execution "
+                    f"ends within {bound} steps (z3 proved that no execution of "
+                    f"{bound + 1} steps exists)"), depth=bound))
+                continue
+            if res.diameter is None and not rank.detail:
+                rank = run.rank()
+                if rank.proved:
+                    out.append(result(p, Verdict.HOLDS, (
+                        f"the bus stays within its capacity ({g.reason}); every "
+                        f"execution ends: {rank.detail}")))
+                    continue
+            lasso, complete, why = run.fair_lasso()
+            if lasso is not None:
+                states, steps, loop = lasso
+                msg = ("livelock: a cycle that never terminates, and is fair "
+                       f"({ts.fairness})")
+                out.append(result(p, Verdict.VIOLATED, msg,
+                                  run.counterexample(states, steps, msg, loop),
+                                  len(steps)))
+            elif complete:
+                out.append(result(p, Verdict.HOLDS, (
+                    f"the bus stays within its capacity; no fair cycle, and every "
+                    f"execution ends (z3 found no path beyond {run.max_depth} steps)")))
+            else:
+                out.append(result(p, Verdict.UNKNOWN, (
+                    f"the bus stays within its capacity, but executions longer than "
+                    f"{run.max_depth} steps exist and no fair cycle was found within "
+                    "that bound"
+                    + (f"; the reachable states have a cycle (each is within "
+                       f"{res.diameter} steps, yet longer executions exist), so no "
+                       "ranking function exists" if res.diameter is not None else "")
+                    + (f"; ranking: {rank.detail}" if rank.detail else "")
+                    + (f" ({why})" if why else ""))))
+        return tuple(out)
+
+    try:
+        decided = pipeline()
+    except (BudgetExhausted, z3.Z3Exception) as exc:
+        if (why := budget_reason(exc)) is None:
+            raise
+    else:
+        return tuple(
+            r if r.verdict is not Verdict.UNKNOWN
+            else dataclasses.replace(r, reason=r.reason + note)
+            for r in decided)
+    # A budget ran out: keep what was decided (violations, and safety proofs;
+    # a termination goal that holds only bounds the bus), the rest is unknown.
+    kept: list[PropertyResult] = []
+    for p in props:
+        g = goals[p.name]
+        if g.verdict is Verdict.VIOLATED and g.trace is not None:
+            states, steps = g.trace
+            msg = run.message(p, states, steps)
+            kept.append(result(p, Verdict.VIOLATED, msg,
+                               run.counterexample(states, steps, msg), g.depth))
+        elif g.verdict is Verdict.HOLDS and p.name != "termination":
+            kept.append(result(p, g.verdict, g.reason))
         else:
-            out.append(result(p, Verdict.UNKNOWN, (
-                f"the bus stays within its capacity, but executions longer than "
-                f"{run.max_depth} steps exist and no fair cycle was found within "
-                "that bound"
-                + (f"; the reachable states have a cycle (each is within "
-                   f"{res.diameter} steps, yet longer executions exist), so no "
-                   "ranking function exists" if res.diameter is not None else "")
-                + (f"; ranking: {rank.detail}" if rank.detail else "")
-                + (f" ({why})" if why else ""))))
-    return tuple(out)
+            kept.append(result(p, Verdict.UNKNOWN, why))
+    return tuple(kept)
 
 
 def check_backend(
@@ -636,20 +676,25 @@ def check_backend(
     max_depth: int = DEFAULT_MAX_DEPTH,
     rlimit: int = DEFAULT_RLIMIT,
     auto_explicit_states: int = 200_000,
+    deadline: Deadline | None = None,
+    note: str = "",
 ) -> tuple[PropertyResult, ...]:
     """``smt``: :func:`check_workflow`. ``auto``: explore explicitly first (exact
-    and fast on small workflows) and ask z3 only for what that left unknown."""
+    and fast on small workflows) and ask z3 only for what that left unknown.
+    Budgets as for sagas: the caller has entered :func:`~verifier.smt._z3.budget`,
+    and ``deadline`` also bounds the explicit phase of ``auto``."""
     if backend != "auto":
         return check_workflow(definition, ts, properties=properties,
-                              max_depth=max_depth, rlimit=rlimit)
+                              max_depth=max_depth, rlimit=rlimit, note=note)
     first = explore(ts, properties=properties,
                     max_states=min(max_states, auto_explicit_states),
-                    max_memory=max_memory, progress=progress)
+                    max_memory=max_memory, progress=progress, deadline=deadline)
     todo = [r.property for r in first if r.verdict is Verdict.UNKNOWN]
     if not todo:
         return first
     second = {r.property: r for r in check_workflow(
-        definition, ts, properties=todo, max_depth=max_depth, rlimit=rlimit)}
+        definition, ts, properties=todo, max_depth=max_depth, rlimit=rlimit,
+        note=note)}
     merged = []
     for r in first:
         s = second.get(r.property)

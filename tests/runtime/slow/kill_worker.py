@@ -38,10 +38,18 @@ def trip() -> Saga:
     return dataclasses.replace(saga, steps=steps, compensation_policy=policy)
 
 
-def saga_input(n: int, delay: float = 0.002) -> dict[str, object]:
+def saga_input(n: int, delay: float = 0.002,
+               mode: str = "mixed") -> dict[str, object]:
     """Every fifth saga's pivot fails (compensating path), every seventh has a
-    compensation that fails once, every eleventh a car that cannot be had."""
+    compensation that fails once, every eleventh a car that cannot be had.
+    ``mode="compensate"``: every pivot fails, so most of the time is spent
+    compensating (and most kills land there)."""
     data: dict[str, object] = {"delay": delay, "n": n}
+    if mode == "compensate":
+        data["fail"] = {"charge": "always"}
+        if n % 3 == 0:
+            data["fail_compensation"] = {"reserve_car": 1}
+        return data
     if n % 5 == 0:
         data["fail"] = {"charge": "always"}
     if n % 11 == 0:
@@ -55,14 +63,16 @@ async def main(args: argparse.Namespace) -> None:
     saga = trip()
     log = SQLiteLog(args.db)
     ledger = Ledger(args.ledger)
-    engine = Engine(saga, AnyParticipant(ledger), log=log, lease_seconds=60.0)
+    engine = Engine(saga, AnyParticipant(ledger), log=log,
+                    lease_seconds=args.lease)
     recovering = asyncio.ensure_future(engine.recover())
     print("ready", flush=True)
     sem = asyncio.Semaphore(args.concurrency)
 
     async def one(n: int) -> None:
         try:
-            await engine.run(saga_input(n, args.delay), saga_id=f"trip-{n:06d}")
+            await engine.run(saga_input(n, args.delay, args.mode),
+                             saga_id=f"trip-{n:06d}")
         finally:
             sem.release()
 
@@ -88,4 +98,7 @@ if __name__ == "__main__":
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--delay", type=float, default=0.002,
                    help="seconds each participant call takes")
+    p.add_argument("--lease", type=float, default=60.0,
+                   help="seconds a claim lasts without renewal")
+    p.add_argument("--mode", choices=["mixed", "compensate"], default="mixed")
     asyncio.run(main(p.parse_args()))
