@@ -1,6 +1,7 @@
 """sagaproof's verifier: transition systems, the explicit checker, verdicts."""
 
-from . import _workflow_ts as _workflow_ts  # registers the workflow model
+from saga_models.workflow import Workflow as _Workflow
+
 from ._check import check as check
 from ._check import compile_model as compile_model
 from ._check import register_model as register_model
@@ -16,6 +17,11 @@ from ._saga_ts import SAGA_PROPERTIES as SAGA_PROPERTIES
 from ._saga_ts import SagaTransitionSystem as SagaTransitionSystem
 from ._ts import Property as Property
 from ._ts import TransitionSystem as TransitionSystem
+from ._workflow_ts import compile_workflow as _compile_workflow
+
+# The package wires each kind of definition into the one check API, so that a
+# transition system never imports the API above it (no import cycle).
+register_model(_Workflow, "workflow", _compile_workflow)
 
 __all__ = [
     "SAGA_PROPERTIES",

@@ -101,7 +101,7 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
     """Every definition in ``path``: one for a native file, one per Choice path
     for an imported ASL or Seata file (each path is checked on its own)."""
     from saga_models import importers
-    from saga_models._loader import load_document
+    from saga_models._load import load_document
     from saga_models._source import read_document
 
     doc = read_document(path)
