@@ -61,6 +61,7 @@ from ._participants import (
     invoke,
 )
 from ._replay import Replayed, replay
+from ._telemetry import Telemetry
 
 
 class SagaOutcome(enum.Enum):
@@ -150,6 +151,9 @@ class Engine:
         lease_seconds: How long a claim on an instance lasts without renewal.
         definition_path: Recorded so ``sagaproof recover`` can reload it.
         participants_spec: Recorded ``module:object`` so recovery can re-bind.
+        telemetry: Told every published event with its time and the breaker
+            state (e.g. :func:`otel_telemetry` for OpenTelemetry spans and
+            metrics); it observes only.
 
     >>> from saga_models import SagaBuilder
     >>> saga = (SagaBuilder("demo")
@@ -173,6 +177,7 @@ class Engine:
         lease_seconds: float = 30.0,
         definition_path: str | None = None,
         participants_spec: str | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.saga = saga
         self._ops: dict[tuple[str, str], Operation] = as_participants(
@@ -185,6 +190,7 @@ class Engine:
         self.lease_seconds = lease_seconds
         self.definition_path = definition_path
         self.participants_spec = participants_spec
+        self.telemetry = telemetry
         self.hash = saga.content_hash
         self._breakers: dict[str, Breaker] = {}
         for step in saga.steps:
@@ -455,6 +461,20 @@ class Engine:
 
     def _publish(self, event: SagaEvent) -> None:
         self.bus.publish(event)
+        if self.telemetry is not None:
+            self._observe(self.telemetry, event)
+
+    def _observe(self, telemetry: Telemetry, event: SagaEvent) -> None:
+        breaker = None
+        if event.step is not None:
+            found = self._breakers.get(self.saga.step(event.step).participant)
+            breaker = found.state if found is not None else None
+        try:
+            telemetry.observe(event, at=self.clock.wall(), breaker=breaker)
+        except Exception:
+            # Like a failing bus subscriber: observing must not break a saga.
+            logger.exception("telemetry %r failed on %s", telemetry,
+                             event.type.value)
 
     def _resend_in_flight(self, inst: _Instance) -> None:
         """After recover/resume: what the log shows in flight is sent again, with

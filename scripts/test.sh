@@ -15,7 +15,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip >/dev/null
-python -m pip install -q -e '.[dev,notebooks]'
+python -m pip install -q -e '.[dev,notebooks,otel]'
 
 echo "== ruff"
 ruff check .
