@@ -16,9 +16,9 @@ True
 
 Drawings use Graphviz when its ``dot`` program and its Python package are both
 installed and a small pure-Python layered layout otherwise, so notebooks render
-on a bare CI runner. When Graphviz is only partly installed (``dot`` without the
-package, the package without ``dot``, or a ``dot`` that fails), the drawing
-falls back to the pure-Python layout and says why in one line under it.
+on a bare CI runner. When Graphviz is broken (``dot`` on PATH without the Python
+package, or a ``dot`` that fails), the drawing falls back to the pure-Python
+layout and says why in one line under it.
 """
 
 from __future__ import annotations
@@ -376,6 +376,7 @@ class Graph:
             if svg is not None:
                 return svg
             if self.engine == "graphviz":
+                why = why or "the Graphviz 'dot' program is not on PATH"
                 raise RuntimeError(f"engine='graphviz' cannot draw: {why}; use "
                                    "engine='python'")
             if why is not None:
@@ -402,8 +403,8 @@ def _graphviz_svg(nodes: list[tuple[str, str]], edges: list[tuple[str, str, str]
                   colours: dict[str, str], hot: set[int]
                   ) -> tuple[str | None, str | None]:
     """The Graphviz drawing, or ``None`` and why Graphviz cannot draw it (``None``
-    too when neither ``dot`` nor the package is installed: the expected case
-    on a bare runner, not worth a note)."""
+    too without the ``dot`` program: the expected case on a bare runner, not
+    worth a note)."""
     has_dot = shutil.which("dot") is not None
     try:
         import graphviz
@@ -413,8 +414,9 @@ def _graphviz_svg(nodes: list[tuple[str, str]], edges: list[tuple[str, str, str]
         return None, ("the 'dot' program is installed but the graphviz Python "
                       "package is not (pip install graphviz)")
     if not has_dot:
-        return None, ("the graphviz Python package is installed but its 'dot' "
-                      "program is not on PATH (install Graphviz)")
+        # The notebooks extra installs the package, so a runner without the
+        # program is the usual bare case, not a broken install: no note.
+        return None, None
     g = graphviz.Digraph(graph_attr={"rankdir": "TB"},
                          node_attr={"shape": "circle", "fontsize": "9"})
     for nid, label in nodes:

@@ -65,13 +65,17 @@ def test_dot_without_the_python_package_falls_back_and_says_why(
         Graph(SAGA, engine="graphviz").svg()
 
 
-def test_the_package_without_dot_falls_back_and_says_why(
+def test_the_package_without_dot_is_the_quiet_bare_case(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notebooks extra installs the package; a runner without Graphviz's
+    program draws with the pure-Python layout and says nothing."""
     _dot_on_path(monkeypatch, False)
     _fake_graphviz(monkeypatch, lambda: "<svg>from graphviz</svg>")
-    svg = html.unescape(Graph(SAGA).svg())
+    svg = Graph(SAGA).svg()
     assert "from graphviz" not in svg
-    assert "'dot' program is not on PATH" in svg
+    assert "<circle" in svg and "class='note'" not in svg
+    with pytest.raises(RuntimeError, match="'dot' program"):
+        Graph(SAGA, engine="graphviz").svg()
 
 
 def test_a_failing_dot_falls_back_and_says_why(
