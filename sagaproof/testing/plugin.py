@@ -62,8 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _configured_paths(config: pytest.Config) -> list[str]:
-    """``[tool.sagaproof] paths`` of the rootdir's pyproject.toml, then the
-    ``sagaproof_paths`` ini option, resolved against the rootdir."""
+    """``[tool.sagaproof] paths`` of the rootdir's pyproject.toml (paths or
+    glob patterns), then the ``sagaproof_paths`` ini option, resolved against
+    the rootdir."""
     out: list[str] = []
     pyproject = config.rootpath / "pyproject.toml"
     if pyproject.is_file():
@@ -74,7 +75,12 @@ def _configured_paths(config: pytest.Config) -> list[str]:
         paths = tool.get("sagaproof", {}).get("paths", [])
         if isinstance(paths, str):
             paths = [paths]
-        out += [str(config.rootpath / p) for p in paths]
+        for p in paths:
+            # The same key ``sagaproof check`` reads: paths or glob patterns.
+            if any(c in str(p) for c in "*?["):
+                out += [str(m) for m in sorted(config.rootpath.glob(str(p)))]
+            else:
+                out.append(str(config.rootpath / p))
     out += [str(p) for p in config.getini("sagaproof_paths")]
     return out
 

@@ -119,6 +119,11 @@ def test_configured_paths_join_the_test_paths(project: Path) -> None:
     assert "test_plain.py::test_plain" in out.stdout
     assert "defs/checkout.saga.yaml::termination" in out.stdout
     assert "6 tests collected" in out.stdout, out.stdout
+    # Glob patterns too, as sagaproof check reads the same key.
+    (project / "pyproject.toml").write_text(
+        '[tool.sagaproof]\npaths = ["defs/*.saga.yaml"]\n')
+    out = _run(project, "--sagaproof", "--collect-only")
+    assert "6 tests collected" in out.stdout, out.stdout
     # Paths on the command line win over the configured ones, as testpaths.
     out = _run(project, "--sagaproof", "test_plain.py", "--collect-only")
     assert "1 test collected" in out.stdout, out.stdout
