@@ -52,6 +52,8 @@ step "mypy" mypy
 step "fast tier" python -m pytest -m "not slow" -n 2 -q -p no:cacheprovider \
   --durations=10
 if [ "${1:-}" != "--fast" ]; then
-  step "slow tier" python -m pytest -m slow -n 2 -q -p no:cacheprovider \
-    --durations=15
+  # worksteal: a worker that runs out of tests takes pending ones from the
+  # other, since a few slow tests (parity shards, kill tests) dwarf the rest.
+  step "slow tier" python -m pytest -m slow -n 2 --dist worksteal -q \
+    -p no:cacheprovider --durations=15
 fi
