@@ -87,7 +87,8 @@ def _module_graph(root: Path, packages: Iterable[str]) -> nx.DiGraph:
                 module = ".".join([*base, *([node.module] if node.module else [])])
                 targets = [f"{module}.{a.name}" if f"{module}.{a.name}" in files
                            else module for a in node.names]
-            for target in targets:
+            for imported in targets:
+                target = imported
                 while target and target not in files:
                     target = target.rpartition(".")[0]  # a name in a module
                 if target and target != name:
