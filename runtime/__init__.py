@@ -46,6 +46,8 @@ from ._participants import StepContext as StepContext
 from ._participants import load_participants as load_participants
 from ._replay import replay as replay
 from ._sqlite import SQLiteLog as SQLiteLog
+from ._telemetry import Telemetry as Telemetry
+from ._telemetry import otel_telemetry as otel_telemetry
 
 __all__ = [
     "BindingError",
@@ -75,9 +77,11 @@ __all__ = [
     "SagaOutcome",
     "SagaResult",
     "StepContext",
+    "Telemetry",
     "UnknownSaga",
     "VirtualClock",
     "VirtualEventLoop",
     "load_participants",
+    "otel_telemetry",
     "replay",
 ]

@@ -69,6 +69,7 @@ from ._participants import (
     invoke,
 )
 from ._replay import Replayed, derived_status, replay, unfinished
+from ._telemetry import Telemetry
 
 
 class SagaOutcome(enum.Enum):
@@ -161,6 +162,9 @@ class Engine:
         group_commit: Commit the records of instances that are ready together
             in one transaction (one fsync); no command is sent before its
             record is durable either way.
+        telemetry: Told every published event with its time and the breaker
+            state (e.g. :func:`otel_telemetry` for OpenTelemetry spans and
+            metrics); it observes only.
 
     >>> from saga_models import SagaBuilder
     >>> saga = (SagaBuilder("demo")
@@ -185,6 +189,7 @@ class Engine:
         definition_path: str | None = None,
         participants_spec: str | None = None,
         group_commit: bool = True,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.saga = saga
         self._ops: dict[tuple[str, str], Operation] = as_participants(
@@ -197,6 +202,7 @@ class Engine:
         self.lease_seconds = lease_seconds
         self.definition_path = definition_path
         self.participants_spec = participants_spec
+        self.telemetry = telemetry
         self.hash = saga.content_hash
         self._breakers: dict[str, Breaker] = {}
         for step in saga.steps:
@@ -580,6 +586,20 @@ class Engine:
 
     def _publish(self, event: SagaEvent) -> None:
         self.bus.publish(event)
+        if self.telemetry is not None:
+            self._observe(self.telemetry, event)
+
+    def _observe(self, telemetry: Telemetry, event: SagaEvent) -> None:
+        breaker = None
+        if event.step is not None:
+            found = self._breakers.get(self.saga.step(event.step).participant)
+            breaker = found.state if found is not None else None
+        try:
+            telemetry.observe(event, at=self.clock.wall(), breaker=breaker)
+        except Exception:
+            # Like a failing bus subscriber: observing must not break a saga.
+            logger.exception("telemetry %r failed on %s", telemetry,
+                             event.type.value)
 
     def _resend_in_flight(self, inst: _Instance) -> None:
         """After recover/resume: what the log shows in flight is sent again, with

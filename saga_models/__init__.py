@@ -24,8 +24,8 @@ from ._ir import RetryPolicy as RetryPolicy
 from ._ir import Saga as Saga
 from ._ir import Step as Step
 from ._ir import StepKind as StepKind
-from ._loader import load as load
-from ._loader import loads as loads
+from ._load import load as load
+from ._load import loads as loads
 from ._span import Span as Span
 from ._validate import structure_diagnostics as structure_diagnostics
 from .semantics import FaultModel as FaultModel

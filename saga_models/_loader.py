@@ -21,7 +21,6 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 from ._errors import Diagnostic, InvalidDefinition, Severity
@@ -36,7 +35,7 @@ from ._ir import (
     StepKind,
 )
 from ._schema import schema_diagnostics
-from ._source import Document, parse_document, read_document
+from ._source import Document
 from ._span import Span
 from ._validate import lowering_diagnostics
 
@@ -91,56 +90,6 @@ def parse_attempts(value: Any) -> int | None:
         return int(value)
     raise ValueError(f"not a number of attempts: max_attempts={value!r}; write a "
                      "whole number or 'forever'")
-
-
-def load(path: str | Path) -> Any:
-    """Load a definition file (saga or workflow) into its IR.
-
-    Raises:
-        InvalidDefinition: every problem found, located (exit code 2 in the CLI).
-    """
-    from ._formats import check_file
-
-    check_file(path)  # BPMN: say what it is, not "invalid YAML"
-    return load_document(read_document(path))
-
-
-def loads(text: str, *, fmt: str = "yaml", file: str = "<memory>") -> Any:
-    """Load a definition from a string.
-
-    >>> saga = loads("saga: t\\nsteps:\\n  - {name: a, participant: p, "
-    ...              "compensation: undo, timeout: 2s}")
-    >>> saga.steps[0].timeout, str(saga.steps[0].span_of("timeout"))
-    (2.0, '<memory>:3:60')
-
-    Raises:
-        InvalidDefinition: every problem found, located.
-    """
-    return load_document(parse_document(text, file=file, fmt=fmt))
-
-
-def load_document(doc: Document) -> Any:
-    """Lower a parsed document into a Saga (or hand it to the workflow loader or
-    an importer, by its shape)."""
-    data = doc.data
-    if isinstance(data, dict) and "workflow" in data:
-        from .workflow import load_workflow_document
-
-        return load_workflow_document(doc)
-    if isinstance(data, dict) and "saga" not in data:
-        from . import importers  # ASL and Seata files, detected by their shape
-
-        if importers.detect(data) is not None:
-            return importers.load_document(doc)
-    if not isinstance(data, dict) or "saga" not in data:
-        from ._formats import check_data
-
-        check_data(data, file=doc.file)  # BPMN, Serverless Workflow: SAGA017
-        raise InvalidDefinition((Diagnostic(
-            code="SAGA121", message="not a saga or workflow definition",
-            span=doc.span(""),
-            help="start the file with 'saga: <name>' and a 'steps:' list"),))
-    return lower_saga(doc)
 
 
 def lower_saga(doc: Document) -> Saga:

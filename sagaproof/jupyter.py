@@ -14,8 +14,11 @@ True
 >>> Graph(saga).svg().startswith("<svg")
 True
 
-Drawings use Graphviz when its ``dot`` program is installed and a small
-pure-Python layered layout otherwise, so notebooks render on a bare CI runner.
+Drawings use Graphviz when its ``dot`` program and its Python package are both
+installed and a small pure-Python layered layout otherwise, so notebooks render
+on a bare CI runner. When Graphviz is broken (``dot`` on PATH without the Python
+package, or a ``dot`` that fails), the drawing falls back to the pure-Python
+layout and says why in one line under it.
 """
 
 from __future__ import annotations
@@ -368,11 +371,18 @@ class Graph:
         """The drawing as SVG text."""
         nodes, edges, colours, truncated = self.explore()
         hot = self._path_edges(edges)
-        if self.engine in ("auto", "graphviz") and shutil.which("dot"):
-            return _graphviz_svg(nodes, edges, colours, hot)
-        if self.engine == "graphviz":
-            raise RuntimeError("engine='graphviz' needs the Graphviz 'dot' "
-                               "program on PATH; use engine='python'")
+        if self.engine in ("auto", "graphviz"):
+            svg, why = _graphviz_svg(nodes, edges, colours, hot)
+            if svg is not None:
+                return svg
+            if self.engine == "graphviz":
+                why = why or "the Graphviz 'dot' program is not on PATH"
+                raise RuntimeError(f"engine='graphviz' cannot draw: {why}; use "
+                                   "engine='python'")
+            if why is not None:
+                return _draw(nodes, edges, colours=colours, hot=hot,
+                             truncated=truncated,
+                             note=f"drawn without Graphviz: {why}")
         return _draw(nodes, edges, colours=colours, hot=hot, truncated=truncated)
 
     def _repr_svg_(self) -> str:
@@ -390,9 +400,23 @@ class Graph:
 
 
 def _graphviz_svg(nodes: list[tuple[str, str]], edges: list[tuple[str, str, str]],
-                  colours: dict[str, str], hot: set[int]) -> str:
-    import graphviz
-
+                  colours: dict[str, str], hot: set[int]
+                  ) -> tuple[str | None, str | None]:
+    """The Graphviz drawing, or ``None`` and why Graphviz cannot draw it (``None``
+    too without the ``dot`` program: the expected case on a bare runner, not
+    worth a note)."""
+    has_dot = shutil.which("dot") is not None
+    try:
+        import graphviz
+    except ImportError:
+        if not has_dot:
+            return None, None
+        return None, ("the 'dot' program is installed but the graphviz Python "
+                      "package is not (pip install graphviz)")
+    if not has_dot:
+        # The notebooks extra installs the package, so a runner without the
+        # program is the usual bare case, not a broken install: no note.
+        return None, None
     g = graphviz.Digraph(graph_attr={"rankdir": "TB"},
                          node_attr={"shape": "circle", "fontsize": "9"})
     for nid, label in nodes:
@@ -400,14 +424,22 @@ def _graphviz_svg(nodes: list[tuple[str, str]], edges: list[tuple[str, str, str]
     for k, (a, b, lab) in enumerate(edges):
         g.edge(a, b, tooltip=lab, color="#cf222e" if k in hot else "#8c959f",
                penwidth="2.5" if k in hot else "1")
-    return str(g.pipe(format="svg", encoding="utf-8"))
+    try:
+        return str(g.pipe(format="svg", encoding="utf-8")), None
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError,
+            OSError) as exc:
+        # A broken install: a drawing without Graphviz beats a traceback in
+        # the middle of a notebook.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return None, f"'dot' failed ({first})"
 
 
 def _draw(nodes: Sequence[tuple[str, str]], edges: Sequence[tuple[str, str, str]],
           *, colours: dict[str, str] | None = None, hot: set[int] | None = None,
-          truncated: bool = False) -> str:
+          truncated: bool = False, note: str | None = None) -> str:
     """A layered drawing in plain SVG: each node on the row of its
-    breadth-first depth from the first node (no Graphviz needed)."""
+    breadth-first depth from the first node (no Graphviz needed), with
+    ``note`` as one line of text under it."""
     colours = colours or {}
     hot = hot or set()
     ids = [n for n, _ in nodes]
@@ -436,6 +468,10 @@ def _draw(nodes: Sequence[tuple[str, str]], edges: Sequence[tuple[str, str, str]
     dx, dy, r = 70, 60, 16
     width = max(len(v) for v in layers.values()) * dx + dx
     height = (max(layers) + 1) * dy + dy if layers else dy
+    if note is not None:
+        # One line under the drawing, wide enough to be read whole.
+        width = max(width, 6 * len(note) + 8)
+        height += 14
     pos: dict[str, tuple[float, float]] = {}
     for level, row in layers.items():
         offset = (width - len(row) * dx) / 2 + dx / 2
@@ -479,6 +515,10 @@ def _draw(nodes: Sequence[tuple[str, str]], edges: Sequence[tuple[str, str, str]
             out.append(f"<text x='{x:.1f}' y='{yy:.1f}' text-anchor='middle' "
                        f"fill='{text_colour}'>{_E(short)}</text>")
     if truncated:
-        out.append(f"<text x='4' y='{height - 4:.0f}'>… (cut off)</text>")
+        y_cut = height - (18 if note is not None else 4)
+        out.append(f"<text x='4' y='{y_cut:.0f}'>… (cut off)</text>")
+    if note is not None:
+        out.append(f"<text x='4' y='{height - 4:.0f}' fill='#9a6700' "
+                   f"class='note'>{_E(note)}</text>")
     out.append("</svg>")
     return "".join(out)

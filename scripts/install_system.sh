@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # System packages some suites need (from Debian's packages), installed only when
-# missing: SPIN and a C compiler for the Promela parity suite and bench.
+# missing: SPIN and a C compiler for the Promela parity suite and bench, and
+# Chromium to check the HTML timeline page renders (headless).
 # Tests that need one of these are skipped when it is absent, except under
 # CI=true, where this script has run and an absence is a failure.
 set -euo pipefail
 need=()
 command -v spin >/dev/null 2>&1 || need+=(spin)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

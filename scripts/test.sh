@@ -1,29 +1,59 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: makes its own virtualenv, installs
 # the project with its test extras, lints, type-checks, then runs the fast tier
-# and the slow tier (kill tests, parity suites, notebooks).
+# and the slow tier (kill tests, parity suites, notebooks), both on two workers
+# (pytest-xdist), and prints how long each step took.
 #   bash scripts/test.sh            everything (what CI runs)
 #   bash scripts/test.sh --fast     the fast tier only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install_system.sh
+# Each step's time, printed at the end, also when a step fails.
+timings=()
+current="" current_start=0
+report() {
+  local code=$?
+  echo "== timings"
+  local t
+  for t in "${timings[@]}"; do
+    echo "  $t"
+  done
+  if [ -n "$current" ]; then
+    printf '  %-12s %5ds (failed)\n' "$current" $((SECONDS - current_start))
+  fi
+  printf '  %-12s %5ds\n' total "$SECONDS"
+  exit "$code"
+}
+trap report EXIT
+step() {
+  current=$1 current_start=$SECONDS
+  shift
+  echo "== $current"
+  "$@"
+  timings+=("$(printf '%-12s %5ds' "$current" $((SECONDS - current_start)))")
+  current=""
+}
+
+step system bash scripts/install_system.sh
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-python -m pip install -q --upgrade pip >/dev/null
-python -m pip install -q -e '.[dev,notebooks,postgres,temporal]'
-
-echo "== ruff"
-ruff check .
-echo "== mypy --strict"
-mypy
-echo "== fast tier"
-python -m pytest -m "not slow" -n 2 -q -p no:cacheprovider
+install() {
+  python -m pip install -q --upgrade pip >/dev/null
+  python -m pip install -q -e '.[dev,notebooks,otel,postgres,temporal]'
+}
+step install install
+step ruff ruff check .
+step "mypy" mypy
+# --durations: the slowest tests of each tier, to see where the time goes.
+step "fast tier" python -m pytest -m "not slow" -n 2 -q -p no:cacheprovider \
+  --durations=10
 if [ "${1:-}" != "--fast" ]; then
-  echo "== slow tier"
-  python -m pytest -m slow -q -p no:cacheprovider
+  # worksteal: a worker that runs out of tests takes pending ones from the
+  # other, since a few slow tests (parity shards, kill tests) dwarf the rest.
+  step "slow tier" python -m pytest -m slow -n 2 --dist worksteal -q \
+    -p no:cacheprovider --durations=15
 fi

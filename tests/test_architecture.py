@@ -1,13 +1,16 @@
 """The pipeline is visible in the folders: imports flow one way (DESIGN.md),
-z3 is imported only behind verifier/smt (and proofs), and each package's
-``__all__`` is exactly its public names."""
+z3 is imported only behind verifier/smt (and proofs), no module imports
+itself back through others (no import cycle), and each package's ``__all__``
+is exactly its public names."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+from collections.abc import Iterable
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 ROOT = Path(__file__).parents[1]
@@ -58,3 +61,59 @@ def test_all_is_the_public_names(package: str) -> None:
     submodules = {n for n in public
                   if type(getattr(module, n)).__name__ == "module"}
     assert set(module.__all__) == public - submodules
+
+
+def _module_graph(root: Path, packages: Iterable[str]) -> nx.DiGraph:
+    """Module -> module imports inside ``packages`` under ``root``, function
+    level imports included (a lazy import still needs the other layer), each
+    edge to the module named (``from pkg import sub`` is ``pkg.sub`` when that
+    is a module, ``pkg``'s ``__init__`` otherwise)."""
+    files: dict[str, tuple[Path, bool]] = {}
+    for package in packages:
+        for path in (root / package).rglob("*.py"):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            is_package = parts[-1] == "__init__"
+            files[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    graph = nx.DiGraph()
+    for name, (path, is_package) in files.items():
+        graph.add_node(name)
+        here = name.split(".") if is_package else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = here[:len(here) - node.level + 1] if node.level else []
+                module = ".".join([*base, *([node.module] if node.module else [])])
+                targets = [f"{module}.{a.name}" if f"{module}.{a.name}" in files
+                           else module for a in node.names]
+            for imported in targets:
+                target = imported
+                while target and target not in files:
+                    target = target.rpartition(".")[0]  # a name in a module
+                if target and target != name:
+                    graph.add_edge(name, target)
+    return graph
+
+
+def _cycles(graph: nx.DiGraph) -> list[list[str]]:
+    return sorted(sorted(c) for c in nx.strongly_connected_components(graph)
+                  if len(c) > 1)
+
+
+def test_no_import_cycle() -> None:
+    """Each layer only uses the ones below it, module by module: the loaders
+    do not import the dispatch above them, nor the transition systems the
+    check API (packages wire the kinds of definition in their ``__init__``)."""
+    assert _cycles(_module_graph(ROOT, sorted(STAGES))) == []
+
+
+def test_the_cycle_finder_finds_a_lazy_cycle(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from ._a import f\n")
+    (pkg / "_a.py").write_text("def f():\n    from .sub import _b\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "_b.py").write_text("from .. import _a\n")
+    (pkg / "_c.py").write_text("from pkg._a import f\n")
+    assert _cycles(_module_graph(tmp_path, ["pkg"])) == [["pkg._a", "pkg.sub._b"]]

@@ -1,11 +1,13 @@
 """sagaproof's verifier: transition systems, the explicit checker, verdicts."""
 
-from . import _imported_ts as _imported_ts  # registers imported machines
-from . import _workflow_ts as _workflow_ts  # registers the workflow model
+from saga_models.importers.graph_semantics import ImportedMachine as _Imported
+from saga_models.workflow import Workflow as _Workflow
+
 from ._check import check as check
 from ._check import compile_model as compile_model
 from ._check import register_model as register_model
 from ._explicit import explore as explore
+from ._imported_ts import compile_imported as _compile_imported
 from ._result import CheckResult as CheckResult
 from ._result import Counterexample as Counterexample
 from ._result import PropertyResult as PropertyResult
@@ -17,6 +19,12 @@ from ._saga_ts import SAGA_PROPERTIES as SAGA_PROPERTIES
 from ._saga_ts import SagaTransitionSystem as SagaTransitionSystem
 from ._ts import Property as Property
 from ._ts import TransitionSystem as TransitionSystem
+from ._workflow_ts import compile_workflow as _compile_workflow
+
+# The package wires each kind of definition into the one check API, so that a
+# transition system never imports the API above it (no import cycle).
+register_model(_Workflow, "workflow", _compile_workflow)
+register_model(_Imported, "state machine", _compile_imported)
 
 __all__ = [
     "SAGA_PROPERTIES",

@@ -26,7 +26,6 @@ from saga_models import FaultModel
 from saga_models.importers import graph_semantics as gs
 from saga_models.importers.graph_semantics import Event, ImportedMachine
 
-from ._check import register_model
 from ._ts import Property, StateT
 
 IMPORTED_PROPERTIES = (
@@ -195,8 +194,6 @@ def compile_imported(im: Any, faults: FaultModel) -> ImportedTransitionSystem:
     """The compiler :func:`verifier.check` uses for an imported machine."""
     return ImportedTransitionSystem(im, faults)
 
-
-register_model(ImportedMachine, "state machine", compile_imported)
 
 
 def findings(im: ImportedMachine, faults: FaultModel = FaultModel(), *,

@@ -27,7 +27,6 @@ from saga_models.workflow import Workflow, structure_diagnostics
 from saga_models.workflow import semantics as sem
 from saga_models.workflow.semantics import HEADER, OVERFLOW, Step, StepKind
 
-from ._check import register_model
 from ._ts import Property, StateT
 
 WORKFLOW_PROPERTIES = (
@@ -245,8 +244,6 @@ class WorkflowTransitionSystem:
 
 
 def compile_workflow(wf: Any, faults: FaultModel) -> WorkflowTransitionSystem:
-    """The compiler :func:`verifier.check` uses for a :class:`Workflow`."""
+    """The compiler :func:`verifier.check` uses for a :class:`Workflow`
+    (registered by the package, ``verifier/__init__.py``)."""
     return WorkflowTransitionSystem(wf, faults)
-
-
-register_model(Workflow, "workflow", compile_workflow)

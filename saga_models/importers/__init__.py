@@ -128,9 +128,9 @@ def load(path: str | Path, *, compensations: MapArg = None) -> Saga:
     is loaded as usual (so ``--compensations`` can be passed for any file)."""
     doc = read_document(path)
     if detect(doc.data) is None:
-        from .._loader import load_document as native
+        from .._native import load_native_document
 
-        result: Saga = native(doc)
+        result: Saga = load_native_document(doc)
         return result
     return load_document(doc, compensations=compensations)
 

@@ -204,7 +204,7 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
     for an imported ASL or Seata file (each path is checked on its own)."""
     from saga_models import importers
     from saga_models._formats import check_file
-    from saga_models._loader import load_document
+    from saga_models._load import load_document
     from saga_models._source import read_document
 
     check_file(path)  # BPMN: SAGA017, not the YAML parser's error

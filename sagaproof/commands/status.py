@@ -24,12 +24,20 @@ def register(sub: Any) -> None:
     p.add_argument("--lock-timeout", type=seconds_arg, default=30.0,
                    metavar="DURATION", help="how long to wait for another "
                    "process's write lock on the log (default: 30s)")
+    p.add_argument("--timeline", action="store_true",
+                   help="one instance's attempts and recoveries in time, as text")
+    p.add_argument("--html", metavar="FILE",
+                   help="write one instance's timeline as an HTML page to FILE")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from runtime._open import open_log
 
+    if (args.timeline or args.html) and not args.saga_id:
+        _usage("SAGA030", "--timeline and --html show one instance, and no "
+               "SAGA_ID was given", "name the instance: sagaproof status --db "
+               "saga.db SAGA_ID --timeline (sagaproof status lists them)")
     log = open_log(args.db, create=False, lock_timeout=args.lock_timeout)
     try:
         if args.view:
@@ -37,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         if args.saga_id:
             info = log.get(args.saga_id)
             records = log.records(args.saga_id)
+            if args.timeline or args.html:
+                return _timeline(args, info, records)
             if args.json:
                 print(json.dumps({"instance": _info(info),
                                   "records": [r.to_json() for r in records]}))
@@ -97,4 +107,29 @@ def _view(args: argparse.Namespace, log: Any) -> int:
         held = ", ".join(r["held"] or []) or "-"
         print(f"{r['saga_id']}  {r['name']}  {r['status'] or 'not projected'}  "
               f"held: {held}{stale}")
+    return 0
+
+
+def _usage(code: str, message: str, help: str) -> None:
+    from saga_models import Diagnostic, InvalidDefinition, Span
+
+    raise InvalidDefinition((Diagnostic(code=code, message=message,
+                                        span=Span(file="<command line>"),
+                                        help=help),))
+
+
+def _timeline(args: argparse.Namespace, info: Any, records: Any) -> int:
+    from ._timeline import render_html, render_text, timeline
+
+    tl = timeline(info, records)
+    if args.html:
+        try:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(render_html(tl))
+        except OSError as exc:
+            _usage("SAGA031", f"cannot write html={args.html!r}: {exc.strerror}",
+                   "pass a writable file path to --html")
+        print(f"timeline of {info.saga_id} written to {args.html}")
+    if args.timeline or not args.html:
+        print(render_text(tl))
     return 0

@@ -32,8 +32,10 @@ import dataclasses
 import enum
 import hashlib
 import json
+import os
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -258,12 +260,38 @@ class CoverageStore:
         return self._data
 
     def save(self) -> None:
-        """Write the store (merging with what another run wrote meanwhile)."""
-        if self.path.exists():
-            other = json.loads(self.path.read_text()).get("definitions", {})
-            for key, entry in other.items():
-                mine = self._data.setdefault(key, entry)
-                mine["reached"] = sorted(set(mine["reached"]) | set(entry["reached"]))
+        """Write the store (merging with what another run wrote meanwhile).
+
+        Parallel test workers (pytest-xdist) save the same file at the end of
+        their sessions: the read-merge-write holds an exclusive lock where the
+        platform has one, and the file is replaced whole, so a reader never
+        sees half of it.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({"definitions": self._data}, indent=2,
-                                        sort_keys=True) + "\n")
+        with _locked(self.path.with_name(self.path.name + ".lock")):
+            if self.path.exists():
+                other = json.loads(self.path.read_text()).get("definitions", {})
+                for key, entry in other.items():
+                    mine = self._data.setdefault(key, entry)
+                    mine["reached"] = sorted(set(mine["reached"])
+                                             | set(entry["reached"]))
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"definitions": self._data}, indent=2,
+                                      sort_keys=True) + "\n")
+            os.replace(tmp, self.path)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (none where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the atomic replace still avoids torn files
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

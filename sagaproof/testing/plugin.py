@@ -1,29 +1,41 @@
 """pytest plugin: definitions as test items.
 
-``pytest --sagaproof examples/`` (or ``sagaproof_paths`` in the ini file)
-collects every saga and workflow definition in the given files and folders:
-one item per property, failing with the counterexample when it is violated or
-unknown, one item for a definition that does not load (its diagnostics), and,
-for each saga a ``conftest.py`` binds (the ``pytest_sagaproof_binding`` hook),
-one item that runs the generated stateful test of its participants, and for
-each event workflow whose handlers it binds (``pytest_sagaproof_workflow_binding``)
-one item that runs the generated stateful test of its handlers.
+``pytest --sagaproof examples/`` collects every saga and workflow definition
+(``*.yaml``, ``*.yml``, ``*.json``) in the paths pytest is given, as pytest
+collects test modules: one item per property, failing with the counterexample
+when it is violated or unknown, one item for a definition that does not load
+(its diagnostics), and, for each saga a ``conftest.py`` binds (the
+``pytest_sagaproof_binding`` hook), one item that runs the generated stateful
+test of its participants, and for each event workflow whose handlers it binds
+(``pytest_sagaproof_workflow_binding``) one item that runs the generated
+stateful test of its handlers. Files that are not definitions are skipped.
+
+``--sagaproof`` is a flag: without it the plugin collects nothing. When
+pytest is given no paths, the definition paths listed under
+``[tool.sagaproof] paths`` in ``pyproject.toml`` (or the ``sagaproof_paths``
+ini option) are collected besides the project's test paths.
 
 Registered under the ``pytest11`` entry point ``sagaproof``; without the
 installed entry point use ``-p sagaproof.testing.plugin``. Coverage witnesses
 of the generated tests are merged into ``.sagaproof/coverage.json``
 (``sagaproof coverage DEFINITION`` reports what was never reached).
+
+The plugin is loaded into every pytest run of a project that installs it, so
+this module imports only pytest and the standard library; the definitions,
+checkers and runtime are imported when the first definition is collected.
 """
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from saga_models import FaultModel, InvalidDefinition, Saga, load
+if TYPE_CHECKING:
+    from saga_models import FaultModel, InvalidDefinition
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 _NOT_A_DEFINITION = "SAGA121"
@@ -37,43 +49,70 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sagaproof", "verify saga and workflow definitions")
-    group.addoption("--sagaproof", action="append", default=[], metavar="PATH",
-                    help="verify every definition in PATH (a file or folder); "
-                    "repeatable")
+    group.addoption("--sagaproof", action="store_true", default=False,
+                    help="collect the saga and workflow definitions in the "
+                    "paths pytest is given (or [tool.sagaproof] paths)")
     group.addoption("--sagaproof-faults", default="all", metavar="KNOBS",
                     help="fault model: all, none, or e.g. fail,timeout,crash=1")
     group.addoption("--sagaproof-coverage", default=".sagaproof/coverage.json",
                     metavar="FILE", help="where coverage witnesses are merged")
     parser.addini("sagaproof_paths", type="paths", default=[],
-                  help="definition files or folders verified on every run")
+                  help="definition files or folders collected with --sagaproof "
+                  "when pytest is given no paths")
+
+
+def _configured_paths(config: pytest.Config) -> list[str]:
+    """``[tool.sagaproof] paths`` of the rootdir's pyproject.toml (paths or
+    glob patterns), then the ``sagaproof_paths`` ini option, resolved against
+    the rootdir."""
+    out: list[str] = []
+    pyproject = config.rootpath / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            tool = tomllib.loads(pyproject.read_text()).get("tool", {})
+        except tomllib.TOMLDecodeError:
+            tool = {}  # pytest itself reports a broken pyproject.toml
+        paths = tool.get("sagaproof", {}).get("paths", [])
+        if isinstance(paths, str):
+            paths = [paths]
+        for p in paths:
+            # The same key ``sagaproof check`` reads: paths or glob patterns.
+            if any(c in str(p) for c in "*?["):
+                out += [str(m) for m in sorted(config.rootpath.glob(str(p)))]
+            else:
+                out.append(str(config.rootpath / p))
+    out += [str(p) for p in config.getini("sagaproof_paths")]
+    return out
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sagaproof: an item generated from a saga or workflow "
         "definition")
+    if (config.getoption("--sagaproof")
+            and config.args_source is not pytest.Config.ArgsSource.ARGS):
+        # No paths on the command line: the configured definition paths join
+        # the test paths, as testpaths would.
+        extra = [p for p in _configured_paths(config) if p not in config.args]
+        config.args = [*config.args, *extra]
 
 
-def _definition_files(paths: list[Path]) -> Iterator[Path]:
-    for p in paths:
-        if p.is_dir():
-            yield from sorted(f for f in p.rglob("*") if f.suffix in _SUFFIXES
-                              and f.is_file())
-        else:
-            yield p
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
-    given = [Path(p) for p in config.getoption("--sagaproof")]
-    paths = given + [Path(p) for p in config.getini("sagaproof_paths")]
-    for path in _definition_files(paths):
-        node = DefinitionFile.from_parent(session, path=path.resolve())
-        items.extend(i for i in node.collect() if isinstance(i, pytest.Item))
+def pytest_collect_file(file_path: Path,
+                        parent: pytest.Collector) -> DefinitionFile | None:
+    # Called for every file of every run: the flag is checked first and
+    # nothing is imported here.
+    if file_path.suffix not in _SUFFIXES or not parent.config.getoption(
+            "--sagaproof"):
+        return None
+    return DefinitionFile.from_parent(parent, path=file_path)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    import sys
+
+    if not {f"{__package__}._machine", f"{__package__}._workflow_machine"} & set(
+            sys.modules):
+        return  # no generated test ran: keep a plain run free of imports
     from ._coverage import CoverageStore
     from ._machine import collected
     from ._workflow_machine import collected_workflows
@@ -91,6 +130,8 @@ class DefinitionFile(pytest.File):
     """One definition file: its properties and generated tests as items."""
 
     def collect(self) -> Iterator[pytest.Item]:
+        from saga_models import FaultModel, InvalidDefinition, Saga, load
+
         try:
             definition = load(self.path)
         except InvalidDefinition as exc:

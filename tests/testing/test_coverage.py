@@ -108,3 +108,35 @@ def test_the_command_reports_workflows_too(
     assert main(["coverage", str(path), "--data", str(data), "--json"]) == 1
     [report] = json.loads(capsys.readouterr().out)
     assert report["missing"] == [missing]
+
+
+_SAVER = """\
+import sys
+from sagaproof.testing import CoverageStore
+
+path, who = sys.argv[1], sys.argv[2]
+for k in range(25):
+    store = CoverageStore(path)
+    store._data[f"{who}-{k}"] = {"name": who, "faults": "none", "reached": []}
+    store.save()
+"""
+
+
+def test_parallel_workers_saving_one_store_lose_nothing(tmp_path: Path) -> None:
+    """pytest-xdist workers each save the store at the end of their session:
+    every record survives and the file is never torn."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "coverage.json"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    procs = [subprocess.Popen([sys.executable, "-c", _SAVER, str(path), f"w{n}"],
+                              env=env, stderr=subprocess.PIPE, text=True)
+             for n in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    data = json.loads(path.read_text())["definitions"]
+    assert set(data) == {f"w{n}-{k}" for n in range(4) for k in range(25)}

@@ -89,6 +89,93 @@ def test_a_definition_that_does_not_load_fails_with_its_diagnostics(
     assert "SAGA103" in out.stdout
 
 
+def test_the_flag_takes_no_path_and_collect_only_is_truthful(
+        project: Path) -> None:
+    """``--sagaproof defs``: ``defs`` is pytest's path, collected as pytest
+    collects test modules, and ``--collect-only`` counts the items it lists."""
+    out = _run(project, "--sagaproof", "defs", "--collect-only")
+    assert out.returncode == 0, out.stdout + out.stderr
+    items = [line for line in out.stdout.splitlines() if "::" in line]
+    assert items == [f"defs/checkout.saga.yaml::{p}" for p in (
+        "compensation_completeness", "termination", "eventual_consistency",
+        "structure", "participants")], out.stdout
+    assert "5 tests collected" in out.stdout
+
+
+def test_without_the_flag_no_definition_is_collected(project: Path) -> None:
+    (project / "test_plain.py").write_text("def test_plain():\n    pass\n")
+    out = _run(project, "defs", "test_plain.py", "--collect-only")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "test_plain.py::test_plain" in out.stdout
+    assert "1 test collected" in out.stdout, out.stdout
+
+
+def test_configured_paths_join_the_test_paths(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.sagaproof]\npaths = ["defs"]\n')
+    (project / "test_plain.py").write_text("def test_plain():\n    pass\n")
+    out = _run(project, "--sagaproof", "--collect-only")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "test_plain.py::test_plain" in out.stdout
+    assert "defs/checkout.saga.yaml::termination" in out.stdout
+    assert "6 tests collected" in out.stdout, out.stdout
+    # Glob patterns too, as sagaproof check reads the same key.
+    (project / "pyproject.toml").write_text(
+        '[tool.sagaproof]\npaths = ["defs/*.saga.yaml"]\n')
+    out = _run(project, "--sagaproof", "--collect-only")
+    assert "6 tests collected" in out.stdout, out.stdout
+    # Paths on the command line win over the configured ones, as testpaths.
+    out = _run(project, "--sagaproof", "test_plain.py", "--collect-only")
+    assert "1 test collected" in out.stdout, out.stdout
+
+
+def test_the_plugin_imports_nothing_heavy_until_a_definition_is_collected(
+        ) -> None:
+    """pytest loads the plugin into every run of a project that installs it;
+    the definitions, checkers, runtime and Hypothesis wait for a definition
+    (``bench/plugin_bench.py`` measures the time this saves)."""
+    code = ("import sys, pytest; before = set(sys.modules); "
+            "import sagaproof.testing.plugin; "
+            "print(sorted({m.split('.')[0] for m in set(sys.modules) - before}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "['sagaproof', 'tomllib']", out.stdout
+
+
+def test_the_shipped_examples_collect_exactly_their_items() -> None:
+    """``pytest --sagaproof examples/``: one item per property of every
+    definition under examples/ and one per binding of examples/conftest.py,
+    and nothing from the project's own test paths."""
+    from saga_models import FaultModel, InvalidDefinition, Saga, load
+    from verifier import compile_model
+
+    want = set()
+    for path in sorted((ROOT / "examples").rglob("*")):
+        if path.suffix not in (".yaml", ".yml", ".json"):
+            continue
+        try:
+            definition = load(path)
+        except InvalidDefinition:
+            continue
+        rel = path.relative_to(ROOT).as_posix()
+        _, ts = compile_model(definition, FaultModel.parse("all"))
+        want |= {f"{rel}::{p.name}" for p in ts.properties}
+        bound = ({"trip_booking", "order_saga"} if isinstance(definition, Saga)
+                 else {"order_saga", "order_lifecycle"})
+        if definition.name in bound:
+            kind = "participants" if isinstance(definition, Saga) else "handlers"
+            want.add(f"{rel}::{kind}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "--sagaproof", "examples/", "--collect-only"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = {line for line in proc.stdout.splitlines() if "::" in line}
+    assert got == want, proc.stdout
+    assert f"{len(want)} tests collected" in proc.stdout
+
+
 @pytest.mark.slow
 def test_buggy_participants_fail_with_the_shrunk_schedule(project: Path) -> None:
     out = _run(project, "--sagaproof", "defs", which="buggy")
@@ -116,7 +203,7 @@ def test_generated_tests_record_coverage(project: Path) -> None:
 
 @pytest.mark.slow
 def test_on_the_shipped_examples(tmp_path: Path) -> None:
-    """``pytest --sagaproof examples/ examples/`` in the repository: an item
+    """``pytest --sagaproof examples/`` in the repository: an item
     per property of every example fails exactly where its ``# expect:`` header
     says it is violated, and the generated tests of the participants and
     handlers ``examples/conftest.py`` binds all run and pass."""
@@ -127,7 +214,7 @@ def test_on_the_shipped_examples(tmp_path: Path) -> None:
     junit = tmp_path / "junit.xml"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "--sagaproof", "examples/", "examples/", f"--junitxml={junit}"],
+         "--sagaproof", "examples/", f"--junitxml={junit}"],
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     failed, passed = set(), set()
