@@ -214,7 +214,7 @@ def _primary_span(cex: Counterexample | None, smap: SourceMap) -> Span:
 
 def _property_result(res: CheckResult, r: PropertyResult,
                      smap: SourceMap) -> dict[str, Any]:
-    from .render import counterexample_text
+    from ._trace_text import counterexample_text
 
     message = f"{res.kind} '{res.definition}': {r.property} {r.verdict.value}: "
     message += r.reason

@@ -9,50 +9,14 @@ from xml.etree import ElementTree as ET
 
 from saga_models import Diagnostic
 
-from ._result import CheckResult, Counterexample, Verdict
+from ._result import CheckResult, Verdict
 from ._sarif import SourceMap, sarif
+from ._trace_text import counterexample_text
 
 __all__ = ["SourceMap", "counterexample_text", "diagnostics_text", "junit",
            "sarif", "text", "to_json"]
 
 _MARK = {Verdict.HOLDS: "ok", Verdict.VIOLATED: "VIOLATED", Verdict.UNKNOWN: "unknown"}
-
-
-def counterexample_text(cex: Counterexample) -> str:
-    """A counterexample as numbered saga events, with the final outcome.
-
-    The effect column shows what the participants hold at each point (the world
-    the orchestrator cannot see), so a reader sees where an effect is lost or
-    doubled.
-    """
-    lines = []
-    for i, step in enumerate(cex.steps):
-        if i == 0:
-            continue
-        marker = ""
-        if cex.loop_start is not None and i == cex.loop_start + 1:
-            marker = "  <- cycle starts here"
-        lines.append(f"  {i:>3}. {step.action}{marker}")
-    last = cex.steps[-1].state
-    phase = last.get("phase")
-    if phase is not None:
-        effects = _effects(last)
-        lines.append(f"       => saga {phase}" + (f"; effects held: {effects}"
-                                                   if effects else ""))
-    if cex.loop_start is not None:
-        lines.append(f"       (steps {cex.loop_start + 1}..{len(cex.steps) - 1} "
-                     "repeat forever)")
-    return "\n".join(lines)
-
-
-def _effects(state: dict[str, object]) -> str:
-    steps = state.get("steps")
-    if not isinstance(steps, dict):
-        return ""
-    held = [name if info["effect"] == 1 else f"{name} (x{info['effect']})"
-            for name, info in steps.items()
-            if isinstance(info, dict) and info.get("effect")]
-    return ", ".join(held) or "none"
 
 
 def text(results: Sequence[CheckResult], *, verbose: bool = False) -> str:
