@@ -500,7 +500,7 @@ def check_workflow(
         rest = [p.name for p in props if p.name != "structure"]
         dynamic = {r.property: r for r in (
             check_workflow(wf, ts, properties=rest, max_depth=max_depth,
-                           rlimit=rlimit) if rest else ())}
+                           rlimit=rlimit, note=note) if rest else ())}
         return tuple(dynamic[p.name] if p.name in dynamic else _static(p, ts)
                      for p in props)
     started = time.perf_counter()
