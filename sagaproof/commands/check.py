@@ -33,6 +33,10 @@ def register(sub: Any) -> None:
     p.add_argument("--compensations", metavar="MAP",
                    help="sidecar YAML mapping forward tasks to compensations "
                    "(imported ASL)")
+    p.add_argument("--instances", type=int, metavar="K",
+                   help="compose K instances of each saga over its shared "
+                   "resources, every interleaving (default: the file's "
+                   "'instances:', else 1)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
@@ -75,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                     definition, properties=args.properties, faults=faults,
                     backend=args.backend, max_states=args.max_states,
                     max_memory=args.max_memory, progress=update, source=path,
+                    instances=args.instances,
                 ))
             except ValueError as exc:
                 print(f"sagaproof check: {path}: {exc}", file=sys.stderr)
