@@ -41,6 +41,7 @@ bias of 128, so every field fits a byte.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -129,6 +130,9 @@ class _Inst:
     def dirty(self) -> int:
         return self.stale + 1
 
+    end: int = 0
+    """End of the block in the composite state."""
+
 
 class EffectRangeError(ValueError):
     """A resource, local or net value left the range a state can hold."""
@@ -173,10 +177,17 @@ class Composition:
         insts: list[_Inst] = []
         off = self.r
         for saga in self.sagas:
-            insts.append(self._compile(saga, off))
-            off = insts[-1].dirty + self.k + self.r
+            inst = self._compile(saga, off)
+            off = inst.dirty + self.k + self.r
+            insts.append(dataclasses.replace(inst, end=off))
         self.instances = tuple(insts)
         self.width = off
+        kinds: dict[int, int] = {}
+        self._kind = tuple(kinds.setdefault(id(s), len(kinds)) for s in self.sagas)
+        self._local = not self.track and not self.locks
+        self._cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]],
+                          tuple[tuple[Event, bool, tuple[str, ...],
+                                      tuple[int, ...], tuple[int, ...]], ...]] = {}
 
     # --- compilation of effect declarations --------------------------------------
     def _compile(self, saga: Saga, off: int) -> _Inst:
@@ -266,9 +277,46 @@ class Composition:
     def successors(self, state: tuple[int, ...]) -> list[tuple[InstanceEvent,
                                                                 tuple[int, ...]]]:
         """Every (event, next state) of the composition."""
+        if self._local:
+            return self._successors_cached(state)
+        return self._successors(state)
+
+    def _successors_cached(self, state: tuple[int, ...]) -> list[
+            tuple[InstanceEvent, tuple[int, ...]]]:
+        """Without semantic locks or anomaly history an instance's moves depend
+        only on its own block and the resource values: compute them once per
+        such pair and splice them into each state (the same result as
+        :meth:`_successors`, which a test checks)."""
+        out: list[tuple[InstanceEvent, tuple[int, ...]]] = []
+        r = self.r
+        res = state[:r]
+        cache = self._cache
+        for i, inst in enumerate(self.instances):
+            lo, hi = inst.off, inst.end
+            if state[lo + PHASE] >= _COMPLETED:
+                continue
+            key = (self._kind[i], res, state[lo:hi])
+            moves = cache.get(key)
+            if moves is None:
+                moves = tuple(
+                    (ev.event, ev.business, ev.notes, nxt[:r], nxt[lo:hi])
+                    for ev, nxt in self._successors(state, only=i))
+                if len(cache) > 1 << 20:
+                    cache.clear()
+                cache[key] = moves
+            head, tail = state[r:lo], state[hi:]
+            for event, business, notes, new_res, block in moves:
+                out.append((InstanceEvent(i, event, business, notes),
+                            new_res + head + block + tail))
+        return out
+
+    def _successors(self, state: tuple[int, ...], only: int | None = None
+                    ) -> list[tuple[InstanceEvent, tuple[int, ...]]]:
         out: list[tuple[InstanceEvent, tuple[int, ...]]] = []
         faults = self.faults
         for i, inst in enumerate(self.instances):
+            if only is not None and i != only:
+                continue
             single = tuple(state[inst.off:inst.loc])
             if single[PHASE] >= _COMPLETED:
                 continue
