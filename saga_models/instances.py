@@ -148,10 +148,12 @@ class Composition:
         track_anomalies: Keep the history fields the dirty-read and lost-update
             properties need (``stale``, ``dirty``); off, they stay zero, which
             explores fewer states and leaves every other property unchanged.
+        symmetry: Store one representative per permutation of identical
+            instances (:meth:`canonical`); successors are representatives.
     """
 
     def __init__(self, sagas: Sequence[Saga], *, faults: FaultModel = sem.ALL_FAULTS,
-                 track_anomalies: bool = True) -> None:
+                 track_anomalies: bool = True, symmetry: bool = False) -> None:
         self.sagas = tuple(sagas)
         self.faults = faults
         self.track = track_anomalies
@@ -185,6 +187,11 @@ class Composition:
         kinds: dict[int, int] = {}
         self._kind = tuple(kinds.setdefault(id(s), len(kinds)) for s in self.sagas)
         self._local = not self.track and not self.locks
+        groups: dict[int, list[int]] = {}
+        for i, kind in enumerate(self._kind):
+            groups.setdefault(kind, []).append(i)
+        self._groups = tuple(tuple(g) for g in groups.values() if len(g) > 1)
+        self.symmetry = symmetry and bool(self._groups)
         self._cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]],
                           tuple[tuple[Event, bool, tuple[str, ...],
                                       tuple[int, ...], tuple[int, ...]], ...]] = {}
@@ -276,10 +283,49 @@ class Composition:
 
     def successors(self, state: tuple[int, ...]) -> list[tuple[InstanceEvent,
                                                                 tuple[int, ...]]]:
-        """Every (event, next state) of the composition."""
+        """Every (event, next state) of the composition (next states are
+        representatives when ``symmetry`` is on)."""
+        out = self.concrete_successors(state)
+        if self.symmetry:
+            canon = self.canonical
+            return [(ev, canon(t)) for ev, t in out]
+        return out
+
+    def concrete_successors(self, state: tuple[int, ...]) -> list[
+            tuple[InstanceEvent, tuple[int, ...]]]:
+        """Every (event, next state), never replaced by a representative."""
         if self._local:
             return self._successors_cached(state)
         return self._successors(state)
+
+    def canonical(self, state: tuple[int, ...]) -> tuple[int, ...]:
+        """A representative of ``state``'s orbit under permutations of
+        identical instances: their blocks sorted (the ``dirty`` vectors, which
+        name instances, are renumbered to follow).
+
+        Instances whose blocks differ only in ``dirty`` keep their order, so
+        an orbit may have more than one representative: that stores a few more
+        states but keeps every verdict and every shortest distance, since the
+        system and every property are symmetric.
+        """
+        perm = list(range(self.k))
+        blocks = self.instances
+        k = self.k
+        for group in self._groups:
+            keyed = sorted(group, key=lambda i: (
+                state[blocks[i].off:blocks[i].dirty],
+                state[blocks[i].dirty + k:blocks[i].end]))
+            for pos, old in zip(group, keyed, strict=True):
+                perm[pos] = old
+        if perm == list(range(k)):
+            return state
+        out = list(state[:self.r])
+        for old in perm:  # identical instances have blocks of one layout
+            src = blocks[old]
+            out += state[src.off:src.dirty]
+            out += [state[src.dirty + perm[j]] for j in range(k)]
+            out += state[src.dirty + k:src.end]
+        return tuple(out)
 
     def _successors_cached(self, state: tuple[int, ...]) -> list[
             tuple[InstanceEvent, tuple[int, ...]]]:

@@ -9,7 +9,7 @@ from typing import Any
 from saga_models import FaultModel, Saga
 
 from ._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
-from ._result import CheckResult
+from ._result import CheckResult, PropertyResult
 from ._saga_ts import SagaTransitionSystem
 from ._ts import TransitionSystem
 
@@ -17,6 +17,33 @@ Compiler = Callable[[Any, FaultModel], TransitionSystem]
 _COMPILERS: list[tuple[type, str, Compiler]] = [
     (Saga, "saga", SagaTransitionSystem),
 ]
+
+
+def _explore_symmetric(
+    ts: TransitionSystem, *, properties: Sequence[str] | None, max_states: int,
+    max_memory: int, progress: Progress | None,
+) -> tuple[PropertyResult, ...]:
+    """Safety properties on the symmetry-reduced system, liveness on the
+    full one (strong fairness does not survive the quotient)."""
+    from ._multi_ts import MultiSagaTransitionSystem
+
+    assert isinstance(ts, MultiSagaTransitionSystem)
+    reduced = MultiSagaTransitionSystem(ts.sagas, ts.faults, symmetry=True)
+    wanted = [p.name for p in ts.properties
+              if properties is None or p.name in properties]
+    safe = {p.name for p in reduced.properties}
+    by_name = {}
+    if safe & set(wanted):
+        for r in explore(reduced, properties=[n for n in wanted if n in safe],
+                         max_states=max_states, max_memory=max_memory,
+                         progress=progress):
+            by_name[r.property] = r
+    rest = [n for n in wanted if n not in safe]
+    if rest:
+        for r in explore(ts, properties=rest, max_states=max_states,
+                         max_memory=max_memory, progress=progress):
+            by_name[r.property] = r
+    return tuple(by_name[n] for n in wanted)
 
 
 def _composed(ts: TransitionSystem) -> bool:
@@ -67,11 +94,14 @@ def check(
     progress: Progress | None = None,
     source: str | None = None,
     instances: int | None = None,
+    symmetry: bool = False,
 ) -> CheckResult:
     """Check every property of ``definition`` (a :class:`Saga`, a workflow, or a
     path to a file) under ``faults``; ``instances`` composes that many
     instances of a saga over its shared resources (default: the definition's
-    ``instances``).
+    ``instances``); ``symmetry`` explores identical instances up to
+    permutation (safety properties; termination is checked unreduced), and
+    each verdict's fault model says ``reductions=symmetry`` where it ran.
 
     >>> from saga_models import SagaBuilder
     >>> saga = (SagaBuilder("t").step("a", participant="p", action="x",
@@ -101,7 +131,11 @@ def check(
             raise ValueError("the smt backend checks one instance without shared "
                              "resources; use --backend explicit (or auto)")
         backend = "explicit"
-    if backend == "explicit":
+    if backend == "explicit" and symmetry and _composed(ts):
+        results = _explore_symmetric(ts, properties=properties,
+                                     max_states=max_states,
+                                     max_memory=max_memory, progress=progress)
+    elif backend == "explicit":
         results = explore(
             ts,
             properties=properties,

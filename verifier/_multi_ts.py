@@ -33,12 +33,17 @@ class MultiSagaTransitionSystem:
         faults: The fault model of every instance.
         track_anomalies: See :class:`~saga_models.instances.Composition`; off,
             the dirty-read and lost-update properties are not offered.
+        symmetry: Explore one representative per permutation of identical
+            instances. Only the safety properties are offered then (strong
+            fairness is not preserved by the quotient); :func:`verifier.check`
+            checks termination on the unreduced system.
     """
 
     def __init__(self, sagas: Sequence[Saga], faults: FaultModel = sem.ALL_FAULTS,
-                 *, track_anomalies: bool = True) -> None:
+                 *, track_anomalies: bool = True, symmetry: bool = False) -> None:
         self.comp = Composition(sagas, faults=faults,
-                                track_anomalies=track_anomalies)
+                                track_anomalies=track_anomalies,
+                                symmetry=symmetry)
         self.sagas = self.comp.sagas
         self.faults = faults
         names = []
@@ -47,6 +52,11 @@ class MultiSagaTransitionSystem:
                 names.append(s.name)
         self.name = "+".join(names)
         self.fault_model = faults.describe() + f"; instances={len(self.sagas)}"
+        self.reduced = self.comp.symmetry
+        """Whether states are representatives (the checker then replays a
+        counterexample with :meth:`concretize`)."""
+        if self.reduced:
+            self.fault_model += "; reductions=symmetry"
         self.fairness = FAIRNESS + ", per instance"
         self._singles = tuple(SagaTransitionSystem(s, faults) for s in self.sagas)
         self._fam_off: list[int] = []
@@ -54,7 +64,10 @@ class MultiSagaTransitionSystem:
         for s in self.sagas:
             self._fam_off.append(off)
             off += 4 * len(s.steps) + 1
-        self.properties = self._properties(track_anomalies)
+        props = self._properties(track_anomalies)
+        if self.comp.symmetry:
+            props = tuple(p for p in props if not p.liveness)
+        self.properties = props
 
     # --- the protocol ----------------------------------------------------------
     def initial(self) -> list[StateT]:
@@ -65,6 +78,33 @@ class MultiSagaTransitionSystem:
 
     def is_terminal(self, state: StateT) -> bool:
         return self.comp.is_terminal(state)
+
+    def concretize(self, path: Sequence[StateT]) -> list[tuple[Any, StateT]]:
+        """A real execution through the representatives ``path`` (from the
+        initial state): each step picks the successor of the previous real
+        state whose representative is the next one, so instance ids stay the
+        same from line to line. Returns (label, state) per step after the
+        first."""
+        comp = self.comp
+        real = path[0]
+        out: list[tuple[Any, StateT]] = []
+        for rep in path[1:]:
+            for label, t in comp.concrete_successors(real):
+                if self.canonical(t) == rep:
+                    out.append((label, t))
+                    real = t
+                    break
+            else:
+                raise AssertionError("no real step to the next representative")
+        return out
+
+    def concrete_successors(self, state: StateT) -> list[tuple[Any, StateT]]:
+        """Successors that are not replaced by representatives."""
+        return list(self.comp.concrete_successors(state))
+
+    def canonical(self, state: StateT) -> StateT:
+        """The representative the reduced exploration stores for ``state``."""
+        return self.comp.canonical(state) if self.comp.symmetry else state
 
     def fairness_family(self, label: Any) -> int:
         ev: InstanceEvent = label
@@ -207,11 +247,20 @@ class MultiSagaTransitionSystem:
             return f"instance {ev.instance + 1}: {msg}" if msg else None
 
         def on_complete(states: Sequence[StateT]) -> str | None:
+            # Instances of one saga are identical: what one reaches, any of
+            # them can, so their parts are pooled (which also keeps the
+            # verdict when only representatives of permutations are stored).
+            done: set[int] = set()
             for i, p in enumerate(parts):
-                if p.on_complete is not None:
-                    msg = p.on_complete([comp.single(s, i) for s in states])
-                    if msg:
-                        return f"instance {i + 1}: {msg}"
+                if p.on_complete is None or i in done:
+                    continue
+                same = [j for j in range(len(parts))
+                        if self.sagas[j] is self.sagas[i]]
+                done.update(same)
+                msg = p.on_complete([comp.single(s, j) for s in states
+                                     for j in same])
+                if msg:
+                    return f"instance {i + 1}: {msg}"
             return None
 
         first = parts[0]

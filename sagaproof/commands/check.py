@@ -37,6 +37,9 @@ def register(sub: Any) -> None:
                    help="compose K instances of each saga over its shared "
                    "resources, every interleaving (default: the file's "
                    "'instances:', else 1)")
+    p.add_argument("--symmetry", action="store_true",
+                   help="explore identical instances up to permutation "
+                   "(safety properties; termination is checked unreduced)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                     definition, properties=args.properties, faults=faults,
                     backend=args.backend, max_states=args.max_states,
                     max_memory=args.max_memory, progress=update, source=path,
-                    instances=args.instances,
+                    instances=args.instances, symmetry=args.symmetry,
                 ))
             except ValueError as exc:
                 print(f"sagaproof check: {path}: {exc}", file=sys.stderr)
