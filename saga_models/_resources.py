@@ -50,7 +50,8 @@ def locals_of(saga: Saga) -> tuple[str, ...]:
 def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
     """Problems with the resources, effects, invariants and locks of ``saga``:
     an expression outside the language (SAGA160), a name that is neither a
-    resource nor a local (SAGA161), a guard on a compensation (SAGA162)."""
+    resource nor a local (SAGA161), a guard on a compensation (SAGA162), a
+    cached step that touches resources (SAGA164)."""
     from .workflow._expr import ExprError, parse_expr
 
     resources = {r.name for r in saga.resources}
@@ -114,6 +115,16 @@ def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
                         message=f"{where}: update of unknown resource={res!r}",
                         span=span, help="declare it under 'resources:'")
                 yield from names(text, span, f"{where}.update.{res}")
+    for step in saga.steps:
+        if step.cache_ttl is not None and (step.effect or step.compensation_effect):
+            yield Diagnostic(
+                code="SAGA164",
+                message=f"step {step.name!r}: cache_ttl={step.cache_ttl!r} on a "
+                "step with a resource effect",
+                span=step.span_of("cache_ttl"),
+                help="a cached reply is another instance's earlier read of a "
+                "shared resource, which the model cannot see; drop cache_ttl, "
+                "or the step's effect if it does not touch shared resources")
     for inv in saga.invariants:
         yield from names(inv.expr, inv.span, f"invariant {inv.name!r}")
         try:

@@ -282,3 +282,14 @@ def test_cached_successors_equal_the_direct_ones(path: Path) -> None:
                 seen.add(t)
                 todo.append(t)
     assert len(seen) > 100
+
+
+def test_a_cached_step_with_a_resource_effect_is_refused() -> None:
+    text = ("saga: s\nresources: {stock: {initial: 1}}\nsteps:\n"
+            "  - {name: a, participant: p, compensation: u, cache_ttl: 30s,\n"
+            "     effect: {read: {seen: stock}}}\n")
+    with pytest.raises(InvalidDefinition) as exc:
+        loads(text)
+    (d,) = exc.value.diagnostics
+    assert d.code == "SAGA164"
+    assert "cache_ttl" in d.help
