@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from saga_models import Saga, loads
+from saga_models import loads
 from saga_models import semantics as sem
 from saga_models.instances import BIAS
 from saga_models.semantics import AT, EF, HEADER, PHASE, ST, WIDTH, Phase, Status
@@ -93,13 +93,12 @@ def project(ts: MultiSagaTransitionSystem, state: tuple[int, ...]) -> tuple[int,
     """A sagaproof state as SagaBench's variables."""
     out = [state[0] - BIAS]
     for inst in ts.comp.instances:
-        out += _project_instance(inst.saga, tuple(state[inst.off:inst.loc]))
+        out += _project_instance(len(inst.saga.steps), state[inst.off:inst.loc])
     return tuple(out)
 
 
 @functools.cache
-def _project_instance(saga: Saga, single: tuple[int, ...]) -> tuple[int, int, int]:
-    n = len(saga.steps)
+def _project_instance(n: int, single: tuple[int, ...]) -> tuple[int, int, int]:
     ph = single[PHASE]
     if ph == Phase.COMPLETED:
         return (COMMITTED, n, 0)
