@@ -30,7 +30,7 @@ from saga_models.semantics import AT, EF, HEADER, PHASE, ST, WIDTH, Phase, Statu
 from verifier._multi_ts import MultiSagaTransitionSystem
 
 FWD, COMP, COMMITTED, ABORTED = range(4)
-EXAMPLE = Path(__file__).parents[2] / "examples" / "sagabench" / "config_a.saga.yaml"
+EXAMPLE = Path(__file__).parent / "sagabench_a.saga.yaml"
 
 
 def sagabench_states(k: int, n: int, r: int, total: int) -> tuple[
