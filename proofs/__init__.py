@@ -14,6 +14,7 @@ MODULES = (
     "workflow_conditions",
     "performance",
     "state_count",
+    "isolation",
 )
 
 

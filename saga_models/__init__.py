@@ -20,6 +20,9 @@ from ._ir import AfterExhausted as AfterExhausted
 from ._ir import CircuitBreaker as CircuitBreaker
 from ._ir import CompensationChain as CompensationChain
 from ._ir import CompensationPolicy as CompensationPolicy
+from ._ir import Effect as Effect
+from ._ir import Resource as Resource
+from ._ir import ResourceInvariant as ResourceInvariant
 from ._ir import RetryPolicy as RetryPolicy
 from ._ir import Saga as Saga
 from ._ir import Step as Step
@@ -36,8 +39,11 @@ __all__ = [
     "CompensationChain",
     "CompensationPolicy",
     "Diagnostic",
+    "Effect",
     "FaultModel",
     "InvalidDefinition",
+    "Resource",
+    "ResourceInvariant",
     "RetryPolicy",
     "Saga",
     "SagaBuilder",

@@ -22,6 +22,9 @@ from ._ir import (
     CircuitBreaker,
     CompensationChain,
     CompensationPolicy,
+    Effect,
+    Resource,
+    ResourceInvariant,
     RetryPolicy,
     Saga,
     Step,
@@ -71,6 +74,10 @@ class SagaBuilder:
         self._policy = CompensationPolicy(span=self._span)
         self._chains: list[CompensationChain] = []
         self._problems: list[Diagnostic] = []
+        self._resources: list[Resource] = []
+        self._invariants: list[ResourceInvariant] = []
+        self._instances = 1
+        self._locks: tuple[str, ...] = ()
 
     # --- problems found while building ---------------------------------------
     def _problem(self, code: str, message: str, span: Span, help: str) -> None:
@@ -120,6 +127,8 @@ class SagaBuilder:
         idempotency_key: str | None = None,
         breaker: CircuitBreaker | Mapping[str, Any] | None = None,
         cache_ttl: Duration | None = None,
+        effect: Effect | Mapping[str, Any] | None = None,
+        compensation_effect: Effect | Mapping[str, Any] | None = None,
     ) -> SagaBuilder:
         """Add a step; see :class:`Step` for the fields. ``action`` defaults to
         the step's name, as in the file format."""
@@ -163,6 +172,8 @@ class SagaBuilder:
                 breaker=self._breaker(where, breaker, span),
                 cache_ttl=self._convert(where, "cache_ttl", cache_ttl,
                                         _optional_duration, None, span),
+                effect=_effect(effect, span),
+                compensation_effect=_effect(compensation_effect, span),
                 span=span,
             )
         )
@@ -275,6 +286,28 @@ class SagaBuilder:
         )
         return self
 
+    def resource(self, name: str, *, initial: int = 0) -> SagaBuilder:
+        """Declare a shared counter resource and its initial value."""
+        self._resources.append(Resource(name=name, initial=initial,
+                                        span=_call_site()))
+        return self
+
+    def invariant(self, name: str, expr: str) -> SagaBuilder:
+        """Declare an invariant over the resources, e.g. ``stock >= 0``."""
+        self._invariants.append(ResourceInvariant(name=name, expr=expr,
+                                                  span=_call_site()))
+        return self
+
+    def instances(self, count: int) -> SagaBuilder:
+        """How many instances run at once over the resources."""
+        self._instances = count
+        return self
+
+    def semantic_lock(self, *resources: str) -> SagaBuilder:
+        """Put ``resources`` under a semantic lock (see :class:`Saga`)."""
+        self._locks += resources
+        return self
+
     def build(self) -> Saga:
         """Freeze and validate.
 
@@ -287,6 +320,10 @@ class SagaBuilder:
             steps=tuple(self._steps),
             compensation_policy=self._policy,
             compensation_chains=tuple(self._chains),
+            resources=tuple(self._resources),
+            invariants=tuple(self._invariants),
+            instances=self._instances,
+            semantic_locks=self._locks,
             source_format="builder",
             span=self._span,
         )
@@ -294,6 +331,14 @@ class SagaBuilder:
         if any(d.severity is Severity.ERROR for d in problems):
             raise InvalidDefinition(tuple(problems))
         return saga
+
+
+def _effect(value: Effect | Mapping[str, Any] | None, span: Span) -> Effect | None:
+    if value is None or isinstance(value, Effect):
+        return value
+    from ._resources import effect_from_data
+
+    return effect_from_data(value, span)
 
 
 def _normalised_retry(builder: SagaBuilder, where: str, given: Mapping[str, Any],

@@ -114,6 +114,48 @@ class CircuitBreaker:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Resource:
+    """A shared resource many saga instances act on: a bounded integer counter
+    (stock, balance, seats)."""
+
+    name: str
+    initial: int = 0
+    """Its value before any instance has run."""
+    span: Span = UNKNOWN_SPAN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Effect:
+    """What an action (or a compensation) does to the shared resources when it
+    takes effect at its participant: the participant's contract.
+
+    Expressions are in the workflow expression language (parsed, never
+    evaluated with ``eval``); they name resources and the step's instance's
+    local values (see ``reads``).
+    """
+
+    guard: str | None = None
+    """A condition on the resources; when it is false the action cannot take
+    effect and the step fails as a business failure (never retried)."""
+    reads: tuple[tuple[str, str], ...] = ()
+    """``(local, resource)``: the instance remembers the resource's value under
+    the local name, for a later step to write from (the lost-update shape)."""
+    updates: tuple[tuple[str, str], ...] = ()
+    """``(resource, expression)``: assignments, all evaluated in the state
+    before the effect."""
+    span: Span = UNKNOWN_SPAN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceInvariant:
+    """A declared invariant over the shared resources, e.g. ``stock >= 0``."""
+
+    name: str
+    expr: str
+    span: Span = UNKNOWN_SPAN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
     """One step of a saga: an action on a participant, and how to undo it."""
 
@@ -142,6 +184,10 @@ class Step:
     breaker: CircuitBreaker | None = None
     cache_ttl: float | None = None
     """For idempotent read steps: seconds the runtime may reuse a result."""
+    effect: Effect | None = None
+    """The action's effect on shared resources, if it touches any."""
+    compensation_effect: Effect | None = None
+    """The compensation's effect on shared resources (it undoes ``effect``)."""
     span: Span = UNKNOWN_SPAN
     field_spans: tuple[tuple[str, Span], ...] = ()
     """Spans of individual fields, for diagnostics that point inside the step."""
@@ -185,6 +231,16 @@ class Saga:
     ``structure`` property with their source locations."""
     source_format: str = "builder"
     """``yaml``, ``json``, ``builder``, ``asl``, ``seata``."""
+    resources: tuple[Resource, ...] = ()
+    """Shared resources that instances of this saga act on."""
+    invariants: tuple[ResourceInvariant, ...] = ()
+    """Declared invariants over the resources, checked in every state."""
+    instances: int = 1
+    """How many instances of this saga run at once over the resources."""
+    semantic_locks: tuple[str, ...] = ()
+    """Countermeasure: resources under a semantic lock. While an instance holds
+    an uncommitted effect on one, another instance's step that reads or writes
+    it fails as a business failure instead of seeing the pending value."""
     span: Span = UNKNOWN_SPAN
     _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
     _dependents: tuple[tuple[int, ...], ...] = field(
@@ -272,8 +328,16 @@ def _semantic_dict(value: object) -> dict[str, object]:
         if name.startswith("_") or name in {"span", "field_spans",
                                             "import_diagnostics", "source_format"}:
             continue
+        if name in _ISOLATION_FIELDS and getattr(value, name) in ((), None, 1):
+            # Left out when unused, so every definition without shared
+            # resources keeps the hash it had before they existed.
+            continue
         out[name] = _plain(getattr(value, name))
     return out
+
+
+_ISOLATION_FIELDS = frozenset({"resources", "invariants", "instances",
+                               "semantic_locks", "effect", "compensation_effect"})
 
 
 def _plain(value: object) -> object:

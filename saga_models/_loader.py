@@ -29,11 +29,15 @@ from ._ir import (
     CircuitBreaker,
     CompensationChain,
     CompensationPolicy,
+    Effect,
+    Resource,
+    ResourceInvariant,
     RetryPolicy,
     Saga,
     Step,
     StepKind,
 )
+from ._resources import effect_from_data
 from ._schema import schema_diagnostics
 from ._source import Document
 from ._span import Span
@@ -167,6 +171,10 @@ class _Lowering:
             steps=tuple(steps),
             compensation_policy=self.policy(data.get("compensation_policy")),
             compensation_chains=self.chains(data.get("compensation_chains")),
+            resources=self.resources(data.get("resources")),
+            invariants=self.invariants(data.get("invariants")),
+            instances=self.get(data, "instances", "", _integer, 1),
+            semantic_locks=self.get(data, "semantic_locks", "", _names, ()),
             source_format=self.doc.fmt,
             span=self.doc.span(""),
         )
@@ -215,8 +223,38 @@ class _Lowering:
             idempotency_key=self.get(raw, "idempotency_key", ptr, _string, None),
             breaker=breaker,
             cache_ttl=self.get(raw, "cache_ttl", ptr, parse_duration, None),
+            effect=self.effect(raw, "effect", ptr),
+            compensation_effect=self.effect(raw, "compensation_effect", ptr),
             span=self.doc.span(ptr),
             field_spans=tuple(field_spans),
+        )
+
+    def effect(self, raw: Mapping[str, Any], key: str, ptr: str) -> Effect | None:
+        value = raw.get(key)
+        ptr = f"{ptr}/{key}"
+        if not isinstance(value, Mapping) or not self.ok_deep(ptr):
+            return None
+        return effect_from_data(value, self.doc.span(ptr))
+
+    def resources(self, raw: Any) -> tuple[Resource, ...]:
+        if not isinstance(raw, Mapping) or not self.ok("/resources"):
+            return ()
+        out = []
+        for name, value in raw.items():
+            ptr = f"/resources/{name}"
+            if isinstance(value, Mapping) and self.ok_deep(ptr):
+                out.append(Resource(name=str(name), initial=int(value["initial"]),
+                                    span=self.doc.span(ptr)))
+        return tuple(out)
+
+    def invariants(self, raw: Any) -> tuple[ResourceInvariant, ...]:
+        if not isinstance(raw, Mapping) or not self.ok("/invariants"):
+            return ()
+        return tuple(
+            ResourceInvariant(name=str(name), expr=str(text),
+                              span=self.doc.span(f"/invariants/{name}"))
+            for name, text in raw.items()
+            if self.ok_deep(f"/invariants/{name}")
         )
 
     def retry(self, raw: Mapping[str, Any], ptr: str) -> RetryPolicy:

@@ -446,6 +446,12 @@ def dependency_graph(saga: Saga) -> nx.DiGraph:
     return graph
 
 
+def _resources(saga: Saga) -> Iterator[Diagnostic]:
+    from ._resources import resource_diagnostics
+
+    yield from resource_diagnostics(saga)
+
+
 _LOWERING = (_no_steps, _unique_names, _known_dependencies, _no_cycle,
-             _chains_name_steps, _values, _bounds)
+             _chains_name_steps, _values, _bounds, _resources)
 _STRUCTURE = (_compensation_present, _pivot_rules, _retriable_unbounded)

@@ -205,6 +205,20 @@ def explore(
               loop_start: int | None = None, violation: str = "") -> Counterexample:
         steps = [TraceStep(action="init", event=None,
                            state=ts.state_json(tuple(states[indices[0]])))]
+        concretize = getattr(ts, "concretize", None)
+        if getattr(ts, "reduced", False) and concretize and loop_start is None:
+            # A symmetry-reduced system stores representatives: replay them as
+            # one real execution, so an instance keeps its id on every line.
+            path = [tuple(states[i]) for i in indices]
+            real = concretize(path)
+            for label, st in real:
+                steps.append(TraceStep(action=ts.label_text(label),
+                                       event=ts.label_json(label),
+                                       state=ts.state_json(st)))
+            if tail is not None:
+                last = real[-1][1] if real else path[0]
+                tail = _concrete_tail(ts, last, tail)
+            indices = indices[:1]
         for a, b in pairwise(indices):
             label = _label_between(ts, tuple(states[a]), states[b])
             steps.append(TraceStep(action=ts.label_text(label),
@@ -264,6 +278,21 @@ def explore(
             reason += f"; under {ts.fairness}"
         results.append(PropertyResult(verdict=Verdict.HOLDS, reason=reason, **common))  # type: ignore[arg-type]
     return tuple(results)
+
+
+def _concrete_tail(ts: TransitionSystem, real: StateT,
+                   tail: tuple[object, StateT]) -> tuple[object, StateT]:
+    """The real transition from ``real`` that the representative ``tail``
+    stands for: same representative target, same event and anomaly notes up
+    to instance renaming (so the same property is violated on it)."""
+    label, rep = tail
+    canonical = ts.canonical  # type: ignore[attr-defined]
+    want = (getattr(label, "event", None), bool(getattr(label, "notes", ())))
+    for lab, t in ts.concrete_successors(real):  # type: ignore[attr-defined]
+        have = (getattr(lab, "event", None), bool(getattr(lab, "notes", ())))
+        if canonical(t) == rep and have == want:
+            return lab, t
+    return tail  # pragma: no cover - the system is symmetric
 
 
 def _label_between(ts: TransitionSystem, src: StateT, dst: bytes) -> object:

@@ -42,6 +42,13 @@ def register(sub: Any) -> None:
     p.add_argument("--compensations", metavar="MAP",
                    help="sidecar YAML mapping forward tasks to compensations "
                    "(imported ASL)")
+    p.add_argument("--instances", type=int, metavar="K",
+                   help="compose K instances of each saga over its shared "
+                   "resources, every interleaving (default: the file's "
+                   "'instances:', else 1)")
+    p.add_argument("--symmetry", action="store_true",
+                   help="explore identical instances up to permutation "
+                   "(safety properties; termination is checked unreduced)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
@@ -154,7 +161,8 @@ def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
                 definition, properties=args.properties, faults=faults,
                 backend=args.backend, max_states=args.max_states,
                 max_memory=args.max_memory, progress=update, source=path,
-                timeout=args.timeout,
+                timeout=args.timeout, instances=args.instances,
+                symmetry=args.symmetry,
             ))
             sources.append(render.SourceMap.of(definition))
         except ValueError as exc:

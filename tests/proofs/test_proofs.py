@@ -111,3 +111,16 @@ def test_each_proof_runs_on_its_own(name: str) -> None:
 
 def test_run_all_names() -> None:
     assert [r.name for r in run_all()] == list(MODULES)
+
+
+def test_isolation_refuted_then_proved_for_every_k() -> None:
+    from proofs import isolation
+
+    r = isolation.run()
+    assert r.status is Status.REFUTED_AND_CORRECTED, r.detail
+    # The refutation is a real two-instance run ending with the wrong stock.
+    assert isinstance(r.counterexample, list)
+    assert r.counterexample[0].startswith("every instance ended but stock=2")
+    assert any(line.startswith("[2]") for line in r.counterexample)
+    # Without the countermeasure the invariant is not inductive.
+    assert "consecution: counterexample" in str(r.witness)

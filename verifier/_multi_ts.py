@@ -1,0 +1,278 @@
+"""Many saga instances over shared resources, as a transition system.
+
+The successor relation is :class:`saga_models.instances.Composition`'s (which is
+the single saga semantics per instance plus the resource effects); this module
+adds what the checker needs: per-instance fairness families, renderings with
+instance ids and resource values, the single-saga properties applied to every
+instance, and the isolation properties (conservation, no dirty read, no lost
+update, declared resource invariants).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from saga_models import FaultModel, Saga
+from saga_models import semantics as sem
+from saga_models.instances import BIAS, Composition, InstanceEvent
+from saga_models.semantics import PHASE, Phase
+from saga_models.workflow._expr import parse_expr
+
+from ._saga_ts import FAIRNESS, SagaTransitionSystem, fairness_family
+from ._ts import Property, StateT
+
+ISOLATION_PROPERTIES = ("conservation", "no_dirty_read", "no_lost_update")
+
+
+class MultiSagaTransitionSystem:
+    """The transition system of K saga instances over shared resources.
+
+    Args:
+        sagas: The saga each instance runs.
+        faults: The fault model of every instance.
+        track_anomalies: See :class:`~saga_models.instances.Composition`; off,
+            the dirty-read and lost-update properties are not offered.
+        symmetry: Explore one representative per permutation of identical
+            instances. Only the safety properties are offered then (strong
+            fairness is not preserved by the quotient); :func:`verifier.check`
+            checks termination on the unreduced system.
+    """
+
+    def __init__(self, sagas: Sequence[Saga], faults: FaultModel = sem.ALL_FAULTS,
+                 *, track_anomalies: bool = True, symmetry: bool = False) -> None:
+        self.comp = Composition(sagas, faults=faults,
+                                track_anomalies=track_anomalies,
+                                symmetry=symmetry)
+        self.sagas = self.comp.sagas
+        self.faults = faults
+        names = []
+        for s in self.sagas:
+            if s.name not in names:
+                names.append(s.name)
+        self.name = "+".join(names)
+        self.fault_model = faults.describe() + f"; instances={len(self.sagas)}"
+        self.reduced = self.comp.symmetry
+        """Whether states are representatives (the checker then replays a
+        counterexample with :meth:`concretize`)."""
+        if self.reduced:
+            self.fault_model += "; reductions=symmetry"
+        self.fairness = FAIRNESS + ", per instance"
+        self._singles = tuple(SagaTransitionSystem(s, faults) for s in self.sagas)
+        self._fam_off: list[int] = []
+        off = 0
+        for s in self.sagas:
+            self._fam_off.append(off)
+            off += 4 * len(s.steps) + 1
+        props = self._properties(track_anomalies)
+        if self.comp.symmetry:
+            props = tuple(p for p in props if not p.liveness)
+        self.properties = props
+
+    # --- the protocol ----------------------------------------------------------
+    def initial(self) -> list[StateT]:
+        return [self.comp.initial()]
+
+    def successors(self, state: StateT) -> list[tuple[Any, StateT]]:
+        return list(self.comp.successors(state))
+
+    def is_terminal(self, state: StateT) -> bool:
+        return self.comp.is_terminal(state)
+
+    def concretize(self, path: Sequence[StateT]) -> list[tuple[Any, StateT]]:
+        """A real execution through the representatives ``path`` (from the
+        initial state): each step picks the successor of the previous real
+        state whose representative is the next one, so instance ids stay the
+        same from line to line. Returns (label, state) per step after the
+        first."""
+        comp = self.comp
+        real = path[0]
+        out: list[tuple[Any, StateT]] = []
+        for rep in path[1:]:
+            for label, t in comp.concrete_successors(real):
+                if self.canonical(t) == rep:
+                    out.append((label, t))
+                    real = t
+                    break
+            else:
+                raise AssertionError("no real step to the next representative")
+        return out
+
+    def concrete_successors(self, state: StateT) -> list[tuple[Any, StateT]]:
+        """Successors that are not replaced by representatives."""
+        return list(self.comp.concrete_successors(state))
+
+    def canonical(self, state: StateT) -> StateT:
+        """The representative the reduced exploration stores for ``state``."""
+        return self.comp.canonical(state) if self.comp.symmetry else state
+
+    def fairness_family(self, label: Any) -> int:
+        ev: InstanceEvent = label
+        fam = fairness_family(len(self.sagas[ev.instance].steps), ev.event)
+        return -1 if fam < 0 else self._fam_off[ev.instance] + fam
+
+    def label_text(self, label: Any) -> str:
+        ev: InstanceEvent = label
+        text = ev.event.describe(self.sagas[ev.instance])
+        if ev.business:
+            text = text.replace("fatal (no effect)",
+                                "business failure (guard or lock refused)")
+        return f"[{ev.instance + 1}] {text}"
+
+    def label_json(self, label: Any) -> dict[str, object]:
+        ev: InstanceEvent = label
+        out = dict(ev.event.to_json(self.sagas[ev.instance]))
+        out["instance"] = ev.instance + 1
+        out["business_failure"] = ev.business
+        if ev.notes:
+            out["anomalies"] = list(ev.notes)
+        return out
+
+    def state_json(self, state: StateT) -> dict[str, object]:
+        comp = self.comp
+        return {
+            "resources": comp.resources_of(state),
+            "instances": [
+                {"instance": i + 1, "saga": inst.saga.name,
+                 **sem.view(inst.saga, comp.single(state, i)).to_json(),
+                 "locals": comp.locals_of(state, i)}
+                for i, inst in enumerate(comp.instances)
+            ],
+        }
+
+    # --- properties --------------------------------------------------------------
+    def _properties(self, track: bool) -> tuple[Property, ...]:
+        comp = self.comp
+        out = [self._per_instance(name) for name in (
+            "compensation_completeness", "termination", "eventual_consistency",
+            "structure")]
+        if not comp.r:
+            return tuple(out)
+
+        def conservation(state: StateT) -> str | None:
+            expected = list(comp.initial_values)
+            for i, inst in enumerate(comp.instances):
+                if state[inst.off + PHASE] == Phase.COMPLETED:
+                    for r, d in enumerate(comp.net_of(state, i)):
+                        expected[r] += d
+            actual = comp.resources_of(state)
+            for r, name in enumerate(comp.resource_names):
+                if actual[name] != expected[r]:
+                    return (
+                        f"every instance ended but {name}={actual[name]}, not "
+                        f"{expected[r]} (initial {comp.initial_values[r]} plus "
+                        "the effects of the completed instances only)")
+            return None
+
+        out.append(Property(
+            name="conservation",
+            description="when every instance has ended, each resource equals its "
+            "initial value plus the effects of the completed instances only",
+            on_terminal=conservation))
+        if track:
+            def note(kind: str) -> Any:
+                def check(src: StateT, label: Any, dst: StateT) -> str | None:
+                    ev: InstanceEvent = label
+                    for n in ev.notes:
+                        if n.startswith(kind):
+                            return n
+                    return None
+                return check
+
+            out.append(Property(
+                name="no_dirty_read",
+                description="no instance decides on a resource value that "
+                "another instance later compensates",
+                on_transition=note("dirty read")))
+            out.append(Property(
+                name="no_lost_update",
+                description="no instance overwrites a resource from a value it "
+                "read before another instance changed it",
+                on_transition=note("lost update")))
+        seen: set[str] = set()
+        for saga in self.sagas:
+            for inv in saga.invariants:
+                if inv.name in seen:
+                    continue
+                seen.add(inv.name)
+                out.append(self._invariant(inv.name, inv.expr))
+        return tuple(out)
+
+    def _invariant(self, name: str, text: str) -> Property:
+        expr = parse_expr(text)
+        comp = self.comp
+        idx = [(n, comp.resource_names.index(n)) for n in expr.counters
+               if n in comp.resource_names]
+
+        def holds(state: StateT) -> str | None:
+            env = {n: state[r] - BIAS for n, r in idx}
+            if expr.evaluate(env, {}):
+                return None
+            values = ", ".join(f"{n}={v}" for n, v in sorted(env.items()))
+            return f"invariant {name!r} ({text}) is false: {values}"
+
+        return Property(name=f"invariant:{name}",
+                        description=f"declared resource invariant: {text}",
+                        on_state=holds)
+
+    def _per_instance(self, name: str) -> Property:
+        """A single-saga property, checked on every instance's part."""
+        comp = self.comp
+        parts = [next(p for p in ts.properties if p.name == name)
+                 for ts in self._singles]
+
+        def on_state(state: StateT) -> str | None:
+            for i, p in enumerate(parts):
+                if p.on_state is not None:
+                    msg = p.on_state(comp.single(state, i))
+                    if msg:
+                        return f"instance {i + 1}: {msg}"
+            return None
+
+        def on_terminal(state: StateT) -> str | None:
+            for i, p in enumerate(parts):
+                if p.on_terminal is not None:
+                    msg = p.on_terminal(comp.single(state, i))
+                    if msg:
+                        return f"instance {i + 1}: {msg}"
+            return None
+
+        def on_transition(src: StateT, label: Any, dst: StateT) -> str | None:
+            ev: InstanceEvent = label
+            p = parts[ev.instance]
+            if p.on_transition is None:
+                return None
+            msg = p.on_transition(comp.single(src, ev.instance), ev.event,
+                                  comp.single(dst, ev.instance))
+            return f"instance {ev.instance + 1}: {msg}" if msg else None
+
+        def on_complete(states: Sequence[StateT]) -> str | None:
+            # Instances of one saga are identical: what one reaches, any of
+            # them can, so their parts are pooled (which also keeps the
+            # verdict when only representatives of permutations are stored).
+            done: set[int] = set()
+            for i, p in enumerate(parts):
+                if p.on_complete is None or i in done:
+                    continue
+                same = [j for j in range(len(parts))
+                        if self.sagas[j] is self.sagas[i]]
+                done.update(same)
+                msg = p.on_complete([comp.single(s, j) for s in states
+                                     for j in same])
+                if msg:
+                    return f"instance {i + 1}: {msg}"
+            return None
+
+        first = parts[0]
+        static = "; ".join(dict.fromkeys(
+            p.static_violation for p in parts if p.static_violation)) or None
+        return Property(
+            name=name, description=first.description,
+            on_state=on_state if any(p.on_state for p in parts) else None,
+            on_terminal=on_terminal if any(p.on_terminal for p in parts) else None,
+            on_transition=(on_transition if any(p.on_transition for p in parts)
+                           else None),
+            liveness=first.liveness, static_violation=static,
+            on_complete=(on_complete if any(p.on_complete for p in parts)
+                         else None),
+        )
