@@ -47,15 +47,30 @@ def locals_of(saga: Saga) -> tuple[str, ...]:
     return tuple(out)
 
 
+MAX_INSTANCES = 64
+"""Most instances a composition holds (each a block of the packed state)."""
+
+
 def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
     """Problems with the resources, effects, invariants and locks of ``saga``:
     an expression outside the language (SAGA160), a name that is neither a
     resource nor a local (SAGA161), a guard on a compensation (SAGA162), a
-    cached step that touches resources (SAGA164)."""
+    cached step that touches resources (SAGA164), an initial value the state
+    cannot hold (SAGA165)."""
     from .workflow._expr import ExprError, parse_expr
 
     resources = {r.name for r in saga.resources}
     local_names = set(locals_of(saga))
+    for r in saga.resources:
+        # A resource value is one field of the packed state (signed, biased
+        # by 128): an initial value outside it is a bound of the encoding.
+        if not -128 <= r.initial <= 127:
+            yield Diagnostic(
+                code="SAGA165",
+                message=f"resource {r.name!r}: initial={r.initial} is outside "
+                "-128..127, the range a resource value has in the model",
+                span=r.span, help="model the quantity in units that fit (e.g. "
+                "tens of seats), or only the part of it the sagas contend for")
     for local in local_names & resources:
         yield Diagnostic(
             code="SAGA161", message=f"local {local!r} has the name of a resource",
@@ -143,7 +158,10 @@ def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
                 code="SAGA161",
                 message=f"semantic lock on unknown resource={lock!r}",
                 span=saga.span, help="name a resource declared under 'resources:'")
-    if saga.instances < 1:
+    if not 1 <= saga.instances <= MAX_INSTANCES:
         yield Diagnostic(code="SAGA163",
-                         message=f"instances={saga.instances!r} must be at least 1",
-                         span=saga.span, help="write e.g. 'instances: 2'")
+                         message=f"instances={saga.instances!r} must be from 1 to "
+                         f"{MAX_INSTANCES}",
+                         span=saga.span, help="write e.g. 'instances: 2'; past a "
+                         "few instances, use --symmetry and expect a large state "
+                         "space")

@@ -72,6 +72,10 @@ def compile_model(
         count = instances if instances is not None else definition.instances
         if count < 1:
             raise ValueError(f"instances={count!r} must be at least 1")
+        from saga_models._resources import MAX_INSTANCES
+
+        if count > MAX_INSTANCES:
+            raise ValueError(f"instances={count!r} must be at most {MAX_INSTANCES}")
         if count > 1 or definition.resources:
             from ._multi_ts import MultiSagaTransitionSystem
 

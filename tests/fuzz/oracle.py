@@ -108,7 +108,7 @@ def diagnostic_problems(exc: InvalidDefinition) -> list[str]:
 def load_path(path: Path) -> list[Any]:
     """Every definition in ``path``, loaded as ``sagaproof check`` loads it."""
     from saga_models import importers
-    from saga_models._loader import load_document
+    from saga_models._load import load_document
     from saga_models._source import read_document
 
     doc = read_document(path)

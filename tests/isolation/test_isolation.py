@@ -149,7 +149,9 @@ def test_json_counterexample_names_instances_and_anomalies(
                  "--property", "no_lost_update"]) == 1
     (entry,) = json.loads(capsys.readouterr().out)
     (res,) = entry["results"]
-    last = res["counterexample"]["states"][-1]  # ITF
+    from verifier.itf import from_itf_value
+
+    last = from_itf_value(res["counterexample"]["states"][-1])  # ITF
     assert last["event"]["instance"] in (1, 2)
     assert last["event"]["anomalies"][0].startswith("lost update")
     assert last["resources"] == {"seats": 1}
@@ -293,3 +295,17 @@ def test_a_cached_step_with_a_resource_effect_is_refused() -> None:
     (d,) = exc.value.diagnostics
     assert d.code == "SAGA164"
     assert "cache_ttl" in d.help
+
+
+def test_initial_value_beyond_the_state_field_is_refused(tmp_path: Path) -> None:
+    from saga_models import InvalidDefinition, load
+
+    path = tmp_path / "big.saga.yaml"
+    path.write_text("saga: big\nresources:\n  seats: {kind: counter, initial: 300}\n"
+                    "steps:\n  - {name: a, participant: p, action: x, "
+                    "compensation: y}\n")
+    with pytest.raises(InvalidDefinition) as info:
+        load(path)
+    assert [d.code for d in info.value.diagnostics] == ["SAGA165"]
+    path.write_text(path.read_text().replace("300", "100"))
+    assert load(path).resources[0].initial == 100
