@@ -65,6 +65,10 @@ def check_file(path: str | Path) -> None:
         InvalidDefinition: SAGA017, for a file that is BPMN.
     """
     p = Path(path)
+    if not p.is_file():
+        # A FIFO or device can be read once: leave it to the reader, which
+        # bounds what it reads (SAGA002) and reports what it finds there.
+        return
     try:
         with p.open("rb") as fh:
             head = fh.read(_HEAD).decode("utf-8", errors="replace")
