@@ -120,6 +120,7 @@ class SagaBuilder:
         idempotency_key: str | None = None,
         breaker: CircuitBreaker | Mapping[str, Any] | None = None,
         cache_ttl: Duration | None = None,
+        read_only: bool = False,
     ) -> SagaBuilder:
         """Add a step; see :class:`Step` for the fields. ``action`` defaults to
         the step's name, as in the file format."""
@@ -155,6 +156,7 @@ class SagaBuilder:
                 breaker=self._breaker(where, breaker, span),
                 cache_ttl=self._convert(where, "cache_ttl", cache_ttl,
                                         _optional_duration, None, span),
+                read_only=read_only,
                 span=span,
             )
         )

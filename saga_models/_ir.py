@@ -141,7 +141,12 @@ class Step:
     """Template for the key; default ``{saga_id}:{step}:{attempt_kind}``."""
     breaker: CircuitBreaker | None = None
     cache_ttl: float | None = None
-    """For idempotent read steps: seconds the runtime may reuse a result."""
+    """For read-only steps without a compensation: seconds the runtime may
+    reuse a result (SAGA130 refuses it anywhere else: a cached reply skips the
+    participant, which the model cannot see for a step with an effect)."""
+    read_only: bool = False
+    """The action reads and changes nothing at its participant: it has no effect
+    to undo (so needs no compensation) and its reply may be cached."""
     span: Span = UNKNOWN_SPAN
     field_spans: tuple[tuple[str, Span], ...] = ()
     """Spans of individual fields, for diagnostics that point inside the step."""

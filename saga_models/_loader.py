@@ -251,6 +251,7 @@ class _Lowering:
             idempotency_key=self.get(raw, "idempotency_key", ptr, _string, None),
             breaker=breaker,
             cache_ttl=self.get(raw, "cache_ttl", ptr, parse_duration, None),
+            read_only=self.get(raw, "read_only", ptr, _boolean, False),
             span=self.doc.span(ptr),
             field_spans=tuple(field_spans),
         )

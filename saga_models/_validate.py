@@ -117,6 +117,8 @@ def _no_cycle(saga: Saga) -> Iterator[Diagnostic]:
 def _compensation_present(saga: Saga) -> Iterator[Diagnostic]:
     for step in saga.steps:
         if step.kind is StepKind.COMPENSATABLE and not step.compensation:
+            if step.read_only:
+                continue  # nothing to undo: a read changes nothing
             yield Diagnostic(
                 code="SAGA110",
                 message=f"compensatable step {step.name!r} has no compensation",
@@ -275,6 +277,8 @@ _STEP_RULES: tuple[tuple[str, Callable[[object], bool], str, str], ...] = (
      "write true or false"),
     ("compensation_needs_result", lambda v: isinstance(v, bool), "true or false",
      "write true or false"),
+    ("read_only", lambda v: isinstance(v, bool), "true or false",
+     "write true or false"),
 )
 
 _RETRY_RULES: tuple[tuple[str, Callable[[object], bool], str, str], ...] = (
@@ -383,6 +387,37 @@ def _key_template(step: Step) -> Iterator[Diagnostic]:
             )
 
 
+def _cache_only_for_reads(saga: Saga) -> Iterator[Diagnostic]:
+    """A cached reply is served without calling the participant. The model
+    cannot see that, so it is sound only where a call changes nothing: a second
+    saga served the first saga's reply of a step with an effect never takes
+    that effect, and its compensation would undo the first saga's."""
+    for step in saga.steps:
+        if step.cache_ttl is None or not _optional_positive(step.cache_ttl):
+            continue  # absent, or a bad value already reported as SAGA127
+        if step.compensation is not None:
+            yield Diagnostic(
+                code="SAGA130",
+                message=f"step {step.name!r}: cache_ttl={step.cache_ttl!r} on a "
+                f"step with compensation={step.compensation!r}; a cached reply "
+                "skips the participant, and the compensation would then undo "
+                "another saga's effect",
+                span=_field_span(step, "cache_ttl"),
+                help="remove cache_ttl (cache only idempotent reads), or make "
+                "the step a read: 'read_only: true' and no compensation",
+            )
+        elif not step.read_only:
+            yield Diagnostic(
+                code="SAGA130",
+                message=f"step {step.name!r}: cache_ttl={step.cache_ttl!r} on a "
+                "step not declared read-only; a cached reply skips the "
+                "participant, so a second saga would never take the effect",
+                span=_field_span(step, "cache_ttl"),
+                help="add 'read_only: true' if the action changes nothing, or "
+                "remove cache_ttl",
+            )
+
+
 def dependency_graph(saga: Saga) -> nx.DiGraph:
     """The steps as a networkx DAG, edges from dependency to dependent."""
     graph = nx.DiGraph()
@@ -394,5 +429,5 @@ def dependency_graph(saga: Saga) -> nx.DiGraph:
 
 
 _LOWERING = (_no_steps, _unique_names, _known_dependencies, _no_cycle,
-             _chains_name_steps, _values)
+             _chains_name_steps, _values, _cache_only_for_reads)
 _STRUCTURE = (_compensation_present, _pivot_rules, _retriable_unbounded)

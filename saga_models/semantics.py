@@ -343,6 +343,13 @@ def _descendants(saga: Saga, i: int) -> tuple[int, ...]:
     return tuple(sorted(seen))
 
 
+def effect_steps(saga: Saga) -> tuple[int, ...]:
+    """The steps whose effect the properties judge: all but ``read_only`` ones
+    (a read changes nothing at its participant, whatever the model's effect
+    counter says, so it is neither kept on completion nor undone on abort)."""
+    return tuple(i for i, s in enumerate(saga.steps) if not s.read_only)
+
+
 def compensate_after(saga: Saga, i: int) -> tuple[int, ...]:
     """The steps whose compensations must finish before step ``i``'s may start:
     every step that depends on it, directly or transitively."""

@@ -79,10 +79,11 @@ def completeness_state_bad(enc: Encoding, s: Frame) -> z3.BoolRef:
     left = z3.And(
         z3.Or(s[PHASE] == Phase.COMPENSATED, s[PHASE] == Phase.FAILED),
         z3.Or(
+            False,
             *[
                 z3.And(enc.at(s, i, EF) > 0, enc.at(s, i, CS) != CompStatus.DONE)
-                for i in range(n)
-            ]
+                for i in sem.effect_steps(enc.saga)
+            ],
         ),
     )
     return z3.Or(*unstarted, left)
@@ -113,16 +114,17 @@ def completeness_trans_bad(
 
 def consistency_bad(enc: Encoding, s: Frame) -> z3.BoolRef:
     """``eventual_consistency``: a terminal state that disagrees with its outcome."""
-    n = enc.n
+    steps = sem.effect_steps(enc.saga)
     ph = s[PHASE]
     return z3.Or(
         ph == Phase.STUCK,
         z3.And(
-            ph == Phase.COMPLETED, z3.Or(*[enc.at(s, i, EF) != 1 for i in range(n)])
+            ph == Phase.COMPLETED,
+            z3.Or(False, *[enc.at(s, i, EF) != 1 for i in steps]),
         ),
         z3.And(
             z3.Or(ph == Phase.COMPENSATED, ph == Phase.FAILED),
-            z3.Or(*[enc.at(s, i, EF) != 0 for i in range(n)]),
+            z3.Or(False, *[enc.at(s, i, EF) != 0 for i in steps]),
         ),
     )
 
