@@ -121,6 +121,8 @@ class SagaBuilder:
         breaker: CircuitBreaker | Mapping[str, Any] | None = None,
         cache_ttl: Duration | None = None,
         read_only: bool = False,
+        empty_rollback: bool = False,
+        anti_suspension: bool = False,
     ) -> SagaBuilder:
         """Add a step; see :class:`Step` for the fields. ``action`` defaults to
         the step's name, as in the file format."""
@@ -157,6 +159,8 @@ class SagaBuilder:
                 cache_ttl=self._convert(where, "cache_ttl", cache_ttl,
                                         _optional_duration, None, span),
                 read_only=read_only,
+                empty_rollback=empty_rollback,
+                anti_suspension=anti_suspension,
                 span=span,
             )
         )

@@ -279,6 +279,10 @@ _STEP_RULES: tuple[tuple[str, Callable[[object], bool], str, str], ...] = (
      "write true or false"),
     ("read_only", lambda v: isinstance(v, bool), "true or false",
      "write true or false"),
+    ("empty_rollback", lambda v: isinstance(v, bool), "true or false",
+     "write true or false"),
+    ("anti_suspension", lambda v: isinstance(v, bool), "true or false",
+     "write true or false"),
 )
 
 _RETRY_RULES: tuple[tuple[str, Callable[[object], bool], str, str], ...] = (
@@ -418,6 +422,35 @@ def _cache_only_for_reads(saga: Saga) -> Iterator[Diagnostic]:
             )
 
 
+def _late_countermeasures(saga: Saga) -> Iterator[Diagnostic]:
+    """Anti-suspension refuses an action whose key the participant recorded as
+    compensated; when the compensation arrives before the action, only the
+    empty rollback makes that record, so one without the other protects
+    nothing in the case it is for."""
+    for step in saga.steps:
+        if step.anti_suspension is True and step.empty_rollback is not True:
+            yield Diagnostic(
+                code="SAGA131",
+                message=f"step {step.name!r}: anti_suspension=True without "
+                "empty_rollback; a compensation that arrives before its action "
+                "leaves no record for anti-suspension to refuse the action by",
+                span=_field_span(step, "anti_suspension"),
+                help="add 'empty_rollback: true' (the participant records the "
+                "key of a compensation for an action it never saw)",
+            )
+        if (step.anti_suspension is True or step.empty_rollback is True) and (
+                step.compensation is None):
+            which = "anti_suspension" if step.anti_suspension else "empty_rollback"
+            yield Diagnostic(
+                code="SAGA132",
+                message=f"step {step.name!r}: {which}=True on a step without a "
+                "compensation; these countermeasures concern a compensation "
+                "and its action arriving out of order",
+                span=_field_span(step, which),
+                help="remove it, or give the step a compensation",
+            )
+
+
 def dependency_graph(saga: Saga) -> nx.DiGraph:
     """The steps as a networkx DAG, edges from dependency to dependent."""
     graph = nx.DiGraph()
@@ -429,5 +462,6 @@ def dependency_graph(saga: Saga) -> nx.DiGraph:
 
 
 _LOWERING = (_no_steps, _unique_names, _known_dependencies, _no_cycle,
-             _chains_name_steps, _values, _cache_only_for_reads)
+             _chains_name_steps, _values, _cache_only_for_reads,
+             _late_countermeasures)
 _STRUCTURE = (_compensation_present, _pivot_rules, _retriable_unbounded)

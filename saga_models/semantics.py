@@ -8,10 +8,11 @@ decides what a saga does. No I/O, no clock, no randomness.
 A state is a flat tuple of small ints (cheap to hash and copy, which the explicit
 checker needs); :func:`view` turns it into a readable :class:`StateView`.
 
-Layout: six header fields, then six fields per step::
+Layout: six header fields, then seven fields per step::
 
     phase, down, crashes, duplicates, trigger+1, chain_pos,
-    status_0, attempts_0, deliveries_0, effect_0, comp_status_0, comp_attempts_0, ...
+    status_0, attempts_0, deliveries_0, effect_0, comp_status_0, comp_attempts_0,
+    late_0, ...
 
 Counters are reset to 0 as soon as nothing can read them again (the attempts of
 a step whose action is settled, the failed attempts of a finished compensation):
@@ -20,7 +21,9 @@ a chain's state space linear instead of exponential in its length.
 
 ``effect`` is the participant's side of the world (how many times the action has
 taken effect, capped at 2); the orchestrator never reads it. The runtime keeps
-it at what it can observe; the verifier explores every possibility.
+it at what it can observe; the verifier explores every possibility. ``late`` is
+the network's side: 1 while a command of the step whose attempt timed out may
+still reach the participant (a late delivery, see :attr:`EventKind.LATE`).
 """
 
 from __future__ import annotations
@@ -37,9 +40,9 @@ State = tuple[int, ...]
 # --- header fields -----------------------------------------------------------
 PHASE, DOWN, CRASHES, DUPS, TRIGGER, CHAIN_POS = range(6)
 HEADER = 6
-WIDTH = 6
+WIDTH = 7
 # --- per-step field offsets --------------------------------------------------
-ST, AT, DL, EF, CS, CA = range(6)
+ST, AT, DL, EF, CS, CA, LT = range(7)
 
 EFFECT_CAP = 2
 """Effects are counted up to 2: twice is already inconsistent for any step."""
@@ -125,6 +128,13 @@ class EventKind(enum.Enum):
     flight, with the same idempotency keys."""
     COMP_DISPATCH = "comp_dispatch"
     COMP_REPLY = "comp_reply"
+    LATE = "late_delivery"
+    """The network delivers, late, a command of the step whose attempt timed out
+    without taking effect: after a retry, or after the step's compensation
+    (Seata TCC's suspension). ``delta`` is 1 when it takes effect, 0 when the
+    participant refuses it (``anti_suspension``: the key was compensated). The
+    orchestrator never sees it; the runtime never logs it. Enabled in terminal
+    states too: the network does not know the saga has ended."""
 
 
 CONTROLLED = frozenset({EventKind.DISPATCH, EventKind.COMP_DISPATCH})
@@ -157,6 +167,10 @@ class Event(NamedTuple):
             return f"{name}: command delivered twice"
         if k is EventKind.COMP_DISPATCH:
             return f"send compensation of {name}"
+        if k is EventKind.LATE:
+            return (f"{name}: an earlier command is delivered late (took effect)"
+                    if self.delta else f"{name}: an earlier command is delivered "
+                    "late (refused: its key was compensated)")
         assert self.outcome is not None
         if k is EventKind.COMP_REPLY:
             return f"compensation of {name}: {self.outcome.value}"
@@ -194,10 +208,15 @@ class FaultModel:
     """How many commands may be delivered twice (matters for non-idempotent
     steps only; a duplicate of an idempotent command changes nothing and is
     not explored)."""
+    late: bool = True
+    """A command whose attempt timed out without taking effect may still be
+    delivered later, before or after its compensation (matters only together
+    with ``timeout``, for steps that declare one)."""
 
     def describe(self) -> str:
         """The names of the knobs that are on, e.g. ``fail,timeout,crash=1``."""
-        parts = [n for n in ("fail", "timeout", "comp_fail") if getattr(self, n)]
+        parts = [n for n in ("fail", "timeout", "comp_fail", "late")
+                 if getattr(self, n)]
         if self.crashes:
             parts.append(f"crash={self.crashes}")
         if self.duplicates:
@@ -218,6 +237,7 @@ class FaultModel:
             "fail": False,
             "timeout": False,
             "comp_fail": False,
+            "late": False,
             "crashes": 0,
             "duplicates": 0,
         }
@@ -225,7 +245,7 @@ class FaultModel:
             return cls(**knobs)  # type: ignore[arg-type]
         for raw in text.split(","):
             name, _, value = raw.strip().replace("-", "_").partition("=")
-            if name in {"fail", "timeout", "comp_fail"}:
+            if name in {"fail", "timeout", "comp_fail", "late"}:
                 if value:
                     raise ValueError(f"fault knob {name!r} takes no value")
                 knobs[name] = True
@@ -243,14 +263,14 @@ class FaultModel:
             else:
                 raise ValueError(
                     f"unknown fault knob {name!r}; use fail, timeout, comp_fail, "
-                    "crash[=N], duplicate[=N], all or none"
+                    "late, crash[=N], duplicate[=N], all or none"
                 )
         return cls(**knobs)  # type: ignore[arg-type]
 
 
 ALL_FAULTS = FaultModel()
 NO_FAULTS = FaultModel(fail=False, timeout=False, comp_fail=False, crashes=0,
-                       duplicates=0)
+                       duplicates=0, late=False)
 
 
 # --- static tables derived once per saga -------------------------------------
@@ -271,6 +291,9 @@ class _Tables:
     has_fatal: tuple[bool, ...]
     has_comp: tuple[bool, ...]
     needs_result: tuple[bool, ...]
+    anti_suspension: tuple[bool, ...]
+    late_events: tuple[tuple[Event, Event], ...]
+    """Per step: the late delivery that takes effect, and the refused one."""
     comp_max: int | None
     comp_cap: int
     dispatch_events: tuple[Event, ...]
@@ -308,6 +331,11 @@ def _tables(saga: Saga) -> _Tables:
         ),
         has_comp=tuple(s.compensation is not None for s in steps),
         needs_result=tuple(s.compensation_needs_result for s in steps),
+        anti_suspension=tuple(s.anti_suspension for s in steps),
+        late_events=tuple(
+            (Event(EventKind.LATE, i, None, 1), Event(EventKind.LATE, i, None, 0))
+            for i in range(n)
+        ),
         comp_max=comp_max,
         comp_cap=comp_max or 1,
         dispatch_events=tuple(Event(EventKind.DISPATCH, i) for i in range(n)),
@@ -359,7 +387,7 @@ def compensate_after(saga: Saga, i: int) -> tuple[int, ...]:
 # --- the semantics ------------------------------------------------------------
 def initial_state(saga: Saga) -> State:
     """The state before anything has happened."""
-    return (0, 0, 0, 0, 0, 0) + (_PENDING, 0, 1, 0, _C_NONE, 0) * len(saga.steps)
+    return (0, 0, 0, 0, 0, 0) + (_PENDING, 0, 1, 0, _C_NONE, 0, 0) * len(saga.steps)
 
 
 def is_terminal(state: State) -> bool:
@@ -401,7 +429,7 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
     """
     ph = state[PHASE]
     if ph >= _P_COMPLETED:
-        return []
+        return _late(saga, state, faults) if faults.late else []
     if state[DOWN]:
         return [_RECOVER]
     t = _tables(saga)
@@ -454,7 +482,28 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
             ]
     if state[CRASHES] < faults.crashes:
         events.append(_CRASH)
+    if faults.late:
+        events += _late(saga, state, faults)
     return events
+
+
+def _late(saga: Saga, state: State, faults: FaultModel) -> list[Event]:
+    """Late deliveries that may happen now (knob ``late``): one per step whose
+    late flag is set."""
+    lts = state[HEADER + LT :: WIDTH]
+    if 1 not in lts:
+        return []
+    t = _tables(saga)
+    out = []
+    for i, lt in enumerate(lts):
+        if lt:
+            # Anti-suspension: the participant recorded the key when the
+            # compensation reached it (empty rollback when it came first),
+            # and refuses the action.
+            refused = t.anti_suspension[i] and (
+                state[HEADER + WIDTH * i + CS] == _C_DONE)
+            out.append(t.late_events[i][1 if refused else 0])
+    return out
 
 
 def _replies(
@@ -585,6 +634,11 @@ def apply(saga: Saga, state: State, event: Event) -> State:
             b = HEADER + WIDTH * j
             if s[b + ST] == _RUN and not t.idempotent[j]:
                 s[b + DL] = 2  # re-sent with the same key; both may take effect
+    elif k is EventKind.LATE:
+        _require(s[base + LT] == 1, event)
+        s[base + EF] = min(s[base + EF] + event.delta, EFFECT_CAP)
+        s[base + LT] = 0  # one late copy per step: delivered
+        return tuple(s)  # the orchestrator does not see it: nothing to settle
     elif k is EventKind.COMP_DISPATCH:
         _require(s[PHASE] == _P_COMPENSATING, event)
         s[base + CS] = _C_RUN
@@ -627,6 +681,14 @@ def _require(ok: bool, event: Event) -> None:
 def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event) -> None:
     outcome = event.outcome
     s[base + EF] = min(s[base + EF] + event.delta, EFFECT_CAP)
+    timed_out = outcome in (Outcome.UNKNOWN, Outcome.EXPIRED)
+    if t.idempotent[i]:
+        # The key makes the participant act on it at most once: a copy still
+        # in the network matters only while nothing has acted on it, and a
+        # definite reply means the participant has answered the key already.
+        s[base + LT] = 1 if timed_out and s[base + EF] == 0 else 0
+    elif timed_out and event.delta < s[base + DL]:
+        s[base + LT] = 1  # a delivery that did not act yet may still arrive
     s[base + DL] = 1
     kind = t.kinds[i]
     attempts = s[base + AT]
@@ -730,6 +792,8 @@ class StepView:
     effect: int
     comp_status: CompStatus
     comp_attempts: int
+    late: int = 0
+    """1 while an earlier command may still be delivered late."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -758,6 +822,7 @@ class StateView:
                     "effect": s.effect,
                     "compensation": s.comp_status.name,
                     "compensation_attempts": s.comp_attempts,
+                    "late_command_in_flight": bool(s.late),
                 }
                 for s in self.steps
             },
@@ -782,6 +847,7 @@ def view(saga: Saga, state: State) -> StateView:
                 effect=state[HEADER + WIDTH * i + EF],
                 comp_status=CompStatus(state[HEADER + WIDTH * i + CS]),
                 comp_attempts=state[HEADER + WIDTH * i + CA],
+                late=state[HEADER + WIDTH * i + LT],
             )
             for i, step in enumerate(saga.steps)
         ),
@@ -789,7 +855,8 @@ def view(saga: Saga, state: State) -> StateView:
 
 
 def field(state: State, i: int, offset: int) -> int:
-    """One per-step field of ``state`` (``offset`` is ST, AT, DL, EF, CS or CA)."""
+    """One per-step field of ``state`` (``offset`` is ST, AT, DL, EF, CS, CA or
+    LT)."""
     return state[HEADER + WIDTH * i + offset]
 
 

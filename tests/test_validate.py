@@ -232,3 +232,19 @@ def test_cache_on_a_read_only_step_is_accepted_and_verifies() -> None:
     # the read is neither kept nor undone: aborts after it are consistent
     for backend in ("explicit", "smt"):
         assert check(saga, backend=backend).verdict is Verdict.HOLDS, backend
+
+
+@pytest.mark.parametrize(("fields", "code"), [
+    ("compensation: u, anti_suspension: true", "SAGA131"),
+    ("kind: pivot, empty_rollback: true", "SAGA132"),
+    ("compensation: u, anti_suspension: maybe", "SAGA124"),
+])
+def test_late_countermeasures_are_checked(fields: str, code: str) -> None:
+    assert _codes(f"saga: t\nsteps:\n  - {{name: a, participant: p, {fields}}}\n"
+                  ) == [(code, 3)]
+
+
+def test_declared_late_countermeasures_are_accepted() -> None:
+    step = loads("saga: t\nsteps:\n  - {name: a, participant: p, compensation: u, "
+                 "empty_rollback: true, anti_suspension: true}\n").steps[0]
+    assert step.empty_rollback and step.anti_suspension

@@ -178,7 +178,8 @@ class SagaTransitionSystem:
                     return (
                         f"saga ended {Phase(ph).name} but the effect of "
                         f"{names[i]!r} is still in place"
-                        + (" (it took effect twice, was undone once)"
+                        + (" (undone once, but it took effect again: a second "
+                           "delivery, or a late one after the compensation)"
                            if state[HEADER + WIDTH * i + CS] == CompStatus.DONE
                            else "")
                     )

@@ -32,6 +32,7 @@ from saga_models.semantics import (
     DUPS,
     EF,
     HEADER,
+    LT,
     PHASE,
     ST,
     TRIGGER,
@@ -46,7 +47,8 @@ from saga_models.semantics import (
 
 from .._saga_ts import fairness_family
 
-FIELD_NAMES = ("status", "attempts", "deliveries", "effect", "comp", "comp_attempts")
+FIELD_NAMES = ("status", "attempts", "deliveries", "effect", "comp", "comp_attempts",
+               "late")
 HEADER_NAMES = ("phase", "down", "crashes", "duplicates", "trigger", "chain_pos")
 
 _TOOK = (Status.OK, Status.UNKNOWN, Status.RETRY_UNKNOWN)
@@ -187,7 +189,7 @@ class Encoding:
             s[CHAIN_POS] == 0,
         ]
         for i in range(self.n):
-            st, at, dl, ef, c, ca = (self.at(s, i, o) for o in range(WIDTH))
+            st, at, dl, ef, c, ca, lt = (self.at(s, i, o) for o in range(WIDTH))
             cs += [
                 st >= 0,
                 st <= 6,
@@ -201,6 +203,8 @@ class Encoding:
                 c <= 3,
                 ca >= 0,
                 ca <= t.comp_cap,
+                lt >= 0,
+                lt <= 1,
             ]
         return z3.And(*cs)
 
@@ -248,6 +252,18 @@ class Encoding:
         t = sem._tables(self.saga)
         live = s[PHASE] < int(Phase.COMPLETED)
         k = e.kind
+        if k is EventKind.LATE:
+            # semantics._late: also in terminal states (never while down,
+            # which no terminal state is).
+            lt = self.at(s, e.step, LT) == 1
+            refused = (
+                self.at(s, e.step, CS) == CompStatus.DONE
+                if t.anti_suspension[e.step]
+                else z3.BoolVal(False)
+            )
+            return z3.And(
+                s[DOWN] == 0, lt, refused if e.delta == 0 else z3.Not(refused)
+            )
         if k is EventKind.RECOVER:
             return z3.And(live, s[DOWN] == 1)
         up = z3.And(live, s[DOWN] == 0)
@@ -402,6 +418,11 @@ class Encoding:
                         )
             elif k is EventKind.COMP_DISPATCH:
                 w(b + CS, a, int(CompStatus.RUNNING))
+            elif k is EventKind.LATE:
+                if e.delta:
+                    ef = s[b + EF] + 1
+                    w(b + EF, a, z3.If(ef < sem.EFFECT_CAP, ef, sem.EFFECT_CAP))
+                w(b + LT, a, 0)
             elif k is EventKind.COMP_REPLY:
                 if e.outcome is Outcome.OK:
                     w(b + CS, a, int(CompStatus.DONE))
@@ -424,7 +445,14 @@ class Encoding:
         i = e.step
         b = HEADER + WIDTH * i
         ef = s[b + EF] + e.delta
-        w(b + EF, a, z3.If(ef < sem.EFFECT_CAP, ef, sem.EFFECT_CAP))
+        ef_new = z3.If(ef < sem.EFFECT_CAP, ef, sem.EFFECT_CAP)
+        w(b + EF, a, ef_new)
+        timed_out = e.outcome in (Outcome.UNKNOWN, Outcome.EXPIRED)
+        # semantics._reply's late flag
+        if t.idempotent[i]:
+            w(b + LT, a, z3.If(ef_new == 0, _bv(1), _bv(0)) if timed_out else 0)
+        elif timed_out:
+            w(b + LT, a, z3.If(s[b + DL] > e.delta, 1, s[b + LT]))
         w(b + DL, a, 1)
         if e.outcome is Outcome.OK:
             w(b + ST, a, int(Status.OK))
@@ -625,6 +653,11 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
                     (Outcome.EXPIRED, 2),
                 ]
         alts += [Event(EventKind.REPLY, i, o, d) for o, d in outs]
+        if faults.late and (timeout or total):
+            # only a timed-out attempt sets the late flag
+            alts.append(Event(EventKind.LATE, i, None, 1))
+            if t.anti_suspension[i]:
+                alts.append(Event(EventKind.LATE, i, None, 0))
         if t.has_comp[i]:
             alts.append(Event(EventKind.COMP_DISPATCH, i))
             alts.append(Event(EventKind.COMP_REPLY, i, Outcome.OK))
