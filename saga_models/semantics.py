@@ -196,6 +196,10 @@ class FaultModel:
 
     fail: bool = True
     """Action attempts may fail (no effect)."""
+    # A circuit breaker opens only on failures and timeouts, and an open one
+    # fails an attempt (or a compensation) fast: so a step with a breaker may
+    # fail whenever ``fail`` or ``timeout`` is on, even with ``fail`` (or
+    # ``comp_fail``) off. See docs/runtime_behaviours.md.
     timeout: bool = True
     """Attempts of steps that declare a timeout may end unknown (and, with a
     total timeout, expired); with ``comp_fail`` also on, their compensations
@@ -292,6 +296,7 @@ class _Tables:
     has_comp: tuple[bool, ...]
     needs_result: tuple[bool, ...]
     anti_suspension: tuple[bool, ...]
+    has_breaker: tuple[bool, ...]
     late_events: tuple[tuple[Event, Event], ...]
     """Per step: the late delivery that takes effect, and the refused one."""
     comp_max: int | None
@@ -332,6 +337,7 @@ def _tables(saga: Saga) -> _Tables:
         has_comp=tuple(s.compensation is not None for s in steps),
         needs_result=tuple(s.compensation_needs_result for s in steps),
         anti_suspension=tuple(s.anti_suspension for s in steps),
+        has_breaker=tuple(s.breaker is not None for s in steps),
         late_events=tuple(
             (Event(EventKind.LATE, i, None, 1), Event(EventKind.LATE, i, None, 0))
             for i in range(n)
@@ -468,6 +474,10 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
                         events.append(t.comp_failed_events[i])
                         if faults.timeout and t.has_timeout[i]:
                             events.append(t.comp_unknown_events[i])
+                    elif t.has_breaker[i] and (faults.fail or faults.timeout):
+                        # An open breaker fails the compensation fast
+                        # (docs/runtime_behaviours.md).
+                        events.append(t.comp_failed_events[i])
     if ph == _P_COMPENSATING and not running_actions:
         if saga.compensation_chains:
             j = _next_compensation(saga, t, state, sts, css)
@@ -516,12 +526,13 @@ def _replies(
     if hit is not None:
         return hit
     out: list[Event] = []
+    fail = faults.fail or (t.has_breaker[i] and faults.timeout)
     if t.idempotent[i]:
         # The idempotency key makes the participant apply the action at most once
         # and answer every later attempt with the recorded result.
         out.append(Event(EventKind.REPLY, i, Outcome.OK, 0 if effect else 1))
         if effect == 0:
-            if faults.fail:
+            if fail:
                 out.append(Event(EventKind.REPLY, i, Outcome.FAILED, 0))
                 if t.has_fatal[i]:
                     out.append(Event(EventKind.REPLY, i, Outcome.FATAL, 0))
@@ -540,7 +551,7 @@ def _replies(
         # Not idempotent: each delivery of the command may take effect.
         for delta in range(1, dl + 1):
             out.append(Event(EventKind.REPLY, i, Outcome.OK, delta))
-        if faults.fail:
+        if fail:
             for delta in range(dl):
                 out.append(Event(EventKind.REPLY, i, Outcome.FAILED, delta))
                 if t.has_fatal[i]:

@@ -293,7 +293,10 @@ class Encoding:
             )
             if e.outcome is Outcome.OK:
                 return z3.And(up, cs_running, z3.Not(no_result))
-            fail = no_result if not self.faults.comp_fail else z3.BoolVal(True)
+            f = self.faults
+            # semantics.enabled: an open breaker fails a compensation fast
+            breaker = t.has_breaker[i] and (f.fail or f.timeout)
+            fail = z3.BoolVal(True) if f.comp_fail or breaker else no_result
             return z3.And(up, cs_running, fail)
         if k is EventKind.COMP_DISPATCH:
             # Every eligible compensation is enabled at once (independent ones
@@ -624,9 +627,11 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
         outs: list[tuple[Outcome, int]] = []
         timeout = faults.timeout and t.has_timeout[i]
         total = faults.timeout and t.has_total[i]
+        # semantics._replies: an open breaker fails an attempt fast
+        fail = faults.fail or (t.has_breaker[i] and faults.timeout)
         if t.idempotent[i]:
             outs += [(Outcome.OK, 1), (Outcome.OK, 0)]
-            if faults.fail:
+            if fail:
                 outs.append((Outcome.FAILED, 0))
                 if t.has_fatal[i]:
                     outs.append((Outcome.FATAL, 0))
@@ -636,7 +641,7 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
                 outs += [(Outcome.EXPIRED, 0), (Outcome.EXPIRED, 1)]
         else:
             outs += [(Outcome.OK, 1), (Outcome.OK, 2)]
-            if faults.fail:
+            if fail:
                 outs += [(Outcome.FAILED, 0), (Outcome.FAILED, 1)]
                 if t.has_fatal[i]:
                     outs += [(Outcome.FATAL, 0), (Outcome.FATAL, 1)]
