@@ -109,7 +109,8 @@ class Outcome(enum.Enum):
     also spends the step, however many attempts its retry policy has left
     (a compensatable step aborts; a pivot or retriable one ends STUCK, since
     its outcome is still not definite). Offered only for steps that declare a
-    ``total_timeout``, under the ``timeout`` fault knob."""
+    ``total_timeout``, under the ``timeout`` or the ``fail`` fault knob (retries
+    of failures spend the budget too)."""
 
 
 class EventKind(enum.Enum):
@@ -215,7 +216,8 @@ class FaultModel:
     late: bool = True
     """A command whose attempt timed out without taking effect may still be
     delivered later, before or after its compensation (matters only together
-    with ``timeout``, for steps that declare one)."""
+    with ``timeout``, or ``fail`` for a total timeout, for steps that declare
+    one)."""
 
     def describe(self) -> str:
         """The names of the knobs that are on, e.g. ``fail,timeout,crash=1``."""
@@ -527,6 +529,9 @@ def _replies(
         return hit
     out: list[Event] = []
     fail = faults.fail or (t.has_breaker[i] and faults.timeout)
+    # The total budget is spent by time, and retries of failures take time
+    # too: it can expire with only ``fail`` on (docs/runtime_behaviours.md).
+    expires = (faults.timeout or faults.fail) and t.has_total[i]
     if t.idempotent[i]:
         # The idempotency key makes the participant apply the action at most once
         # and answer every later attempt with the recorded result.
@@ -539,13 +544,13 @@ def _replies(
             if faults.timeout and t.has_timeout[i]:
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0))
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 1))
-            if faults.timeout and t.has_total[i]:
+            if expires:
                 out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, 0))
                 out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, 1))
         else:
             if faults.timeout and t.has_timeout[i]:
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0))
-            if faults.timeout and t.has_total[i]:
+            if expires:
                 out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, 0))
     else:
         # Not idempotent: each delivery of the command may take effect.
@@ -559,7 +564,7 @@ def _replies(
         if faults.timeout and t.has_timeout[i]:
             for delta in range(dl + 1):
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, delta))
-        if faults.timeout and t.has_total[i]:
+        if expires:
             for delta in range(dl + 1):
                 out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, delta))
     result = tuple(out)

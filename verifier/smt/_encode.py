@@ -626,7 +626,8 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
             alts.append(Event(EventKind.DUPLICATE, i))
         outs: list[tuple[Outcome, int]] = []
         timeout = faults.timeout and t.has_timeout[i]
-        total = faults.timeout and t.has_total[i]
+        # semantics._replies: retries of failures spend the total budget too
+        total = (faults.timeout or faults.fail) and t.has_total[i]
         # semantics._replies: an open breaker fails an attempt fast
         fail = faults.fail or (t.has_breaker[i] and faults.timeout)
         if t.idempotent[i]:
