@@ -41,6 +41,9 @@ def _within(plan: dict[Any, list[str]], faults: FaultModel) -> dict[Any, list[st
         for what in todo:
             if what in _HANG and not faults.timeout:
                 continue
+            if (kind == "compensation" and what in _HANG
+                    and not faults.comp_fail):
+                continue  # a compensation timeout is a comp_fail fault
             if kind == "action" and what in _FAIL and not faults.fail:
                 continue
             if kind == "compensation" and what == "fail" and not faults.comp_fail:
