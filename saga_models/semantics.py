@@ -339,7 +339,13 @@ def _tables(saga: Saga) -> _Tables:
         has_comp=tuple(s.compensation is not None for s in steps),
         needs_result=tuple(s.compensation_needs_result for s in steps),
         anti_suspension=tuple(s.anti_suspension for s in steps),
-        has_breaker=tuple(s.breaker is not None for s in steps),
+        # The runtime keeps one breaker per participant, declared on any of
+        # its steps: it fails the calls of all of them.
+        has_breaker=tuple(
+            any(o.breaker is not None and o.participant == s.participant
+                for o in steps)
+            for s in steps
+        ),
         late_events=tuple(
             (Event(EventKind.LATE, i, None, 1), Event(EventKind.LATE, i, None, 0))
             for i in range(n)

@@ -78,3 +78,30 @@ def test_breaker_opened_by_timeouts_conforms_with_fail_off() -> None:
             state = sem.apply(s2, state, e)
         failed = sem.Event(sem.EventKind.COMP_REPLY, 0, sem.Outcome.FAILED)
         assert (failed in sem.enabled(s2, state, TIMEOUT_ONLY)) is with_breaker
+
+
+def test_a_breaker_fails_every_step_of_its_participant() -> None:
+    # found by tests/runtime/slow/test_fault_soundness.py: the runtime keeps
+    # one breaker per participant, declared on any of its steps
+    saga = (SagaBuilder("p")
+            .step("a", participant="bank", action="a", compensation="ua",
+                  timeout=1.0)
+            .step("b", participant="bank", action="b", compensation="ub",
+                  breaker=CircuitBreaker(failure_threshold=1))
+            .step("c", participant="card", action="c", compensation="uc")
+            .build())
+    faults = FaultModel.parse("timeout")
+    state = sem.initial_state(saga)
+    offered = {e.outcome for e in sem.enabled(
+        saga, sem.apply(saga, state, sem.Event(sem.EventKind.DISPATCH, 0)), faults)
+        if e.kind is sem.EventKind.REPLY}
+    assert sem.Outcome.FAILED in offered  # a: no breaker of its own
+    for e in (sem.Event(sem.EventKind.DISPATCH, 0),
+              sem.Event(sem.EventKind.REPLY, 0, sem.Outcome.OK, 1),
+              sem.Event(sem.EventKind.DISPATCH, 1),
+              sem.Event(sem.EventKind.REPLY, 1, sem.Outcome.OK, 1),
+              sem.Event(sem.EventKind.DISPATCH, 2)):
+        state = sem.apply(saga, state, e)
+    offered = {e.outcome for e in sem.enabled(saga, state, faults)
+               if e.kind is sem.EventKind.REPLY}
+    assert sem.Outcome.FAILED not in offered  # c: another participant
