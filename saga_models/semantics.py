@@ -458,6 +458,12 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
             if st == _RUN:
                 base = HEADER + WIDTH * i
                 events.extend(_replies(t, state, i, base, faults))
+                if (ph == _P_COMPENSATING and t.has_timeout[i]
+                        and not faults.timeout):
+                    # An abort cuts off an in-flight sibling that has a
+                    # per-attempt timeout (runtime _cancel_sibling): an unknown
+                    # outcome that is runtime behaviour, not a timeout fault.
+                    events.extend(_cut_off(t, state, i, base))
                 if (
                     not t.idempotent[i]
                     and state[base + DL] == 1
@@ -576,6 +582,16 @@ def _replies(
     result = tuple(out)
     t.reply_cache[key] = result
     return result
+
+
+def _cut_off(t: _Tables, state: State, i: int, base: int) -> list[Event]:
+    """The unknown replies of a sibling cut off by an abort (as a timeout's)."""
+    if t.idempotent[i]:
+        if state[base + EF]:
+            return [Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0)]
+        return [Event(EventKind.REPLY, i, Outcome.UNKNOWN, d) for d in (0, 1)]
+    return [Event(EventKind.REPLY, i, Outcome.UNKNOWN, d)
+            for d in range(state[base + DL] + 1)]
 
 
 def _ready_compensations(

@@ -105,3 +105,25 @@ def test_a_breaker_fails_every_step_of_its_participant() -> None:
     offered = {e.outcome for e in sem.enabled(saga, state, faults)
                if e.kind is sem.EventKind.REPLY}
     assert sem.Outcome.FAILED not in offered  # c: another participant
+
+
+def test_an_abort_cuts_off_a_timed_sibling_even_with_timeout_off() -> None:
+    # found by tests/runtime/slow/test_fault_soundness.py: _cancel_sibling cuts
+    # an in-flight attempt with a per-attempt timeout short on abort
+    saga = (SagaBuilder("cut")
+            .step("a", participant="p", action="a", compensation="ua",
+                  timeout=1.0, depends_on=[])
+            .step("b", participant="q", action="b", compensation="ub",
+                  depends_on=[])
+            .build())
+    faults = FaultModel.parse("fail")
+    state = sem.initial_state(saga)
+    for e in (sem.Event(sem.EventKind.DISPATCH, 0),
+              sem.Event(sem.EventKind.DISPATCH, 1)):
+        state = sem.apply(saga, state, e)
+    unknown = sem.Event(sem.EventKind.REPLY, 0, sem.Outcome.UNKNOWN, 0)
+    assert unknown not in sem.enabled(saga, state, faults)  # still running
+    state = sem.apply(saga, state,
+                      sem.Event(sem.EventKind.REPLY, 1, sem.Outcome.FAILED, 0))
+    assert sem.phase(state) is sem.Phase.COMPENSATING
+    assert unknown in sem.enabled(saga, state, faults)

@@ -285,7 +285,11 @@ class Encoding:
                 up, running, self.at(s, i, DL) == 1, s[DUPS] < self.faults.duplicates
             )
         if k is EventKind.REPLY:
-            return z3.And(up, running, self._reply_guard(s, i, e))
+            g = z3.And(up, running, self._reply_guard(s, i, e))
+            if e.outcome is Outcome.UNKNOWN and not self.faults.timeout:
+                # semantics._cut_off: only a sibling cut off by an abort
+                g = z3.And(g, s[PHASE] == Phase.COMPENSATING)
+            return g
         if k is EventKind.COMP_REPLY:
             cs_running = self.at(s, i, CS) == CompStatus.RUNNING
             no_result = (
@@ -625,7 +629,9 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
         if not t.idempotent[i] and faults.duplicates > 0:
             alts.append(Event(EventKind.DUPLICATE, i))
         outs: list[tuple[Outcome, int]] = []
-        timeout = faults.timeout and t.has_timeout[i]
+        # with the timeout knob off, unknown replies remain for a sibling cut
+        # off by an abort (guarded by the phase, see Encoding.guard)
+        timeout = t.has_timeout[i]
         # semantics._replies: retries of failures spend the total budget too
         total = (faults.timeout or faults.fail) and t.has_total[i]
         # semantics._replies: an open breaker fails an attempt fast

@@ -54,7 +54,7 @@ def _within(plan: dict[Any, list[str]], faults: FaultModel) -> dict[Any, list[st
 
 
 @pytest.mark.slow
-@settings(max_examples=400, deadline=None, database=None,
+@settings(max_examples=2000, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_runtime_logs_conform_under_the_check_fault_model(
