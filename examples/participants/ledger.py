@@ -97,11 +97,14 @@ class Ledger:
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
+            # An empty-rollback record (calls=0) is not undone again: repeating
+            # the empty rollback changes nothing.
             cur = db.execute(
                 "UPDATE effects SET undone=1, undo_calls=undo_calls+1 "
-                "WHERE saga_id=? AND step=?", (ctx.saga_id, ctx.step))
+                "WHERE saga_id=? AND step=? AND calls > 0", (ctx.saga_id, ctx.step))
             if cur.rowcount == 0 and ctx.action_key:
-                db.execute("INSERT INTO effects(key, saga_id, step, participant, "
+                db.execute("INSERT OR IGNORE INTO effects(key, saga_id, step, "
+                           "participant, "
                            "operation, result, calls, undone, undo_calls) "
                            "VALUES (?,?,?,?,?,'null',0,1,1)",
                            (ctx.action_key, ctx.saga_id, ctx.step,
