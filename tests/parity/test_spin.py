@@ -204,6 +204,9 @@ EXAMPLES = [
     ("payment_double_charge.yaml", "all"),
     ("shipping_after_pivot.yaml", "all"),
     ("hotel_cancel_needs_id.yaml", "fail,timeout,duplicate=2"),
+    ("late_reservation.yaml", "all"),
+    ("late_reservation_fixed.yaml", "all"),
+    ("late_reservation_fixed.yaml", "timeout,crash=1"),
 ]
 
 
@@ -225,6 +228,31 @@ def test_seeded_bugs_are_violated_by_both(spin: None) -> None:
     good = compare(load(ROOT / "examples" / "trip_booking.saga.yaml"), options=FAST)
     assert set(good.spin.verdicts.values()) == {Verdict.HOLDS}
     assert bug.disagreements == stuck.disagreements == good.disagreements == ()
+
+
+def test_late_delivery_both_ways(spin: None) -> None:
+    """A reserve delivered late after its cancel leaves the room held: violated
+    by both with the late knob, holds without it; with empty rollback and
+    anti-suspension the participant refuses it (the refused command is taken
+    in a terminal phase) and it holds."""
+    late = load(ROOT / "examples" / "late_reservation.yaml")
+    on = compare(late, options=FAST)
+    assert on.spin.verdicts["eventual_consistency"] is Verdict.VIOLATED
+    off = compare(late, faults=dataclasses.replace(FaultModel(), late=False),
+                  options=FAST)
+    assert set(off.spin.verdicts.values()) == {Verdict.HOLDS}
+    fixed = load(ROOT / "examples" / "late_reservation_fixed.yaml")
+    text = to_promela(fixed)
+    assert "late reserve_room +0 (refused)" in text
+    good = compare(fixed, options=FAST)
+    assert set(good.spin.verdicts.values()) == {Verdict.HOLDS}
+    # Without the refusal the fixed saga is the broken one again.
+    broken = text.replace("!down && lt[0] == 1 && !(cs[0] == C_DONE)",
+                          "!down && lt[0] == 1")
+    assert broken != text
+    assert run_promela(broken, options=FAST).verdicts[
+        "eventual_consistency"] is Verdict.VIOLATED
+    assert on.disagreements == off.disagreements == good.disagreements == ()
 
 
 def test_deadlock_is_caught(spin: None) -> None:
