@@ -629,6 +629,8 @@ class Engine:
                         .get(i, 1)),
             idempotency_key=template.format(saga_id=inst.saga_id, step=step.name,
                                             attempt_kind=attempt_kind),
+            action_key=template.format(saga_id=inst.saga_id, step=step.name,
+                                       attempt_kind=ACTION),
             input=inst.input if isinstance(inst.input, Mapping) else {},
             results={self.saga.steps[j].name: v for j, v in inst.results.items()},
             result=inst.results.get(i) if kind == "c" else None,

@@ -43,6 +43,12 @@ class StepContext:
     idempotency_key: str
     """Same for every attempt of the same kind: ``saga_id:step:attempt_kind``
     unless the step gives a template. Participants deduplicate by it."""
+    action_key: str = ""
+    """The idempotency key of the step's action, also in a compensation's
+    context: the key an empty rollback records (a compensation for an action
+    the participant never saw) and anti-suspension refuses a late action by.
+    The steps that declare ``empty_rollback`` / ``anti_suspension`` promise
+    exactly that; the generated stateful tests check it."""
     input: Mapping[str, Any]
     """The saga's input data."""
     results: Mapping[str, Any]

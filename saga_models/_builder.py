@@ -129,6 +129,9 @@ class SagaBuilder:
         cache_ttl: Duration | None = None,
         effect: Effect | Mapping[str, Any] | None = None,
         compensation_effect: Effect | Mapping[str, Any] | None = None,
+        read_only: bool = False,
+        empty_rollback: bool = False,
+        anti_suspension: bool = False,
     ) -> SagaBuilder:
         """Add a step; see :class:`Step` for the fields. ``action`` defaults to
         the step's name, as in the file format."""
@@ -174,6 +177,9 @@ class SagaBuilder:
                                         _optional_duration, None, span),
                 effect=_effect(effect, span),
                 compensation_effect=_effect(compensation_effect, span),
+                read_only=read_only,
+                empty_rollback=empty_rollback,
+                anti_suspension=anti_suspension,
                 span=span,
             )
         )

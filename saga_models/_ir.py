@@ -183,7 +183,21 @@ class Step:
     """Template for the key; default ``{saga_id}:{step}:{attempt_kind}``."""
     breaker: CircuitBreaker | None = None
     cache_ttl: float | None = None
-    """For idempotent read steps: seconds the runtime may reuse a result."""
+    """For read-only steps without a compensation: seconds the runtime may
+    reuse a result (SAGA130 refuses it anywhere else: a cached reply skips the
+    participant, which the model cannot see for a step with an effect)."""
+    empty_rollback: bool = False
+    """Countermeasure against late delivery (Seata TCC's "empty rollback"): the
+    participant answers a compensation for a key it never saw with OK, and
+    records the key as compensated."""
+    anti_suspension: bool = False
+    """Countermeasure against late delivery (Seata TCC's "suspension"): the
+    participant refuses, with no effect, an action whose key it has recorded as
+    compensated. Needs ``empty_rollback`` (which makes that record when the
+    compensation arrives first)."""
+    read_only: bool = False
+    """The action reads and changes nothing at its participant: it has no effect
+    to undo (so needs no compensation) and its reply may be cached."""
     effect: Effect | None = None
     """The action's effect on shared resources, if it touches any."""
     compensation_effect: Effect | None = None

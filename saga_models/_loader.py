@@ -225,6 +225,9 @@ class _Lowering:
             cache_ttl=self.get(raw, "cache_ttl", ptr, parse_duration, None),
             effect=self.effect(raw, "effect", ptr),
             compensation_effect=self.effect(raw, "compensation_effect", ptr),
+            read_only=self.get(raw, "read_only", ptr, _boolean, False),
+            empty_rollback=self.get(raw, "empty_rollback", ptr, _boolean, False),
+            anti_suspension=self.get(raw, "anti_suspension", ptr, _boolean, False),
             span=self.doc.span(ptr),
             field_spans=tuple(field_spans),
         )

@@ -117,6 +117,8 @@ def _no_cycle(saga: Saga) -> Iterator[Diagnostic]:
 def _compensation_present(saga: Saga) -> Iterator[Diagnostic]:
     for step in saga.steps:
         if step.kind is StepKind.COMPENSATABLE and not step.compensation:
+            if step.read_only:
+                continue  # nothing to undo: a read changes nothing
             yield Diagnostic(
                 code="SAGA110",
                 message=f"compensatable step {step.name!r} has no compensation",
@@ -275,6 +277,12 @@ _STEP_RULES: tuple[tuple[str, Callable[[object], bool], str, str], ...] = (
     ("idempotent", lambda v: isinstance(v, bool), "true or false",
      "write true or false"),
     ("compensation_needs_result", lambda v: isinstance(v, bool), "true or false",
+     "write true or false"),
+    ("read_only", lambda v: isinstance(v, bool), "true or false",
+     "write true or false"),
+    ("empty_rollback", lambda v: isinstance(v, bool), "true or false",
+     "write true or false"),
+    ("anti_suspension", lambda v: isinstance(v, bool), "true or false",
      "write true or false"),
 )
 
@@ -436,6 +444,66 @@ def _key_template(step: Step) -> Iterator[Diagnostic]:
             )
 
 
+def _cache_only_for_reads(saga: Saga) -> Iterator[Diagnostic]:
+    """A cached reply is served without calling the participant. The model
+    cannot see that, so it is sound only where a call changes nothing: a second
+    saga served the first saga's reply of a step with an effect never takes
+    that effect, and its compensation would undo the first saga's."""
+    for step in saga.steps:
+        if step.cache_ttl is None or not _optional_positive(step.cache_ttl):
+            continue  # absent, or a bad value already reported as SAGA127
+        if step.compensation is not None:
+            yield Diagnostic(
+                code="SAGA130",
+                message=f"step {step.name!r}: cache_ttl={step.cache_ttl!r} on a "
+                f"step with compensation={step.compensation!r}; a cached reply "
+                "skips the participant, and the compensation would then undo "
+                "another saga's effect",
+                span=_field_span(step, "cache_ttl"),
+                help="remove cache_ttl (cache only idempotent reads), or make "
+                "the step a read: 'read_only: true' and no compensation",
+            )
+        elif not step.read_only:
+            yield Diagnostic(
+                code="SAGA130",
+                message=f"step {step.name!r}: cache_ttl={step.cache_ttl!r} on a "
+                "step not declared read-only; a cached reply skips the "
+                "participant, so a second saga would never take the effect",
+                span=_field_span(step, "cache_ttl"),
+                help="add 'read_only: true' if the action changes nothing, or "
+                "remove cache_ttl",
+            )
+
+
+def _late_countermeasures(saga: Saga) -> Iterator[Diagnostic]:
+    """Anti-suspension refuses an action whose key the participant recorded as
+    compensated; when the compensation arrives before the action, only the
+    empty rollback makes that record, so one without the other protects
+    nothing in the case it is for."""
+    for step in saga.steps:
+        if step.anti_suspension is True and step.empty_rollback is not True:
+            yield Diagnostic(
+                code="SAGA131",
+                message=f"step {step.name!r}: anti_suspension=True without "
+                "empty_rollback; a compensation that arrives before its action "
+                "leaves no record for anti-suspension to refuse the action by",
+                span=_field_span(step, "anti_suspension"),
+                help="add 'empty_rollback: true' (the participant records the "
+                "key of a compensation for an action it never saw)",
+            )
+        if (step.anti_suspension is True or step.empty_rollback is True) and (
+                step.compensation is None):
+            which = "anti_suspension" if step.anti_suspension else "empty_rollback"
+            yield Diagnostic(
+                code="SAGA132",
+                message=f"step {step.name!r}: {which}=True on a step without a "
+                "compensation; these countermeasures concern a compensation "
+                "and its action arriving out of order",
+                span=_field_span(step, which),
+                help="remove it, or give the step a compensation",
+            )
+
+
 def dependency_graph(saga: Saga) -> nx.DiGraph:
     """The steps as a networkx DAG, edges from dependency to dependent."""
     graph = nx.DiGraph()
@@ -453,5 +521,6 @@ def _resources(saga: Saga) -> Iterator[Diagnostic]:
 
 
 _LOWERING = (_no_steps, _unique_names, _known_dependencies, _no_cycle,
-             _chains_name_steps, _values, _bounds, _resources)
+             _chains_name_steps, _values, _bounds, _resources,
+             _cache_only_for_reads, _late_countermeasures)
 _STRUCTURE = (_compensation_present, _pivot_rules, _retriable_unbounded)

@@ -8,10 +8,11 @@ decides what a saga does. No I/O, no clock, no randomness.
 A state is a flat tuple of small ints (cheap to hash and copy, which the explicit
 checker needs); :func:`view` turns it into a readable :class:`StateView`.
 
-Layout: six header fields, then six fields per step::
+Layout: six header fields, then seven fields per step::
 
     phase, down, crashes, duplicates, trigger+1, chain_pos,
-    status_0, attempts_0, deliveries_0, effect_0, comp_status_0, comp_attempts_0, ...
+    status_0, attempts_0, deliveries_0, effect_0, comp_status_0, comp_attempts_0,
+    late_0, ...
 
 Counters are reset to 0 as soon as nothing can read them again (the attempts of
 a step whose action is settled, the failed attempts of a finished compensation):
@@ -20,7 +21,9 @@ a chain's state space linear instead of exponential in its length.
 
 ``effect`` is the participant's side of the world (how many times the action has
 taken effect, capped at 2); the orchestrator never reads it. The runtime keeps
-it at what it can observe; the verifier explores every possibility.
+it at what it can observe; the verifier explores every possibility. ``late`` is
+the network's side: 1 while a command of the step whose attempt timed out may
+still reach the participant (a late delivery, see :attr:`EventKind.LATE`).
 """
 
 from __future__ import annotations
@@ -37,9 +40,9 @@ State = tuple[int, ...]
 # --- header fields -----------------------------------------------------------
 PHASE, DOWN, CRASHES, DUPS, TRIGGER, CHAIN_POS = range(6)
 HEADER = 6
-WIDTH = 6
+WIDTH = 7
 # --- per-step field offsets --------------------------------------------------
-ST, AT, DL, EF, CS, CA = range(6)
+ST, AT, DL, EF, CS, CA, LT = range(7)
 
 MAX_FAULT_COUNT = 255
 """Crashes and duplicates are counted in one byte each of the packed state."""
@@ -108,7 +111,8 @@ class Outcome(enum.Enum):
     also spends the step, however many attempts its retry policy has left
     (a compensatable step aborts; a pivot or retriable one ends STUCK, since
     its outcome is still not definite). Offered only for steps that declare a
-    ``total_timeout``, under the ``timeout`` fault knob."""
+    ``total_timeout``, under the ``timeout`` or the ``fail`` fault knob (retries
+    of failures spend the budget too)."""
 
 
 class EventKind(enum.Enum):
@@ -127,6 +131,13 @@ class EventKind(enum.Enum):
     flight, with the same idempotency keys."""
     COMP_DISPATCH = "comp_dispatch"
     COMP_REPLY = "comp_reply"
+    LATE = "late_delivery"
+    """The network delivers, late, a command of the step whose attempt timed out
+    without taking effect: after a retry, or after the step's compensation
+    (Seata TCC's suspension). ``delta`` is 1 when it takes effect, 0 when the
+    participant refuses it (``anti_suspension``: the key was compensated). The
+    orchestrator never sees it; the runtime never logs it. Enabled in terminal
+    states too: the network does not know the saga has ended."""
 
 
 CONTROLLED = frozenset({EventKind.DISPATCH, EventKind.COMP_DISPATCH})
@@ -159,6 +170,10 @@ class Event(NamedTuple):
             return f"{name}: command delivered twice"
         if k is EventKind.COMP_DISPATCH:
             return f"send compensation of {name}"
+        if k is EventKind.LATE:
+            return (f"{name}: an earlier command is delivered late (took effect)"
+                    if self.delta else f"{name}: an earlier command is delivered "
+                    "late (refused: its key was compensated)")
         assert self.outcome is not None
         if k is EventKind.COMP_REPLY:
             return f"compensation of {name}: {self.outcome.value}"
@@ -184,6 +199,10 @@ class FaultModel:
 
     fail: bool = True
     """Action attempts may fail (no effect)."""
+    # A circuit breaker opens only on failures and timeouts, and an open one
+    # fails an attempt (or a compensation) fast: so a step with a breaker may
+    # fail whenever ``fail`` or ``timeout`` is on, even with ``fail`` (or
+    # ``comp_fail``) off. See docs/runtime_behaviours.md.
     timeout: bool = True
     """Attempts of steps that declare a timeout may end unknown (and, with a
     total timeout, expired); with ``comp_fail`` also on, their compensations
@@ -196,6 +215,11 @@ class FaultModel:
     """How many commands may be delivered twice (matters for non-idempotent
     steps only; a duplicate of an idempotent command changes nothing and is
     not explored)."""
+    late: bool = True
+    """A command whose attempt timed out without taking effect may still be
+    delivered later, before or after its compensation (matters only together
+    with ``timeout``, or ``fail`` for a total timeout, for steps that declare
+    one)."""
 
     def __post_init__(self) -> None:
         # Both counts are packed into one byte of the model's state.
@@ -207,7 +231,8 @@ class FaultModel:
 
     def describe(self) -> str:
         """The names of the knobs that are on, e.g. ``fail,timeout,crash=1``."""
-        parts = [n for n in ("fail", "timeout", "comp_fail") if getattr(self, n)]
+        parts = [n for n in ("fail", "timeout", "comp_fail", "late")
+                 if getattr(self, n)]
         if self.crashes:
             parts.append(f"crash={self.crashes}")
         if self.duplicates:
@@ -228,6 +253,7 @@ class FaultModel:
             "fail": False,
             "timeout": False,
             "comp_fail": False,
+            "late": False,
             "crashes": 0,
             "duplicates": 0,
         }
@@ -235,7 +261,7 @@ class FaultModel:
             return cls(**knobs)  # type: ignore[arg-type]
         for raw in text.split(","):
             name, _, value = raw.strip().replace("-", "_").partition("=")
-            if name in {"fail", "timeout", "comp_fail"}:
+            if name in {"fail", "timeout", "comp_fail", "late"}:
                 if value:
                     raise ValueError(f"fault knob {name!r} takes no value")
                 knobs[name] = True
@@ -253,14 +279,14 @@ class FaultModel:
             else:
                 raise ValueError(
                     f"unknown fault knob {name!r}; use fail, timeout, comp_fail, "
-                    "crash[=N], duplicate[=N], all or none"
+                    "late, crash[=N], duplicate[=N], all or none"
                 )
         return cls(**knobs)  # type: ignore[arg-type]
 
 
 ALL_FAULTS = FaultModel()
 NO_FAULTS = FaultModel(fail=False, timeout=False, comp_fail=False, crashes=0,
-                       duplicates=0)
+                       duplicates=0, late=False)
 
 
 # --- static tables derived once per saga -------------------------------------
@@ -281,6 +307,10 @@ class _Tables:
     has_fatal: tuple[bool, ...]
     has_comp: tuple[bool, ...]
     needs_result: tuple[bool, ...]
+    anti_suspension: tuple[bool, ...]
+    has_breaker: tuple[bool, ...]
+    late_events: tuple[tuple[Event, Event], ...]
+    """Per step: the late delivery that takes effect, and the refused one."""
     comp_max: int | None
     comp_cap: int
     dispatch_events: tuple[Event, ...]
@@ -318,6 +348,18 @@ def _tables(saga: Saga) -> _Tables:
         ),
         has_comp=tuple(s.compensation is not None for s in steps),
         needs_result=tuple(s.compensation_needs_result for s in steps),
+        anti_suspension=tuple(s.anti_suspension for s in steps),
+        # The runtime keeps one breaker per participant, declared on any of
+        # its steps: it fails the calls of all of them.
+        has_breaker=tuple(
+            any(o.breaker is not None and o.participant == s.participant
+                for o in steps)
+            for s in steps
+        ),
+        late_events=tuple(
+            (Event(EventKind.LATE, i, None, 1), Event(EventKind.LATE, i, None, 0))
+            for i in range(n)
+        ),
         comp_max=comp_max,
         comp_cap=comp_max or 1,
         dispatch_events=tuple(Event(EventKind.DISPATCH, i) for i in range(n)),
@@ -353,6 +395,13 @@ def _descendants(saga: Saga, i: int) -> tuple[int, ...]:
     return tuple(sorted(seen))
 
 
+def effect_steps(saga: Saga) -> tuple[int, ...]:
+    """The steps whose effect the properties judge: all but ``read_only`` ones
+    (a read changes nothing at its participant, whatever the model's effect
+    counter says, so it is neither kept on completion nor undone on abort)."""
+    return tuple(i for i, s in enumerate(saga.steps) if not s.read_only)
+
+
 def compensate_after(saga: Saga, i: int) -> tuple[int, ...]:
     """The steps whose compensations must finish before step ``i``'s may start:
     every step that depends on it, directly or transitively."""
@@ -362,7 +411,7 @@ def compensate_after(saga: Saga, i: int) -> tuple[int, ...]:
 # --- the semantics ------------------------------------------------------------
 def initial_state(saga: Saga) -> State:
     """The state before anything has happened."""
-    return (0, 0, 0, 0, 0, 0) + (_PENDING, 0, 1, 0, _C_NONE, 0) * len(saga.steps)
+    return (0, 0, 0, 0, 0, 0) + (_PENDING, 0, 1, 0, _C_NONE, 0, 0) * len(saga.steps)
 
 
 def is_terminal(state: State) -> bool:
@@ -404,7 +453,7 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
     """
     ph = state[PHASE]
     if ph >= _P_COMPLETED:
-        return []
+        return _late(saga, state, faults) if faults.late else []
     if state[DOWN]:
         return [_RECOVER]
     t = _tables(saga)
@@ -419,6 +468,12 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
             if st == _RUN:
                 base = HEADER + WIDTH * i
                 events.extend(_replies(t, state, i, base, faults))
+                if (ph == _P_COMPENSATING and t.has_timeout[i]
+                        and not faults.timeout):
+                    # An abort cuts off an in-flight sibling that has a
+                    # per-attempt timeout (runtime _cancel_sibling): an unknown
+                    # outcome that is runtime behaviour, not a timeout fault.
+                    events.extend(_cut_off(t, state, i, base))
                 if (
                     not t.idempotent[i]
                     and state[base + DL] == 1
@@ -443,6 +498,10 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
                         events.append(t.comp_failed_events[i])
                         if faults.timeout and t.has_timeout[i]:
                             events.append(t.comp_unknown_events[i])
+                    elif t.has_breaker[i] and (faults.fail or faults.timeout):
+                        # An open breaker fails the compensation fast
+                        # (docs/runtime_behaviours.md).
+                        events.append(t.comp_failed_events[i])
     if ph == _P_COMPENSATING and not running_actions:
         if saga.compensation_chains:
             j = _next_compensation(saga, t, state, sts, css)
@@ -457,7 +516,28 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
             ]
     if state[CRASHES] < faults.crashes:
         events.append(_CRASH)
+    if faults.late:
+        events += _late(saga, state, faults)
     return events
+
+
+def _late(saga: Saga, state: State, faults: FaultModel) -> list[Event]:
+    """Late deliveries that may happen now (knob ``late``): one per step whose
+    late flag is set."""
+    lts = state[HEADER + LT :: WIDTH]
+    if 1 not in lts:
+        return []
+    t = _tables(saga)
+    out = []
+    for i, lt in enumerate(lts):
+        if lt:
+            # Anti-suspension: the participant recorded the key when the
+            # compensation reached it (empty rollback when it came first),
+            # and refuses the action.
+            refused = t.anti_suspension[i] and (
+                state[HEADER + WIDTH * i + CS] == _C_DONE)
+            out.append(t.late_events[i][1 if refused else 0])
+    return out
 
 
 def _replies(
@@ -470,31 +550,35 @@ def _replies(
     if hit is not None:
         return hit
     out: list[Event] = []
+    fail = faults.fail or (t.has_breaker[i] and faults.timeout)
+    # The total budget is spent by time, and retries of failures take time
+    # too: it can expire with only ``fail`` on (docs/runtime_behaviours.md).
+    expires = (faults.timeout or faults.fail) and t.has_total[i]
     if t.idempotent[i]:
         # The idempotency key makes the participant apply the action at most once
         # and answer every later attempt with the recorded result.
         out.append(Event(EventKind.REPLY, i, Outcome.OK, 0 if effect else 1))
         if effect == 0:
-            if faults.fail:
+            if fail:
                 out.append(Event(EventKind.REPLY, i, Outcome.FAILED, 0))
                 if t.has_fatal[i]:
                     out.append(Event(EventKind.REPLY, i, Outcome.FATAL, 0))
             if faults.timeout and t.has_timeout[i]:
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0))
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 1))
-            if faults.timeout and t.has_total[i]:
+            if expires:
                 out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, 0))
                 out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, 1))
         else:
             if faults.timeout and t.has_timeout[i]:
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0))
-            if faults.timeout and t.has_total[i]:
+            if expires:
                 out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, 0))
     else:
         # Not idempotent: each delivery of the command may take effect.
         for delta in range(1, dl + 1):
             out.append(Event(EventKind.REPLY, i, Outcome.OK, delta))
-        if faults.fail:
+        if fail:
             for delta in range(dl):
                 out.append(Event(EventKind.REPLY, i, Outcome.FAILED, delta))
                 if t.has_fatal[i]:
@@ -502,12 +586,22 @@ def _replies(
         if faults.timeout and t.has_timeout[i]:
             for delta in range(dl + 1):
                 out.append(Event(EventKind.REPLY, i, Outcome.UNKNOWN, delta))
-        if faults.timeout and t.has_total[i]:
+        if expires:
             for delta in range(dl + 1):
                 out.append(Event(EventKind.REPLY, i, Outcome.EXPIRED, delta))
     result = tuple(out)
     t.reply_cache[key] = result
     return result
+
+
+def _cut_off(t: _Tables, state: State, i: int, base: int) -> list[Event]:
+    """The unknown replies of a sibling cut off by an abort (as a timeout's)."""
+    if t.idempotent[i]:
+        if state[base + EF]:
+            return [Event(EventKind.REPLY, i, Outcome.UNKNOWN, 0)]
+        return [Event(EventKind.REPLY, i, Outcome.UNKNOWN, d) for d in (0, 1)]
+    return [Event(EventKind.REPLY, i, Outcome.UNKNOWN, d)
+            for d in range(state[base + DL] + 1)]
 
 
 def _ready_compensations(
@@ -588,6 +682,11 @@ def apply(saga: Saga, state: State, event: Event) -> State:
             b = HEADER + WIDTH * j
             if s[b + ST] == _RUN and not t.idempotent[j]:
                 s[b + DL] = 2  # re-sent with the same key; both may take effect
+    elif k is EventKind.LATE:
+        _require(s[base + LT] == 1, event)
+        s[base + EF] = min(s[base + EF] + event.delta, EFFECT_CAP)
+        s[base + LT] = 0  # one late copy per step: delivered
+        return tuple(s)  # the orchestrator does not see it: nothing to settle
     elif k is EventKind.COMP_DISPATCH:
         _require(s[PHASE] == _P_COMPENSATING, event)
         s[base + CS] = _C_RUN
@@ -630,6 +729,14 @@ def _require(ok: bool, event: Event) -> None:
 def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event) -> None:
     outcome = event.outcome
     s[base + EF] = min(s[base + EF] + event.delta, EFFECT_CAP)
+    timed_out = outcome in (Outcome.UNKNOWN, Outcome.EXPIRED)
+    if t.idempotent[i]:
+        # The key makes the participant act on it at most once: a copy still
+        # in the network matters only while nothing has acted on it, and a
+        # definite reply means the participant has answered the key already.
+        s[base + LT] = 1 if timed_out and s[base + EF] == 0 else 0
+    elif timed_out and event.delta < s[base + DL]:
+        s[base + LT] = 1  # a delivery that did not act yet may still arrive
     s[base + DL] = 1
     kind = t.kinds[i]
     attempts = s[base + AT]
@@ -733,6 +840,8 @@ class StepView:
     effect: int
     comp_status: CompStatus
     comp_attempts: int
+    late: int = 0
+    """1 while an earlier command may still be delivered late."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -761,6 +870,7 @@ class StateView:
                     "effect": s.effect,
                     "compensation": s.comp_status.name,
                     "compensation_attempts": s.comp_attempts,
+                    "late_command_in_flight": bool(s.late),
                 }
                 for s in self.steps
             },
@@ -785,6 +895,7 @@ def view(saga: Saga, state: State) -> StateView:
                 effect=state[HEADER + WIDTH * i + EF],
                 comp_status=CompStatus(state[HEADER + WIDTH * i + CS]),
                 comp_attempts=state[HEADER + WIDTH * i + CA],
+                late=state[HEADER + WIDTH * i + LT],
             )
             for i, step in enumerate(saga.steps)
         ),
@@ -792,7 +903,8 @@ def view(saga: Saga, state: State) -> StateView:
 
 
 def field(state: State, i: int, offset: int) -> int:
-    """One per-step field of ``state`` (``offset`` is ST, AT, DL, EF, CS or CA)."""
+    """One per-step field of ``state`` (``offset`` is ST, AT, DL, EF, CS, CA or
+    LT)."""
     return state[HEADER + WIDTH * i + offset]
 
 

@@ -59,6 +59,7 @@ def sagas(
     needs_result: bool = True,
     escalate: bool = True,
     all_compensations: bool = False,
+    countermeasures: bool | None = None,
 ) -> Saga:
     """Any valid saga (it loads; it may well be wrong, which is the point).
 
@@ -76,6 +77,9 @@ def sagas(
         needs_result: Draw ``compensation_needs_result: true``.
         escalate: Draw an escalating compensation policy.
         all_compensations: Give every step kind compensatable with a compensation.
+        countermeasures: Declare ``empty_rollback`` and ``anti_suspension`` on
+            every step with a compensation (True), on none (False), or draw
+            them per step (None).
     """
     n = draw(st.integers(min_steps, max_steps))
     b = SagaBuilder(f"generated_{n}")
@@ -92,6 +96,8 @@ def sagas(
             deps = draw(st.lists(st.sampled_from(names[:i]), unique=True,
                                  max_size=min(i, 2)))
         attempts = draw(st.sampled_from([1, 2, 3, None]))
+        guarded = comp is not None and (
+            draw(st.booleans()) if countermeasures is None else countermeasures)
         b.step(
             name,
             participant=f"p{i}",
@@ -106,6 +112,8 @@ def sagas(
             idempotent=draw(st.booleans()) if non_idempotent else True,
             compensation_needs_result=(draw(st.booleans()) if needs_result
                                        else False),
+            empty_rollback=guarded,
+            anti_suspension=guarded,
         )
     if escalate and draw(st.booleans()):
         b.compensation_policy(max_attempts=draw(st.integers(1, 3)))
@@ -116,10 +124,11 @@ def well_formed_sagas(
     *, max_steps: int = 4, timeouts: bool = True
 ) -> st.SearchStrategy[Saga]:
     """Sagas that should satisfy every property: compensatable, idempotent steps
-    with compensations retried forever and not needing the action's reply."""
+    with compensations retried forever and not needing the action's reply, at
+    participants that declare the late-delivery countermeasures."""
     return sagas(max_steps=max_steps, kinds=False, timeouts=timeouts,
                  non_idempotent=False, needs_result=False, escalate=False,
-                 all_compensations=True)
+                 all_compensations=True, countermeasures=True)
 
 
 @st.composite
@@ -130,6 +139,7 @@ def fault_models(draw: st.DrawFn, *, max_crashes: int = 1,
         fail=draw(st.booleans()),
         timeout=draw(st.booleans()),
         comp_fail=draw(st.booleans()),
+        late=draw(st.booleans()),
         crashes=draw(st.integers(0, max_crashes)),
         duplicates=draw(st.integers(0, max_duplicates)),
     )
@@ -159,6 +169,9 @@ def saga_document(saga: Saga) -> dict[str, Any]:
         }
         if step.compensation is not None:
             entry["compensation"] = step.compensation
+        for flag in ("empty_rollback", "anti_suspension", "read_only"):
+            if getattr(step, flag):
+                entry[flag] = True
         if step.timeout is not None:
             entry["timeout"] = step.timeout
         if step.total_timeout is not None:

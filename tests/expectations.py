@@ -13,12 +13,15 @@ class Expectation:
     violated: frozenset[str]
     """Properties that must be violated; empty means every property holds."""
     faults: str
+    refused: str | None = None
+    """The diagnostic code a definition that must be refused (exit 2) has."""
 
 
 def expectation(path: Path) -> Expectation:
     """Parse the header comments of ``path``."""
     violated: set[str] = set()
     faults = "all"
+    refused: str | None = None
     for line in path.read_text().splitlines():
         if not line.startswith("#"):
             break
@@ -28,8 +31,11 @@ def expectation(path: Path) -> Expectation:
             if what.startswith("violated"):
                 names = what.removeprefix("violated").split(",")
                 violated.update(n.strip() for n in names if n.strip())
+            elif what.startswith("refused"):
+                refused = what.removeprefix("refused").strip()
             elif what != "holds":
                 raise ValueError(f"{path}: bad expect line {line!r}")
         elif body.startswith("faults:"):
             faults = body.removeprefix("faults:").strip()
-    return Expectation(violated=frozenset(violated), faults=faults)
+    return Expectation(violated=frozenset(violated), faults=faults,
+                       refused=refused)

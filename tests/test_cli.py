@@ -48,7 +48,7 @@ def test_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     results = {r["property"]: r for r in entry["results"]}
     ec = results["eventual_consistency"]
     assert ec["verdict"] == "violated"
-    assert ec["fault_model"] == "fail,timeout,comp_fail,crash=1,duplicate=1"
+    assert ec["fault_model"] == "fail,timeout,comp_fail,late,crash=1,duplicate=1"
     itf = ec["counterexample"]
     assert itf["#meta"]["format"] == "ITF"
     assert [s["#meta"]["index"] for s in itf["states"]] == list(

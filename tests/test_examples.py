@@ -33,3 +33,18 @@ def test_examples_give_the_verdicts_they_promise(
         assert all(r["verdict"] != "unknown" for r in entry["results"])
         any_violated |= bool(violated)
     assert code == (1 if any_violated else 0)
+
+
+REFUSED = sorted((Path(__file__).parents[1] / "examples" / "refused").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", REFUSED, ids=lambda p: p.name)
+def test_refused_examples_are_refused_with_their_code(
+    path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = expectation(path).refused
+    assert code
+    assert main(["check", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"error {code}:" in err
+    assert "Traceback" not in err

@@ -42,7 +42,7 @@ steps:
   - name: lookup_price
     participant: pricing
     action: quote
-    compensation: forget
+    read_only: true
     depends_on: []
     cache_ttl: 2m
   - name: charge
@@ -72,7 +72,7 @@ def _builder_form() -> Saga:
               idempotency_key="{saga_id}:{step}:{attempt_kind}",
               breaker={"failure_threshold": 3, "recovery_timeout": "250ms"})
         .step("lookup_price", participant="pricing", action="quote",
-              compensation="forget", depends_on=[], cache_ttl="2m")
+              read_only=True, depends_on=[], cache_ttl="2m")
         .step("charge", participant="payments", kind="pivot", idempotent=False,
               depends_on=["reserve_flight", "lookup_price"])
         .step("confirm", participant="flights", action="confirm",
@@ -98,6 +98,7 @@ def test_every_field_is_lowered() -> None:
     assert flight.breaker.failure_threshold == 3
     assert flight.breaker.recovery_timeout == 0.25
     assert price.cache_ttl == 120.0
+    assert price.read_only is True
     assert price.depends_on == ()  # depends_on: [] starts a parallel root
     assert charge.kind is StepKind.PIVOT
     assert charge.action == "charge"  # action defaults to the step's name

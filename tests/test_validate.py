@@ -210,3 +210,43 @@ def test_every_code_in_use_is_documented() -> None:
 def test_every_documented_saga_code_is_in_use() -> None:
     stale = {c for c in _documented() - _used() if c.startswith("SAGA")}
     assert not stale, f"{sorted(stale)} documented but never raised"
+
+
+@pytest.mark.parametrize("step", [
+    # a cached reply of a step with an effect: the second saga never reserves
+    "  - {name: a, participant: p, compensation: u, cache_ttl: 60s}\n",
+    "  - {name: a, participant: p, compensation: u, read_only: true, "
+    "cache_ttl: 60s}\n",
+    "  - {name: a, participant: p, kind: pivot, cache_ttl: 60s}\n",
+])
+def test_cache_is_refused_on_a_step_with_an_effect(step: str) -> None:
+    assert _codes("saga: t\nsteps:\n" + step) == [("SAGA130", 3)]
+
+
+def test_cache_on_a_read_only_step_is_accepted_and_verifies() -> None:
+    saga = loads("saga: t\nsteps:\n"
+                 "  - {name: quote, participant: p, read_only: true, "
+                 "cache_ttl: 60s}\n"
+                 "  - {name: reserve, participant: p, compensation: release}\n"
+                 "  - {name: charge, participant: q, kind: pivot}\n")
+    assert saga.steps[0].read_only
+    assert structure_diagnostics(saga) == ()
+    # the read is neither kept nor undone: aborts after it are consistent
+    for backend in ("explicit", "smt"):
+        assert check(saga, backend=backend).verdict is Verdict.HOLDS, backend
+
+
+@pytest.mark.parametrize(("fields", "code"), [
+    ("compensation: u, anti_suspension: true", "SAGA131"),
+    ("kind: pivot, empty_rollback: true", "SAGA132"),
+    ("compensation: u, anti_suspension: maybe", "SAGA124"),
+])
+def test_late_countermeasures_are_checked(fields: str, code: str) -> None:
+    assert _codes(f"saga: t\nsteps:\n  - {{name: a, participant: p, {fields}}}\n"
+                  ) == [(code, 3)]
+
+
+def test_declared_late_countermeasures_are_accepted() -> None:
+    step = loads("saga: t\nsteps:\n  - {name: a, participant: p, compensation: u, "
+                 "empty_rollback: true, anti_suspension: true}\n").steps[0]
+    assert step.empty_rollback and step.anti_suspension

@@ -109,11 +109,12 @@ class SagaTransitionSystem:
         names = [s.name for s in saga.steps]
         n = self._n
         has_comp = [s.compensation is not None for s in saga.steps]
+        effect_steps = sem.effect_steps(saga)
 
         def left_uncompensated(state: StateT) -> str | None:
             if state[PHASE] not in (Phase.COMPENSATED, Phase.FAILED):
                 return None
-            for i in range(n):
+            for i in effect_steps:
                 b = HEADER + WIDTH * i
                 if state[b + EF] > 0 and state[b + CS] != CompStatus.DONE:
                     why = (
@@ -166,7 +167,7 @@ class SagaTransitionSystem:
                     "could not finish): a person must resume it, and until then "
                     "the participants disagree"
                 )
-            for i in range(n):
+            for i in effect_steps:
                 eff = state[HEADER + WIDTH * i + EF]
                 if ph == Phase.COMPLETED and eff != 1:
                     return (
@@ -177,7 +178,8 @@ class SagaTransitionSystem:
                     return (
                         f"saga ended {Phase(ph).name} but the effect of "
                         f"{names[i]!r} is still in place"
-                        + (" (it took effect twice, was undone once)"
+                        + (" (undone once, but it took effect again: a second "
+                           "delivery, or a late one after the compensation)"
                            if state[HEADER + WIDTH * i + CS] == CompStatus.DONE
                            else "")
                     )

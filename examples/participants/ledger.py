@@ -55,7 +55,8 @@ class Ledger:
 
     def act(self, ctx: StepContext, result: Any) -> Any:
         """Apply an action once per idempotency key; later calls get the
-        recorded result."""
+        recorded result. A key recorded by an empty rollback is refused: the
+        action takes no effect and answers None (anti-suspension)."""
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -89,11 +90,26 @@ class Ledger:
             self._db.execute("UPDATE effects SET calls=calls+1 WHERE key=?", (key,))
 
     def undo(self, ctx: StepContext) -> None:
-        """Undo the step's action if it took effect (idempotent)."""
+        """Undo the step's action if it took effect (idempotent). A compensation
+        for an action never seen is an empty rollback: it answers OK and
+        records the action's key as undone, so that the action, should it
+        arrive late, is refused (anti-suspension, in :meth:`act`)."""
         with self._lock:
-            self._db.execute(
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            # An empty-rollback record (calls=0) is not undone again: repeating
+            # the empty rollback changes nothing.
+            cur = db.execute(
                 "UPDATE effects SET undone=1, undo_calls=undo_calls+1 "
-                "WHERE saga_id=? AND step=?", (ctx.saga_id, ctx.step))
+                "WHERE saga_id=? AND step=? AND calls > 0", (ctx.saga_id, ctx.step))
+            if cur.rowcount == 0 and ctx.action_key:
+                db.execute("INSERT OR IGNORE INTO effects(key, saga_id, step, "
+                           "participant, "
+                           "operation, result, calls, undone, undo_calls) "
+                           "VALUES (?,?,?,?,?,'null',0,1,1)",
+                           (ctx.action_key, ctx.saga_id, ctx.step,
+                            ctx.participant, ctx.operation))
+            db.execute("COMMIT")
 
     def effects(self) -> list[dict[str, Any]]:
         """Every recorded effect, as data."""

@@ -44,14 +44,19 @@ from ..semantics import (
     Phase,
     Status,
     compensate_after,
+    effect_steps,
 )
 from ._asl import ExportError
 
 MAX_BOUND = 200
 """Crash and duplicate bounds are stored in a Promela ``byte``."""
 
-_KNOWN_KNOBS = frozenset({"fail", "timeout", "comp_fail", "crashes", "duplicates"})
+_KNOWN_KNOBS = frozenset({"fail", "timeout", "comp_fail", "crashes", "duplicates",
+                          "late"})
 """The fault knobs the command table encodes."""
+
+LAYOUT = (6, 7)
+"""The state layout the variables mirror: ``(semantics.HEADER, semantics.WIDTH)``."""
 
 TAGS = ("compensation_completeness", "eventual_consistency", "deadlock")
 """The hidden tag variables; each assertion names its property with one."""
@@ -69,6 +74,9 @@ class Command:
     """Promela statements: what ``apply`` does, before settling."""
     pre: tuple[str, ...] = ()
     """Assertions over the source state (transition properties)."""
+    settle: bool = True
+    """Whether ``apply`` settles after the event (a late delivery, which the
+    orchestrator never sees, does not)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,18 @@ class _Ctx:
     @property
     def n(self) -> int:
         return len(self.saga.steps)
+
+    def has_breaker(self, i: int) -> bool:
+        """As ``semantics._tables``: one breaker per participant, declared on
+        any of its steps, fails the calls of all of them."""
+        p = self.saga.steps[i].participant
+        return any(o.breaker is not None and o.participant == p
+                   for o in self.saga.steps)
+
+    def fail(self, i: int) -> bool:
+        """Whether attempts of step ``i`` may fail: the knob, or an open breaker
+        (timeouts trip it too)."""
+        return self.faults.fail or (self.has_breaker(i) and self.faults.timeout)
 
 
 # --- small expression helpers ----------------------------------------------------
@@ -126,14 +146,21 @@ def _reply_labels(ctx: _Ctx, i: int) -> Iterator[tuple[Outcome, int, str]]:
     f = ctx.faults
     step = ctx.saga.steps[i]
     fatal = bool(step.retry.retryable_errors or step.retry.non_retryable_errors)
+    fail = ctx.fail(i)
     timeout = f.timeout and step.timeout is not None
-    total = f.timeout and step.total_timeout is not None
+    # Retries of failures spend the total budget too: it may expire with only
+    # ``fail`` on (``semantics._replies``).
+    total = (f.timeout or f.fail) and step.total_timeout is not None
+    # An abort cuts off an in-flight sibling with a per-attempt timeout
+    # (``semantics._cut_off``): its unknown replies, offered during the abort
+    # when the timeout knob does not offer them anyway.
+    cut_off = not f.timeout and step.timeout is not None
     if step.idempotent:
         # Applied at most once: an ok reply adds an effect only if none yet.
         yield Outcome.OK, 1, f"ef[{i}] == 0"
         yield Outcome.OK, 0, f"ef[{i}] != 0"
         none = f"ef[{i}] == 0"
-        if f.fail:
+        if fail:
             yield Outcome.FAILED, 0, none
             if fatal:
                 yield Outcome.FATAL, 0, none
@@ -141,12 +168,15 @@ def _reply_labels(ctx: _Ctx, i: int) -> Iterator[tuple[Outcome, int, str]]:
             if on:
                 yield outcome, 0, "true"
                 yield outcome, 1, none
+        if cut_off:
+            yield Outcome.UNKNOWN, 0, _CUT_OFF
+            yield Outcome.UNKNOWN, 1, f"{_CUT_OFF} && {none}"
         return
     # Not idempotent: each of the dl[i] deliveries may take effect.
     twice = f"dl[{i}] == 2"
     yield Outcome.OK, 1, "true"
     yield Outcome.OK, 2, twice
-    if f.fail:
+    if fail:
         for outcome in (Outcome.FAILED, Outcome.FATAL) if fatal else (Outcome.FAILED,):
             yield outcome, 0, "true"
             yield outcome, 1, twice
@@ -155,6 +185,19 @@ def _reply_labels(ctx: _Ctx, i: int) -> Iterator[tuple[Outcome, int, str]]:
             yield outcome, 0, "true"
             yield outcome, 1, "true"
             yield outcome, 2, twice
+    if cut_off:
+        yield Outcome.UNKNOWN, 0, _CUT_OFF
+        yield Outcome.UNKNOWN, 1, _CUT_OFF
+        yield Outcome.UNKNOWN, 2, f"{_CUT_OFF} && {twice}"
+
+
+_CUT_OFF = "phase == P_COMPENSATING"
+
+
+def _timed_out_replies(ctx: _Ctx, i: int) -> bool:
+    """Whether step ``i`` has a reply that can leave a late copy behind."""
+    return any(o in (Outcome.UNKNOWN, Outcome.EXPIRED)
+               for o, _, _ in _reply_labels(ctx, i))
 
 
 def _if(cond: str | bool, then: list[str], other: list[str]) -> list[str]:
@@ -200,6 +243,28 @@ def _reply_effect(ctx: _Ctx, i: int, outcome: Outcome) -> list[str]:
                running)
 
 
+def _late_flag(ctx: _Ctx, i: int, outcome: Outcome, delta: int) -> list[str]:
+    """``semantics._reply``'s late flag, after the effect, before ``dl`` resets.
+
+    Set whatever the ``late`` knob says, as the semantics does (the knob only
+    decides whether the late delivery is offered)."""
+    timed_out = outcome in (Outcome.UNKNOWN, Outcome.EXPIRED)
+    if ctx.saga.steps[i].idempotent:
+        # The key: a copy matters only while nothing has acted on it.
+        # (After an effect of 1, ef is not 0: folded.)
+        if timed_out and delta == 0:
+            return [f"lt[{i}] = (ef[{i}] == 0 -> 1 : 0)"]
+        return [f"lt[{i}] = 0"]
+    if not timed_out:
+        return []
+    # A delivery that did not act (delta < dl) may still arrive.
+    if delta == 0:
+        return [f"lt[{i}] = 1"]
+    if delta == 1:
+        return [f"if :: dl[{i}] == 2 -> lt[{i}] = 1 :: else -> skip fi"]
+    return []
+
+
 def _reply(ctx: _Ctx) -> Iterator[Command]:
     for i, step in enumerate(ctx.saga.steps):
         for outcome, delta, extra in _reply_labels(ctx, i):
@@ -207,6 +272,7 @@ def _reply(ctx: _Ctx) -> Iterator[Command]:
             if delta:
                 body.append(f"ef[{i}] = (ef[{i}] + {delta} > {EFFECT_CAP} -> "
                             f"{EFFECT_CAP} : ef[{i}] + {delta})")
+            body.extend(_late_flag(ctx, i, outcome, delta))
             body.append(f"dl[{i}] = 1")
             body.extend(_reply_effect(ctx, i, outcome))
             yield Command(
@@ -295,13 +361,43 @@ def _comp_reply(ctx: _Ctx) -> Iterator[Command]:
             body=(f"cs[{i}] = C_DONE", f"ca[{i}] = 0",
                   f"if :: ef[{i}] > 0 -> ef[{i}]-- :: else -> skip fi"),
         )
-        fail_when = "true" if f.comp_fail else blind
+        # An open breaker fails a compensation fast, even with comp_fail off.
+        breaker = ctx.has_breaker(i) and (f.fail or f.timeout)
+        fail_when = "true" if f.comp_fail or breaker else blind
         if fail_when != "false":
             yield Command(name=f"compensation of {step.name} failed",
                           guard=f"{running} && {fail_when}", body=tuple(failed))
         if f.comp_fail and f.timeout and step.timeout is not None:
             yield Command(name=f"compensation of {step.name} unknown",
                           guard=f"{running} && {sighted}", body=tuple(failed))
+
+
+def _late(ctx: _Ctx) -> Iterator[Command]:
+    """``semantics._late``: a late copy of a timed-out command arrives. Offered
+    in terminal phases too (the network does not know the saga ended); never
+    while the orchestrator is down, when ``enabled`` offers only the recovery
+    (and it is never down in a terminal phase). Not settled: the orchestrator
+    does not see it."""
+    if not ctx.faults.late:
+        return
+    for i, step in enumerate(ctx.saga.steps):
+        if not _timed_out_replies(ctx, i):
+            continue  # its late flag is never set
+        guard = f"!down && lt[{i}] == 1"
+        # Anti-suspension: the participant refuses an action whose key it
+        # recorded as compensated.
+        refused = f"cs[{i}] == C_DONE" if step.anti_suspension else "false"
+        yield Command(
+            name=f"late {step.name} +1",
+            guard=guard if refused == "false" else f"{guard} && !({refused})",
+            body=(f"ef[{i}] = (ef[{i}] + 1 > {EFFECT_CAP} -> {EFFECT_CAP} : "
+                  f"ef[{i}] + 1)", f"lt[{i}] = 0"),
+            settle=False,
+        )
+        if refused != "false":
+            yield Command(name=f"late {step.name} +0 (refused)",
+                          guard=f"{guard} && {refused}",
+                          body=(f"lt[{i}] = 0",), settle=False)
 
 
 _GENERATORS: dict[EventKind, Callable[[_Ctx], Iterator[Command]]] = {
@@ -312,6 +408,7 @@ _GENERATORS: dict[EventKind, Callable[[_Ctx], Iterator[Command]]] = {
     EventKind.RECOVER: _recover,
     EventKind.COMP_DISPATCH: _comp_dispatch,
     EventKind.COMP_REPLY: _comp_reply,
+    EventKind.LATE: _late,
 }
 """One generator per event kind of the semantics; a new kind adds one entry
 (an event kind missing here is refused with SAGA181, never silently dropped)."""
@@ -342,7 +439,7 @@ def _refuse_outside_subset(saga: Saga, faults: FaultModel) -> None:
     missing += [f"{f.name}={getattr(faults, f.name)!r}"
                 for f in dataclasses.fields(faults)
                 if f.name not in _KNOWN_KNOBS and getattr(faults, f.name)]
-    if (HEADER, WIDTH) != (6, 6):
+    if (HEADER, WIDTH) != LAYOUT:
         missing.append(f"state layout HEADER={HEADER}, WIDTH={WIDTH}")
     if missing:
         problems.append(Diagnostic(
@@ -399,12 +496,14 @@ def _settle(ctx: _Ctx) -> list[str]:
 def _check(ctx: _Ctx) -> list[str]:
     """The state and terminal-state checks of ``verifier._saga_ts``."""
     n = ctx.n
+    # Only steps with an effect are judged (``semantics.effect_steps``).
+    judged = effect_steps(ctx.saga)
     unstarted = _all([f"!(cs[{j}] != C_NONE && st[{j}] == S_PENDING)"
                       for j in range(n)])
     rolled_back = "(phase == P_COMPENSATED || phase == P_FAILED)"
-    left = _all([f"!(ef[{j}] > 0 && cs[{j}] != C_DONE)" for j in range(n)])
-    once = _all([f"ef[{j}] == 1" for j in range(n)])
-    none = _all([f"ef[{j}] == 0" for j in range(n)])
+    left = _all([f"!(ef[{j}] > 0 && cs[{j}] != C_DONE)" for j in judged])
+    once = _all([f"ef[{j}] == 1" for j in judged])
+    none = _all([f"ef[{j}] == 0" for j in judged])
     return [
         "inline check() {",
         f"  assert(compensation_completeness == 0 && {unstarted} && "
@@ -467,10 +566,10 @@ def to_promela(saga: Saga, *, faults: FaultModel = ALL_FAULTS) -> str:
         "/* header of the state tuple */",
         "byte phase; bit down; byte crashes; byte dups; byte trigger; "
         "byte chain_pos;",
-        "/* six fields per step */",
+        "/* seven fields per step */",
         "/* dl starts at 1, as in semantics.initial_state */",
         f"byte st[{n}]; byte at[{n}]; byte dl[{n}] = 1; byte ef[{n}]; "
-        f"byte cs[{n}]; byte ca[{n}];",
+        f"byte cs[{n}]; byte ca[{n}]; bit lt[{n}];",
         "/* assertion tags: pan's message names the property; not in the state */",
         *(f"hidden byte {t};" for t in TAGS),
         "",
@@ -492,7 +591,7 @@ def to_promela(saga: Saga, *, faults: FaultModel = ALL_FAULTS) -> str:
         out.append("       ->")
         out += [f"       {s};" for s in c.pre]
         out += [f"       {s};" for s in c.body]
-        out.append("       settle(); check()")
+        out.append("       settle(); check()" if c.settle else "       check()")
         out.append("     }")
     out += [
         "  :: d_step { /* nothing enabled before a terminal phase */",

@@ -14,6 +14,7 @@ Hypothesis is not needed here: :func:`run_schedule` drives a harness from a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import itertools
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +29,7 @@ from saga_models.strategies import FaultPlan
 from verifier import SagaTransitionSystem
 from verifier.conformance import conform
 
-from ._bridge import LoopBridge, off_running_loop
+from ._bridge import BridgeError, LoopBridge, off_running_loop
 from ._schedule import (
     Advance,
     Crash,
@@ -179,6 +180,10 @@ class Harness:
         on a failure can only come from the participant (the model's ``failed``
         means the action had no effect, which a re-send cannot promise)."""
         self._ids = itertools.count()
+        self._comp_ctx: dict[tuple[int, str], StepContext] = {}
+        """The last compensation context per (instance, step), for the late
+        delivery probe."""
+        self._late_probed: set[str] = set()
         self._registry = self._wrap_all()
         self._recovering: list[asyncio.Task[Any]] = []
         self._props = [p for p in SagaTransitionSystem(saga, faults).properties
@@ -206,6 +211,8 @@ class Harness:
             call = Call(saga=self.saga_ids.index(ctx.saga_id), step=ctx.step,
                         kind=ctx.attempt_kind, attempt=ctx.attempt, ctx=ctx, fn=fn,
                         answer=asyncio.get_running_loop().create_future())
+            if ctx.attempt_kind == "compensation":
+                self._comp_ctx[(call.saga, ctx.step)] = ctx
             self.pending.append(call)
             try:
                 outcome = await call.answer
@@ -409,6 +416,9 @@ class Harness:
                for name, n in observed.items() if n < 0]
         if out:
             return out
+        late = self._late_probe(sid, res.final_states)
+        if late:
+            return late
         first: str | None = None
         for state in sorted(res.final_states):
             msg = self._evaluate(state, observed)
@@ -417,6 +427,54 @@ class Harness:
             first = first or msg
         held = ", ".join(f"{n}x{v}" for n, v in sorted(observed.items()))
         return [f"{sid}: {first} (participants' records: {held})"]
+
+    def _late_probe(self, sid: str, finals: frozenset[sem.State]) -> list[str]:
+        """Knob ``late``: deliver, once per ended instance, each compensated
+        step's action again, late, to the real participant, for every step
+        that declares ``anti_suspension`` (with ``empty_rollback``). Its key was
+        compensated, so the participant must refuse it: the effect it records
+        for the step must not grow."""
+        if not self.faults.late or sid in self._late_probed or (
+                self.binding.effects is None):
+            return []
+        self._late_probed.add(sid)
+        k = self.saga_ids.index(sid)
+        out: list[str] = []
+        for i, step in enumerate(self.saga.steps):
+            ctx = self._comp_ctx.get((k, step.name))
+            if not step.anti_suspension or ctx is None or not all(
+                    sem.field(f, i, sem.CS) == sem.CompStatus.DONE for f in finals):
+                continue
+            fn = _resolve(self.world, step.participant, step.action)
+            if fn is None:
+                continue
+            late = dataclasses.replace(
+                ctx, operation=step.action, attempt_kind="action", attempt=1,
+                idempotency_key=ctx.action_key, result=None)
+            before = dict(self.binding.effects(self.world, sid)).get(step.name, 0)
+
+            async def deliver(fn: Callable[..., Any] = fn,
+                              late: StepContext = late) -> None:
+                try:
+                    got = fn(late)
+                    if inspect.isawaitable(got):
+                        await got
+                except Exception:  # a refusal may well raise: not a verdict
+                    return
+
+            try:
+                self.bridge.run(deliver())
+            except BridgeError:
+                continue  # it waits for virtual time: no late answer to judge
+            after = dict(self.binding.effects(self.world, sid)).get(step.name, 0)
+            if after > before:
+                out.append(
+                    f"{sid}: step {step.name!r} declares anti_suspension, but "
+                    f"its action {step.participant}.{step.action}, delivered "
+                    f"late (key {ctx.action_key!r}) after its compensation, "
+                    "took effect (late delivery; the participant must record "
+                    "a compensated key, also an unseen one, and refuse it)")
+        return out
 
     def _evaluate(self, state: sem.State, observed: Mapping[str, int]) -> str | None:
         s = list(state)

@@ -77,6 +77,7 @@ faults_strategy = st.builds(
     fail=st.booleans(),
     timeout=st.booleans(),
     comp_fail=st.booleans(),
+    late=st.booleans(),
     crashes=st.sampled_from([0, 1]),
     duplicates=st.sampled_from([0, 1]),
 )

@@ -67,7 +67,10 @@ def long_chains(draw: st.DrawFn, min_steps: int = 9, max_steps: int = 11) -> Sag
 def _chain(n: int, **odd: object) -> Saga:
     b = SagaBuilder(f"chain{n}")
     for i in range(n):
-        kw: dict[str, object] = {"timeout": 1.0, "retry": {"max_attempts": 2}}
+        # the countermeasures: without them a late delivery breaks any chain
+        # with timeouts (tests/test_late_delivery.py)
+        kw: dict[str, object] = {"timeout": 1.0, "retry": {"max_attempts": 2},
+                                 "empty_rollback": True, "anti_suspension": True}
         if i == 1:
             kw.update(odd)
         b.step(f"s{i}", participant=f"p{i}", action="do", compensation="undo", **kw)  # type: ignore[arg-type]

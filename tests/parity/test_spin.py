@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saga_models import FaultModel, Saga, SagaBuilder, load
+from saga_models import CircuitBreaker, FaultModel, Saga, SagaBuilder, load
 from saga_models.exporters import ExportError, _promela, to_promela
 from saga_models.semantics import EventKind
 from saga_models.strategies import fault_models, sagas
@@ -66,15 +66,22 @@ def _small_saga() -> Saga:
 
 @st.composite
 def _sagas(draw: st.DrawFn, max_steps: int) -> Saga:
-    """The shared generator, plus declared error classes on some steps (so the
-    fatal outcome, which the shared generator never draws, is covered)."""
+    """The shared generator (it draws the late countermeasures per step), plus
+    what it never draws: declared error classes (so the fatal outcome),
+    circuit breakers (an open one fails attempts and compensations under the
+    timeout knob too) and ``read_only`` steps (judged by no effect property)."""
     saga = draw(sagas(max_steps=max_steps, total_timeouts=True))
-    typed = draw(st.lists(st.booleans(), min_size=len(saga.steps),
-                          max_size=len(saga.steps)))
+    n = len(saga.steps)
+    typed, breaker, read = (
+        draw(st.lists(st.booleans(), min_size=n, max_size=n)) for _ in range(3))
     steps = tuple(
-        dataclasses.replace(s, retry=dataclasses.replace(
-            s.retry, retryable_errors=("Transient",)))
-        if t else s for s, t in zip(saga.steps, typed, strict=True))
+        dataclasses.replace(
+            s,
+            retry=(dataclasses.replace(s.retry, retryable_errors=("Transient",))
+                   if t else s.retry),
+            breaker=CircuitBreaker() if b else None,
+            read_only=r and s.compensation is None)
+        for s, t, b, r in zip(saga.steps, typed, breaker, read, strict=True))
     return dataclasses.replace(saga, steps=steps)
 
 
@@ -83,7 +90,7 @@ def test_golden_promela() -> None:
     """The export of one small saga, pinned. Regenerate with
     SAGAPROOF_UPDATE_GOLDEN=1 after an intended change, and read the diff."""
     text = to_promela(_small_saga(),
-                      faults=FaultModel.parse("fail,timeout,comp_fail,crash=1,"
+                      faults=FaultModel.parse("fail,timeout,comp_fail,late,crash=1,"
                                               "duplicate=1"))
     golden = GOLDEN / "pay.pml"
     if os.environ.get("SAGAPROOF_UPDATE_GOLDEN"):
@@ -96,13 +103,18 @@ def test_one_command_per_event_kind_and_knob() -> None:
     """Knobs that are off leave no command behind: the table follows the
     fault model, as ``semantics.enabled`` does."""
     saga = _small_saga()
-    off = [c.name for c in _promela.commands(saga, faults=FaultModel.parse("none"))]
+    table = _promela.commands(saga, faults=FaultModel.parse("none"))
+    off = [c.name for c in table]
     on = [c.name for c in _promela.commands(saga, faults=FaultModel())]
     assert "crash" not in off and "recover" not in off
     assert "duplicate charge" not in off
-    assert not any("failed" in n or "unknown" in n for n in off)
+    assert not any("failed" in n or n.startswith("late") for n in off)
+    # Without the timeout knob, an unknown reply is only an abort cutting off
+    # a timed sibling (semantics._cut_off).
+    assert all("phase == P_COMPENSATING" in c.guard
+               for c in table if "unknown" in c.name)
     assert {"crash", "recover", "duplicate charge", "reply reserve unknown +1",
-            "compensation of charge failed"} <= set(on)
+            "compensation of charge failed", "late reserve +1"} <= set(on)
 
 
 def test_refuses_compensation_chains(capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,10 +140,10 @@ def test_refuses_a_bound_too_large(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_refuses_an_event_kind_without_a_command(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A new event kind of the semantics (say ``late``) is refused until the
-    exporter has its generator, never silently dropped."""
+    """An event kind of the semantics without a generator (as ``late`` was
+    before the exporter learnt it) is refused, never silently dropped."""
     table = dict(_promela._GENERATORS)
-    del table[EventKind.DUPLICATE]
+    del table[EventKind.LATE]
     monkeypatch.setattr(_promela, "_GENERATORS", table)
     with pytest.raises(ExportError) as info:
         to_promela(_small_saga())
@@ -140,16 +152,27 @@ def test_refuses_an_event_kind_without_a_command(
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class _LaterFaults(FaultModel):
-    late: int = 1
-    """A knob the exporter does not know (like the coming ``late``)."""
+    reorder: int = 1
+    """A knob the exporter does not know (a future one)."""
 
 
 def test_refuses_a_fault_knob_it_does_not_encode() -> None:
     with pytest.raises(ExportError) as info:
         to_promela(_small_saga(), faults=_LaterFaults())
     (d,) = info.value.diagnostics
-    assert d.code == "SAGA181" and "late=1" in d.message
-    assert to_promela(_small_saga(), faults=_LaterFaults(late=0))
+    assert d.code == "SAGA181" and "reorder=1" in d.message
+    assert to_promela(_small_saga(), faults=_LaterFaults(reorder=0))
+
+
+def test_refuses_a_state_layout_it_does_not_know(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A per-step field the variables do not mirror would make every count
+    wrong: refused, naming the layout."""
+    monkeypatch.setattr(_promela, "WIDTH", _promela.LAYOUT[1] + 1)
+    with pytest.raises(ExportError) as info:
+        to_promela(_small_saga())
+    (d,) = info.value.diagnostics
+    assert d.code == "SAGA181" and "WIDTH=" in d.message
 
 
 def test_cli_writes_the_model(capsys: pytest.CaptureFixture[str],
@@ -181,6 +204,9 @@ EXAMPLES = [
     ("payment_double_charge.yaml", "all"),
     ("shipping_after_pivot.yaml", "all"),
     ("hotel_cancel_needs_id.yaml", "fail,timeout,duplicate=2"),
+    ("late_reservation.yaml", "all"),
+    ("late_reservation_fixed.yaml", "all"),
+    ("late_reservation_fixed.yaml", "timeout,crash=1"),
 ]
 
 
@@ -202,6 +228,31 @@ def test_seeded_bugs_are_violated_by_both(spin: None) -> None:
     good = compare(load(ROOT / "examples" / "trip_booking.saga.yaml"), options=FAST)
     assert set(good.spin.verdicts.values()) == {Verdict.HOLDS}
     assert bug.disagreements == stuck.disagreements == good.disagreements == ()
+
+
+def test_late_delivery_both_ways(spin: None) -> None:
+    """A reserve delivered late after its cancel leaves the room held: violated
+    by both with the late knob, holds without it; with empty rollback and
+    anti-suspension the participant refuses it (the refused command is taken
+    in a terminal phase) and it holds."""
+    late = load(ROOT / "examples" / "late_reservation.yaml")
+    on = compare(late, options=FAST)
+    assert on.spin.verdicts["eventual_consistency"] is Verdict.VIOLATED
+    off = compare(late, faults=dataclasses.replace(FaultModel(), late=False),
+                  options=FAST)
+    assert set(off.spin.verdicts.values()) == {Verdict.HOLDS}
+    fixed = load(ROOT / "examples" / "late_reservation_fixed.yaml")
+    text = to_promela(fixed)
+    assert "late reserve_room +0 (refused)" in text
+    good = compare(fixed, options=FAST)
+    assert set(good.spin.verdicts.values()) == {Verdict.HOLDS}
+    # Without the refusal the fixed saga is the broken one again.
+    broken = text.replace("!down && lt[0] == 1 && !(cs[0] == C_DONE)",
+                          "!down && lt[0] == 1")
+    assert broken != text
+    assert run_promela(broken, options=FAST).verdicts[
+        "eventual_consistency"] is Verdict.VIOLATED
+    assert on.disagreements == off.disagreements == good.disagreements == ()
 
 
 def test_deadlock_is_caught(spin: None) -> None:

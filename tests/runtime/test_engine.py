@@ -283,7 +283,7 @@ def test_unexpected_exception_from_participant_is_a_failed_attempt() -> None:
 
 def test_result_cache_serves_idempotent_reads_within_ttl() -> None:
     saga = (SagaBuilder("q").step("quote", participant="p", action="q",
-                                  kind="retriable", cache_ttl=60.0,
+                                  kind="retriable", cache_ttl=60.0, read_only=True,
                                   retry=RetryPolicy(max_attempts=None)).build())
     s = Script()
 

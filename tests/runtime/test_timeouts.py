@@ -166,12 +166,17 @@ def running_b(saga: Saga) -> sem.State:
     return s
 
 
-def test_expired_is_offered_only_for_a_total_timeout_under_the_timeout_knob() -> None:
+def test_expired_is_offered_only_for_a_total_timeout_under_timeout_or_fail() -> None:
     assert expired(two(), running_b(two()))
     assert not expired(two(total=None), running_b(two(total=None)))
-    off = sem.FaultModel.parse("fail,comp_fail,crash=1")
-    assert not [e for e in sem.enabled(two(), running_b(two()), off)
-                if e.outcome is Outcome.EXPIRED]
+    # retries of failures spend the budget too (found by
+    # tests/runtime/slow/test_fault_soundness.py): fail alone lets it expire
+    for knobs, offered in (("fail,comp_fail,crash=1", True),
+                           ("timeout", True), ("comp_fail,crash=1", False)):
+        off = sem.FaultModel.parse(knobs)
+        got = [e for e in sem.enabled(two(), running_b(two()), off)
+               if e.outcome is Outcome.EXPIRED]
+        assert bool(got) is offered, knobs
 
 
 @pytest.mark.parametrize(("kind", "phase"), [

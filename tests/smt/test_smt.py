@@ -182,7 +182,8 @@ def test_auto_uses_explicit_when_small_and_z3_when_over_budget() -> None:
     saga = _chain(3, timeout=1.0)
     assert {r.backend for r in check(saga, backend="auto").results} == {"explicit"}
     r = check(
-        _chain(12, timeout=1.0), backend="smt", properties=["eventual_consistency"]
+        _chain(12, timeout=1.0, empty_rollback=True, anti_suspension=True),
+        backend="smt", properties=["eventual_consistency"],
     )
     assert r.verdict is Verdict.HOLDS
 

@@ -32,6 +32,7 @@ from saga_models.semantics import (
     DUPS,
     EF,
     HEADER,
+    LT,
     PHASE,
     ST,
     TRIGGER,
@@ -46,7 +47,8 @@ from saga_models.semantics import (
 
 from .._saga_ts import fairness_family
 
-FIELD_NAMES = ("status", "attempts", "deliveries", "effect", "comp", "comp_attempts")
+FIELD_NAMES = ("status", "attempts", "deliveries", "effect", "comp", "comp_attempts",
+               "late")
 HEADER_NAMES = ("phase", "down", "crashes", "duplicates", "trigger", "chain_pos")
 
 _TOOK = (Status.OK, Status.UNKNOWN, Status.RETRY_UNKNOWN)
@@ -187,7 +189,7 @@ class Encoding:
             s[CHAIN_POS] == 0,
         ]
         for i in range(self.n):
-            st, at, dl, ef, c, ca = (self.at(s, i, o) for o in range(WIDTH))
+            st, at, dl, ef, c, ca, lt = (self.at(s, i, o) for o in range(WIDTH))
             cs += [
                 st >= 0,
                 st <= 6,
@@ -201,6 +203,8 @@ class Encoding:
                 c <= 3,
                 ca >= 0,
                 ca <= t.comp_cap,
+                lt >= 0,
+                lt <= 1,
             ]
         return z3.And(*cs)
 
@@ -248,6 +252,18 @@ class Encoding:
         t = sem._tables(self.saga)
         live = s[PHASE] < int(Phase.COMPLETED)
         k = e.kind
+        if k is EventKind.LATE:
+            # semantics._late: also in terminal states (never while down,
+            # which no terminal state is).
+            lt = self.at(s, e.step, LT) == 1
+            refused = (
+                self.at(s, e.step, CS) == CompStatus.DONE
+                if t.anti_suspension[e.step]
+                else z3.BoolVal(False)
+            )
+            return z3.And(
+                s[DOWN] == 0, lt, refused if e.delta == 0 else z3.Not(refused)
+            )
         if k is EventKind.RECOVER:
             return z3.And(live, s[DOWN] == 1)
         up = z3.And(live, s[DOWN] == 0)
@@ -269,7 +285,11 @@ class Encoding:
                 up, running, self.at(s, i, DL) == 1, s[DUPS] < self.faults.duplicates
             )
         if k is EventKind.REPLY:
-            return z3.And(up, running, self._reply_guard(s, i, e))
+            g = z3.And(up, running, self._reply_guard(s, i, e))
+            if e.outcome is Outcome.UNKNOWN and not self.faults.timeout:
+                # semantics._cut_off: only a sibling cut off by an abort
+                g = z3.And(g, s[PHASE] == Phase.COMPENSATING)
+            return g
         if k is EventKind.COMP_REPLY:
             cs_running = self.at(s, i, CS) == CompStatus.RUNNING
             no_result = (
@@ -277,7 +297,10 @@ class Encoding:
             )
             if e.outcome is Outcome.OK:
                 return z3.And(up, cs_running, z3.Not(no_result))
-            fail = no_result if not self.faults.comp_fail else z3.BoolVal(True)
+            f = self.faults
+            # semantics.enabled: an open breaker fails a compensation fast
+            breaker = t.has_breaker[i] and (f.fail or f.timeout)
+            fail = z3.BoolVal(True) if f.comp_fail or breaker else no_result
             return z3.And(up, cs_running, fail)
         if k is EventKind.COMP_DISPATCH:
             # Every eligible compensation is enabled at once (independent ones
@@ -402,6 +425,11 @@ class Encoding:
                         )
             elif k is EventKind.COMP_DISPATCH:
                 w(b + CS, a, int(CompStatus.RUNNING))
+            elif k is EventKind.LATE:
+                if e.delta:
+                    ef = s[b + EF] + 1
+                    w(b + EF, a, z3.If(ef < sem.EFFECT_CAP, ef, sem.EFFECT_CAP))
+                w(b + LT, a, 0)
             elif k is EventKind.COMP_REPLY:
                 if e.outcome is Outcome.OK:
                     w(b + CS, a, int(CompStatus.DONE))
@@ -424,7 +452,14 @@ class Encoding:
         i = e.step
         b = HEADER + WIDTH * i
         ef = s[b + EF] + e.delta
-        w(b + EF, a, z3.If(ef < sem.EFFECT_CAP, ef, sem.EFFECT_CAP))
+        ef_new = z3.If(ef < sem.EFFECT_CAP, ef, sem.EFFECT_CAP)
+        w(b + EF, a, ef_new)
+        timed_out = e.outcome in (Outcome.UNKNOWN, Outcome.EXPIRED)
+        # semantics._reply's late flag
+        if t.idempotent[i]:
+            w(b + LT, a, z3.If(ef_new == 0, _bv(1), _bv(0)) if timed_out else 0)
+        elif timed_out:
+            w(b + LT, a, z3.If(s[b + DL] > e.delta, 1, s[b + LT]))
         w(b + DL, a, 1)
         if e.outcome is Outcome.OK:
             w(b + ST, a, int(Status.OK))
@@ -594,11 +629,16 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
         if not t.idempotent[i] and faults.duplicates > 0:
             alts.append(Event(EventKind.DUPLICATE, i))
         outs: list[tuple[Outcome, int]] = []
-        timeout = faults.timeout and t.has_timeout[i]
-        total = faults.timeout and t.has_total[i]
+        # with the timeout knob off, unknown replies remain for a sibling cut
+        # off by an abort (guarded by the phase, see Encoding.guard)
+        timeout = t.has_timeout[i]
+        # semantics._replies: retries of failures spend the total budget too
+        total = (faults.timeout or faults.fail) and t.has_total[i]
+        # semantics._replies: an open breaker fails an attempt fast
+        fail = faults.fail or (t.has_breaker[i] and faults.timeout)
         if t.idempotent[i]:
             outs += [(Outcome.OK, 1), (Outcome.OK, 0)]
-            if faults.fail:
+            if fail:
                 outs.append((Outcome.FAILED, 0))
                 if t.has_fatal[i]:
                     outs.append((Outcome.FATAL, 0))
@@ -608,7 +648,7 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
                 outs += [(Outcome.EXPIRED, 0), (Outcome.EXPIRED, 1)]
         else:
             outs += [(Outcome.OK, 1), (Outcome.OK, 2)]
-            if faults.fail:
+            if fail:
                 outs += [(Outcome.FAILED, 0), (Outcome.FAILED, 1)]
                 if t.has_fatal[i]:
                     outs += [(Outcome.FATAL, 0), (Outcome.FATAL, 1)]
@@ -625,6 +665,11 @@ def encode(saga: Saga, faults: FaultModel) -> Encoding:
                     (Outcome.EXPIRED, 2),
                 ]
         alts += [Event(EventKind.REPLY, i, o, d) for o, d in outs]
+        if faults.late and (timeout or total):
+            # only a timed-out attempt sets the late flag
+            alts.append(Event(EventKind.LATE, i, None, 1))
+            if t.anti_suspension[i]:
+                alts.append(Event(EventKind.LATE, i, None, 0))
         if t.has_comp[i]:
             alts.append(Event(EventKind.COMP_DISPATCH, i))
             alts.append(Event(EventKind.COMP_REPLY, i, Outcome.OK))

@@ -35,6 +35,7 @@ from saga_models.semantics import (
     DOWN,
     DUPS,
     EF,
+    LT,
     PHASE,
     ST,
     CompStatus,
@@ -79,10 +80,11 @@ def completeness_state_bad(enc: Encoding, s: Frame) -> z3.BoolRef:
     left = z3.And(
         z3.Or(s[PHASE] == Phase.COMPENSATED, s[PHASE] == Phase.FAILED),
         z3.Or(
+            False,
             *[
                 z3.And(enc.at(s, i, EF) > 0, enc.at(s, i, CS) != CompStatus.DONE)
-                for i in range(n)
-            ]
+                for i in sem.effect_steps(enc.saga)
+            ],
         ),
     )
     return z3.Or(*unstarted, left)
@@ -113,16 +115,17 @@ def completeness_trans_bad(
 
 def consistency_bad(enc: Encoding, s: Frame) -> z3.BoolRef:
     """``eventual_consistency``: a terminal state that disagrees with its outcome."""
-    n = enc.n
+    steps = sem.effect_steps(enc.saga)
     ph = s[PHASE]
     return z3.Or(
         ph == Phase.STUCK,
         z3.And(
-            ph == Phase.COMPLETED, z3.Or(*[enc.at(s, i, EF) != 1 for i in range(n)])
+            ph == Phase.COMPLETED,
+            z3.Or(False, *[enc.at(s, i, EF) != 1 for i in steps]),
         ),
         z3.And(
             z3.Or(ph == Phase.COMPENSATED, ph == Phase.FAILED),
-            z3.Or(*[enc.at(s, i, EF) != 0 for i in range(n)]),
+            z3.Or(False, *[enc.at(s, i, EF) != 0 for i in steps]),
         ),
     )
 
@@ -382,12 +385,18 @@ def _rank(enc: Encoding, s: Frame, step: int) -> list[z3.BitVecRef]:
         k(2),
         z3.If(s[PHASE] == Phase.COMPENSATING, k(1), k(0)),
     )
+    # Last, the step's late copy in flight: a late delivery changes nothing
+    # else (it may happen in a terminal state, where nothing helpful is
+    # enabled), and only a timed-out reply, which is level or lower in the
+    # first five components, sets it again.
+    late = wide(enc.at(s, step, LT)) if step >= 0 else k(0)
     return [
         k(enc.faults.crashes) - wide(s[CRASHES]),
         k(enc.faults.duplicates) - wide(s[DUPS]),
         phase,
         work,
         wide(s[DOWN]),
+        late,
     ]
 
 
@@ -550,7 +559,11 @@ def ranking_by_cases(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> Rank
     O1: no transition raises the rank, and one that keeps it level has a
     helpful event enabled before or after it. O2: every helpful event lowers
     the rank. Components are non-negative by the field ranges, so the order is
-    well-founded.
+    well-founded. The last component (a late copy in flight) is not part of
+    "level" or of O2: a transition that keeps the first five level and lowers
+    it needs no helpful event (late deliveries, bounded by the timed-out
+    replies that set the flag, each of which must have a helpful event
+    enabled), but a helpful event must lower the first five.
     """
     from ._cases import refute, shared
 
@@ -569,14 +582,16 @@ def ranking_by_cases(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> Rank
         h_post = z3.Or(z3.BoolVal(False), *[enc.guard(post, a) for a in helpful])
         r, r2 = _rank(enc, s, g.step), _rank(enc, post, g.step)
         down = _lex_lt(r2, r)
-        level = z3.And(*[x == y for x, y in zip(r, r2, strict=True)])
+        down5 = _lex_lt(r2[:5], r[:5])
+        level = z3.And(*[x == y for x, y in zip(r[:5], r2[:5], strict=True)])
         bad1, bad2 = [], []
         for a in g.alts:
             bad1.append(z3.And(c == a, z3.Not(down), z3.Not(level)))
             if a in helpful:
-                bad2.append(z3.And(c == a, z3.Not(down)))
+                bad2.append(z3.And(c == a, z3.Not(down5)))
             else:
-                bad1.append(z3.And(c == a, level, z3.Not(h_pre), z3.Not(h_post)))
+                bad1.append(z3.And(c == a, level, z3.Not(down), z3.Not(h_pre),
+                                   z3.Not(h_post)))
         o1.append(slv.track(f"O1 {g.name}", z3.And(pick, z3.Or(*bad1))))
         if bad2:
             o2.append(slv.track(f"O2 {g.name}", z3.And(pick, z3.Or(*bad2))))

@@ -126,6 +126,7 @@ def _signature(saga: Saga, i: int) -> tuple[object, ...]:
     return (
         s.kind,
         s.idempotent,
+        s.anti_suspension,
         s.timeout is not None,
         bool(s.retry.retryable_errors or s.retry.non_retryable_errors),
         s.retry.max_attempts,

@@ -1,4 +1,4 @@
-/* saga 'pay' under faults fail,timeout,comp_fail,crash=1,duplicate=1, exported by sagaproof.
+/* saga 'pay' under faults fail,timeout,comp_fail,late,crash=1,duplicate=1, exported by sagaproof.
    Steps (index order): reserve, charge.
    One d_step per event of saga_models.semantics; the variables are the
    semantics' flat state tuple, so SPIN's stored states are sagaproof's
@@ -24,9 +24,9 @@
 
 /* header of the state tuple */
 byte phase; bit down; byte crashes; byte dups; byte trigger; byte chain_pos;
-/* six fields per step */
+/* seven fields per step */
 /* dl starts at 1, as in semantics.initial_state */
-byte st[2]; byte at[2]; byte dl[2] = 1; byte ef[2]; byte cs[2]; byte ca[2];
+byte st[2]; byte at[2]; byte dl[2] = 1; byte ef[2]; byte cs[2]; byte ca[2]; bit lt[2];
 /* assertion tags: pan's message names the property; not in the state */
 hidden byte compensation_completeness;
 hidden byte eventual_consistency;
@@ -73,6 +73,7 @@ end:
        phase < P_COMPLETED && !down && st[0] == S_RUNNING && (ef[0] == 0)
        ->
        ef[0] = (ef[0] + 1 > 2 -> 2 : ef[0] + 1);
+       lt[0] = 0;
        dl[0] = 1;
        st[0] = S_OK;
        at[0] = 0;
@@ -81,6 +82,7 @@ end:
   :: d_step { /* reply reserve ok +0 */
        phase < P_COMPLETED && !down && st[0] == S_RUNNING && (ef[0] != 0)
        ->
+       lt[0] = 0;
        dl[0] = 1;
        st[0] = S_OK;
        at[0] = 0;
@@ -89,6 +91,7 @@ end:
   :: d_step { /* reply reserve failed +0 */
        phase < P_COMPLETED && !down && st[0] == S_RUNNING && (ef[0] == 0)
        ->
+       lt[0] = 0;
        dl[0] = 1;
        if :: (phase != P_RUNNING) -> st[0] = S_FAILED; at[0] = 0 :: else -> if :: (at[0] >= 1) -> st[0] = S_FAILED; at[0] = 0; phase = P_COMPENSATING; trigger = 1; chain_pos = 0 :: else -> st[0] = S_RETRY_FAILED fi fi;
        settle(); check()
@@ -96,6 +99,7 @@ end:
   :: d_step { /* reply reserve unknown +0 */
        phase < P_COMPLETED && !down && st[0] == S_RUNNING && (true)
        ->
+       lt[0] = (ef[0] == 0 -> 1 : 0);
        dl[0] = 1;
        if :: (phase != P_RUNNING) -> st[0] = S_UNKNOWN; at[0] = 0 :: else -> if :: (at[0] >= 1) -> st[0] = S_UNKNOWN; at[0] = 0; phase = P_COMPENSATING; trigger = 1; chain_pos = 0 :: else -> st[0] = S_RETRY_UNKNOWN fi fi;
        settle(); check()
@@ -104,6 +108,7 @@ end:
        phase < P_COMPLETED && !down && st[0] == S_RUNNING && (ef[0] == 0)
        ->
        ef[0] = (ef[0] + 1 > 2 -> 2 : ef[0] + 1);
+       lt[0] = 0;
        dl[0] = 1;
        if :: (phase != P_RUNNING) -> st[0] = S_UNKNOWN; at[0] = 0 :: else -> if :: (at[0] >= 1) -> st[0] = S_UNKNOWN; at[0] = 0; phase = P_COMPENSATING; trigger = 1; chain_pos = 0 :: else -> st[0] = S_RETRY_UNKNOWN fi fi;
        settle(); check()
@@ -222,6 +227,13 @@ end:
        cs[1] = C_RETRY;
        if :: ca[1] >= 2 -> phase = P_STUCK :: else -> skip fi;
        settle(); check()
+     }
+  :: d_step { /* late reserve +1 */
+       !down && lt[0] == 1
+       ->
+       ef[0] = (ef[0] + 1 > 2 -> 2 : ef[0] + 1);
+       lt[0] = 0;
+       check()
      }
   :: d_step { /* nothing enabled before a terminal phase */
        timeout && phase < P_COMPLETED -> assert(deadlock != 0)

@@ -14,7 +14,10 @@ from sagaproof.testing import Binding
 
 SAGA = (SagaBuilder("stay")
         .step("book_room", participant="hotel", action="book", compensation="cancel",
-              timeout="5s", retry={"max_attempts": 1})
+              timeout="5s", retry={"max_attempts": 1},
+              # the tolerant hotel also records the cancel of a booking it
+              # never saw, and refuses that booking if it arrives late
+              empty_rollback=True, anti_suspension=True)
         .step("charge", participant="payments", action="charge",
               compensation="refund")
         .build())
@@ -25,15 +28,19 @@ class Hotel:
 
     def __init__(self, *, tolerant: bool) -> None:
         self.bookings: dict[str, str] = {}
+        self.cancelled: set[str] = set()
         self.tolerant = tolerant
 
     async def book(self, ctx: StepContext) -> dict[str, str]:
+        if self.tolerant and ctx.idempotency_key in self.cancelled:
+            return {"refused": ctx.idempotency_key}  # anti-suspension
         self.bookings.setdefault(ctx.saga_id, f"room-{len(self.bookings)}")
         return {"room": self.bookings[ctx.saga_id]}
 
     async def cancel(self, ctx: StepContext) -> None:
         if self.tolerant:
             self.bookings.pop(ctx.saga_id, None)
+            self.cancelled.add(ctx.action_key)  # also an empty rollback
         else:
             del self.bookings[ctx.saga_id]
 

@@ -12,7 +12,8 @@ from sagaproof.testing import Binding
 SAGA = (SagaBuilder("rooms")
         .step("reserve_room", participant="rooms", action="reserve",
               compensation="release", timeout="2s",
-              retry={"max_attempts": 3, "initial_interval": "1s"})
+              retry={"max_attempts": 3, "initial_interval": "1s"},
+              empty_rollback=True, anti_suspension=True)
         .build())
 
 
@@ -21,9 +22,12 @@ class Rooms:
 
     def __init__(self, *, by_attempt: bool) -> None:
         self.reservations: dict[str, str] = {}
+        self.released: set[str] = set()
         self.by_attempt = by_attempt
 
     def reserve(self, ctx: StepContext) -> dict[str, str]:
+        if ctx.idempotency_key in self.released:
+            return {"refused": ctx.idempotency_key}  # anti-suspension
         key = ctx.idempotency_key
         if self.by_attempt:
             key = f"{key}#{ctx.attempt}"
@@ -31,6 +35,7 @@ class Rooms:
         return {"key": key}
 
     def release(self, ctx: StepContext) -> None:
+        self.released.add(ctx.action_key)  # also an empty rollback
         for key in [k for k, sid in self.reservations.items() if sid == ctx.saga_id]:
             del self.reservations[key]
 
