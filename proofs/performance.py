@@ -36,11 +36,15 @@ def worst_case_transitions() -> sp.Expr:
     uses all r attempts (a dispatch and a reply each); every step whose action
     may have taken effect (all but a definitely failed last step, which with a
     timeout may be unknown) uses all m compensation attempts; every crash adds
-    a crash and a recovery."""
+    a crash and a recovery; with timeouts, a command whose attempt ended
+    unknown may still be delivered late: one late delivery per step whose
+    attempt can be superseded by a retry (every step when r > 1), else only
+    the last, failing step's."""
     forward = n * r * 2
     compensations = (n - 1 + tau) * m * 2
     crashes = 2 * c
-    return sp.expand(forward + compensations + crashes)
+    late = tau * sp.Piecewise((n, r > 1), (1, True))
+    return forward + compensations + crashes + late
 
 
 def chain(
@@ -111,8 +115,8 @@ def run(max_n: int = 3) -> ProofResult:
             "(Theta(n))"
         ),
         assumptions=(
-            "idempotent compensatable chain, faults fail and comp_fail on, "
-            "timeouts as tau, crashes c, no duplicates",
+            "idempotent compensatable chain, faults fail, comp_fail and late "
+            "on, timeouts as tau, crashes c, no duplicates",
             "action retry bound r, compensation policy: escalate after m attempts",
             "time = number of transitions of the longest execution",
         ),

@@ -17,7 +17,10 @@ Refuted: a saga meeting all four whose compensation needs the action's reply
 policy it ends STUCK, even when compensations never fail on their own (BMC run
 of the shared semantics). Corrected: add (5) a compensation never needs the
 action's reply (or the reply is persisted before the action runs) and (6)
-compensations are retried until they succeed; then a chain of any length is
+compensations are retried until they succeed, and, since a command whose
+attempt timed out may still arrive after its compensation (late delivery), (7)
+every compensatable step with a timeout declares the participant's
+countermeasures (empty rollback and anti-suspension); then a chain of any length is
 eventually consistent and terminates under fairness (the parametric proof of
 :mod:`proofs.saga_correctness`, whose model has unknown outcomes), and the
 z3 backend proves it unboundedly for the definitions in :func:`instances`.
@@ -52,6 +55,9 @@ def conditions(saga: Saga) -> dict[str, bool]:
             s.compensation_needs_result for s in saga.steps
         ),
         "6_compensations_until_success": saga.compensation_policy.forever,
+        "7_late_countermeasures": all(
+            s.empty_rollback and s.anti_suspension for s in saga.steps
+            if s.compensation is not None and s.timeout is not None),
     }
 
 
@@ -82,7 +88,7 @@ def counterexample_saga() -> Saga:
 
 
 def instances() -> list[Saga]:
-    """Definitions meeting all six conditions (chain and parallel), for the
+    """Definitions meeting all seven conditions (chain and parallel), for the
     backend's unbounded check in the tests."""
 
     def step(name: str, deps: tuple[str, ...] = ()) -> Step:
@@ -93,6 +99,8 @@ def instances() -> list[Saga]:
             compensation="undo",
             timeout=1.0,
             depends_on=deps,
+            empty_rollback=True,
+            anti_suspension=True,
         )
 
     return [
@@ -119,7 +127,9 @@ def run() -> ProofResult:
         status=Status.REFUTED_AND_CORRECTED if ok else Status.UNKNOWN,
         statement=(
             "conditions 1-4 plus (5) no compensation needs its action's reply "
-            "and (6) compensations are retried until they succeed give, for a "
+            "and (6) compensations are retried until they succeed and (7) timed "
+            "compensatable steps declare empty rollback and anti-suspension "
+            "(late delivery) give, for a "
             "chain of any length, eventual consistency and termination under "
             "strong fairness; " + chain.statement
         ),
@@ -130,6 +140,7 @@ def run() -> ProofResult:
             "4: every step declares a timeout",
             "5: not compensation_needs_result",
             "6: compensation policy forever",
+            "7: empty_rollback and anti_suspension on timed compensatable steps",
             "fault model: action failures, timeouts; compensations never "
             "fail on their own (comp_fail off) in the refutation",
         ),
