@@ -31,13 +31,16 @@ GENEROUS = 90.0
 
 
 def _branches(k: int, m: int) -> Saga:
-    """k parallel branches of m steps: explicit search and z3 both need minutes."""
+    """k parallel branches of m steps: explicit search and z3 both need minutes.
+    Correct under every knob (the timed steps declare the late countermeasures),
+    so only a budget can stop the search early."""
     b = SagaBuilder(f"branches{k}x{m}")
     for j in range(k):
         for i in range(m):
             b.step(f"b{j}s{i}", participant=f"p{j}", action="do",
                    compensation="undo", timeout=1.0, retry={"max_attempts": 2},
-                   depends_on=[f"b{j}s{i - 1}"] if i else [])
+                   depends_on=[f"b{j}s{i - 1}"] if i else [],
+                   empty_rollback=True, anti_suspension=True)
     return b.build()
 
 
