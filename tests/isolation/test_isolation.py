@@ -288,8 +288,8 @@ def test_cached_successors_equal_the_direct_ones(path: Path) -> None:
 
 def test_a_cached_step_with_a_resource_effect_is_refused() -> None:
     text = ("saga: s\nresources: {stock: {initial: 1}}\nsteps:\n"
-            "  - {name: a, participant: p, compensation: u, cache_ttl: 30s,\n"
-            "     effect: {read: {seen: stock}}}\n")
+            "  - {name: a, participant: p, action: x, read_only: true,\n"
+            "     cache_ttl: 30s, effect: {read: {seen: stock}}}\n")
     with pytest.raises(InvalidDefinition) as exc:
         loads(text)
     (d,) = exc.value.diagnostics
