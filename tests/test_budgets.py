@@ -226,3 +226,31 @@ def test_graph_states_honours_timeout_and_refuses_nonsense(
     with pytest.raises(SystemExit) as exc:
         main(["graph", HOTEL, "--states", "--max-states", "0"])
     assert exc.value.code == 2
+
+
+# --- sagaproof coverage explores the model too ------------------------------------
+def _coverage_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sagaproof", "coverage", *args], check=False,
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def test_coverage_honours_its_budgets_and_says_it_was_cut(tmp_path: Path) -> None:
+    data = tmp_path / "none.json"
+    full = _coverage_cli("examples/trip_booking.saga.yaml", "--data", str(data),
+                "--fail-under", "0")
+    assert full.returncode == 0, full.stderr
+    assert "incomplete" not in full.stdout
+    cut = _coverage_cli("examples/trip_booking.saga.yaml", "--data", str(data),
+               "--fail-under", "0", "--max-states", "10")
+    assert cut.returncode == 0, cut.stderr
+    assert "incomplete: state budget reached" in cut.stdout
+    started = time.monotonic()
+    slow = _coverage_cli("examples/trip_booking.saga.yaml", "--data", str(data),
+                "--fail-under", "0", "--timeout", "1ms", "--json")
+    assert time.monotonic() - started < GENEROUS
+    assert slow.returncode == 0, slow.stderr
+    assert "time budget reached" in slow.stdout
+    bad = _coverage_cli("examples/trip_booking.saga.yaml", "--max-states", "0")
+    assert bad.returncode == 2 and "SAGA191" in bad.stderr

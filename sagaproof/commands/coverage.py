@@ -13,6 +13,8 @@ import argparse
 import json
 from typing import Any
 
+from ..budget import add_budget_args
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -23,21 +25,27 @@ def register(sub: Any) -> None:
     p.add_argument("--fail-under", type=float, default=100.0, metavar="PERCENT",
                    help="exit 1 when fewer witnesses than this were reached")
     p.add_argument("--json", action="store_true")
+    add_budget_args(p, max_states=200_000)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from saga_models import load
     from sagaproof.testing import CoverageStore, coverage_report
+    from verifier._budget import Deadline
 
     store = CoverageStore(args.data)
+    deadline = Deadline.after(args.timeout) if args.timeout else None
     reports = []
     for path in args.definitions:
         definition = load(path)  # a saga or an event workflow
         reports.append(coverage_report(definition, store.reached(definition),
-                                       faults=store.faults(definition)))
+                                       faults=store.faults(definition),
+                                       max_states=args.max_states,
+                                       deadline=deadline))
     if args.json:
         print(json.dumps([{"definition": r.definition, "ratio": r.ratio,
+                           "incomplete": r.cut or None,
                            "reached": sorted(r.reached & r.reachable),
                            "missing": list(r.missing)} for r in reports],
                          indent=2))

@@ -45,6 +45,7 @@ from saga_models import semantics as sem
 from saga_models.semantics import EventKind
 from saga_models.workflow import Workflow
 from saga_models.workflow import semantics as wsem
+from verifier._budget import Deadline
 
 DEFAULT_PATH = Path(".sagaproof") / "coverage.json"
 """Where the pytest plugin stores witnesses, beside the project."""
@@ -77,14 +78,23 @@ def reachable(saga: Saga, faults: FaultModel = sem.ALL_FAULTS) -> set[str]:
 
     A breadth-first walk of the shared semantics (capped at 200,000 states:
     beyond that, the set found so far is returned, so the report can only
-    under-state what is reachable).
+    under-state what is reachable; :func:`coverage_report` says so).
     """
+    return _reachable(saga, faults)[0]
+
+
+def _reachable(saga: Saga, faults: FaultModel, *,
+               max_states: int = _MODEL_BUDGET,
+               deadline: Deadline | None = None) -> tuple[set[str], str]:
+    """The witnesses, and why the walk stopped early ("" when it did not)."""
     names = [s.name for s in saga.steps]
     start = sem.initial_state(saga)
     seen = {start}
     todo = deque([start])
     out: set[str] = set()
-    while todo and len(seen) < _MODEL_BUDGET:
+    while todo:
+        if (cut := _cut(len(seen), max_states, deadline)):
+            return out, cut
         s = todo.popleft()
         if sem.is_terminal(s):
             out.add(f"terminal:{sem.phase(s).name}")
@@ -105,7 +115,16 @@ def reachable(saga: Saga, faults: FaultModel = sem.ALL_FAULTS) -> set[str]:
             if d not in seen:
                 seen.add(d)
                 todo.append(d)
-    return out
+    return out, ""
+
+
+def _cut(states: int, max_states: int, deadline: Deadline | None) -> str:
+    if states >= max_states:
+        return (f"state budget reached: the model was explored to {states:,} "
+                "states (--max-states)")
+    if deadline is not None and deadline.expired():
+        return deadline.reason(f"after {states:,} model states")
+    return ""
 
 
 def workflow_witnesses(wf: Workflow, log: Iterable[Any]) -> set[str]:
@@ -126,12 +145,20 @@ def workflow_reachable(wf: Workflow, faults: FaultModel = sem.ALL_FAULTS) -> set
     """Every workflow witness some execution of the model reaches (with
     ``faults.duplicates`` repeated deliveries on an at-least-once bus; capped
     at 200,000 states like :func:`reachable`)."""
+    return _workflow_reachable(wf, faults)[0]
+
+
+def _workflow_reachable(wf: Workflow, faults: FaultModel, *,
+                        max_states: int = _MODEL_BUDGET,
+                        deadline: Deadline | None = None) -> tuple[set[str], str]:
     t = wsem.tables(wf)
     start = wsem.initial_state(wf, duplicates=faults.duplicates)
     seen = {start}
     todo = deque([start])
     out: set[str] = set()
-    while todo and len(seen) < _MODEL_BUDGET:
+    while todo:
+        if (cut := _cut(len(seen), max_states, deadline)):
+            return out, cut
         s = todo.popleft()
         steps = wsem.enabled(wf, s)
         if not steps:
@@ -157,7 +184,7 @@ def workflow_reachable(wf: Workflow, faults: FaultModel = sem.ALL_FAULTS) -> set
             if d not in seen:
                 seen.add(d)
                 todo.append(d)
-    return out
+    return out, ""
 
 
 def definition_key(definition: Saga | Workflow) -> str:
@@ -190,6 +217,9 @@ class CoverageReport:
     definition: str
     reachable: frozenset[str]
     reached: frozenset[str]
+    cut: str = ""
+    """Why the model's exploration stopped early ("" when it did not): then
+    ``reachable`` is a subset of what the model can reach."""
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -208,6 +238,9 @@ class CoverageReport:
         hit = len(self.reachable & self.reached)
         lines = [f"{self.definition}: {hit}/{len(self.reachable)} witnesses "
                  f"reached ({self.ratio:.0%})"]
+        if self.cut:
+            lines.append(f"  incomplete: {self.cut}; the model may reach more "
+                         "than listed")
         if self.missing:
             lines.append("  never reached:")
             lines += [f"    {m}" for m in self.missing]
@@ -215,13 +248,20 @@ class CoverageReport:
 
 
 def coverage_report(definition: Saga | Workflow, reached: Iterable[str], *,
-                    faults: FaultModel = sem.ALL_FAULTS) -> CoverageReport:
+                    faults: FaultModel = sem.ALL_FAULTS,
+                    max_states: int = _MODEL_BUDGET,
+                    deadline: Deadline | None = None) -> CoverageReport:
     """Compare what tests ``reached`` with what the model can reach (a saga
-    or an event workflow)."""
-    can = (workflow_reachable(definition, faults)
-           if isinstance(definition, Workflow) else reachable(definition, faults))
+    or an event workflow), within a state budget and an optional deadline;
+    a report cut short says so (``cut``)."""
+    can, cut = (
+        _workflow_reachable(definition, faults, max_states=max_states,
+                            deadline=deadline)
+        if isinstance(definition, Workflow)
+        else _reachable(definition, faults, max_states=max_states,
+                        deadline=deadline))
     return CoverageReport(definition=definition.name, reachable=frozenset(can),
-                          reached=frozenset(reached))
+                          reached=frozenset(reached), cut=cut)
 
 
 class CoverageStore:
