@@ -21,11 +21,12 @@ a tenant can keep several logs in one database.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from ._errors import CorruptLog, LeaseLost, UnknownSaga
+from ._errors import CorruptLog, LeaseLost, LogError, NoSuchLog, UnknownSaga
 from ._log import RUNNING, LogRecord, SagaInfo, lease_is_free
 
 MAGIC = "sagaproof-log"
@@ -69,6 +70,41 @@ CREATE TABLE IF NOT EXISTS {s}.log(
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(doing: str) -> Callable[[_F], _F]:
+    """Turn a server error of the method into one line (the transaction it
+    was in has been rolled back by psycopg: the log is unchanged)."""
+
+    def wrap(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def call(self: PostgresLog, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except self._psycopg.Error as exc:
+                raise _log_error(exc, self.path, doing) from None
+
+        return call  # type: ignore[return-value]
+
+    return wrap
+
+
+def _log_error(exc: Exception, url: str, doing: str) -> LogError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    where = f"db={_redact(url)!r}: {doing} failed: {first}"
+    name = type(exc).__name__
+    if name in ("OperationalError", "InterfaceError", "AdminShutdown"):
+        return LogError("RT009", f"{where} (the PostgreSQL server is unreachable "
+                        "or dropped the connection)",
+                        fix="check the server (bash scripts/postgres.sh start) and "
+                        "run the command again; the transaction was rolled back")
+    if name in ("UndefinedTable", "UndefinedColumn"):
+        return LogError("RT002", f"{where} (an incomplete sagaproof log)",
+                        fix="drop the schema and start anew, or restore it")
+    return LogError("RT008", where, fix="the transaction was rolled back; check "
+                    "the server's log")
+
 
 def is_postgres_url(text: str) -> bool:
     """Whether ``--db`` names a PostgreSQL server rather than a SQLite file."""
@@ -105,9 +141,9 @@ class PostgresLog:
         except psycopg.OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise LogUnavailable(
-                f"db={_redact(url)!r}: cannot connect to PostgreSQL ({first}); "
-                "start the server (bash scripts/postgres.sh start) or fix the URL"
-            ) from None
+                "RT009", f"db={_redact(url)!r}: cannot connect to PostgreSQL "
+                f"({first})", fix="start the server (bash scripts/postgres.sh "
+                "start) or fix the URL") from None
         self._open(create)
 
     def _open(self, create: bool) -> None:
@@ -126,8 +162,9 @@ class PostgresLog:
             return
         if not create:
             raise UnknownLog(
-                f"db={_redact(self.path)!r} has no sagaproof log in schema {s!r}; "
-                "start a saga with 'sagaproof run' first")
+                "RT001", f"no such log db={_redact(self.path)!r} (schema {s!r} "
+                "holds no sagaproof log)", fix="check the URL and the schema "
+                "after '#'; `sagaproof run` creates a log")
         with self._db.transaction():
             # Two workers starting at once both get here: serialise on a
             # transaction-scoped advisory lock so DDL runs once.
@@ -140,6 +177,7 @@ class PostgresLog:
                 "('schema', %s) ON CONFLICT DO NOTHING", (MAGIC, SCHEMA_VERSION))
 
     # --- the protocol ---------------------------------------------------------
+    @_guarded("starting a saga")
     def create(self, info: SagaInfo, first: LogRecord) -> None:
         s = self.schema
         try:
@@ -159,6 +197,7 @@ class PostgresLog:
                 f"saga_id={info.saga_id!r} already exists in "
                 f"db={_redact(self.path)!r}; choose another id") from None
 
+    @_guarded("appending to the log")
     def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
                status: str = RUNNING, now: float = 0.0, sync: bool = True) -> None:
         """See :class:`~runtime.SagaLog`; ``sync=False`` lets the commit return
@@ -186,6 +225,7 @@ class PostgresLog:
                 return
         self._explain_append_failure(saga_id, owner, first)
 
+    @_guarded("appending to the log")
     def append_many(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
                     *, owner: str, now: float = 0.0,
                     sync: bool = True) -> list[Exception | None]:
@@ -233,6 +273,7 @@ class PostgresLog:
             f"saga_id={saga_id!r}: appending seq={seq} but the log is at "
             f"next_seq={info.next_seq}")
 
+    @_guarded("reading the log")
     def records(self, saga_id: str) -> list[LogRecord]:
         self.get(saga_id)
         rows = self._db.execute(
@@ -242,6 +283,7 @@ class PostgresLog:
                           step_index=r[4], outcome=r[5], attempt=r[6],
                           definition_hash=r[7], data=r[8], at=r[9]) for r in rows]
 
+    @_guarded("reading the log")
     def get(self, saga_id: str) -> SagaInfo:
         row = self._db.execute(
             f"SELECT {_INFO_COLS} FROM {self.schema}.sagas WHERE saga_id=%s",
@@ -250,6 +292,7 @@ class PostgresLog:
             raise UnknownSaga(f"no saga_id={saga_id!r} in db={_redact(self.path)!r}")
         return _info(row)
 
+    @_guarded("reading the log")
     def instances(self, *, status: str | None = None) -> list[SagaInfo]:
         sql = f"SELECT {_INFO_COLS} FROM {self.schema}.sagas"
         if status is None:
@@ -259,6 +302,7 @@ class PostgresLog:
                 sql + " WHERE status=%s ORDER BY created_at, saga_id", (status,))
         return [_info(r) for r in rows.fetchall()]
 
+    @_guarded("reading the log")
     def unfinished(self) -> list[SagaInfo]:
         """Instances the summary calls running or whose records do not end
         with ``end``: what ``recover`` replays (one query, as on SQLite)."""
@@ -270,12 +314,14 @@ class PostgresLog:
             (RUNNING,)).fetchall()
         return [_info(r) for r in rows]
 
+    @_guarded("reading the log")
     def counts(self) -> dict[str, int]:
         """Number of instances per status."""
         return dict(self._db.execute(
             f"SELECT status, count(*) FROM {self.schema}.sagas "
             "GROUP BY status").fetchall())
 
+    @_guarded("claiming a saga")
     def claim(self, saga_id: str, *, owner: str, lease_until: float, now: float,
               expect_status: str = RUNNING, new_status: str = RUNNING,
               force: bool = False) -> bool:
@@ -291,6 +337,7 @@ class PostgresLog:
             (owner, lease_until, new_status, saga_id, expect_status, info.owner))
         return bool(cur.rowcount == 1)
 
+    @_guarded("claiming sagas")
     def claimable(self, *, owner: str, lease_until: float, now: float,
                   limit: int = 16) -> list[SagaInfo]:
         """Take up to ``limit`` running instances whose lease is free (never
@@ -314,11 +361,13 @@ class PostgresLog:
                 "WHERE saga_id = ANY(%s)", (owner, lease_until, ids))
         return [self.get(i) for i in ids]
 
+    @_guarded("renewing leases")
     def renew(self, owner: str, lease_until: float) -> None:
         self._db.execute(
             f"UPDATE {self.schema}.sagas SET lease_until=%s "
             "WHERE owner=%s AND status=%s", (lease_until, owner, RUNNING))
 
+    @_guarded("listening for appends")
     def wait_for_appends(self, timeout: float) -> bool:
         """Block until some worker appends to this log (``LISTEN``), or
         ``timeout`` seconds; whether an append was announced."""
@@ -340,12 +389,12 @@ class PostgresLog:
         self._db.close()
 
 
-class LogUnavailable(CorruptLog):
-    """The log's server cannot be reached."""
+class LogUnavailable(LogError):
+    """The log's server cannot be reached (RT009)."""
 
 
-class UnknownLog(CorruptLog):
-    """There is no sagaproof log where ``--db`` points."""
+class UnknownLog(NoSuchLog):
+    """There is no sagaproof log in the schema ``--db`` names (RT001)."""
 
 
 def _redact(url: str) -> str:
