@@ -255,6 +255,10 @@ class _Writer:
                 "compensation": step.compensation,
                 **({"total_timeout": step.total_timeout}
                    if step.total_timeout is not None else {}),
+                # the late-delivery countermeasures, a promise of the
+                # participant that ASL has no field for
+                **{f: True for f in ("empty_rollback", "anti_suspension")
+                   if getattr(step, f)},
             }),
             "Resource": "arn:aws:states:::lambda:invoke",
             "Parameters": {"FunctionName": f"${{{step.participant}}}",

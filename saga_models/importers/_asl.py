@@ -721,6 +721,8 @@ def _lower_path(m: Machine, path: Path, many: bool, index: int) -> Saga:
             # ASL has no budget across a Task's retries; the exporter's
             # annotation carries it.
             total_timeout=_annotated_seconds(ann.get("total_timeout")),
+            empty_rollback=ann.get("empty_rollback") is True,
+            anti_suspension=ann.get("anti_suspension") is True,
             span=node.span,
             field_spans=(("retry", retry.span),),
         ))
