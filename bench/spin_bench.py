@@ -7,9 +7,9 @@ For each saga of a grid of chains and parallel branches, under crashes and
 duplicates (every fault knob on: fail, timeout, comp_fail, late, crash=1,
 duplicate=1, unless ``--faults`` says otherwise, e.g. ``--faults
 fail,timeout,comp_fail,crash=1,duplicate=1`` for the figures without late),
-the same definition is
-checked by sagaproof's explicit checker (the two safety properties SPIN is
-compared on, docs/spin.md) and by SPIN on its Promela export (``spin -o2 -a``,
+the same definition is checked by sagaproof's explicit checker (the two
+safety properties SPIN is compared on, docs/spin.md) and by SPIN on its
+Promela export (``spin -o2 -a``,
 ``gcc -O2 -DSAFETY -DNOREDUCE``, ``pan -c0``: the same properties plus
 deadlock). Printed per row: both state counts, sagaproof's time and states/s,
 SPIN's three times (``spin -a``, the C compile, the search), and the ratios

@@ -34,7 +34,8 @@ def register(sub: Any) -> None:
     p.add_argument("--format", choices=["asl", "promela"], default="asl")
     p.add_argument("--faults", default="all", metavar="KNOBS",
                    help="promela only: all, none, or a comma list of fail, "
-                   "timeout, comp_fail, crash[=N], duplicate[=N] (default: all)")
+                   "timeout, comp_fail, late, crash[=N], duplicate[=N] "
+                   "(default: all)")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write here instead of standard output")
     p.set_defaults(func=run_export)

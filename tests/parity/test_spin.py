@@ -69,19 +69,24 @@ def _sagas(draw: st.DrawFn, max_steps: int) -> Saga:
     """The shared generator (it draws the late countermeasures per step), plus
     what it never draws: declared error classes (so the fatal outcome),
     circuit breakers (an open one fails attempts and compensations under the
-    timeout knob too) and ``read_only`` steps (judged by no effect property)."""
+    timeout knob too, for every step of its participant, so steps share
+    participants here) and ``read_only`` steps (judged by no effect
+    property)."""
     saga = draw(sagas(max_steps=max_steps, total_timeouts=True))
     n = len(saga.steps)
     typed, breaker, read = (
         draw(st.lists(st.booleans(), min_size=n, max_size=n)) for _ in range(3))
+    shared = [f"p{draw(st.integers(0, i))}" for i in range(n)]
     steps = tuple(
         dataclasses.replace(
             s,
             retry=(dataclasses.replace(s.retry, retryable_errors=("Transient",))
                    if t else s.retry),
+            participant=p,
             breaker=CircuitBreaker() if b else None,
             read_only=r and s.compensation is None)
-        for s, t, b, r in zip(saga.steps, typed, breaker, read, strict=True))
+        for s, t, b, r, p in zip(saga.steps, typed, breaker, read, shared,
+                                 strict=True))
     return dataclasses.replace(saga, steps=steps)
 
 
