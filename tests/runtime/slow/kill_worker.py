@@ -13,6 +13,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
@@ -102,3 +103,56 @@ if __name__ == "__main__":
                    help="seconds a claim lasts without renewal")
     p.add_argument("--mode", choices=["mixed", "compensate"], default="mixed")
     asyncio.run(main(p.parse_args()))
+
+
+def ledger_by_saga(ledger: Path) -> dict[str, dict[str, tuple[int, int]]]:
+    """The participants' own record: (calls, undone) per step, per saga."""
+    import contextlib
+    import sqlite3
+    from collections import defaultdict
+
+    with contextlib.closing(sqlite3.connect(ledger)) as con:
+        effects = con.execute(
+            "SELECT saga_id, step, calls, undone FROM effects").fetchall()
+    by_saga: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for sid, step, calls, undone in effects:
+        by_saga[sid][step] = (calls, undone)
+    return by_saga
+
+
+def audit(saga: Saga, info: Any, records: list[Any],
+          seen: dict[str, tuple[int, int]]) -> tuple[bool, int]:
+    """Check one instance after a crash test: its log conforms to the model,
+    and the participants' effects agree with its outcome. Returns whether it
+    was recovered and how many steps a participant saw called more often than
+    the log ordered (a dispatch, or a re-send at recovery of a step the log
+    shows in flight): a completed step run again would count here."""
+    from collections import defaultdict
+
+    from runtime._replay import Replayed, _apply_record
+    from saga_models import semantics as sem
+    from verifier.conformance import conform
+
+    res = conform(saga, records)
+    assert res.conforms, (info.saga_id, res.message)
+    sends: dict[str, int] = defaultdict(int)
+    state = sem.initial_state(saga)
+    for r in records:
+        if r.kind == "dispatch":
+            sends[r.step or ""] += 1
+        if r.kind == "recover":
+            for i, step in enumerate(saga.steps):
+                if sem.field(state, i, sem.ST) == sem.Status.RUNNING:
+                    sends[step.name] += 1
+        state = _apply_record(saga, Replayed(state=state), r)
+    reexecuted = sum(calls > sends[step] for step, (calls, _) in seen.items())
+    if info.status == "COMPLETED":
+        assert set(seen) == {s.name for s in saga.steps}, (info.saga_id, seen)
+        assert not any(u for _, u in seen.values())
+    else:
+        compensatable = {s.name for s in saga.steps if s.compensation}
+        pivots = {s.name for s in saga.steps if s.kind.value == "pivot"}
+        left = [s for s, (_, u) in seen.items() if not u and s in compensatable]
+        assert not left, (info.saga_id, info.status, seen)
+        assert not set(seen) - compensatable - pivots, (info.saga_id, seen)
+    return any(r.kind == "recover" for r in records), reexecuted

@@ -7,29 +7,23 @@ outside the log, so the test sees the truth."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from runtime import Engine, SagaLog
 from runtime._postgres import PostgresLog
-from saga_models import semantics as sem
-from verifier.conformance import conform
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from kill_worker import saga_input, trip  # noqa: E402
-from test_kill import _fold  # noqa: E402
+from kill_worker import audit, ledger_by_saga, saga_input, trip  # noqa: E402
 
 WORKER = HERE / "pg_worker.py"
 KILLS = 100
@@ -116,39 +110,13 @@ def test_three_workers_survive_sigkill_and_sigstop(
     assert len(infos) == submitted  # nothing lost
     non_terminal = [i.saga_id for i in infos if i.status == "running"]
     assert not non_terminal
-    with contextlib.closing(sqlite3.connect(ledger)) as con:
-        effects = con.execute(
-            "SELECT saga_id, step, calls, undone FROM effects").fetchall()
-    by_saga: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
-    for sid, step, calls, undone in effects:
-        by_saga[sid][step] = (calls, undone)
+    by_saga = ledger_by_saga(ledger)
     recovered = reexecuted = 0
     for info in infos:
-        records = log.records(info.saga_id)
-        res = conform(saga, records)
-        assert res.conforms, (info.saga_id, res.message)
-        recovered += any(r.kind == "recover" for r in records)
-        sends: dict[str, int] = defaultdict(int)
-        state = sem.initial_state(saga)
-        for r in records:
-            if r.kind == "dispatch":
-                sends[r.step or ""] += 1
-            if r.kind == "recover":
-                for i, step in enumerate(saga.steps):
-                    if sem.field(state, i, sem.ST) == sem.Status.RUNNING:
-                        sends[step.name] += 1
-            state = _fold(saga, state, r)
-        seen = by_saga.get(info.saga_id, {})
-        # A call the log did not order (a completed step run again) shows as
-        # more calls than sends.
-        reexecuted += sum(calls > sends[step] for step, (calls, _) in seen.items())
-        if info.status == "COMPLETED":
-            assert set(seen) == {s.name for s in saga.steps}, (info.saga_id, seen)
-            assert not any(u for _, u in seen.values())
-        else:
-            compensatable = {s.name for s in saga.steps if s.compensation}
-            left = [s for s, (_, u) in seen.items() if not u and s in compensatable]
-            assert not left, (info.saga_id, info.status, seen)
+        was, again = audit(saga, info, log.records(info.saga_id),
+                           by_saga.get(info.saga_id, {}))
+        recovered += was
+        reexecuted += again
     log.close()
     assert reexecuted == 0
     assert recovered >= KILLS // 4, recovered
