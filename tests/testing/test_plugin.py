@@ -36,7 +36,7 @@ CONFTEST = """\
 from hypothesis import settings
 from tests.testing.participants import refund
 
-settings.register_profile("plugin", max_examples=120, derandomize=True,
+settings.register_profile("plugin", max_examples={examples}, derandomize=True,
                           database=None, deadline=None)
 settings.load_profile("plugin")
 
@@ -49,7 +49,11 @@ def pytest_sagaproof_binding(saga, path):
 
 def _run(tmp: Path, *args: str,
          which: str = "correct") -> subprocess.CompletedProcess[str]:
-    (tmp / "conftest.py").write_text(CONFTEST.format(which=which))
+    # The buggy refund needs a crash between a refund and its reply: a longer
+    # search than the correct participants' (whose runs must all pass).
+    examples = 300 if which == "buggy" else 120
+    (tmp / "conftest.py").write_text(CONFTEST.format(which=which,
+                                                     examples=examples))
     (tmp / "pytest.ini").write_text("[pytest]\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
