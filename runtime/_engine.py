@@ -66,7 +66,9 @@ from ._participants import (
     ParticipantsLike,
     StepContext,
     as_participants,
+    error_names,
     invoke,
+    is_fatal,
 )
 from ._replay import Replayed, derived_status, replay, unfinished
 from ._telemetry import Telemetry
@@ -815,11 +817,7 @@ class Engine:
         return Outcome.OK, out, None
 
     def _classify(self, step: Step, exc: Exception) -> tuple[Outcome, Any, str]:
-        names = {c.__name__ for c in type(exc).__mro__} | {
-            f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__}
-        retry = step.retry
-        fatal = bool(names & set(retry.non_retryable_errors)) or bool(
-            retry.retryable_errors and not names & set(retry.retryable_errors))
+        fatal = is_fatal(step.retry, error_names(exc))
         if not isinstance(exc, ParticipantContractError) and logger.isEnabledFor(10):
             logger.debug("step %s raised %r", step.name, exc)
         return (Outcome.FATAL if fatal else Outcome.FAILED), None, _describe(exc)

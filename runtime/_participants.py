@@ -12,7 +12,7 @@ import asyncio
 import importlib
 import inspect
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -213,3 +213,19 @@ async def invoke(fn: Operation, ctx: StepContext) -> Any:
         aw: Awaitable[Any] = out
         out = await aw
     return out
+
+
+def error_names(exc: BaseException) -> list[str]:
+    """Every class name ``exc`` is an instance of, short and qualified: what a
+    retry policy's error lists are matched against."""
+    return sorted({c.__name__ for c in type(exc).__mro__}
+                  | {f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__})
+
+
+def is_fatal(retry: Any, names: Iterable[str]) -> bool:
+    """Whether a step's retry policy gives up on an error with these class
+    names (listed non-retryable, or not among the listed retryable ones).
+    The one rule of every runtime (the engine, the Temporal workflow)."""
+    got = set(names)
+    return bool(got & set(retry.non_retryable_errors)) or bool(
+        retry.retryable_errors and not got & set(retry.retryable_errors))

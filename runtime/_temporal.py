@@ -71,7 +71,15 @@ from saga_models.semantics import (
 )
 
 from ._log import LogRecord
-from ._participants import ACTION, COMPENSATION, Operation, StepContext, invoke
+from ._participants import (
+    ACTION,
+    COMPENSATION,
+    Operation,
+    StepContext,
+    error_names,
+    invoke,
+    is_fatal,
+)
 
 WORKFLOW = "sagaproof.saga"
 ACTIVITY = "sagaproof.call"
@@ -135,21 +143,10 @@ def register(saga: Saga) -> None:
     _REGISTRY[saga.content_hash] = saga
 
 
-def error_names(exc: BaseException) -> list[str]:
-    """Every class name ``exc`` is an instance of, short and qualified: what a
-    retry policy's error lists are matched against."""
-    return sorted({c.__name__ for c in type(exc).__mro__}
-                  | {f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__})
-
-
 def classify(saga: Saga, i: int, names: Sequence[str]) -> Outcome:
     """``fatal`` if step ``i``'s retry policy does not retry an error with
-    these class names, else ``failed`` (the rule of the runtime engine)."""
-    retry = saga.steps[i].retry
-    got = set(names)
-    fatal = bool(got & set(retry.non_retryable_errors)) or bool(
-        retry.retryable_errors and not got & set(retry.retryable_errors))
-    return Outcome.FATAL if fatal else Outcome.FAILED
+    these class names, else ``failed``: the engine's rule (:func:`is_fatal`)."""
+    return Outcome.FATAL if is_fatal(saga.steps[i].retry, names) else Outcome.FAILED
 
 
 class Activities:
