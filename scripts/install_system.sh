@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # System packages some suites need (from Debian's packages), installed only when
-# missing: SPIN and a C compiler for the Promela parity suite and bench, and
-# Chromium to check the HTML timeline page renders (headless).
+# missing: SPIN and a C compiler for the Promela parity suite and bench,
+# Chromium to check the HTML timeline page renders (headless), PostgreSQL for
+# the log and worker suites (scripts/postgres.sh starts it).
+
 # Tests that need one of these are skipped when it is absent, except under
 # CI=true, where this script has run and an absence is a failure.
 set -euo pipefail
