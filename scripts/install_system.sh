@@ -3,7 +3,6 @@
 # missing: SPIN and a C compiler for the Promela parity suite and bench,
 # Chromium to check the HTML timeline page renders (headless), PostgreSQL for
 # the log and worker suites (scripts/postgres.sh starts it).
-
 # Tests that need one of these are skipped when it is absent, except under
 # CI=true, where this script has run and an absence is a failure.
 set -euo pipefail
