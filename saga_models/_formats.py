@@ -57,6 +57,23 @@ def format_of(data: Any) -> str | None:
     return None
 
 
+def looks_like_bpmn(path: str | Path) -> bool:
+    """Whether ``path`` is a BPMN 2.0 file (its suffix, or the BPMN namespace
+    near the start of an XML file)."""
+    p = Path(path)
+    if not p.is_file():
+        # A FIFO or device can be read once: leave it to the reader, which
+        # bounds what it reads (SAGA002) and reports what it finds there.
+        return False
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(_HEAD).decode("utf-8", errors="replace")
+    except OSError:
+        return False  # the reader reports a missing or unreadable file
+    return p.suffix.lower() == ".bpmn" or (head.lstrip().startswith("<")
+                                           and _BPMN_NS in head)
+
+
 def check_file(path: str | Path) -> None:
     """Raise SAGA017 for a BPMN file before it is parsed (XML is rarely valid
     YAML, so the parser's error would hide what the file is).
@@ -64,19 +81,8 @@ def check_file(path: str | Path) -> None:
     Raises:
         InvalidDefinition: SAGA017, for a file that is BPMN.
     """
-    p = Path(path)
-    if not p.is_file():
-        # A FIFO or device can be read once: leave it to the reader, which
-        # bounds what it reads (SAGA002) and reports what it finds there.
-        return
-    try:
-        with p.open("rb") as fh:
-            head = fh.read(_HEAD).decode("utf-8", errors="replace")
-    except OSError:
-        return  # the reader reports a missing or unreadable file (SAGA001)
-    if p.suffix.lower() == ".bpmn" or (head.lstrip().startswith("<")
-                                       and _BPMN_NS in head):
-        raise _unsupported(str(path), "BPMN 2.0")
+    if looks_like_bpmn(path):
+        raise graph_only(str(path), "BPMN 2.0")
 
 
 def check_data(data: Any, *, file: str) -> None:

@@ -48,6 +48,8 @@ KEYS: dict[str, tuple[Callable[[object], bool], str]] = {
     "max-memory": (_is_count, "a positive number of bytes"),
     "properties": (_is_str_list, 'a list of property names, e.g. ["termination"]'),
     "compensations": (_is_str, "the path of a compensation map (imported ASL)"),
+    "bpmn-dialect": (lambda v: v in ("camunda7", "zeebe"),
+                     'the BPMN engine: "camunda7" or "zeebe"'),
 }
 """Every key ``[tool.sagaproof]`` accepts, with its check and what to write."""
 

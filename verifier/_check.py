@@ -89,6 +89,30 @@ def compile_model(
     raise TypeError(f"cannot check a {type(definition).__name__}")
 
 
+def _load_path(path: str | Path) -> Any:
+    """The definition in the file at ``path``; an imported file is checked as
+    its own graph, as the CLI does."""
+    from saga_models import load
+    from saga_models._formats import looks_like_bpmn
+    from saga_models._source import read_document
+    from saga_models.importers import detect
+    from saga_models.importers.graph_semantics import (
+        load_bpmn,
+        load_machine,
+        load_seata,
+        load_sw,
+    )
+
+    if looks_like_bpmn(path):
+        return load_bpmn(str(path))
+    doc = read_document(path)
+    fmt = detect(doc.data)
+    if fmt in ("asl", "seata", "sw"):
+        return {"asl": load_machine, "seata": load_seata,
+                "sw": load_sw}[fmt](doc)
+    return load(path)
+
+
 def check(
     definition: Any,
     *,
@@ -130,25 +154,8 @@ def check(
     # The clock starts before loading and compiling: they count too.
     deadline = deadline_after(timeout)
     if isinstance(definition, (str, Path)):
-        from saga_models import load
-        from saga_models._source import read_document
-        from saga_models.importers import detect
-
         source = source or str(definition)
-        doc = read_document(definition)
-        fmt = detect(doc.data)
-        if fmt in ("asl", "seata", "sw"):
-            # An imported file is checked as its own graph, as the CLI does.
-            from saga_models.importers.graph_semantics import (
-                load_machine,
-                load_seata,
-                load_sw,
-            )
-
-            definition = {"asl": load_machine, "seata": load_seata,
-                          "sw": load_sw}[fmt](doc)
-        else:
-            definition = load(definition)
+        definition = _load_path(definition)
     if isinstance(faults, str):
         faults = FaultModel.parse(faults)
     kind, ts = compile_model(definition, faults, instances=instances)

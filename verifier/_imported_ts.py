@@ -61,6 +61,10 @@ class ImportedTransitionSystem:
         # from the service's side only through Retry: crashes and duplicate
         # deliveries of the orchestrator are not the engine's to model.
         self.fault_model = ",".join(knobs) or "none"
+        if im.bpmn_dialect is not None:
+            # The compensation rules differ between the engines: a verdict
+            # holds under the one it was checked for.
+            self.fault_model += f"; BPMN dialect {im.bpmn_dialect}"
         if self._t.machine_timeout is not None:
             self.fault_model += (f"; machine TimeoutSeconds "
                                  f"{self._t.machine_timeout:g}s may expire")
@@ -112,6 +116,9 @@ class ImportedTransitionSystem:
             return "the execution times out (machine TimeoutSeconds)"
         if state[0] == gs.SUCCEEDED:
             return "the workflow ends after compensating"
+        if state[0] == gs.STUCK:
+            return ("the compensation stops at an incident (it waits for an "
+                    "operator)")
         error = t.errors[state[1] // 2 - 1] if state[1] else "an error"
         return f"the execution fails with {error}"
 
@@ -121,7 +128,7 @@ class ImportedTransitionSystem:
         rolled_ok = self.im.rollback_end_ok
 
         def rolled_back(state: StateT) -> bool:
-            return state[0] in (gs.FAILED, gs.TIMED_OUT) or (
+            return state[0] in (gs.FAILED, gs.TIMED_OUT, gs.STUCK) or (
                 rolled_ok and state[0] == gs.SUCCEEDED
                 and bool(gs.held(t, state, gs.UNDONE)))
 
@@ -219,7 +226,7 @@ def findings(im: ImportedMachine, faults: FaultModel = FaultModel(), *,
     while todo:
         state = todo.pop()
         if gs.is_terminal(t, state):
-            failed = state[0] in (gs.FAILED, gs.TIMED_OUT) or (
+            failed = state[0] in (gs.FAILED, gs.TIMED_OUT, gs.STUCK) or (
                 im.rollback_end_ok and bool(gs.held(t, state, gs.UNDONE)))
             left = gs.held(t, state)
             if failed:

@@ -56,6 +56,13 @@ class ImportedMachine:
         undoes=(), no_effect=frozenset(), source=()))
     """Which Task undoes which (inferred from the graph, or the sidecar)."""
     import_diagnostics: tuple[Diagnostic, ...] = ()
+    bpmn_dialect: str | None = None
+    """BPMN: ``camunda7`` (compensation handlers run one at a time, newest
+    first; an incident stops the rest) or ``zeebe`` (every handler at once;
+    an incident stops only its own)."""
+    raises: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    """BPMN: (Task, the error codes an attempt may throw), exactly; None
+    means the format's own rule (:func:`.graph_semantics.tables`)."""
 
 
 # --- loading -------------------------------------------------------------------

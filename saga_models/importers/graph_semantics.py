@@ -48,6 +48,14 @@ from ._asl import (
 )
 from ._graph import TASK_KINDS, Catcher, Graph, Node, Retrier
 from ._imported import ImportedMachine, load_machine, load_seata, load_sw
+
+
+def load_bpmn(path: str, *, dialect: str = "camunda7") -> ImportedMachine:
+    """A BPMN 2.0 file as its own graph (see :mod:`._bpmn`)."""
+    from ._bpmn import load_bpmn as load
+
+    return load(path, dialect=dialect)
+
 from ._seata import CATCH_ALL as SEATA_CATCH_ALL
 
 CAP = 2
@@ -64,9 +72,12 @@ EngineExecutionException (a RuntimeException) for it."""
 COMP_FAILED = "<compensation failed>"
 """Seata: a compensation failed; the engine stops the unwind there."""
 
-# Status of the execution (state[0]).
-RUNNING, SUCCEEDED, FAILED, TIMED_OUT = 0, 1, 2, 3
-STATUS_NAMES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT")
+# Status of the execution (state[0]). STUCK (BPMN): a compensation handler
+# raised an incident, and the rollback waits for an operator.
+RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STUCK = 0, 1, 2, 3, 4
+STATUS_NAMES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STUCK")
+INCIDENT = "<incident>"
+"""BPMN: a compensation handler failed past its job retries."""
 
 # Program counter of a region: IDLE (not started), DONE, RAISED, or a node.
 IDLE, DONE, RAISED, AT = 0, 1, 2, 3
@@ -167,6 +178,11 @@ class Tables:
     fail: bool = True
     timeout: bool = True
     comp_fail: bool = True
+    bpmn: str | None = None
+    """BPMN dialect (``camunda7``, ``zeebe``): the compensation stack holds
+    only activities with a handler, and an incident stops the rollback."""
+    incident_slot: int = -1
+    """Zeebe: 1 once a handler raised an incident (the others go on)."""
 
     def effect_name(self, slot: int) -> str:
         """``Task`` or ``Task (item 2)``."""
@@ -232,11 +248,15 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
             if node.kind not in TASK_KINDS:
                 continue
             fwd = n in forward
-            es = _task_errors(regions, r, node, seata=im.stack,
-                              un_names=dict(im.unknowns).get(n, ()),
-                              fa_status=n in im.fa_status,
-                              fail=(fail and fwd) or (comp_fail and not fwd),
-                              timeout=timeout and (fwd or comp_fail))
+            if im.raises is not None:
+                # BPMN: the error codes the file's catch events name.
+                es = list(dict(im.raises).get(n, ())) if fail else []
+            else:
+                es = _task_errors(regions, r, node, seata=im.stack,
+                                  un_names=dict(im.unknowns).get(n, ()),
+                                  fa_status=n in im.fa_status,
+                                  fail=(fail and fwd) or (comp_fail and not fwd),
+                                  timeout=timeout and (fwd or comp_fail))
             for e in es:
                 errors.setdefault(e, None)
             task_errors.append(((r.index, i), tuple(list(errors).index(e)
@@ -256,8 +276,12 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
             if node.kind == "choice" and node.default is None:
                 errors.setdefault(NO_MATCH, None)
     comp_of: list[int] = []
-    if im.stack:
-        errors.setdefault(COMP_FAILED, None)
+    stacked = im.stack or im.bpmn_dialect is not None
+    if im.bpmn_dialect is not None:
+        errors.setdefault(INCIDENT, None)
+    if stacked:
+        if im.bpmn_dialect is None:
+            errors.setdefault(COMP_FAILED, None)
         top = regions[0]
         for _, n in effects:
             comp = next((c for c, fs in im.undoes.undoes if n in fs), None)
@@ -286,7 +310,11 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
         seata=im.stack, stack_base=stack_base, comp_of=tuple(comp_of),
         regions=tuple(regions), errors=tuple(errors),
         width_counters=tuple(widths), effects=tuple(effects), effect_base=base,
-        width=stack_base + (len(effects) if im.stack else 0),
+        width=stack_base + (len(effects) if stacked else 0)
+        + (im.bpmn_dialect is not None),
+        bpmn=im.bpmn_dialect,
+        incident_slot=(stack_base + len(effects)
+                       if im.bpmn_dialect is not None else -1),
         undoes=tuple(undoes),
         task_errors=tuple(task_errors), errors_of=dict(task_errors),
         forward=forward,
@@ -427,7 +455,7 @@ def enabled(t: Tables, state: tuple[int, ...]) -> list[Event]:
                 out.append(Event(kind="choose", region=r.index, node=i, arg=k))
             if node.default is None:
                 out.append(Event(kind="choose", region=r.index, node=i, arg=-1))
-        elif kind == "trigger" and t.seata:
+        elif kind == "trigger" and (t.seata or t.bpmn):
             out.extend(_unwind(t, state, r, i))
         elif kind == "parallel":
             kids = r.children[i]
@@ -468,6 +496,8 @@ def _unwind(t: Tables, state: tuple[int, ...], r: Region, i: int
     newest executed state and run its compensation; with the stack empty, go
     on to the trigger's Next."""
     stack = _stack(t, state)
+    if t.bpmn:
+        return _bpmn_unwind(t, stack, r, i)
     if not stack:
         return [Event(kind="step", region=r.index, node=i)]
     top = stack[-1]
@@ -476,6 +506,26 @@ def _unwind(t: Tables, state: tuple[int, ...], r: Region, i: int
     out = [Event(kind="comp_ok", region=r.index, node=i, arg=top)]
     if t.comp_fail:
         out.append(Event(kind="comp_error", region=r.index, node=i, arg=top))
+    return out
+
+
+def _bpmn_unwind(t: Tables, stack: list[int], r: Region, i: int
+                 ) -> list[Event]:
+    """A BPMN compensation throw or end event: it compensates the completed
+    activities of its scope that have a handler (only ``activityRef``'s, if
+    it names one). Camunda 7 invokes the handlers one at a time, the newest
+    completion first; Zeebe invokes every handler at once, so any of them
+    may finish (or raise its incident) first."""
+    ref = r.node(i).raw.get("activityRef")
+    entries = [k for k in stack if not ref or t.effects[k][1] == ref]
+    if not entries:
+        return [Event(kind="step", region=r.index, node=i)]
+    picks = entries if t.bpmn == "zeebe" else entries[-1:]
+    out: list[Event] = []
+    for k in picks:
+        out.append(Event(kind="comp_ok", region=r.index, node=i, arg=k))
+        if t.comp_fail:
+            out.append(Event(kind="comp_error", region=r.index, node=i, arg=k))
     return out
 
 
@@ -489,8 +539,8 @@ def _push(t: Tables, s: list[int], slot: int) -> None:
         s[t.stack_base + j] = entries[j] + 1 if j < len(entries) else 0
 
 
-def _pop(t: Tables, s: list[int]) -> None:
-    entries = _stack(t, s)[:-1]
+def _pop(t: Tables, s: list[int], entry: int) -> None:
+    entries = [e for e in _stack(t, s) if e != entry]
     for j in range(len(t.effects)):
         s[t.stack_base + j] = entries[j] + 1 if j < len(entries) else 0
 
@@ -510,6 +560,18 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         return tuple(s)
     r = t.regions[ev.region]
     node = r.node(ev.node)
+    if ev.kind == "comp_error" and t.bpmn == "zeebe":
+        # The handler's job failed past its retries: an incident stops it;
+        # the other handlers (invoked at the same time) go on.
+        _pop(t, s, ev.arg)
+        s[t.incident_slot] = 1
+        return tuple(s)
+    if ev.kind == "comp_error" and t.bpmn:
+        # Camunda 7: the handlers run one after the other in one job; the
+        # incident stops the compensation here, the older ones never run.
+        s[0] = STUCK
+        s[1] = 2 * (t.errors.index(INCIDENT) + 1)
+        return tuple(s)
     if ev.kind == "comp_error":
         # The engine stops compensating and reports compensation status FA;
         # the TC then retries the rollback (DbAndReportTcStateLogStore
@@ -517,7 +579,7 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         # branchRollback calls engine.compensate again): nothing is lost.
         return tuple(s)
     if ev.kind in ("comp_ok", "comp_skip"):
-        _pop(t, s)
+        _pop(t, s, ev.arg)
         if ev.kind == "comp_ok":
             s[t.effect_base + ev.arg] = UNDONE
         return tuple(s)
@@ -525,7 +587,7 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         slot = _slot(t, r.index, node.name)
         if slot is not None:
             s[slot] = HELD
-            if t.seata:
+            if _stacks(t, slot):
                 _push(t, s, slot)
         if s[2] == 1 and node.name in t.fallbacks:
             s[2] = 2
@@ -541,7 +603,7 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         slot = _slot(t, r.index, node.name)
         if ev.effect and slot is not None:
             s[slot] = HELD
-            if t.seata:
+            if _stacks(t, slot):
                 _push(t, s, slot)  # UN: compensated like a state that ran
         _error(t, s, r, ev.node, error=ev.arg, exhaust=ev.exhaust, task=True,
                unknown=(r.index, ev.node, ev.arg) in t.unknowns)
@@ -565,6 +627,11 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         else:
             _reset_children(t, s, r, ev.node)
             _goto(t, s, r, node.next)
+    elif node.kind == "trigger" and t.bpmn and s[t.incident_slot]:
+        # Zeebe: every handler has ended, one in an incident; the throw event
+        # waits for it (an operator) and never completes on its own.
+        s[0] = STUCK
+        s[1] = 2 * (t.errors.index(INCIDENT) + 1)
     elif node.kind == "trigger" and node.next is None:
         s[0] = FAILED  # compensated; the machine ends failed
     elif node.kind == "succeed":
@@ -574,6 +641,14 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
     else:  # pass, wait
         _goto(t, s, r, node.next)
     return tuple(s)
+
+
+def _stacks(t: Tables, slot: int) -> bool:
+    """Whether a completed Task goes on the compensation stack: every one in
+    Seata and Serverless Workflow; in BPMN only one with a handler."""
+    if t.bpmn:
+        return t.comp_of[slot - t.effect_base] >= 0
+    return t.seata
 
 
 def _slot(t: Tables, region: int, name: str) -> int | None:
@@ -650,6 +725,10 @@ def _reset_children(t: Tables, s: list[int], r: Region, i: int) -> None:
 def _where(t: Tables, r: Region, i: int) -> str:
     node = r.node(i)
     line = f" (line {node.span.line})" if node.span.line else ""
+    label = node.raw.get("name")
+    if t.bpmn and isinstance(label, str) and label != node.name:
+        # BPMN: the element's name as drawn, and its id.
+        return f"{label!r} [{node.name}]{line}"
     return f"{node.name}{r.suffix}{line}"
 
 
@@ -672,6 +751,9 @@ def describe(t: Tables, ev: Event) -> str:
                 "the sub-machine's compensation")
         if ev.kind == "comp_skip":
             return f"{at}: {what!r} has no CompensateState; skipped"
+        if ev.kind == "comp_error" and t.bpmn:
+            return (f"{at}: compensation handler {comp} fails to undo "
+                    f"{what!r}; its job retries run out and an incident stops it")
         verb = "undoes" if ev.kind == "comp_ok" else "fails to undo"
         return f"{at}: {comp} {verb} {what!r}"
     if ev.kind in ("error", "branch_failed"):
@@ -722,7 +804,7 @@ def view(t: Tables, state: tuple[int, ...]) -> dict[str, object]:
         "effects": {t.effect_name(k): EFFECT_NAMES[state[t.effect_base + k]]
                     for k in range(len(t.effects))},
         **({"compensation_stack": [t.effect_name(k) for k in _stack(t, state)]}
-           if t.seata else {}),
+           if t.seata or t.bpmn else {}),
     }
 
 
@@ -744,6 +826,7 @@ __all__ = [
     "held",
     "initial_state",
     "is_terminal",
+    "load_bpmn",
     "load_machine",
     "load_seata",
     "load_sw",

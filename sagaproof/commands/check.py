@@ -42,6 +42,11 @@ def register(sub: Any) -> None:
     p.add_argument("--compensations", metavar="MAP",
                    help="sidecar YAML mapping forward tasks to compensations "
                    "(imported ASL)")
+    p.add_argument("--bpmn-dialect", choices=["camunda7", "zeebe"],
+                   default=None, help="the engine whose compensation rules a "
+                   "BPMN file is checked under: camunda7 (handlers one at a "
+                   "time, newest first) or zeebe (all at once); default: "
+                   "camunda7")
     p.add_argument("--instances", type=int, metavar="K",
                    help="compose K instances of each saga over its shared "
                    "resources, every interleaving (default: the file's "
@@ -57,7 +62,7 @@ def register(sub: Any) -> None:
 DEFAULTS: dict[str, Any] = {
     "format": "text", "faults": "all", "max_states": 5_000_000,
     "max_memory": 8 * 1024**3, "backend": "explicit", "properties": None,
-    "compensations": None,
+    "compensations": None, "bpmn_dialect": "camunda7",
 }
 """Built-in defaults, used when neither a flag nor the configuration sets one."""
 
@@ -215,7 +220,13 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
     from saga_models._load import load_document
     from saga_models._source import read_document
 
-    check_file(path)  # BPMN: SAGA017, not the YAML parser's error
+    from saga_models._formats import looks_like_bpmn
+
+    if looks_like_bpmn(path):
+        from saga_models.importers.graph_semantics import load_bpmn
+
+        return [load_bpmn(path, dialect=args.bpmn_dialect)]
+    check_file(path)
     doc = read_document(path)
     fmt = importers.detect(doc.data)
     if fmt in ("asl", "seata", "sw"):
