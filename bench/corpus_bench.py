@@ -23,6 +23,7 @@ import yaml
 from saga_models import InvalidDefinition
 from saga_models._source import read_document
 from saga_models.importers.graph_semantics import (
+    load_bpmn,
     load_machine,
     load_seata,
     load_sw,
@@ -42,7 +43,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     # hit, reported, expected
-    totals = {"asl": [0, 0, 0], "seata": [0, 0, 0], "sw": [0, 0, 0]}
+    totals = {"asl": [0, 0, 0], "seata": [0, 0, 0], "sw": [0, 0, 0],
+              "bpmn": [0, 0, 0]}
     for path in sorted(EXPECTATIONS.glob("*.yaml")):
         exp = yaml.safe_load(path.read_text())
         fmt = exp["file"].split("/")[0]
@@ -50,7 +52,9 @@ def main() -> None:
         loader = {"seata": load_seata, "sw": load_sw}.get(fmt, load_machine)
         started = time.perf_counter()
         try:
-            got = set(findings(loader(read_document(CORPUS / exp["file"]))))
+            im = (load_bpmn(str(CORPUS / exp["file"])) if fmt == "bpmn"
+                  else loader(read_document(CORPUS / exp["file"])))
+            got = set(findings(im))
             note = ""
         except InvalidDefinition as exc:
             got, note = set(), f"refused {exc.diagnostics[0].code}"

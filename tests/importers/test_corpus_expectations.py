@@ -21,6 +21,7 @@ import yaml
 from saga_models import InvalidDefinition
 from saga_models._source import read_document
 from saga_models.importers.graph_semantics import (
+    load_bpmn,
     load_machine,
     load_seata,
     load_sw,
@@ -44,20 +45,25 @@ def expectation(path: Path) -> dict[str, Any]:
     return data
 
 
-def reported(exp: dict[str, Any]) -> tuple[set[str], str | None]:
-    """(finding ids, refusal code) for the corpus file ``exp`` names."""
-    loader = {"seata": load_seata, "sw": load_sw}.get(
-        exp["file"].split("/")[0], load_machine)
+def reported(exp: dict[str, Any], *, dialect: str = "camunda7"
+             ) -> tuple[set[str], str | None]:
+    """(finding ids, refusal code) for the corpus file ``exp`` names (a BPMN
+    file under ``dialect``)."""
+    fmt = exp["file"].split("/")[0]
+    loader = {"seata": load_seata, "sw": load_sw}.get(fmt, load_machine)
     try:
-        im = loader(read_document(CORPUS / exp["file"]))
+        if fmt == "bpmn":
+            im = load_bpmn(str(CORPUS / exp["file"]), dialect=dialect)
+        else:
+            im = loader(read_document(CORPUS / exp["file"]))
     except InvalidDefinition as exc:
         return set(), exc.diagnostics[0].code
     return set(findings(im)), None
 
 
-def test_every_asl_seata_and_sw_corpus_file_has_expectations() -> None:
+def test_every_corpus_file_has_expectations() -> None:
     have = {expectation(p)["file"] for p in FILES}
-    files = {f"{d}/{p.name}" for d in ("asl", "seata", "sw")
+    files = {f"{d}/{p.name}" for d in ("asl", "seata", "sw", "bpmn")
              for p in (CORPUS / d).iterdir() if p.is_file()}
     assert files <= have
 
@@ -72,3 +78,13 @@ def test_findings_match_the_reviewer(path: Path) -> None:
     got, refused = reported(exp)
     assert refused == exp.get("refused")
     assert got == (expected - misses) | false_alarms
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if "zeebe_findings" in
+                                  expectation(p)],
+                         ids=lambda p: p.name.removesuffix(".yaml"))
+def test_bpmn_findings_under_zeebe_match_the_reviewer(path: Path) -> None:
+    exp = expectation(path)
+    got, refused = reported(exp, dialect="zeebe")
+    assert refused is None
+    assert got == {f["id"] for f in exp["zeebe_findings"]}
