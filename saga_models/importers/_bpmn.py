@@ -278,8 +278,9 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
             continue
         kind = _local(el)
         if kind == "subProcess" and el.get("triggeredByEvent") == "true":
-            _event_subprocess(el, where, problems, esp_catches, esp_members,
-                              elements, root)
+            _event_subprocess(el, where, problems=problems,
+                              catches=esp_catches, members=esp_members,
+                              elements=elements, root=root)
             continue
         if kind == "boundaryEvent":
             if el.get("id") in comp.boundary:
@@ -382,7 +383,7 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                                     error=code, raw=raw)
         else:
             problems.append(_unsupported(where, el))
-    for a, h in comp.handler_of.items():
+    for a in comp.handler_of:
         if a in nodes:
             continue
         problems.append(Diagnostic(
@@ -444,7 +445,7 @@ def _unsupported(where: _Where, el: Any) -> Diagnostic:
         "BPMN); check other parts as their own process")
 
 
-def _event_subprocess(el: Any, where: _Where, problems: list[Diagnostic],
+def _event_subprocess(el: Any, where: _Where, *, problems: list[Diagnostic],
                       catches: list[Catcher], members: set[str],
                       elements: list[Any], root: Any) -> None:
     """An error event sub-process: its start event catches the error for

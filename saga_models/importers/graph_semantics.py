@@ -48,15 +48,27 @@ from ._asl import (
 )
 from ._graph import TASK_KINDS, Catcher, Graph, Node, Retrier
 from ._imported import ImportedMachine, load_machine, load_seata, load_sw
+from ._seata import CATCH_ALL as SEATA_CATCH_ALL
 
 
 def load_bpmn(path: str, *, dialect: str = "camunda7") -> ImportedMachine:
-    """A BPMN 2.0 file as its own graph (see :mod:`._bpmn`)."""
-    from ._bpmn import load_bpmn as load
+    """A BPMN 2.0 file as its own graph (see :mod:`._bpmn`).
 
+    Raises:
+        InvalidDefinition: located ``BPMN1xx`` diagnostics; BPMN108 when the
+            ``bpmn`` extra (SpiffWorkflow, lxml) is not installed.
+    """
+    try:
+        from ._bpmn import load_bpmn as load
+    except ImportError as exc:
+        from .._span import Span
+
+        raise InvalidDefinition((Diagnostic(
+            code="BPMN108", span=Span(file=path, line=1, column=1),
+            message=f"BPMN import needs {exc.name or 'lxml'}, which is not "
+            "installed", help="pip install 'sagaproof[bpmn]'"),)) from None
     return load(path, dialect=dialect)
 
-from ._seata import CATCH_ALL as SEATA_CATCH_ALL
 
 CAP = 2
 """Retry counts are exact up to this many retries. Past it an attempt's outcome

@@ -216,11 +216,9 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
     """Every definition in ``path``: one for a native file, one per Choice path
     for an imported ASL or Seata file (each path is checked on its own)."""
     from saga_models import importers
-    from saga_models._formats import check_file
+    from saga_models._formats import check_file, looks_like_bpmn
     from saga_models._load import load_document
     from saga_models._source import read_document
-
-    from saga_models._formats import looks_like_bpmn
 
     if looks_like_bpmn(path):
         from saga_models.importers.graph_semantics import load_bpmn
