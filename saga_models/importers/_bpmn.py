@@ -228,6 +228,11 @@ def _spiff_validate(tree: Any, pid: str, where: _Where) -> None:
     except SpiffWorkflowException as exc:
         line = getattr(exc, "line_number", "") or 0
         ident = getattr(exc, "id", "") or ""
+        if not line and ident:
+            # Spiff names the element; its line is in the tree we parsed.
+            line = next((el.sourceline for el in tree.iter()
+                         if isinstance(el.tag, str) and el.get("id") == ident),
+                        0) or 0
         tag = getattr(exc, "tag", "") or "element"
         raise InvalidDefinition((Diagnostic(
             code="BPMN103", span=Span(file=where.file, line=int(line),
@@ -318,8 +323,7 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
             for b in boundaries.get(ident, []):
                 d = b.find(_q("errorEventDefinition"))
                 if d is None or b.get("cancelActivity") == "false":
-                    problems.append(_unsupported(where, b))
-                    continue
+                    continue  # refused as an element of its own
                 catches.append(Catcher(errors=(_error_code(root, d),),
                                        next=str(b.get("id")), span=where.at(b)))
             if ident not in esp_members:
@@ -349,7 +353,8 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                                 default=targets[-1] if targets else None,
                                 raw=raw)
         elif kind in ("startEvent", "boundaryEvent") and \
-                defs in ([], ["errorEventDefinition"]):
+                defs in ([], ["errorEventDefinition"]) and \
+                el.get("cancelActivity") != "false":
             nodes[ident] = Node(name=ident, kind="pass", span=span, next=nxt,
                                 raw=raw)
         elif kind in ("intermediateThrowEvent", "endEvent") and \
