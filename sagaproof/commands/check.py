@@ -221,7 +221,16 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
     from saga_models._source import read_document
 
     if looks_like_bpmn(path):
+        from saga_models import Diagnostic, InvalidDefinition, Span
         from saga_models.importers.graph_semantics import load_bpmn
+
+        if args.compensations:
+            raise InvalidDefinition((Diagnostic(
+                code="BPMN112", span=Span(file=path, line=1, column=1),
+                message="--compensations does not apply to a BPMN file: its "
+                "compensation boundary events say which handler undoes "
+                "which task", help="leave --compensations out; associate "
+                "each compensation boundary event with its handler"),))
 
         return [load_bpmn(path, dialect=args.bpmn_dialect)]
     check_file(path)

@@ -80,9 +80,13 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_mapping(args: argparse.Namespace) -> int:
     from saga_models import importers
+    from saga_models._formats import looks_like_bpmn
 
     cmap = importers.graph_mapping(args.path, compensations=args.compensations)
+    use = ("read from its compensation boundary events and associations "
+           "(a BPMN file declares them; it takes no sidecar)"
+           if looks_like_bpmn(args.path) else
+           f"use: sagaproof check {args.path} --compensations THIS_FILE")
     sys.stdout.write(cmap.to_yaml(
-        header=f"compensation map for {args.path}\n"
-        f"use: sagaproof check {args.path} --compensations THIS_FILE"))
+        header=f"compensation map for {args.path}\n{use}"))
     return EXIT_OK

@@ -230,3 +230,23 @@ def test_cli_refusal_exits_2_without_a_traceback(
     err = capsys.readouterr().err
     assert "BPMN110" in err and "fork" in err and "Traceback" not in err
     assert "help:" in err
+
+
+def test_mapping_lists_each_task_and_its_handler(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["mapping", str(HERE / "not_compensated.bpmn")]) == 0
+    out = capsys.readouterr().out
+    assert "A:" in out and "UndoA" in out and "B:" in out and "UndoB" in out
+    # M has no compensation boundary event: reported, never guessed.
+    assert [line for line in out.splitlines() if line.strip().startswith("M:")
+            and "?" in line]
+    assert "takes no sidecar" in out
+
+
+def test_a_sidecar_is_refused_for_bpmn(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    side = tmp_path / "map.yaml"
+    side.write_text("compensations: {A: UndoA}\n")
+    assert main(["check", str(HERE / "reverse_order.bpmn"),
+                 "--compensations", str(side)]) == 2
+    assert "BPMN112" in capsys.readouterr().err
