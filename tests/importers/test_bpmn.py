@@ -250,3 +250,15 @@ def test_a_sidecar_is_refused_for_bpmn(
     assert main(["check", str(HERE / "reverse_order.bpmn"),
                  "--compensations", str(side)]) == 2
     assert "BPMN112" in capsys.readouterr().err
+
+
+def test_dialect_from_the_configuration(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "pyproject.toml"
+    cfg.write_text('[tool.sagaproof]\nbpmn-dialect = "zeebe"\n')
+    path = str(HERE / "reverse_order.bpmn")
+    assert main(["check", path, "--config", str(cfg)]) == 1
+    assert "BPMN dialect zeebe" in capsys.readouterr().out
+    cfg.write_text('[tool.sagaproof]\nbpmn-dialect = "camunda9"\n')
+    assert main(["check", path, "--config", str(cfg)]) == 2
+    assert "SAGA014" in capsys.readouterr().err
