@@ -44,6 +44,7 @@ from lxml import etree
 
 from .._errors import Diagnostic, InvalidDefinition
 from .._span import Span
+from ._asl import TIMEOUT
 from ._graph import Catcher, Graph, Node
 from ._imported import ImportedMachine
 from ._structure import Undoes
@@ -297,6 +298,7 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
     raises: dict[str, tuple[str, ...]] = {}
     forward: list[str] = []
     no_effect: set[str] = set()
+    task_ids = {el.get("id") for el in elements if _local(el) in _TASKS}
     for el in elements:
         ident = str(el.get("id", ""))
         kind = _local(el)
@@ -320,17 +322,32 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                 nodes[ident] = Node(name=ident, kind="task", span=span, raw=raw)
                 continue
             catches: list[Catcher] = []
+            timers: list[Catcher] = []
             for b in boundaries.get(ident, []):
                 d = b.find(_q("errorEventDefinition"))
-                if d is None or b.get("cancelActivity") == "false":
+                timer = b.find(_q("timerEventDefinition"))
+                if b.get("cancelActivity") == "false":
                     continue  # refused as an element of its own
-                catches.append(Catcher(errors=(_error_code(root, d),),
-                                       next=str(b.get("id")), span=where.at(b)))
+                if timer is not None:
+                    # The timer interrupts the call, which may still have
+                    # taken effect: the task did not complete, so it is
+                    # not compensated (BPMN 2.0.2 §10.7).
+                    timers.append(Catcher(errors=(TIMEOUT,),
+                                          next=str(b.get("id")),
+                                          span=where.at(b)))
+                elif d is not None:
+                    catches.append(Catcher(errors=(_error_code(root, d),),
+                                           next=str(b.get("id")),
+                                           span=where.at(b)))
             if ident not in esp_members:
                 catches.extend(esp_catches)
             codes = [] if _literal(el) else list(dict.fromkeys(
                 ANY_ERROR if c.errors[0] == CATCH_ALL else c.errors[0]
                 for c in catches))
+            # The timer's catch comes first: an error catch-all must not
+            # take the timer's firing.
+            catches[:0] = timers[:1]
+            codes += [TIMEOUT] if timers else []
             raises[ident] = tuple(codes)
             forward.append(ident)
             if _literal(el) or (kind == "task" and len(el) == 0):
@@ -353,7 +370,10 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                                 default=targets[-1] if targets else None,
                                 raw=raw)
         elif kind in ("startEvent", "boundaryEvent") and \
-                defs in ([], ["errorEventDefinition"]) and \
+                (defs in ([], ["errorEventDefinition"]) or (
+                    kind == "boundaryEvent"
+                    and defs == ["timerEventDefinition"]
+                    and el.get("attachedToRef") in task_ids)) and \
                 el.get("cancelActivity") != "false":
             nodes[ident] = Node(name=ident, kind="pass", span=span, next=nxt,
                                 raw=raw)

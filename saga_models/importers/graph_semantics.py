@@ -261,8 +261,10 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
                 continue
             fwd = n in forward
             if im.raises is not None:
-                # BPMN: the error codes the file's catch events name.
-                es = list(dict(im.raises).get(n, ())) if fail else []
+                # BPMN: the error codes the file's catch events name, and a
+                # timer boundary event's firing (a timeout).
+                es = [e for e in dict(im.raises).get(n, ())
+                      if (timeout if e == TIMEOUT else fail)]
             else:
                 es = _task_errors(regions, r, node, seata=im.stack,
                                   un_names=dict(im.unknowns).get(n, ()),
@@ -615,7 +617,9 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
         slot = _slot(t, r.index, node.name)
         if ev.effect and slot is not None:
             s[slot] = HELD
-            if _stacks(t, slot):
+            # BPMN compensates completed activities only: an interrupted
+            # one that took effect is not on the stack (§10.7).
+            if _stacks(t, slot) and not t.bpmn:
                 _push(t, s, slot)  # UN: compensated like a state that ran
         _error(t, s, r, ev.node, error=ev.arg, exhaust=ev.exhaust, task=True,
                unknown=(r.index, ev.node, ev.arg) in t.unknowns)
@@ -771,6 +775,8 @@ def describe(t: Tables, ev: Event) -> str:
     if ev.kind in ("error", "branch_failed"):
         what = "raises" if ev.kind == "error" else "fails: a branch raised"
         text = f"{at} {what} {t.errors[ev.arg]}"
+        if t.bpmn and t.errors[ev.arg] == TIMEOUT:
+            text = f"{at}: its timer boundary event fires"
         if ev.effect and ev.kind == "error":
             text += " (after taking effect)"
         return text + (" (retries exhausted)" if ev.exhaust else "")

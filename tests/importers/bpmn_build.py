@@ -55,6 +55,12 @@ class Process:
         return self.add(f'<bpmn:boundaryEvent id="{ident}" attachedToRef="{on}">'
                         f'<bpmn:errorEventDefinition{ref}/></bpmn:boundaryEvent>')
 
+    def boundary_timer(self, ident: str, on: str) -> Process:
+        return self.add(f'<bpmn:boundaryEvent id="{ident}" attachedToRef="{on}">'
+                        '<bpmn:timerEventDefinition><bpmn:timeDuration>PT1M'
+                        '</bpmn:timeDuration></bpmn:timerEventDefinition>'
+                        '</bpmn:boundaryEvent>')
+
     def compensated_by(self, task: str, handler: str) -> Process:
         """A compensation boundary event on ``task``, associated with the
         ``isForCompensation`` task ``handler``."""
@@ -171,6 +177,11 @@ def goldens() -> dict[str, Process]:
             p.boundary_error("C_failed", "C", "E")
             p.flow("start", "A", "C", "ok").flow("C_failed", "undo", "failed")
         out[name] = p
+    # C has a timer boundary into the compensation (and a handler of its
+    # own): a late C may still have booked.
+    p = saga("timer_interrupts")
+    p.compensated_by("C", "UndoC").boundary_timer("C_late", "C")
+    out["timer_interrupts"] = p.flow("C_late", "undo0")
     return out
 
 

@@ -79,10 +79,19 @@ def test_golden_files_are_what_the_builder_writes() -> None:
     # C failed (not completed): its handler is not invoked; A is undone.
     ("only_completed", set()),
     ("completed_then", set()),
+    # C's timer fires after C's call took effect: C did not complete, so its
+    # handler is not invoked; its effect stays.
+    ("timer_interrupts", {"left_in_place:C"}),
 ])
 def test_rules_without_compensation_failures(name: str, expected: set[str],
                                             dialect: str) -> None:
     assert found(name, dialect, NO_COMP_FAIL) == expected
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_timer_that_cannot_fire_late_holds(dialect: str) -> None:
+    assert found("timer_interrupts", dialect,
+                 FaultModel(timeout=False, comp_fail=False)) == set()
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -163,9 +172,12 @@ def test_malformed_xml_is_located() -> None:
 
 @pytest.mark.parametrize(("extra", "element"), [
     ('<bpmn:parallelGateway id="fork"/>', "parallelGateway 'fork'"),
-    ('<bpmn:boundaryEvent id="late" attachedToRef="A"><bpmn:timerEventDefinition>'
-     '<bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>'
-     '</bpmn:boundaryEvent>', "boundaryEvent 'late' with timerEventDefinition"),
+    ('<bpmn:boundaryEvent id="late" attachedToRef="A" cancelActivity="false">'
+     '<bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration>'
+     '</bpmn:timerEventDefinition></bpmn:boundaryEvent>',
+     "boundaryEvent 'late' with timerEventDefinition (non-interrupting)"),
+    ('<bpmn:boundaryEvent id="msg" attachedToRef="A"><bpmn:messageEventDefinition/>'
+     '</bpmn:boundaryEvent>', "boundaryEvent 'msg' with messageEventDefinition"),
     ('<bpmn:subProcess id="inner"/>', "subProcess 'inner'"),
     ('<bpmn:callActivity id="call"/>', "callActivity 'call'"),
 ])
