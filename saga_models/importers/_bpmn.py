@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -268,10 +268,13 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
     problems = list(comp.problems)
     nodes: dict[str, Node] = {}
     outgoing: dict[str, list[str]] = {}
+    incoming: dict[str, int] = {}
     for container in (proc, *proc.iter(_q("subProcess"))):
         for f in container.findall(_q("sequenceFlow")):
             outgoing.setdefault(f.get("sourceRef", ""), []).append(
                 f.get("targetRef", ""))
+            incoming[f.get("targetRef", "")] = incoming.get(
+                f.get("targetRef", ""), 0) + 1
     # The process's error event sub-processes: their catches apply to every
     # activity of the process outside them.
     esp_catches: list[Catcher] = []
@@ -309,7 +312,7 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
         defs = [_local(d) for d in el if isinstance(d.tag, str)
                 and _local(d).endswith("EventDefinition")]
         raw: dict[str, Any] = {"Type": kind, "name": el.get("name") or ident}
-        if kind != "exclusiveGateway" and len(outs) > 1:
+        if kind not in ("exclusiveGateway", "parallelGateway") and len(outs) > 1:
             problems.append(where.reject(
                 "BPMN111", el, f"{_what(el)} has {len(outs)} outgoing sequence "
                 "flows: an implicit parallel split, which sagaproof does not "
@@ -354,6 +357,21 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                 no_effect.add(ident)
             nodes[ident] = Node(name=ident, kind="task", span=span, next=nxt,
                                 catches=tuple(catches), raw=raw)
+        elif kind == "parallelGateway":
+            # A fork (one flow in, several out) or a join (several in, one
+            # out); _structure pairs them into blocks.
+            if len(outs) > 1 and incoming.get(ident, 0) <= 1:
+                raw["fork"] = tuple(outs)
+            elif len(outs) <= 1 and incoming.get(ident, 0) > 1:
+                raw["join"] = True
+            elif len(outs) > 1:
+                problems.append(where.reject(
+                    "BPMN113", el, f"{_what(el)} both joins and forks "
+                    "flows, which sagaproof does not model yet",
+                    "use one gateway to join and another to fork"))
+                continue
+            nodes[ident] = Node(name=ident, kind="pass", span=span, next=nxt,
+                                raw=raw)
         elif kind == "exclusiveGateway":
             targets = list(dict.fromkeys(outs))
             default = el.get("default")
@@ -401,6 +419,7 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
             caught = next((c for c in esp_catches if c.errors[0] in
                            (code, CATCH_ALL)), None)
             if caught is not None and ident not in esp_members:
+                raw["error_code"] = code  # a fail node inside a parallel block
                 nodes[ident] = Node(name=ident, kind="pass", span=span,
                                     next=caught.next, raw=raw)
             else:
@@ -443,8 +462,8 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
     pairs: dict[str, list[str]] = {}
     for a, h in comp.handler_of.items():
         pairs.setdefault(h, []).append(a)
-    graph = Graph(start=str(none_starts[0].get("id")), nodes=nodes,
-                  span=where.at(proc))
+    graph = _structure(nodes, str(none_starts[0].get("id")), where.at(proc),
+                       esp=esp_catches)
     return ImportedMachine(
         name=str(proc.get("name") or proc.get("id")), top=graph,
         forward=tuple(forward), span=graph.span, source_format="bpmn",
@@ -494,3 +513,121 @@ def _event_subprocess(el: Any, where: _Where, *, problems: list[Diagnostic],
             problems.append(_unsupported(where, child))
             continue
         elements.append(child)
+
+
+def _structure(nodes: dict[str, Node], start: str, span: Span, *,
+               esp: list[Catcher]) -> Graph:
+    """The flat nodes as a graph whose parallel blocks (a fork gateway, its
+    branches, the join gateway they all reach) are regions of their own, as
+    the semantics runs an ASL Parallel: an error a branch does not catch
+    stops the other branches and goes to the process's event sub-process
+    (BPMN 2.0.2 §10.6.4 parallel gateway, §13.5.4 interrupting handlers).
+
+    Raises:
+        InvalidDefinition: BPMN113 for a fork whose branches do not all reach
+            one join, or a branch that ends in a none end event (the join
+            would wait for its token forever).
+    """
+    esp_starts = {c.next for c in esp}
+    problems: list[Diagnostic] = []
+
+    def succ(node: Node, *, inner: bool) -> list[str]:
+        out = [node.next, *node.choices, node.default,
+               *(c.next for c in node.catches)]
+        return [x for x in out if x and not (inner and x in esp_starts)]
+
+    joins: dict[str, str | None] = {}
+
+    def join_of(fork: str) -> str | None:
+        if fork not in joins:
+            joins[fork] = None  # a cycle through a fork is unstructured
+            found: set[str] = set()
+            for t in nodes[fork].raw["fork"]:
+                found |= stops(t)
+            joins[fork] = found.pop() if len(found) == 1 else None
+        return joins[fork]
+
+    def stops(entry: str) -> set[str]:
+        seen: set[str] = set()
+        out: set[str] = set()
+        todo = [entry]
+        while todo:
+            n = todo.pop()
+            if n in seen or n not in nodes:
+                continue
+            seen.add(n)
+            node = nodes[n]
+            if node.raw.get("join"):
+                out.add(n)
+            elif "fork" in node.raw:
+                j = join_of(n)
+                if j is None:
+                    return {"", "<unstructured>"}
+                todo.extend(succ(nodes[j], inner=True))
+            else:
+                todo.extend(succ(node, inner=True))
+        return out
+
+    placed: set[str] = set()
+
+    def region(entry: str, stop: str | None, parent: str | None) -> Graph:
+        inner = stop is not None
+        end = f"{stop} (from {entry})"
+        out: dict[str, Node] = {}
+        todo = [entry]
+        while todo:
+            n = todo.pop()
+            if n in out or n == end:
+                continue
+            node = nodes[n]
+            if "fork" in node.raw:
+                j = join_of(n)
+                if j is None:
+                    problems.append(Diagnostic(
+                        code="BPMN113", span=node.span, message=f"parallel "
+                        f"gateway {n!r}: its branches do not all meet at one "
+                        "joining parallel gateway", help="close each "
+                        "parallel block with one joining parallel gateway"))
+                    continue
+                node = replace(node, kind="parallel", branches=tuple(
+                    region(t, j, n) for t in node.raw["fork"]), next=j,
+                    catches=tuple(esp))
+            if inner:
+                if node.kind == "pass" and node.next is None and \
+                        node.raw.get("Type") == "endEvent":
+                    problems.append(Diagnostic(
+                        code="BPMN113", span=node.span, message=f"end event "
+                        f"{n!r} ends a branch of the parallel block before "
+                        f"{stop!r}: the join would wait for its token forever",
+                        help="lead the branch to the joining gateway"))
+                if "error_code" in node.raw:
+                    node = replace(node, kind="fail", next=None,
+                                   error=node.raw["error_code"])
+
+                def fix(x: str | None) -> str | None:
+                    return end if x == stop else x
+
+                node = replace(
+                    node, next=fix(node.next),
+                    choices=tuple(str(fix(c)) for c in node.choices),
+                    default=fix(node.default),
+                    catches=tuple(c for c in node.catches
+                                  if c.next not in esp_starts))
+                placed.add(n)
+            out[n] = node
+            todo.extend(succ(node, inner=inner))
+        if inner and any(end in (x.next, *x.choices, x.default)
+                         for x in out.values()):
+            out[end] = Node(name=end, kind="pass", span=nodes[str(stop)].span,
+                            raw={"Type": "join", "name": end})
+        return Graph(start=entry, nodes=out, span=span, parent=parent)
+
+    top = region(start, None, None)
+    # Handlers, the event sub-process and unreachable elements stay in the
+    # top region (handlers run from the compensation stack).
+    rest = {n: node for n, node in nodes.items()
+            if n not in placed and n not in top.nodes}
+    graph = Graph(start=start, nodes={**top.nodes, **rest}, span=span)
+    if problems:
+        raise InvalidDefinition(tuple(problems))
+    return graph

@@ -302,7 +302,9 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
             if comp is not None and comp in top.names:
                 comp_of.append(top.names.index(comp))
             else:
-                comp_of.append(-2 if top.graph.nodes[n].kind == "sub" else -1)
+                # A Task inside a parallel block (BPMN) is in a branch.
+                sub = n in top.graph.nodes and top.graph.nodes[n].kind == "sub"
+                comp_of.append(-2 if sub else -1)
     stack_base = base + len(effects)
     biggest = max((len(r.names) for r in regions), default=0)
     if AT + biggest > 255 or 2 * (len(errors) + 1) + 1 > 255 or \

@@ -182,6 +182,19 @@ def goldens() -> dict[str, Process]:
     p = saga("timer_interrupts")
     p.compensated_by("C", "UndoC").boundary_timer("C_late", "C")
     out["timer_interrupts"] = p.flow("C_late", "undo0")
+    # A, then B and C in parallel; the error event sub-process catches E from
+    # C (stopping B if it is still running) and compensates what completed.
+    for name, b_handler in (("parallel_esp", True), ("parallel_no_handler",
+                                                     False)):
+        p = Process(pid=name).start().task("A").task("B").task("C")
+        p.gateway("fork", "parallel").gateway("join", "parallel").end("ok")
+        p.compensated_by("A", "UndoA").compensated_by("C", "UndoC")
+        if b_handler:
+            p.compensated_by("B", "UndoB")
+        p.flow("start", "A", "fork", "B", "join", "ok").flow("fork", "C", "join")
+        inner = Process(pid="esp").throw_compensation("undo").end("failed")
+        inner.flow("esp_start", "undo", "failed")
+        out[name] = p.event_subprocess("esp", "E", inner)
     return out
 
 

@@ -82,6 +82,11 @@ def test_golden_files_are_what_the_builder_writes() -> None:
     # C's timer fires after C's call took effect: C did not complete, so its
     # handler is not invoked; its effect stays.
     ("timer_interrupts", {"left_in_place:C"}),
+    # C's error in one branch stops B's branch and goes to the event
+    # sub-process; A and a completed B are compensated, unless B has no
+    # handler.
+    ("parallel_esp", set()),
+    ("parallel_no_handler", {"left_in_place:B"}),
 ])
 def test_rules_without_compensation_failures(name: str, expected: set[str],
                                             dialect: str) -> None:
@@ -100,6 +105,10 @@ def test_a_failing_handler_leaves_effects_in_place(dialect: str) -> None:
     assert found("reverse_order", dialect) == {"left_in_place:A",
                                                "left_in_place:B"}
     assert found("caught_error_end", dialect) == {"left_in_place:A"}
+    # B then C's handler, or C then B's, or A's can fail.
+    assert found("parallel_esp", dialect) == {"left_in_place:A",
+                                              "left_in_place:B",
+                                              "left_in_place:C"}
 
 
 def stuck_held(dialect: str) -> set[frozenset[str]]:
@@ -171,7 +180,7 @@ def test_malformed_xml_is_located() -> None:
 
 
 @pytest.mark.parametrize(("extra", "element"), [
-    ('<bpmn:parallelGateway id="fork"/>', "parallelGateway 'fork'"),
+    ('<bpmn:inclusiveGateway id="fork"/>', "inclusiveGateway 'fork'"),
     ('<bpmn:boundaryEvent id="late" attachedToRef="A" cancelActivity="false">'
      '<bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration>'
      '</bpmn:timerEventDefinition></bpmn:boundaryEvent>',
@@ -237,7 +246,7 @@ def test_cli_refusal_exits_2_without_a_traceback(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.bpmn"
     path.write_text(saga().flow("start", "A", "end")
-                    .add('<bpmn:parallelGateway id="fork"/>').xml())
+                    .add('<bpmn:inclusiveGateway id="fork"/>').xml())
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "BPMN110" in err and "fork" in err and "Traceback" not in err
@@ -274,3 +283,22 @@ def test_dialect_from_the_configuration(
     cfg.write_text('[tool.sagaproof]\nbpmn-dialect = "camunda9"\n')
     assert main(["check", path, "--config", str(cfg)]) == 2
     assert "SAGA014" in capsys.readouterr().err
+
+
+def test_unstructured_parallel_blocks_are_refused() -> None:
+    # The fork's branches end at two different joins.
+    p = saga().task("B").task("C").gateway("fork", "parallel")
+    p.gateway("j1", "parallel").gateway("j2", "parallel")
+    p.flow("start", "fork", "A", "j1", "j2", "end").flow("fork", "B", "j1")
+    p.flow("fork", "C", "j2")
+    [(code, line, message)] = codes(p.xml())
+    assert code == "BPMN113" and "'fork'" in message
+    assert 'id="fork"' in p.xml().splitlines()[line - 1]
+    # A branch that ends in a none end event: the join waits forever.
+    p = saga().task("B").gateway("fork", "parallel").gateway("join", "parallel")
+    p.gateway("x").end("early").flow("start", "fork", "A", "join", "end")
+    p.flow("fork", "B", "x").branch("x", "join", "v == 0")
+    p.branch("x", "early", "v == 1")
+    [(code, line, message)] = codes(p.xml())
+    assert code == "BPMN113" and "'early'" in message
+    assert 'id="early"' in p.xml().splitlines()[line - 1]
