@@ -61,14 +61,16 @@ class Generated:
     process: Process
     data: dict[str, int]
     codes: dict[str, list[str]]
+    gateways: set[str]
+    """Exclusive gateways (splits and joins)."""
 
 
 @st.composite
 def processes(draw: st.DrawFn) -> Generated:
     """A process: a chain of blocks, each a service task (maybe with an error
-    boundary event routed to an end or an error end event) or an exclusive
+    boundary event routed to an end or an error end event), an exclusive
     split into two short branches joined again (a branch may instead end in
-    an error end event)."""
+    an error end event), or a parallel block of plain tasks."""
     p = Process(pid="gen").start()
     data: dict[str, int] = {}
     codes: dict[str, list[str]] = {}
@@ -103,10 +105,25 @@ def processes(draw: st.DrawFn) -> Generated:
     prev = "start"
     for i in range(draw(st.integers(1, 4))):
         # The first block is a task: a process with none checks nothing.
-        if i == 0 or draw(st.booleans()):
+        block = "task" if i == 0 else draw(st.sampled_from(["task", "xor",
+                                                            "par"]))
+        if block == "task":
             t = task()
             p.flow(prev, t)
             prev = t
+            continue
+        if block == "par":
+            # Branches of plain tasks: SpiffWorkflow runs them interleaved,
+            # in the order Hypothesis picks.
+            f, j = fresh("F"), fresh("P")
+            p.gateway(f, "parallel").gateway(j, "parallel").flow(prev, f)
+            for _ in range(draw(st.integers(2, 3))):
+                chain = [fresh("T") for _ in range(draw(st.integers(1, 2)))]
+                for t in chain:
+                    p.task(t)
+                    codes[t] = []
+                p.flow(f, *chain, j)
+            prev = j
             continue
         g, j = fresh("G"), fresh("J")
         p.gateway(g).gateway(j)
@@ -128,138 +145,116 @@ def processes(draw: st.DrawFn) -> Generated:
             p.flow(*chain, j)
         prev = j
     p.end("ok").flow(prev, "ok")
-    return Generated(process=p, data=data, codes=codes)
+    gateways = {line.split('id="')[1].split('"')[0] for line in p.lines
+                if "<bpmn:exclusiveGateway" in line}
+    return Generated(process=p, data=data, codes=codes, gateways=gateways)
 
 
 @dataclass
 class SpiffRun:
-    """What SpiffWorkflow did: the elements completed in order (a failed
-    task as ``("error", id, code)``), and how the process ended."""
+    """What SpiffWorkflow did: the service task outcomes in the order it ran
+    them, the elements it reached, and how the process ended."""
 
-    steps: list[tuple[str, ...]]
+    decisions: list[tuple[str, ...]]
+    """``("ok", task)`` or ``("error", task, code)``, in run order."""
+    reached: set[str]
+    """Every element completed, and every task that threw."""
     completed: set[str]
     """Service tasks completed (their effects are in place)."""
+    taken: dict[str, str]
+    """Exclusive gateway -> the element its taken flow leads to."""
     uncaught: str | None
     """The code of an error no event caught (the process ended with it)."""
 
 
-def run_spiff(gen: Generated, draw: Callable[[Any], Any]) -> SpiffRun:
-    """Execute ``gen`` with SpiffWorkflow; each service task attempt succeeds
-    or throws one of the codes its boundary event catches, as drawn."""
+def run_spiff(gen: Generated, choose: Callable[[list[Any]], Any]) -> SpiffRun:
+    """Execute ``gen`` with SpiffWorkflow: ``choose`` (Hypothesis) picks
+    which ready service task runs next, and whether it succeeds or throws
+    one of the codes its boundary event catches."""
     parser = _Parser()
     xml = etree.fromstring(gen.process.xml().encode())
     parser.add_bpmn_xml(etree.ElementTree(xml), filename="gen.bpmn")
     wf = BpmnWorkflow(parser.get_spec(gen.process.pid))
-    wf.data.update(gen.data)
     for t in wf.get_tasks():
         t.data.update(gen.data)
-    failed: dict[str, str] = {}
+    decisions: list[tuple[str, ...]] = []
     wf.do_engine_steps()
-    guard = 0
     while not wf.completed:
-        guard += 1
-        ready = [t for t in wf.get_tasks(state=TaskState.READY)
-                 if t.task_spec.manual]
-        if not ready or guard > 100:
+        ready = sorted((t for t in wf.get_tasks(state=TaskState.READY)
+                        if t.task_spec.manual),
+                       key=lambda t: str(t.task_spec.bpmn_id))
+        if not ready or len(decisions) > 100:
             raise AssertionError("SpiffWorkflow stopped with no task to run")
-        task = ready[0]
-        ident = task.task_spec.bpmn_id
-        outcome = draw(st.sampled_from(["ok", *gen.codes.get(ident, [])]))
+        task = choose(ready)
+        ident = str(task.task_spec.bpmn_id)
+        outcome = choose(["ok", *gen.codes.get(ident, [])])
         if outcome == "ok":
+            decisions.append(("ok", ident))
             task.run()
         else:
-            failed[ident] = outcome
+            decisions.append(("error", ident, outcome))
             wf.catch(BpmnEvent(ErrorEventDefinition(outcome, code=outcome),
                                target=task.workflow))
         wf.do_engine_steps()
     uncaught = [e.event_definition.code for e in wf.get_events()
                 if isinstance(e.event_definition, ErrorEventDefinition)]
-    # The run is the chain of parents up from the deepest completed element
-    # (timestamps can tie: several tasks complete in one engine step).
-    last = max((t for t in wf.get_tasks(state=TaskState.COMPLETED)
-                if t.task_spec.bpmn_id), key=_depth)
-    path: list[Any] = []
-    node = last
-    while node is not None:
-        if node.state == TaskState.COMPLETED and node.task_spec.bpmn_id:
-            path.append(node)
-        node = node.parent
-    steps: list[tuple[str, ...]] = []
-    completed: set[str] = set()
-    for t in reversed(path):
-        ident = t.task_spec.bpmn_id
-        if ident in gen.codes:
-            steps.append(("ok", ident))
-            completed.add(ident)
-        else:
-            steps.append(("done", ident))
-    # A failed task is not on the path: its boundary event is; put the
-    # error just before it.
-    out: list[tuple[str, ...]] = []
-    for step in steps:
-        owner = _attached(gen, step[1])
-        if owner is not None and owner in failed:
-            out.append(("error", owner, failed[owner]))
-        out.append(step)
-    return SpiffRun(steps=out, completed=completed,
-                    uncaught=uncaught[0] if uncaught else None)
-
-
-def _depth(task: Any) -> int:
-    depth = 0
-    while task.parent is not None:
-        task, depth = task.parent, depth + 1
-    return depth
-
-
-def _attached(gen: Generated, ident: str) -> str | None:
-    """The task a boundary event ``ident`` is attached to."""
-    for line in gen.process.lines:
-        if f'<bpmn:boundaryEvent id="{ident}"' in line:
-            return line.split('attachedToRef="')[1].split('"')[0]
-    return None
+    reached = {str(t.task_spec.bpmn_id)
+               for t in wf.get_tasks(state=TaskState.COMPLETED)
+               if t.task_spec.bpmn_id}
+    completed = {t for t in reached if t in gen.codes}
+    # A task with a boundary event sits behind Spiff's "<task>.Boundary
+    # EventSplit" (no bpmn id of its own).
+    taken = {str(t.task_spec.bpmn_id): str(c.task_spec.bpmn_id
+                                            or c.task_spec.name.split(".")[0])
+             for t in wf.get_tasks(state=TaskState.COMPLETED)
+             if t.task_spec.bpmn_id in gen.gateways
+             for c in t.children if c.state != TaskState.CANCELLED}
+    reached |= {d[1] for d in decisions if d[0] == "error"}
+    return SpiffRun(decisions=decisions, reached=reached, completed=completed,
+                    taken=taken, uncaught=uncaught[0] if uncaught else None)
 
 
 def replay(gen: Generated, run: SpiffRun) -> str | None:
-    """Walk ``run`` through the model; None if the model allows it with the
-    same end status and the same effects in place, else the disagreement."""
+    """Walk ``run`` through the model; None if the model allows it (every
+    task outcome in Spiff's order, every gateway to the element Spiff
+    reached), visits the same elements and ends the same way with the same
+    effects in place; else the disagreement."""
     im = parse_bpmn(gen.process.xml().encode(), file="gen.bpmn")
     t = gs.tables(im)
     s = gs.initial_state(t)
-    todo = list(run.steps)
-    top = t.regions[0]
+    todo = list(run.decisions)
+    visited: set[str] = set()
+
+    def name(ev: gs.Event) -> str:
+        return t.regions[ev.region].node(ev.node).name
+
     while not gs.is_terminal(t, s):
-        node = top.node(s[top.base] - gs.AT)
         events = gs.enabled(t, s)
-        if not todo:
-            return f"Spiff stopped before the model at {node.name!r}"
-        step = todo[0]
-        if node.kind == "task":
-            if step[1] != node.name or step[0] not in ("ok", "error"):
-                return f"model at task {node.name!r}, Spiff at {step}"
-            todo.pop(0)
-            if step[0] == "ok":
-                pick = [e for e in events if e.kind == "ok"]
-            else:
-                want = ANY_ERROR if step[2] == OTHER else step[2]
-                pick = [e for e in events if e.kind == "error"
-                        and t.errors[e.arg] == want]
+        engine = [e for e in events if e.kind not in ("ok", "error", "wait")
+                  and (e.kind != "choose" or run.taken.get(name(e)) ==
+                       gs._targets(t.regions[e.region].node(e.node))[e.arg])]
+        if engine:
+            pick = engine[0]
         else:
-            if step != ("done", node.name):
-                return f"model at {node.name!r}, Spiff at {step}"
-            todo.pop(0)
-            if node.kind == "choice":
-                target = todo[0][1] if todo else None
-                pick = [e for e in events if e.kind == "choose"
-                        and gs._targets(node)[e.arg] == target]
-            else:
-                pick = events
-        if len(pick) != 1:
-            return f"at {node.name!r} the model allows {len(pick)} events " \
-                f"for Spiff's {step}"
-        s = gs.apply(t, s, pick[0])
+            if not todo:
+                return "Spiff ran no more tasks; the model waits at " + \
+                    ", ".join(sorted({name(e) for e in events}))
+            step = todo.pop(0)
+            want = (ANY_ERROR if step[2] == OTHER else step[2]) \
+                if step[0] == "error" else None
+            match = [e for e in events if e.kind == step[0]
+                     and name(e) == step[1]
+                     and (want is None or t.errors[e.arg] == want)]
+            if not match:
+                return f"the model cannot take Spiff's {step}"
+            pick = match[0]
+        visited.add(name(pick))
+        s = gs.apply(t, s, pick)
     if todo:
         return f"the model ended before Spiff's {todo[0]}"
+    visited = {v for v in visited if " (" not in v}
+    if visited != run.reached:
+        return f"elements: model {sorted(visited)}, Spiff {sorted(run.reached)}"
     status = gs.STATUS_NAMES[s[0]]
     expected = "FAILED" if run.uncaught else "SUCCEEDED"
     if status != expected:
