@@ -85,8 +85,9 @@ def main() -> None:
         "(from the engines' rules, before comparing), and one Seata finding "
         "(ReserveStock in seata-go-order_saga) was added after sagaproof's "
         "trace showed it; an independent reviewer's list would make these "
-        "figures stronger. The BPMN file is not imported yet (SAGA121) and "
-        "is not counted.",
+        "figures stronger. The BPMN file is checked under Camunda 7 (its "
+        "own dialect; tests/importers/test_corpus_expectations.py also "
+        "checks it under Zeebe).",
         "",
         "| file | expected | reported | both | false alarms | missed | s | |",
         "|---|---:|---:|---:|---|---|---:|---|",
