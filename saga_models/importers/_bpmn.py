@@ -433,13 +433,14 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                                     error=code, raw=raw)
         else:
             problems.append(_unsupported(where, el))
-    for a in comp.handler_of:
-        if a in nodes:
+    by_id = {el.get("id"): el for el in proc.iter() if isinstance(el.tag, str)}
+    for b_id, a in comp.boundary.items():
+        if a in nodes and nodes[a].kind == "task":
             continue
-        problems.append(Diagnostic(
-            code="BPMN105", span=Span(file=where.file), message=f"compensation "
-            f"boundary event on {a!r}: {a!r} is not a task of this process",
-            help="attach compensation boundary events to service tasks"))
+        problems.append(where.reject(
+            "BPMN105", by_id[b_id], f"compensation boundary event {b_id!r} is "
+            f"attached to {a!r}, which is not a task of this process",
+            "attach compensation boundary events to service tasks"))
     for n in list(nodes.values()):
         for t in (n.next, *n.choices, n.default, *(c.next for c in n.catches)):
             if t is not None and t not in nodes:

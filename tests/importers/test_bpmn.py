@@ -11,6 +11,8 @@ off sagaproof's output.
 from __future__ import annotations
 
 import json
+import random
+import re
 from pathlib import Path
 
 import pytest
@@ -302,3 +304,34 @@ def test_unstructured_parallel_blocks_are_refused() -> None:
     [(code, line, message)] = codes(p.xml())
     assert code == "BPMN113" and "'early'" in message
     assert 'id="early"' in p.xml().splitlines()[line - 1]
+
+
+@pytest.mark.parametrize("name", ["parallel_esp", "timer_interrupts"])
+def test_broken_references_are_located_never_a_traceback(name: str) -> None:
+    """Point references (flows, attachments, errors, associations) at other
+    ids or at nothing: every outcome is a verdict or located diagnostics."""
+    src = (HERE / f"{name}.bpmn").read_text()
+    ids = re.findall(r' id="([^"]+)"', src)
+    rng = random.Random(name)
+    codes_seen: set[str] = set()
+    for _ in range(120):
+        text = src
+        for _ in range(rng.randint(1, 2)):
+            attr = rng.choice(["sourceRef", "targetRef", "attachedToRef",
+                               "errorRef", "id"])
+            starts = [m.end() for m in re.finditer(f' {attr}="', text)]
+            if not starts:
+                continue
+            k = rng.choice(starts)
+            text = (text[:k] + rng.choice([*ids, "nope", ""])
+                    + text[text.index('"', k):])
+        for dialect in DIALECTS:
+            try:
+                findings(parse_bpmn(text.encode(), file="m.bpmn",
+                                    dialect=dialect))
+            except InvalidDefinition as exc:
+                for d in exc.diagnostics:
+                    assert d.code.startswith("BPMN") and d.span.line > 0, d
+                    assert d.help, d
+                    codes_seen.add(d.code)
+    assert len(codes_seen) >= 3  # the mutations reach several checks
