@@ -128,9 +128,7 @@ class ImportedTransitionSystem:
         rolled_ok = self.im.rollback_end_ok
 
         def rolled_back(state: StateT) -> bool:
-            return state[0] in (gs.FAILED, gs.TIMED_OUT, gs.STUCK) or (
-                rolled_ok and state[0] == gs.SUCCEEDED
-                and bool(gs.held(t, state, gs.UNDONE)))
+            return aborted(self.im, t, state)
 
         def complete(state: StateT) -> str | None:
             if not rolled_back(state):
@@ -197,6 +195,19 @@ class ImportedTransitionSystem:
                 "come: " + what + "; the cycle: " + "; ".join(loop))
 
 
+def aborted(im: ImportedMachine, t: gs.Tables, state: StateT) -> bool:
+    """Whether a terminal ``state`` ends a run that gave up: it failed, timed
+    out or is stuck; or (formats that end a rolled-back run normally) it
+    undid something; or (BPMN) it caught an error or a cancel and no forward
+    task succeeded after that (a normal end after an error route)."""
+    if state[0] in (gs.FAILED, gs.TIMED_OUT, gs.STUCK):
+        return True
+    if state[0] != gs.SUCCEEDED or not im.rollback_end_ok:
+        return False
+    return bool(gs.held(t, state, gs.UNDONE)) or (
+        im.bpmn_dialect is not None and state[2] == 1)
+
+
 def compile_imported(im: Any, faults: FaultModel) -> ImportedTransitionSystem:
     """The compiler :func:`verifier.check` uses for an imported machine."""
     return ImportedTransitionSystem(im, faults)
@@ -226,8 +237,7 @@ def findings(im: ImportedMachine, faults: FaultModel = FaultModel(), *,
     while todo:
         state = todo.pop()
         if gs.is_terminal(t, state):
-            failed = state[0] in (gs.FAILED, gs.TIMED_OUT, gs.STUCK) or (
-                im.rollback_end_ok and bool(gs.held(t, state, gs.UNDONE)))
+            failed = aborted(im, t, state)
             left = gs.held(t, state)
             if failed:
                 out.update(f"left_in_place:{task}" for task in left)

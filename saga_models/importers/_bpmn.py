@@ -51,7 +51,7 @@ from lxml import etree
 from .._errors import Diagnostic, InvalidDefinition
 from .._span import Span
 from ._asl import TIMEOUT
-from ._graph import Catcher, Graph, Node
+from ._graph import BPMN_CANCEL, Catcher, Graph, Node
 from ._imported import ImportedMachine
 from ._structure import Undoes
 
@@ -275,8 +275,9 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
     nodes: dict[str, Node] = {}
     outgoing: dict[str, list[str]] = {}
     incoming: dict[str, int] = {}
-    for container in (proc, *proc.iter(_q("subProcess"))):
-        for f in container.findall(_q("sequenceFlow")):
+    for holder in (proc, *proc.iter(_q("subProcess")),
+                   *proc.iter(_q("transaction"))):
+        for f in holder.findall(_q("sequenceFlow")):
             outgoing.setdefault(f.get("sourceRef", ""), []).append(
                 f.get("targetRef", ""))
             incoming[f.get("targetRef", "")] = incoming.get(
@@ -285,34 +286,62 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
     # activity of the process outside them.
     esp_catches: list[Catcher] = []
     esp_members: set[str] = set()
-    starts: list[Any] = []
-    boundaries: dict[str, list[Any]] = {}
     elements: list[Any] = []
-    for el in proc:
-        if not isinstance(el.tag, str):
-            continue
-        kind = _local(el)
-        if kind == "subProcess" and el.get("triggeredByEvent") == "true":
-            _event_subprocess(el, where, problems=problems,
-                              catches=esp_catches, members=esp_members,
-                              elements=elements, root=root)
-            continue
-        if kind == "boundaryEvent":
-            if el.get("id") in comp.boundary:
+    container: dict[str, str] = {}
+    """Element id -> the sub-process or transaction it is directly in."""
+
+    def collect(parent: Any, owner: str | None) -> None:
+        for el in parent:
+            if not isinstance(el.tag, str):
                 continue
+            kind = _local(el)
+            if kind == "subProcess" and el.get("triggeredByEvent") == "true":
+                if owner is not None:
+                    problems.append(_unsupported(where, el))
+                    continue
+                _event_subprocess(el, where, problems=problems,
+                                  catches=esp_catches, members=esp_members,
+                                  elements=elements, root=root)
+                continue
+            if owner is not None and el.get("id"):
+                container[str(el.get("id"))] = owner
+            elements.append(el)
+            if kind in ("subProcess", "transaction"):
+                collect(el, str(el.get("id")))
+
+    collect(proc, None)
+    boundaries: dict[str, list[Any]] = {}
+    starts: list[Any] = []
+    for el in elements:
+        ident = el.get("id")
+        if _local(el) == "boundaryEvent" and ident not in comp.boundary:
             boundaries.setdefault(el.get("attachedToRef", ""), []).append(el)
-        if kind == "startEvent":
+        if _local(el) == "startEvent" and ident not in container and \
+                ident not in esp_members:
             starts.append(el)
-        elements.append(el)
+    kinds = {str(el.get("id")): _local(el) for el in elements}
+
+    def chain(ident: str) -> list[str]:
+        """The sub-processes around ``ident``, innermost first."""
+        out: list[str] = []
+        while ident in container:
+            ident = container[ident]
+            out.append(ident)
+        return out
+
+    def scope_of(sub: str) -> tuple[str, ...]:
+        """The tasks inside ``sub`` (at any depth)."""
+        return tuple(i for i, k in kinds.items() if k in _TASKS
+                     and sub in chain(i))
+
     raises: dict[str, tuple[str, ...]] = {}
     forward: list[str] = []
     no_effect: set[str] = set()
-    task_ids = {el.get("id") for el in elements if _local(el) in _TASKS}
     for el in elements:
         ident = str(el.get("id", ""))
         kind = _local(el)
-        if kind in _IGNORED:
-            continue
+        if kind in _IGNORED or ident in comp.boundary:
+            continue  # compensation boundary events were read beforehand
         span = where.at(el)
         outs = outgoing.get(ident, [])
         defs = [_local(d) for d in el if isinstance(d.tag, str)
@@ -350,9 +379,14 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                                            span=where.at(b)))
             if ident not in esp_members:
                 catches.extend(esp_catches)
+            # An error may also escape to a boundary event of a sub-process
+            # around the task.
+            around = [Catcher(errors=(_error_code(root, d),), next="")
+                      for sub in chain(ident) for b in boundaries.get(sub, [])
+                      for d in b.findall(_q("errorEventDefinition"))]
             codes = [] if _literal(el) else list(dict.fromkeys(
                 ANY_ERROR if c.errors[0] == CATCH_ALL else c.errors[0]
-                for c in catches))
+                for c in (*catches, *around)))
             # The timer's catch comes first: an error catch-all must not
             # take the timer's firing.
             catches[:0] = timers[:1]
@@ -363,6 +397,49 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                 no_effect.add(ident)
             nodes[ident] = Node(name=ident, kind="task", span=span, next=nxt,
                                 catches=tuple(catches), raw=raw)
+        elif kind in ("subProcess", "transaction"):
+            inner = [c for c in el if isinstance(c.tag, str)
+                     and _local(c) == "startEvent"]
+            if len(inner) != 1 or any(isinstance(d.tag, str) for d in inner[0]
+                                      if _local(d).endswith("Definition")):
+                problems.append(where.reject(
+                    "BPMN114", el, f"{_what(el)} needs exactly one plain start "
+                    f"event (it has {len(inner)} start events)",
+                    "give the sub-process one none start event"))
+                continue
+            scope = scope_of(ident)
+            sub_catches: list[Catcher] = []
+            for b in boundaries.get(ident, []):
+                d = b.find(_q("errorEventDefinition"))
+                if b.get("cancelActivity") == "false":
+                    continue  # refused as an element of its own
+                if d is not None:
+                    sub_catches.append(Catcher(
+                        errors=(_error_code(root, d),), next=str(b.get("id")),
+                        span=where.at(b)))
+                elif b.find(_q("cancelEventDefinition")) is not None and \
+                        kind == "transaction":
+                    # Cancelling a transaction compensates what completed
+                    # inside it, then leaves by the cancel boundary event
+                    # (BPMN 2.0.2 §10.5.4 cancel events, §10.7).
+                    trigger = f"{ident} (cancel)"
+                    nodes[trigger] = Node(
+                        name=trigger, kind="trigger", span=where.at(b),
+                        next=str(b.get("id")),
+                        raw={"Type": "cancel", "name": trigger,
+                             "scope": scope})
+                    sub_catches.append(Catcher(errors=(BPMN_CANCEL,),
+                                               next=trigger, span=where.at(b)))
+            if ident not in esp_members:
+                sub_catches.extend(esp_catches)
+            raw.update(sub_start=str(inner[0].get("id")), subprocess=True,
+                       scope=scope)
+            nodes[ident] = Node(name=ident, kind="pass", span=span, next=nxt,
+                                catches=tuple(sub_catches), raw=raw)
+        elif kind == "endEvent" and defs == ["cancelEventDefinition"] and \
+                [kinds.get(c) for c in chain(ident)][:1] == ["transaction"]:
+            nodes[ident] = Node(name=ident, kind="fail", span=span,
+                                error=BPMN_CANCEL, raw=raw)
         elif kind == "parallelGateway":
             # A fork (one flow in, several out) or a join (several in, one
             # out); _structure pairs them into blocks.
@@ -394,11 +471,8 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                                 default=targets[-1] if targets else None,
                                 raw=raw)
         elif kind in ("startEvent", "boundaryEvent") and \
-                (defs in ([], ["errorEventDefinition"]) or (
-                    kind == "boundaryEvent"
-                    and defs == ["timerEventDefinition"]
-                    and el.get("attachedToRef") in task_ids)) and \
-                el.get("cancelActivity") != "false":
+                el.get("cancelActivity") != "false" and \
+                _catchable(defs, kinds.get(str(el.get("attachedToRef")))):
             nodes[ident] = Node(name=ident, kind="pass", span=span, next=nxt,
                                 raw=raw)
         elif kind in ("intermediateThrowEvent", "endEvent") and \
@@ -481,6 +555,16 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                       source=tuple((f, "compensation boundary event"
                                     if f in comp.handler_of else "unmapped")
                                    for f in forward)))
+
+
+def _catchable(defs: list[str], attached: str | None) -> bool:
+    """Whether a start or boundary event with these definitions is one the
+    model has: none or error; a timer on a task; a cancel on a transaction."""
+    if defs in ([], ["errorEventDefinition"]):
+        return True
+    if defs == ["timerEventDefinition"]:
+        return attached in _TASKS
+    return defs == ["cancelEventDefinition"] and attached == "transaction"
 
 
 def _unsupported(where: _Where, el: Any) -> Diagnostic:
@@ -577,8 +661,11 @@ def _structure(nodes: dict[str, Node], start: str, span: Span, *,
 
     placed: set[str] = set()
 
-    def region(entry: str, stop: str | None, parent: str | None) -> Graph:
-        inner = stop is not None
+    def region(entry: str, stop: str | None, parent: str | None, *,
+               inner: bool) -> Graph:
+        """The nodes from ``entry``: the process (not ``inner``), a branch
+        of a parallel block up to its join ``stop``, or the inside of a
+        sub-process (ending at its end events)."""
         end = f"{stop} (from {entry})"
         out: dict[str, Node] = {}
         todo = [entry]
@@ -597,11 +684,16 @@ def _structure(nodes: dict[str, Node], start: str, span: Span, *,
                         "parallel block with one joining parallel gateway"))
                     continue
                 node = replace(node, kind="parallel", branches=tuple(
-                    region(t, j, n) for t in node.raw["fork"]), next=j,
-                    catches=tuple(esp))
+                    region(t, j, n, inner=True) for t in node.raw["fork"]),
+                    next=j, catches=tuple(esp))
+            elif node.raw.get("subprocess"):
+                # A sub-process is a block with one branch: an error it
+                # does not catch inside goes to its own boundary events.
+                node = replace(node, kind="parallel", branches=(region(
+                    node.raw["sub_start"], None, n, inner=True),))
             if inner:
-                if node.kind == "pass" and node.next is None and \
-                        node.raw.get("Type") == "endEvent":
+                if stop is not None and node.kind == "pass" and \
+                        node.next is None and node.raw.get("Type") == "endEvent":
                     problems.append(Diagnostic(
                         code="BPMN113", span=node.span, message=f"end event "
                         f"{n!r} ends a branch of the parallel block before "
@@ -612,7 +704,7 @@ def _structure(nodes: dict[str, Node], start: str, span: Span, *,
                                    error=node.raw["error_code"])
 
                 def fix(x: str | None) -> str | None:
-                    return end if x == stop else x
+                    return end if x is not None and x == stop else x
 
                 node = replace(
                     node, next=fix(node.next),
@@ -623,13 +715,13 @@ def _structure(nodes: dict[str, Node], start: str, span: Span, *,
                 placed.add(n)
             out[n] = node
             todo.extend(succ(node, inner=inner))
-        if inner and any(end in (x.next, *x.choices, x.default)
+        if stop is not None and any(end in (x.next, *x.choices, x.default)
                          for x in out.values()):
             out[end] = Node(name=end, kind="pass", span=nodes[str(stop)].span,
                             raw={"Type": "join", "name": end})
         return Graph(start=entry, nodes=out, span=span, parent=parent)
 
-    top = region(start, None, None)
+    top = region(start, None, None, inner=False)
     # Handlers, the event sub-process and unreachable elements stay in the
     # top region (handlers run from the compensation stack).
     rest = {n: node for n, node in nodes.items()

@@ -20,6 +20,10 @@ from .._span import UNKNOWN_SPAN, Span
 TASK_KINDS = frozenset({"task", "sub"})
 """Node kinds that call a participant (and so may take effect)."""
 
+BPMN_CANCEL = "<cancel>"
+"""BPMN: a cancel end event inside a transaction sub-process (caught by the
+transaction's cancel boundary event)."""
+
 MAX_PATHS = 64
 """Alternatives per definition: a definition with more paths is refused rather
 than checked in part (a verdict on some paths is not a verdict)."""

@@ -46,7 +46,7 @@ from ._asl import (
     _timeout,
     matches,
 )
-from ._graph import TASK_KINDS, Catcher, Graph, Node, Retrier
+from ._graph import BPMN_CANCEL, TASK_KINDS, Catcher, Graph, Node, Retrier
 from ._imported import ImportedMachine, load_machine, load_seata, load_sw
 from ._seata import CATCH_ALL as SEATA_CATCH_ALL
 
@@ -532,8 +532,13 @@ def _bpmn_unwind(t: Tables, stack: list[int], r: Region, i: int
     it names one). Camunda 7 invokes the handlers one at a time, the newest
     completion first; Zeebe invokes every handler at once, so any of them
     may finish (or raise its incident) first."""
-    ref = r.node(i).raw.get("activityRef")
-    entries = [k for k in stack if not ref or t.effects[k][1] == ref]
+    raw = r.node(i).raw
+    ref = raw.get("activityRef")
+    # Inside a sub-process (or cancelling a transaction) only its own
+    # activities are in scope.
+    scope = raw.get("scope")
+    entries = [k for k in stack if (not ref or t.effects[k][1] == ref)
+               and (scope is None or t.effects[k][1] in scope)]
     if not entries:
         return [Event(kind="step", region=r.index, node=i)]
     picks = entries if t.bpmn == "zeebe" else entries[-1:]
@@ -628,6 +633,14 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
     elif ev.kind == "branch_failed":
         # ``effect`` carries whether the branch's error came from a Task (a
         # failure) rather than a Fail state (a signal).
+        if t.bpmn and node.raw.get("subprocess") and \
+                t.errors[ev.arg] != BPMN_CANCEL:
+            # BPMN: an interrupted sub-process did not complete, so nothing
+            # inside it is compensated later (§10.7); a cancelled
+            # transaction compensates its own first (its cancel trigger).
+            for k in list(_stack(t, s)):
+                if t.effects[k][1] in node.raw.get("scope", ()):
+                    _pop(t, s, k)
         _reset_children(t, s, r, ev.node)
         _error(t, s, r, ev.node, error=ev.arg, exhaust=ev.exhaust,
                task=ev.effect)
@@ -655,7 +668,10 @@ def apply(t: Tables, state: tuple[int, ...], ev: Event) -> tuple[int, ...]:
     elif node.kind == "succeed":
         _goto(t, s, r, None)
     elif node.kind == "fail":
-        _raise(t, s, r, t.errors.index(node.error or "States.Fail"), task=False)
+        # BPMN: an error or cancel end event is a failure of the run (the
+        # process aborts), not a signal the caller reads.
+        _raise(t, s, r, t.errors.index(node.error or "States.Fail"),
+               task=bool(t.bpmn))
     else:  # pass, wait
         _goto(t, s, r, node.next)
     return tuple(s)

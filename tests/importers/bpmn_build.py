@@ -103,6 +103,25 @@ f'targetRef="{dst}"/>')
                         f'{condition}</bpmn:conditionExpression>'
                         '</bpmn:sequenceFlow>')
 
+    def subprocess(self, ident: str, inner: Process, *,
+                   transaction: bool = False) -> Process:
+        """An embedded sub-process (or transaction) ``ident`` whose start
+        event is ``{ident}_start``; ``inner`` holds its other elements."""
+        tag = "transaction" if transaction else "subProcess"
+        self.add(f'<bpmn:{tag} id="{ident}">')
+        self.add(f'  <bpmn:startEvent id="{ident}_start"/>')
+        self.lines.extend("  " + line for line in inner.lines)
+        self.errors.update(inner.errors)
+        return self.add(f"</bpmn:{tag}>")
+
+    def cancel_end(self, ident: str) -> Process:
+        return self.add(f'<bpmn:endEvent id="{ident}"><bpmn:cancelEventDefinition/>'
+                        '</bpmn:endEvent>')
+
+    def boundary_cancel(self, ident: str, on: str) -> Process:
+        return self.add(f'<bpmn:boundaryEvent id="{ident}" attachedToRef="{on}">'
+                        '<bpmn:cancelEventDefinition/></bpmn:boundaryEvent>')
+
     def event_subprocess(self, ident: str, code: str | None, inner: Process
                          ) -> Process:
         """An interrupting error event sub-process whose start event
@@ -195,6 +214,37 @@ def goldens() -> dict[str, Process]:
         inner = Process(pid="esp").throw_compensation("undo").end("failed")
         inner.flow("esp_start", "undo", "failed")
         out[name] = p.event_subprocess("esp", "E", inner)
+    # A transaction: B, then a gateway to its end or to a cancel end event;
+    # cancelling compensates what completed inside, then leaves by the
+    # cancel boundary event.
+    for name, handler in (("transaction_cancel", True),
+                          ("transaction_no_handler", False)):
+        inner = Process(pid="tx").task("B").gateway("x").end("tx_done")
+        inner.cancel_end("tx_cancel")
+        if handler:
+            inner.compensated_by("B", "UndoB")
+        inner.flow("tx_start", "B", "x").branch("x", "tx_done", "v == 0")
+        inner.branch("x", "tx_cancel", "v == 1")
+        p = Process(pid=name).start().subprocess("tx", inner, transaction=True)
+        p.end("ok").boundary_cancel("tx_cancelled", "tx").end("cancelled")
+        out[name] = p.flow("start", "tx", "ok").flow("tx_cancelled", "cancelled")
+    # A sub-process S holding B then C; E from C interrupts S (its boundary
+    # event), or S completes and D throws E afterwards. A compensation thrown
+    # at the process level reaches B only if S completed.
+    for name, late in (("subprocess_interrupted", False),
+                       ("subprocess_completed", True)):
+        inner = Process(pid="s").task("B").task("C").end("s_end")
+        inner.compensated_by("B", "UndoB").compensated_by("C", "UndoC")
+        inner.flow("S_start", "B", "C", "s_end")
+        p = Process(pid=name).start().subprocess("S", inner).end("ok")
+        p.throw_compensation("undo").end("failed")
+        if late:
+            p.task("D").boundary_error("D_failed", "D", "E")
+            p.flow("start", "S", "D", "ok").flow("D_failed", "undo", "failed")
+        else:
+            p.boundary_error("S_failed", "S", "E")
+            p.flow("start", "S", "ok").flow("S_failed", "undo", "failed")
+        out[name] = p
     return out
 
 

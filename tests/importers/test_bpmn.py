@@ -89,6 +89,15 @@ def test_golden_files_are_what_the_builder_writes() -> None:
     # handler.
     ("parallel_esp", set()),
     ("parallel_no_handler", {"left_in_place:B"}),
+    # A cancel end event cancels the transaction: what completed inside is
+    # compensated, then the cancel boundary event leads on (B has a handler,
+    # or not).
+    ("transaction_cancel", set()),
+    ("transaction_no_handler", {"left_in_place:B"}),
+    # An error interrupts sub-process S after B completed: S did not
+    # complete, so a compensation thrown outside does not reach B.
+    ("subprocess_interrupted", {"left_in_place:B"}),
+    ("subprocess_completed", set()),
 ])
 def test_rules_without_compensation_failures(name: str, expected: set[str],
                                             dialect: str) -> None:
@@ -189,7 +198,7 @@ def test_malformed_xml_is_located() -> None:
      "boundaryEvent 'late' with timerEventDefinition (non-interrupting)"),
     ('<bpmn:boundaryEvent id="msg" attachedToRef="A"><bpmn:messageEventDefinition/>'
      '</bpmn:boundaryEvent>', "boundaryEvent 'msg' with messageEventDefinition"),
-    ('<bpmn:subProcess id="inner"/>', "subProcess 'inner'"),
+    ('<bpmn:adHocSubProcess id="inner"/>', "adHocSubProcess 'inner'"),
     ('<bpmn:callActivity id="call"/>', "callActivity 'call'"),
 ])
 def test_unsupported_constructs_are_named_and_located(extra: str,
@@ -335,3 +344,10 @@ def test_broken_references_are_located_never_a_traceback(name: str) -> None:
                     assert d.help, d
                     codes_seen.add(d.code)
     assert len(codes_seen) >= 3  # the mutations reach several checks
+
+
+def test_a_sub_process_needs_one_plain_start_event() -> None:
+    p = saga().flow("start", "A", "end").add('<bpmn:subProcess id="inner"/>')
+    [(code, line, message)] = codes(p.xml())
+    assert code == "BPMN114" and "'inner'" in message
+    assert 'id="inner"' in p.xml().splitlines()[line - 1]
