@@ -27,13 +27,18 @@ The rules (docs/importers.md, "BPMN", cites each):
   stops the rest; Zeebe (8.5+) invokes them all at once and the incident
   stops only its own. The process then waits for an operator (``STUCK``).
 
-A structured parallel block (fork, branches, join) is a region of its own,
+An embedded sub-process or transaction is a region of one branch: an error
+escaping it goes to its boundary events; when interrupted, what completed
+inside it is not compensated later; a cancel end event cancels its
+transaction, compensating what completed inside, then leaves by the cancel
+boundary event. A structured parallel block (fork, branches, join) is a
+region of its own,
 run interleaved like an ASL Parallel; an interrupting timer boundary event on
 a task may fire while the call is in flight (the call may have taken effect;
 the task did not complete, so it is not compensated).
 
-Anything else (inclusive gateways, messages, signals, other timers, embedded
-and transaction sub-processes, call activities) is refused with a located
+Anything else (inclusive gateways, messages, signals, other timers, call
+activities, ad-hoc sub-processes) is refused with a located
 BPMN110 that names the element: a check that skipped part of the process
 would not be a verdict.
 """

@@ -11,7 +11,7 @@ semantics) and says where it disagrees.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
@@ -63,6 +63,8 @@ class Generated:
     codes: dict[str, list[str]]
     gateways: set[str]
     """Exclusive gateways (splits and joins)."""
+    subs: dict[str, set[str]] = field(default_factory=dict)
+    """Sub-process (or transaction) -> the elements inside it."""
 
 
 @st.composite
@@ -74,6 +76,7 @@ def processes(draw: st.DrawFn) -> Generated:
     p = Process(pid="gen").start()
     data: dict[str, int] = {}
     codes: dict[str, list[str]] = {}
+    subs: dict[str, set[str]] = {}
     n = [0]
 
     def fresh(prefix: str) -> str:
@@ -105,12 +108,41 @@ def processes(draw: st.DrawFn) -> Generated:
     prev = "start"
     for i in range(draw(st.integers(1, 4))):
         # The first block is a task: a process with none checks nothing.
-        block = "task" if i == 0 else draw(st.sampled_from(["task", "xor",
-                                                            "par"]))
+        block = "task" if i == 0 else draw(st.sampled_from(
+            ["task", "xor", "par", "sub", "tx"]))
         if block == "task":
             t = task()
             p.flow(prev, t)
             prev = t
+            continue
+        if block in ("sub", "tx"):
+            # A sub-process whose error boundary event catches E1 from its
+            # tasks, or a transaction that a cancel end event may cancel.
+            sub = fresh("S")
+            inner = Process(pid=sub)
+            chain = [fresh("T") for _ in range(draw(st.integers(1, 2)))]
+            for t in chain:
+                inner.task(t)
+                codes[t] = ["E1"] if block == "sub" else []
+            if block == "tx":
+                x, done, cancel = fresh("G"), fresh("End"), fresh("Cancel")
+                inner.gateway(x).end(done).cancel_end(cancel)
+                inner.flow(f"{sub}_start", *chain, x)
+                data[f"v{x}"] = draw(st.integers(0, 1))
+                inner.branch(x, done, f"v{x} == 0")
+                inner.branch(x, cancel, f"v{x} == 1")
+            else:
+                done = fresh("End")
+                inner.end(done).flow(f"{sub}_start", *chain, done)
+            p.subprocess(sub, inner, transaction=block == "tx")
+            b, e = fresh("B"), fresh("End")
+            if block == "tx":
+                p.boundary_cancel(b, sub)
+            else:
+                p.boundary_error(b, sub, "E1")
+            p.end(e).flow(b, e).flow(prev, sub)
+            subs[sub] = set(chain) | {f"{sub}_start", done}
+            prev = sub
             continue
         if block == "par":
             # Branches of plain tasks: SpiffWorkflow runs them interleaved,
@@ -147,7 +179,8 @@ def processes(draw: st.DrawFn) -> Generated:
     p.end("ok").flow(prev, "ok")
     gateways = {line.split('id="')[1].split('"')[0] for line in p.lines
                 if "<bpmn:exclusiveGateway" in line}
-    return Generated(process=p, data=data, codes=codes, gateways=gateways)
+    return Generated(process=p, data=data, codes=codes, gateways=gateways,
+                     subs=subs)
 
 
 @dataclass
@@ -174,7 +207,8 @@ def run_spiff(gen: Generated, choose: Callable[[list[Any]], Any]) -> SpiffRun:
     parser = _Parser()
     xml = etree.fromstring(gen.process.xml().encode())
     parser.add_bpmn_xml(etree.ElementTree(xml), filename="gen.bpmn")
-    wf = BpmnWorkflow(parser.get_spec(gen.process.pid))
+    wf = BpmnWorkflow(parser.get_spec(gen.process.pid),
+                      parser.get_subprocess_specs(gen.process.pid))
     for t in wf.get_tasks():
         t.data.update(gen.data)
     decisions: list[tuple[str, ...]] = []
@@ -202,6 +236,9 @@ def run_spiff(gen: Generated, choose: Callable[[list[Any]], Any]) -> SpiffRun:
                for t in wf.get_tasks(state=TaskState.COMPLETED)
                if t.task_spec.bpmn_id}
     completed = {t for t in reached if t in gen.codes}
+    # A sub-process that ran is visited even when its boundary event
+    # cancelled it.
+    reached |= {sub for sub, inner in gen.subs.items() if inner & reached}
     # A task with a boundary event sits behind Spiff's "<task>.Boundary
     # EventSplit" (no bpmn id of its own).
     taken = {str(t.task_spec.bpmn_id): str(c.task_spec.bpmn_id
