@@ -156,10 +156,6 @@ def graph_mapping(path: str | Path, *, compensations: MapArg = None
     the file as its own graph: for ASL read from the structure of the file
     (Catch routes and rollback chains; see ``_structure``), for Seata declared
     by CompensateState. :func:`mapping` is the one the lowering uses."""
-    from .._formats import looks_like_bpmn
-
-    if looks_like_bpmn(path):
-        return _bpmn_mapping(path)
     doc = read_document(path)
     check_shape(doc, detect(doc.data))
     sidecar = _sidecar(compensations)
@@ -173,19 +169,3 @@ def graph_mapping(path: str | Path, *, compensations: MapArg = None
     m = _asl.parse(doc, sidecar=sidecar, enumerate_paths=False)
     return as_map(m, infer(m, sidecar))
 
-
-def _bpmn_mapping(path: str | Path) -> CompensationMap:
-    """A BPMN file's mapping: each task's compensation handler, as its
-    compensation boundary event's association names it."""
-    from .graph_semantics import load_bpmn
-
-    im = load_bpmn(str(path))
-    entries = []
-    for task in im.forward:
-        handlers = im.undoes.compensations_of(task)
-        no_effect = task in im.undoes.no_effect
-        entries.append(MappingEntry(
-            forward=task, compensation=handlers[0] if handlers else None,
-            source="compensation boundary event" if handlers else "unmapped",
-            no_effect=no_effect))
-    return CompensationMap(entries=tuple(entries))

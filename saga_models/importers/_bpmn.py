@@ -580,9 +580,10 @@ def _unsupported(where: _Where, el: Any) -> Diagnostic:
         what += " (non-interrupting)"
     return where.reject(
         "BPMN110", el, f"{what} is not modelled by sagaproof yet",
-        "use service tasks, exclusive gateways, error boundary events, an "
-        "error event sub-process and compensation events (docs/importers.md, "
-        "BPMN); check other parts as their own process")
+        "use service tasks, exclusive and parallel gateways, error (and "
+        "interrupting timer) boundary events, an error event sub-process, "
+        "embedded sub-processes and transactions, and compensation events "
+        "(docs/importers.md, BPMN); check other parts as their own process")
 
 
 def _event_subprocess(el: Any, where: _Where, *, problems: list[Diagnostic],

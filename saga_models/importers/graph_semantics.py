@@ -48,6 +48,7 @@ from ._asl import (
 )
 from ._graph import BPMN_CANCEL, TASK_KINDS, Catcher, Graph, Node, Retrier
 from ._imported import ImportedMachine, load_machine, load_seata, load_sw
+from ._mapping import CompensationMap, MappingEntry
 from ._seata import CATCH_ALL as SEATA_CATCH_ALL
 
 
@@ -68,6 +69,21 @@ def load_bpmn(path: str, *, dialect: str = "camunda7") -> ImportedMachine:
             message=f"BPMN import needs {exc.name or 'lxml'}, which is not "
             "installed", help="pip install 'sagaproof[bpmn]'"),)) from None
     return load(path, dialect=dialect)
+
+
+def bpmn_mapping(path: str) -> CompensationMap:
+    """A BPMN file's mapping, as ``sagaproof mapping`` prints it: each task's
+    compensation handler, as its compensation boundary event's association
+    names it; a task with none is ``unmapped`` (reported, never guessed)."""
+    im = load_bpmn(path)
+    entries = []
+    for task in im.forward:
+        handlers = im.undoes.compensations_of(task)
+        entries.append(MappingEntry(
+            forward=task, compensation=handlers[0] if handlers else None,
+            source="compensation boundary event" if handlers else "unmapped",
+            no_effect=task in im.undoes.no_effect))
+    return CompensationMap(entries=tuple(entries))
 
 
 CAP = 2
@@ -856,6 +872,7 @@ __all__ = [
     "ImportedMachine",
     "Tables",
     "apply",
+    "bpmn_mapping",
     "describe",
     "enabled",
     "event_json",

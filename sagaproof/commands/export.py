@@ -82,7 +82,13 @@ def run_mapping(args: argparse.Namespace) -> int:
     from saga_models import importers
     from saga_models._formats import looks_like_bpmn
 
-    cmap = importers.graph_mapping(args.path, compensations=args.compensations)
+    if looks_like_bpmn(args.path):
+        from saga_models.importers.graph_semantics import bpmn_mapping
+
+        cmap = bpmn_mapping(args.path)
+    else:
+        cmap = importers.graph_mapping(args.path,
+                                       compensations=args.compensations)
     use = ("read from its compensation boundary events and associations "
            "(a BPMN file declares them; it takes no sidecar)"
            if looks_like_bpmn(args.path) else
