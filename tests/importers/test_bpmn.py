@@ -351,3 +351,21 @@ def test_a_sub_process_needs_one_plain_start_event() -> None:
     [(code, line, message)] = codes(p.xml())
     assert code == "BPMN114" and "'inner'" in message
     assert 'id="inner"' in p.xml().splitlines()[line - 1]
+
+
+def test_the_documented_counterexample_is_what_the_cli_prints(
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/importers.md shows the corpus file's counterexample: pinned."""
+    root = Path(__file__).parents[2]
+    if not (root / ".." / "shared" / "corpus").is_dir():
+        pytest.skip("corpus not present (../shared/corpus)")
+    command = ("sagaproof check ../shared/corpus/bpmn/trip-compensation-bernd"
+               ".bpmn --property compensation_completeness")
+    doc = (root / "docs" / "importers.md").read_text()
+    block = doc.split(f"$ {command}\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(root)
+    assert main(command.split()[1:]) == 1
+    out = capsys.readouterr().out
+    # The last line carries the time taken.
+    assert out.splitlines()[:-1] == block.splitlines()[:-1]
