@@ -116,6 +116,9 @@ class ImportedTransitionSystem:
             return "the execution times out (machine TimeoutSeconds)"
         if state[0] == gs.SUCCEEDED:
             return "the workflow ends after compensating"
+        if state[0] == gs.STUCK and t.errors[state[1] // 2 - 1] != gs.INCIDENT:
+            return (f"{t.errors[state[1] // 2 - 1]} is caught nowhere: Zeebe "
+                    "raises an incident and the instance waits for an operator")
         if state[0] == gs.STUCK:
             return ("the compensation stops at an incident (it waits for an "
                     "operator)")

@@ -729,7 +729,9 @@ def _raise(t: Tables, s: list[int], r: Region, error: int, *, task: bool
     s[r.base] = RAISED
     s[r.base + 1] = 2 * (error + 1) + task
     if r.index == 0:
-        s[0] = FAILED
+        # Zeebe raises an incident for an error nothing catches (the
+        # instance waits); Camunda 7 and the others end the execution.
+        s[0] = STUCK if t.bpmn == "zeebe" else FAILED
         s[1] = s[r.base + 1]
 
 

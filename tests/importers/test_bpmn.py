@@ -11,6 +11,7 @@ off sagaproof's output.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from pathlib import Path
@@ -359,6 +360,8 @@ def test_the_documented_counterexample_is_what_the_cli_prints(
     """docs/importers.md shows the corpus file's counterexample: pinned."""
     root = Path(__file__).parents[2]
     if not (root / ".." / "shared" / "corpus").is_dir():
+        if os.environ.get("CI"):
+            raise RuntimeError("the corpus is missing (../shared/corpus)")
         pytest.skip("corpus not present (../shared/corpus)")
     command = ("sagaproof check ../shared/corpus/bpmn/trip-compensation-bernd"
                ".bpmn --property compensation_completeness")
@@ -369,3 +372,12 @@ def test_the_documented_counterexample_is_what_the_cli_prints(
     out = capsys.readouterr().out
     # The last line carries the time taken.
     assert out.splitlines()[:-1] == block.splitlines()[:-1]
+
+
+def test_an_uncaught_error_ends_camunda7_and_halts_zeebe() -> None:
+    def ends(dialect: str) -> set[str]:
+        t, states, _ = reachable("uncaught_error_end", dialect)
+        return {gs.STATUS_NAMES[s[0]] for s in states if gs.is_terminal(t, s)}
+
+    assert ends("camunda7") == {"SUCCEEDED", "FAILED"}
+    assert ends("zeebe") == {"SUCCEEDED", "STUCK"}
