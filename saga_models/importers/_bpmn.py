@@ -360,6 +360,17 @@ def _lower(proc: Any, comp: _Compensation, where: _Where, dialect: str
                 "check each branch as its own process"))
             continue
         nxt = outs[0] if outs else None
+        loop = next((c for c in el if isinstance(c.tag, str) and _local(c) in
+                     ("multiInstanceLoopCharacteristics",
+                      "standardLoopCharacteristics")), None)
+        if loop is not None:
+            # A loop or multi-instance activity runs its body many times:
+            # checking it as one run would not be a verdict.
+            problems.append(where.reject(
+                "BPMN110", el, f"{_what(el)} with {_local(loop)} is not "
+                "modelled by sagaproof yet", "check the activity without "
+                "its loop marker (one instance), or as its own process"))
+            continue
         if kind in _TASKS:
             if ident in comp.handlers:
                 nodes[ident] = Node(name=ident, kind="task", span=span, raw=raw)

@@ -201,6 +201,9 @@ def test_malformed_xml_is_located() -> None:
      '</bpmn:boundaryEvent>', "boundaryEvent 'msg' with messageEventDefinition"),
     ('<bpmn:adHocSubProcess id="inner"/>', "adHocSubProcess 'inner'"),
     ('<bpmn:callActivity id="call"/>', "callActivity 'call'"),
+    ('<bpmn:serviceTask id="each"><bpmn:multiInstanceLoopCharacteristics/>'
+     '</bpmn:serviceTask>',
+     "serviceTask 'each' with multiInstanceLoopCharacteristics"),
 ])
 def test_unsupported_constructs_are_named_and_located(extra: str,
                                                       element: str) -> None:
