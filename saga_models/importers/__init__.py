@@ -168,4 +168,3 @@ def graph_mapping(path: str | Path, *, compensations: MapArg = None
 
     m = _asl.parse(doc, sidecar=sidecar, enumerate_paths=False)
     return as_map(m, infer(m, sidecar))
-
