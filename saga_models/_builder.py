@@ -298,6 +298,14 @@ class SagaBuilder:
                                         span=_call_site()))
         return self
 
+    def record(self, name: str, **fields: int) -> SagaBuilder:
+        """Declare a keyed record (its name is its key) with its fields' initial
+        values; it has a version too (see :class:`Resource`)."""
+        self._resources.append(Resource(name=name, kind="record",
+                                        fields=tuple(fields.items()),
+                                        span=_call_site()))
+        return self
+
     def invariant(self, name: str, expr: str) -> SagaBuilder:
         """Declare an invariant over the resources, e.g. ``stock >= 0``."""
         self._invariants.append(ResourceInvariant(name=name, expr=expr,

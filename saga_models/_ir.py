@@ -116,11 +116,21 @@ class CircuitBreaker:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resource:
     """A shared resource many saga instances act on: a bounded integer counter
-    (stock, balance, seats)."""
+    (stock, balance, seats), or a keyed record with a version (an order row, a
+    reservation; its name is its key).
+
+    A record's fields are read and written as ``name.field``; ``name.version``
+    starts at 0 and goes up by one with every action or compensation that
+    writes the record (the participant's row version, which a step can check).
+    """
 
     name: str
     initial: int = 0
-    """Its value before any instance has run."""
+    """A counter's value before any instance has run."""
+    kind: str = "counter"
+    """``counter`` or ``record``."""
+    fields: tuple[tuple[str, int], ...] = ()
+    """A record's ``(field, initial value)`` pairs."""
     span: Span = UNKNOWN_SPAN
 
 
@@ -143,6 +153,13 @@ class Effect:
     updates: tuple[tuple[str, str], ...] = ()
     """``(resource, expression)``: assignments, all evaluated in the state
     before the effect."""
+    version_checks: tuple[tuple[str, str], ...] = ()
+    """``(record, local)``: the version file countermeasure. The action takes
+    effect only if the record's version is still the one read into the local
+    (``read: {v: order.version}``); otherwise it fails as a business failure."""
+    rereads: tuple[str, ...] = ()
+    """Locals the action rereads (the reread value countermeasure): it takes
+    effect only if each still equals its resource's current value."""
     span: Span = UNKNOWN_SPAN
 
 
@@ -342,7 +359,9 @@ def _semantic_dict(value: object) -> dict[str, object]:
         if name.startswith("_") or name in {"span", "field_spans",
                                             "import_diagnostics", "source_format"}:
             continue
-        if name in _ISOLATION_FIELDS and getattr(value, name) in ((), None, 1):
+        if ((name in _ISOLATION_FIELDS and getattr(value, name) in ((), None, 1))
+                or (isinstance(value, Resource) and name == "kind"
+                    and value.kind == "counter")):
             # Left out when unused, so every definition without shared
             # resources keeps the hash it had before they existed.
             continue
@@ -351,7 +370,8 @@ def _semantic_dict(value: object) -> dict[str, object]:
 
 
 _ISOLATION_FIELDS = frozenset({"resources", "invariants", "instances",
-                               "semantic_locks", "effect", "compensation_effect"})
+                               "semantic_locks", "effect", "compensation_effect",
+                               "fields", "version_checks", "rereads"})
 
 
 def _plain(value: object) -> object:

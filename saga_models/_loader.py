@@ -246,8 +246,12 @@ class _Lowering:
         for name, value in raw.items():
             ptr = f"/resources/{name}"
             if isinstance(value, Mapping) and self.ok_deep(ptr):
-                out.append(Resource(name=str(name), initial=int(value["initial"]),
-                                    span=self.doc.span(ptr)))
+                fields = value.get("fields") or {}
+                out.append(Resource(
+                    name=str(name), initial=int(value.get("initial", 0)),
+                    kind=str(value.get("kind", "counter")),
+                    fields=tuple((str(f), int(v)) for f, v in fields.items()),
+                    span=self.doc.span(ptr)))
         return tuple(out)
 
     def invariants(self, raw: Any) -> tuple[ResourceInvariant, ...]:

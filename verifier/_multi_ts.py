@@ -157,7 +157,7 @@ class MultiSagaTransitionSystem:
                         expected[r] += d
             actual = comp.resources_of(state)
             for r, name in enumerate(comp.resource_names):
-                if actual[name] != expected[r]:
+                if comp.conserved[r] and actual[name] != expected[r]:
                     return (
                         f"every instance ended but {name}={actual[name]}, not "
                         f"{expected[r]} (initial {comp.initial_values[r]} plus "
@@ -189,6 +189,7 @@ class MultiSagaTransitionSystem:
                 description="no instance overwrites a resource from a value it "
                 "read before another instance changed it",
                 on_transition=note("lost update")))
+            out += self._countermeasures()
         seen: set[str] = set()
         for saga in self.sagas:
             for inv in saga.invariants:
@@ -198,9 +199,57 @@ class MultiSagaTransitionSystem:
                 out.append(self._invariant(inv.name, inv.expr))
         return tuple(out)
 
+    def _countermeasures(self) -> list[Property]:
+        """One property per declared version check or reread: the step makes
+        no lost update (what the countermeasure is there to remove). It is
+        violated, with the anomaly's counterexample, when the countermeasure
+        does not cover what the step writes (e.g. the version was read after
+        the value, or another local feeds the write)."""
+        out: list[Property] = []
+        done: set[int] = set()
+        for saga in self.sagas:
+            if id(saga) in done:
+                continue
+            done.add(id(saga))
+            for step in saga.steps:
+                eff = step.effect
+                if eff is None:
+                    continue
+                for kind, what in (
+                        ("version_check", ", ".join(
+                            f"{rec}.version == {loc}"
+                            for rec, loc in eff.version_checks)),
+                        ("reread", ", ".join(eff.rereads))):
+                    if what:
+                        out.append(self._countermeasure(saga, step.name, kind,
+                                                        what))
+        return out
+
+    def _countermeasure(self, saga: Saga, step: str, kind: str,
+                        what: str) -> Property:
+        tag = f"(step {step!r})"
+        sagas = self.sagas
+
+        def check(src: StateT, label: Any, dst: StateT) -> str | None:
+            ev: InstanceEvent = label
+            if sagas[ev.instance] is not saga:
+                return None
+            for n in ev.notes:
+                if n.startswith("lost update") and tag in n:
+                    return (f"the {kind} ({what}) in step {step!r} does not "
+                            f"remove the lost update: {n}")
+            return None
+
+        prefix = f"{saga.name}." if len({s.name for s in sagas}) > 1 else ""
+        return Property(
+            name=f"{kind}:{prefix}{step}",
+            description=f"countermeasure: the {kind} ({what}) in step {step!r} "
+            "removes the step's lost updates",
+            on_transition=check)
+
     def _invariant(self, name: str, text: str) -> Property:
-        expr = parse_expr(text)
         comp = self.comp
+        expr = parse_expr(text, records=comp.records)
         idx = [(n, comp.resource_names.index(n)) for n in expr.counters
                if n in comp.resource_names]
 
