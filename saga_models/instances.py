@@ -263,10 +263,13 @@ class Composition:
         bumps = tuple(ri[f"{rec}.version"] for rec in sorted(
             {names[u.resource].partition(".")[0] for u in updates}
             & self.records))
-        touches |= decides
+        # A version bump is a write of the version slot: whatever relates
+        # steps by the slots they touch (locks, independence) must see it.
+        touches |= decides | set(bumps)
         return _Eff(guard=guard, reads=reads, updates=tuple(updates),
                     touches=frozenset(touches), decides=frozenset(decides),
-                    writes=frozenset(u.resource for u in updates), bumps=bumps)
+                    writes=frozenset(u.resource for u in updates) | set(bumps),
+                    bumps=bumps)
 
     # --- the semantics -------------------------------------------------------------
     def initial(self) -> tuple[int, ...]:
