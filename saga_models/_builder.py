@@ -78,6 +78,7 @@ class SagaBuilder:
         self._invariants: list[ResourceInvariant] = []
         self._instances = 1
         self._locks: tuple[str, ...] = ()
+        self._pessimistic: tuple[str, ...] = ()
 
     # --- problems found while building ---------------------------------------
     def _problem(self, code: str, message: str, span: Span, help: str) -> None:
@@ -317,6 +318,12 @@ class SagaBuilder:
         self._instances = count
         return self
 
+    def pessimistic_view(self, *resources: str) -> SagaBuilder:
+        """Declare the saga's order a pessimistic view of ``resources`` (see
+        :class:`Saga`)."""
+        self._pessimistic += resources
+        return self
+
     def semantic_lock(self, *resources: str) -> SagaBuilder:
         """Put ``resources`` under a semantic lock (see :class:`Saga`)."""
         self._locks += resources
@@ -338,6 +345,7 @@ class SagaBuilder:
             invariants=tuple(self._invariants),
             instances=self._instances,
             semantic_locks=self._locks,
+            pessimistic_view=self._pessimistic,
             source_format="builder",
             span=self._span,
         )

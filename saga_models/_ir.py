@@ -272,6 +272,12 @@ class Saga:
     """Countermeasure: resources under a semantic lock. While an instance holds
     an uncommitted effect on one, another instance's step that reads or writes
     it fails as a business failure instead of seeing the pending value."""
+    pessimistic_view: tuple[str, ...] = ()
+    """Countermeasure: resources this saga's order is a pessimistic view of.
+    Its writes to them are made only by steps that are never compensated (the
+    pivot and retriable steps, run last), so no other instance can decide on
+    a change of them that is later rolled back; the composed check verifies
+    it (property ``pessimistic_view:<resource>``)."""
     span: Span = UNKNOWN_SPAN
     _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
     _dependents: tuple[tuple[int, ...], ...] = field(
@@ -371,7 +377,8 @@ def _semantic_dict(value: object) -> dict[str, object]:
 
 _ISOLATION_FIELDS = frozenset({"resources", "invariants", "instances",
                                "semantic_locks", "effect", "compensation_effect",
-                               "fields", "version_checks", "rereads"})
+                               "fields", "version_checks", "rereads",
+                               "pessimistic_view"})
 
 
 def _plain(value: object) -> object:

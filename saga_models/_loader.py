@@ -175,6 +175,7 @@ class _Lowering:
             invariants=self.invariants(data.get("invariants")),
             instances=self.get(data, "instances", "", _integer, 1),
             semantic_locks=self.get(data, "semantic_locks", "", _names, ()),
+            pessimistic_view=self.get(data, "pessimistic_view", "", _names, ()),
             source_format=self.doc.fmt,
             span=self.doc.span(""),
         )

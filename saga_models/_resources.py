@@ -209,6 +209,14 @@ def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
                 code="SAGA161",
                 message=f"semantic lock on unknown resource={lock!r}",
                 span=saga.span, help="name a resource declared under 'resources:'")
+    for res in saga.pessimistic_view:
+        if res not in resources and res not in records:
+            yield Diagnostic(
+                code="SAGA170",
+                message=f"pessimistic view of unknown resource={res!r}",
+                span=saga.span, help="name a resource declared under "
+                "'resources:'" + (f": {', '.join(sorted(resources))}"
+                                  if resources else ""))
     if not 1 <= saga.instances <= MAX_INSTANCES:
         yield Diagnostic(code="SAGA163",
                          message=f"instances={saga.instances!r} must be from 1 to "

@@ -68,6 +68,15 @@ def compile_model(
     A saga that declares shared resources, or runs as several ``instances``
     (given here or in the definition), is composed over its resources.
     """
+    from saga_models._scenario import Scenario
+
+    if isinstance(definition, Scenario):
+        if instances is not None:
+            raise ValueError("--instances applies to one saga; a scenario gives "
+                             "each saga its count")
+        from ._multi_ts import MultiSagaTransitionSystem
+
+        return "saga", MultiSagaTransitionSystem(definition.sagas, faults)
     if isinstance(definition, Saga):
         count = instances if instances is not None else definition.instances
         if count < 1:
@@ -148,7 +157,7 @@ def check(
             definition = {"asl": load_machine, "seata": load_seata,
                           "sw": load_sw}[fmt](doc)
         else:
-            definition = load(definition)
+            definition = load(definition, scenarios=True)
     if isinstance(faults, str):
         faults = FaultModel.parse(faults)
     kind, ts = compile_model(definition, faults, instances=instances)

@@ -190,6 +190,7 @@ class MultiSagaTransitionSystem:
                 "read before another instance changed it",
                 on_transition=note("lost update")))
             out += self._countermeasures()
+            out += self._pessimistic_views()
         seen: set[str] = set()
         for saga in self.sagas:
             for inv in saga.invariants:
@@ -246,6 +247,55 @@ class MultiSagaTransitionSystem:
             description=f"countermeasure: the {kind} ({what}) in step {step!r} "
             "removes the step's lost updates",
             on_transition=check)
+
+    def _pessimistic_views(self) -> list[Property]:
+        """One property per resource a saga declares its order a pessimistic
+        view of: no other instance decides on a change of it by this saga
+        that is then compensated (a dirty read of it)."""
+        out: list[Property] = []
+        done: set[int] = set()
+        several = len({s.name for s in self.sagas}) > 1
+        for saga in self.sagas:
+            if id(saga) in done:
+                continue
+            done.add(id(saga))
+            for res in saga.pessimistic_view:
+                prefix = f"{saga.name}." if several else ""
+                out.append(Property(
+                    name=f"pessimistic_view:{prefix}{res}",
+                    description=f"countermeasure: saga {saga.name!r} writes "
+                    f"{res} only in steps that are never compensated, so no "
+                    "instance reads its changes of it dirty",
+                    on_transition=self._view_check(saga, res)))
+        return out
+
+    def _view_check(self, saga: Saga, res: str) -> Any:
+        sagas = self.sagas
+        # The static reason, named in the report: steps that write the
+        # resource and can still be compensated (they run before the pivot).
+        risky = [s.name for s in saga.steps
+                 if s.compensation is not None and s.effect is not None
+                 and any(r == res or r.startswith(f"{res}.")
+                         for r, _ in s.effect.updates)]
+        why = (f"step(s) {', '.join(map(repr, risky))} write {res} and can be "
+               "compensated (make them retriable steps after the pivot); "
+               if risky else "")
+
+        def check(src: StateT, label: Any, dst: StateT) -> str | None:
+            ev: InstanceEvent = label
+            if sagas[ev.instance] is not saga:
+                return None
+            for n in ev.notes:
+                if not n.startswith("dirty read"):
+                    continue
+                decided = n.split("decided on ", 1)[1].split(" while", 1)[0]
+                if any(r == res or r.startswith(f"{res}.")
+                       for r in decided.split(", ")):
+                    return (f"the order of saga {saga.name!r} is not a "
+                            f"pessimistic view of {res}: {why}{n}")
+            return None
+
+        return check
 
     def _invariant(self, name: str, text: str) -> Property:
         comp = self.comp
