@@ -160,6 +160,13 @@ class Effect:
     rereads: tuple[str, ...] = ()
     """Locals the action rereads (the reread value countermeasure): it takes
     effect only if each still equals its resource's current value."""
+    high_risk: str | None = None
+    """The by value countermeasure: a condition on the resources and locals
+    when the action would take effect. When it holds (a high-risk request) the
+    action runs under a semantic lock on ``high_risk_lock``; otherwise without
+    one (the low-risk path accepts the anomaly)."""
+    high_risk_lock: tuple[str, ...] = ()
+    """Resources the high-risk path locks."""
     span: Span = UNKNOWN_SPAN
 
 
@@ -378,6 +385,7 @@ def _semantic_dict(value: object) -> dict[str, object]:
 _ISOLATION_FIELDS = frozenset({"resources", "invariants", "instances",
                                "semantic_locks", "effect", "compensation_effect",
                                "fields", "version_checks", "rereads",
+                               "high_risk", "high_risk_lock",
                                "pessimistic_view"})
 
 

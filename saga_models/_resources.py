@@ -29,12 +29,16 @@ def effect_from_data(raw: Mapping[str, Any], span: Span) -> Effect:
     reads = raw.get("read") or {}
     updates = raw.get("update") or {}
     checks = raw.get("version_check") or {}
+    by_value = raw.get("by_value") or {}
+    risk = by_value.get("high_risk")
     return Effect(
         guard=str(guard) if guard is not None else None,
         reads=tuple((str(k), str(v)) for k, v in reads.items()),
         updates=tuple((str(k), str(v)) for k, v in updates.items()),
         version_checks=tuple((str(k), str(v)) for k, v in checks.items()),
         rereads=tuple(str(x) for x in raw.get("reread") or ()),
+        high_risk=str(risk) if risk is not None else None,
+        high_risk_lock=tuple(str(x) for x in by_value.get("lock") or ()),
         span=span,
     )
 
@@ -181,6 +185,10 @@ def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
                 yield from names(text, span, f"{where}.update.{res}")
             yield from _countermeasure_diagnostics(
                 eff, field, where, span, records=records, source=source)
+            if eff.high_risk is not None:
+                yield from _by_value_diagnostics(eff, field, where, span,
+                                                 resources | records)
+                yield from names(eff.high_risk, span, f"{where}.by_value")
     for step in saga.steps:
         if step.cache_ttl is not None and (step.effect or step.compensation_effect):
             yield Diagnostic(
@@ -305,3 +313,26 @@ def _countermeasure_diagnostics(
                 message=f"{where}: reread of {local!r}, which no step reads",
                 span=span, help=f"read it in an earlier step, e.g. "
                 f"'read: {{{local}: <resource>}}'")
+
+
+def _by_value_diagnostics(eff: Effect, field: str, where: str, span: Span,
+                          known: set[str] | frozenset[str]
+                          ) -> Iterator[Diagnostic]:
+    """By value chooses a lock before an action takes effect: not on a
+    compensation, and only on declared resources (SAGA177)."""
+    if field == "compensation_effect":
+        yield Diagnostic(
+            code="SAGA177", message=f"{where} has by_value",
+            span=span, help="a compensation must always be able to undo; put "
+            "by_value on the action's effect")
+    if not eff.high_risk_lock:
+        yield Diagnostic(
+            code="SAGA177", message=f"{where}: by_value locks nothing",
+            span=span, help="write e.g. 'by_value: {high_risk: \"stock <= 1\", "
+            "lock: [stock]}'")
+    for res in eff.high_risk_lock:
+        if res not in known:
+            yield Diagnostic(
+                code="SAGA177",
+                message=f"{where}: by_value lock on unknown resource={res!r}",
+                span=span, help="name a resource declared under 'resources:'")

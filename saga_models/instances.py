@@ -102,6 +102,9 @@ class _Eff:
     writes: frozenset[int]
     bumps: tuple[int, ...] = ()
     """Version slots of the records it writes (each goes up by one)."""
+    risk: Expr | None = None
+    """By value: when this holds, the action runs under ``risk_lock``."""
+    risk_lock: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +202,11 @@ class Composition:
         self.width = off
         kinds: dict[int, int] = {}
         self._kind = tuple(kinds.setdefault(id(s), len(kinds)) for s in self.sagas)
-        self._local = not self.track and not self.locks
+        # Locks (declared, or chosen by value) make an instance's moves depend
+        # on the other instances' blocks.
+        self._local = not self.track and not self.locks and not any(
+            e is not None and e.risk is not None
+            for inst in self.instances for e in inst.action)
         groups: dict[int, list[int]] = {}
         for i, kind in enumerate(self._kind):
             groups.setdefault(kind, []).append(i)
@@ -266,10 +273,15 @@ class Composition:
         # A version bump is a write of the version slot: whatever relates
         # steps by the slots they touch (locks, independence) must see it.
         touches |= decides | set(bumps)
+        risk = (parse_expr(eff.high_risk, records=self.records)
+                if eff.high_risk is not None else None)
+        risk_lock = frozenset(
+            i for i, n in enumerate(names)
+            if n in eff.high_risk_lock or n.partition(".")[0] in eff.high_risk_lock)
         return _Eff(guard=guard, reads=reads, updates=tuple(updates),
                     touches=frozenset(touches), decides=frozenset(decides),
                     writes=frozenset(u.resource for u in updates) | set(bumps),
-                    bumps=bumps)
+                    bumps=bumps, risk=risk, risk_lock=risk_lock)
 
     # --- the semantics -------------------------------------------------------------
     def initial(self) -> tuple[int, ...]:
@@ -461,7 +473,12 @@ class Composition:
 
     def _apply_action(self, s: list[int], i: int, j: int, eff: _Eff,
                       notes: list[str]) -> _Blocked | None:
-        for r in eff.touches & self.locks:
+        locked = eff.touches & self.locks
+        if eff.risk is not None and eff.risk.evaluate(self._env(s, i), {}):
+            # By value: a high-risk request takes the lock; a low-risk one
+            # goes ahead without it.
+            locked |= eff.risk_lock
+        for r in locked:
             if self._holders(s, i, r):
                 return _Blocked(by_guard=False)
         if eff.guard is not None:

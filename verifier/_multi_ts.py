@@ -191,6 +191,7 @@ class MultiSagaTransitionSystem:
                 on_transition=note("lost update")))
             out += self._countermeasures()
             out += self._pessimistic_views()
+            out += self._by_values()
         seen: set[str] = set()
         for saga in self.sagas:
             for inv in saga.invariants:
@@ -293,6 +294,56 @@ class MultiSagaTransitionSystem:
                        for r in decided.split(", ")):
                     return (f"the order of saga {saga.name!r} is not a "
                             f"pessimistic view of {res}: {why}{n}")
+            return None
+
+        return check
+
+    def _by_values(self) -> list[Property]:
+        """One property per step that chooses its lock by value: no instance
+        of its saga makes a dirty read of what the step decides on. It is
+        violated when the high-risk condition lets a request that can read
+        dirty through without the lock (or the lock misses a resource the
+        step decides on)."""
+        out: list[Property] = []
+        comp = self.comp
+        several = len({s.name for s in self.sagas}) > 1
+        done: set[int] = set()
+        for inst in comp.instances:
+            saga = inst.saga
+            if id(saga) in done:
+                continue
+            done.add(id(saga))
+            for j, step in enumerate(saga.steps):
+                eff, compiled = step.effect, inst.action[j]
+                if eff is None or eff.high_risk is None or compiled is None:
+                    continue
+                decided = {comp.resource_names[r] for r in compiled.decides}
+                prefix = f"{saga.name}." if several else ""
+                what = (f"high risk when {eff.high_risk}: lock "
+                        f"{', '.join(eff.high_risk_lock)}")
+                out.append(Property(
+                    name=f"by_value:{prefix}{step.name}",
+                    description=f"countermeasure: step {step.name!r} chooses "
+                    f"its lock by value ({what}) so that no instance reads "
+                    "dirty what it decides on",
+                    on_transition=self._by_value_check(saga, step.name, what,
+                                                       decided)))
+        return out
+
+    def _by_value_check(self, saga: Saga, step: str, what: str,
+                        decided: set[str]) -> Any:
+        sagas = self.sagas
+
+        def check(src: StateT, label: Any, dst: StateT) -> str | None:
+            for n in label.notes:
+                if not n.startswith("dirty read: instance "):
+                    continue
+                reader = int(n.removeprefix("dirty read: instance ")
+                             .split(" ", 1)[0]) - 1
+                names = n.split("decided on ", 1)[1].split(" while", 1)[0]
+                if sagas[reader] is saga and decided & set(names.split(", ")):
+                    return (f"the by value choice in step {step!r} ({what}) "
+                            f"does not remove the dirty read: {n}")
             return None
 
         return check
