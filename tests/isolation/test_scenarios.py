@@ -149,3 +149,20 @@ def test_pessimistic_view_of_an_unknown_resource_is_refused() -> None:
         _create_order().pessimistic_view("credits").build()
     (d,) = exc.value.diagnostics
     assert d.code == "SAGA170" and "credit" in d.help
+
+
+def test_shipped_scenarios_match_the_schema_editors_use() -> None:
+    import json
+
+    import jsonschema
+
+    from saga_models._source import read_document
+
+    schema = json.loads((ROOT / "saga_models" / "schema" /
+                         "scenario.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    files = sorted(ISOLATION.glob("*.scenario.yaml"))
+    assert len(files) >= 2
+    for path in files:
+        assert list(validator.iter_errors(read_document(path).data)) == [], path
