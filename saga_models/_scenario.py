@@ -45,7 +45,8 @@ class ScenarioMember:
     """The definition file, as written in the scenario."""
     saga: Saga
     count: int = 1
-    """Instances of this saga in the composition."""
+    """Instances of this saga in the composition (the scenario's ``count:``,
+    else the saga's own ``instances:``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +104,10 @@ def load_scenario_document(doc: Document, *,
     data = doc.data
     base = Path(doc.file).parent
     members: list[ScenarioMember] = []
+    # One file named twice is one saga (its instances are interchangeable,
+    # which symmetry reduction relies on).
+    loaded: dict[Path, Any] = {}
+    names: dict[str, tuple[Path, int]] = {}
     for i, raw in enumerate(data["sagas"]):
         ptr = f"/sagas/{i}"
         path = str(raw["path"])
@@ -113,11 +118,13 @@ def load_scenario_document(doc: Document, *,
                 help=f"write the path relative to the scenario file's folder "
                 f"({str(base)!r})"))
             continue
+        where = (base / path).resolve()
         try:
-            saga = load_member(base / path)
+            saga = loaded.get(where) or load_member(base / path)
         except InvalidDefinition as exc:
             problems += exc.diagnostics
             continue
+        loaded[where] = saga
         if not isinstance(saga, Saga):
             problems.append(Diagnostic(
                 code="SAGA172",
@@ -126,8 +133,19 @@ def load_scenario_document(doc: Document, *,
                 span=doc.span(f"{ptr}/path"),
                 help="a scenario composes saga definitions ('saga:' files)"))
             continue
-        members.append(ScenarioMember(path=path, saga=saga,
-                                      count=int(raw.get("count", 1))))
+        first = names.setdefault(saga.name, (where, i))
+        if first[0] != where:
+            problems.append(Diagnostic(
+                code="SAGA178",
+                message=f"sagas[{i}]: path={path!r} is saga {saga.name!r}, "
+                f"the name of sagas[{first[1]}] too",
+                span=doc.span(f"{ptr}/path"),
+                help="rename one of the sagas: properties and counterexamples "
+                "name instances by their saga"))
+            continue
+        # Without a count, the saga's own 'instances:' says how many.
+        members.append(ScenarioMember(
+            path=path, saga=saga, count=int(raw.get("count", saga.instances))))
     if problems:
         raise InvalidDefinition(tuple(problems))
     problems += _conflicts(doc, members)

@@ -107,12 +107,14 @@ _SAGA = ("saga: {name}\nresources: {{credit: {{initial: {initial}}}}}\n"
     ("sagas:\n  - {path: a.yaml, count: 40}\n  - {path: a.yaml, count: 40}\n",
      "SAGA174", 3),
     ("sagas:\n  - {path: bad.yaml}\n", "SAGA161", 4),
+    ("sagas:\n  - {path: a.yaml}\n  - {path: a2.yaml}\n", "SAGA178", 4),
 ])
 def test_bad_scenarios_are_located_diagnostics(
     tmp_path: Path, body: str, code: str, line: int | None,
 ) -> None:
     _write(tmp_path, "a.yaml", _SAGA.format(name="a", initial=0))
     _write(tmp_path, "b.yaml", _SAGA.format(name="b", initial=3))
+    _write(tmp_path, "a2.yaml", _SAGA.format(name="a", initial=0))
     _write(tmp_path, "bad.yaml", "saga: bad\nresources: {credit: {initial: 0}}\n"
            "steps:\n  - {name: a, participant: p, compensation: u, "
            "effect: {guard: 'credt >= 1'}}\n")
@@ -166,3 +168,18 @@ def test_shipped_scenarios_match_the_schema_editors_use() -> None:
     assert len(files) >= 2
     for path in files:
         assert list(validator.iter_errors(read_document(path).data)) == [], path
+
+
+def test_one_file_named_twice_is_one_saga_and_counts_default_to_instances(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, "a.yaml", "instances: 2\n" + _SAGA.format(name="a",
+                                                                 initial=0))
+    path = _write(tmp_path, "s.yaml", "scenario: s\nsagas:\n  - {path: a.yaml}\n"
+                  "  - {path: ./a.yaml, count: 1}\n")
+    scenario = load(path, scenarios=True)
+    assert [m.count for m in scenario.members] == [2, 1]
+    first, second = (m.saga for m in scenario.members)
+    assert first is second
+    names = [r.property for r in check(scenario, faults="fail").results]
+    assert len(names) == len(set(names))
