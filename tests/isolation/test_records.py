@@ -256,3 +256,14 @@ def test_a_bad_record_exits_2_with_a_help_line(
     assert main(["check", str(path), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "SAGA167" in err and "order.total" in err and "Traceback" not in err
+
+
+def test_an_invariant_over_a_record_field_both_ways() -> None:
+    one = _order(version="none").instances(1).invariant("one_item",
+                                                         "order.total <= 1")
+    assert _result(check(one.build(), faults="fail"),
+                   "invariant:one_item").verdict is Verdict.HOLDS
+    two = _order(version="none").invariant("one_item", "order.total <= 1")
+    res = _result(check(two.build(), faults="fail"), "invariant:one_item")
+    assert res.verdict is Verdict.VIOLATED
+    assert "order.total=2" in res.reason

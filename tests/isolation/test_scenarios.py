@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from saga_models import InvalidDefinition, SagaBuilder, load
-from saga_models._scenario import Scenario, ScenarioMember
+from saga_models import InvalidDefinition, SagaBuilder, Scenario, ScenarioMember, load
 from sagaproof.cli import main
 from tests.expectations import expectation
 from verifier import CheckResult, PropertyResult, Verdict, check
