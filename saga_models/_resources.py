@@ -336,3 +336,27 @@ def _by_value_diagnostics(eff: Effect, field: str, where: str, span: Span,
                 code="SAGA177",
                 message=f"{where}: by_value lock on unknown resource={res!r}",
                 span=span, help="name a resource declared under 'resources:'")
+
+
+def pessimistic_view_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
+    """A declared pessimistic view that the saga's order is not (SAGA179, a
+    structure rule): a compensatable step writes one of its resources, so the
+    write can be rolled back after another saga has read it. The composed
+    check shows the dirty read itself (``pessimistic_view:<resource>``)."""
+    from ._ir import StepKind
+
+    for res in saga.pessimistic_view:
+        for step in saga.steps:
+            eff = step.effect
+            if step.kind is not StepKind.COMPENSATABLE or eff is None:
+                continue
+            if any(r == res or r.startswith(f"{res}.") for r, _ in eff.updates):
+                yield Diagnostic(
+                    code="SAGA179",
+                    message=f"pessimistic_view of {res!r}, but compensatable "
+                    f"step {step.name!r} writes it (its write can be rolled "
+                    "back after another saga read it)",
+                    span=step.span_of("effect"),
+                    help="move the write to a retriable step after the pivot "
+                    "(run the steps that can fail first), or drop "
+                    f"{res!r} from pessimistic_view")

@@ -62,6 +62,14 @@ def test_pessimistic_view_both_ways() -> None:
     assert "'refund_credit'" in res.reason
     assert res.counterexample is not None
     assert _result(broken, "no_dirty_read").verdict is Verdict.VIOLATED
+    # The order alone says so too: a structure rule, located at the step.
+    structure = _result(broken, "structure")
+    assert structure.verdict is Verdict.VIOLATED
+    assert "SAGA179" in structure.reason and "'refund_credit'" in structure.reason
+    alone = check(_cancel_order(pessimistic=False).build(), faults="fail")
+    assert _result(alone, "structure").verdict is Verdict.VIOLATED
+    assert (_result(alone, "pessimistic_view:credit").verdict
+            is Verdict.HOLDS)  # nothing reads the credit: no anomaly yet
     fixed = check(_scenario(_create_order(), _cancel_order(pessimistic=True)),
                   faults="fail")
     assert fixed.verdict is Verdict.HOLDS
@@ -71,7 +79,7 @@ def test_pessimistic_view_both_ways() -> None:
 
 def test_scenario_examples_are_broken_and_fixed() -> None:
     broken = expectation(ISOLATION / "credit_dirty_read.scenario.yaml").violated
-    assert {"no_dirty_read",
+    assert {"no_dirty_read", "structure",
             "pessimistic_view:cancel_order_early_refund.credit"} <= broken
     assert expectation(
         ISOLATION / "credit_pessimistic_view.scenario.yaml").violated == frozenset()
@@ -182,3 +190,15 @@ def test_one_file_named_twice_is_one_saga_and_counts_default_to_instances(
     assert first is second
     names = [r.property for r in check(scenario, faults="fail").results]
     assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("path", sorted((ISOLATION / "credit").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_the_scenario_members_alone_give_the_verdicts_they_promise(
+    path: Path,
+) -> None:
+    result = check(path)
+    violated = {r.property for r in result.results
+                if r.verdict is Verdict.VIOLATED}
+    assert violated == expectation(path).violated
+    assert all(r.verdict is not Verdict.UNKNOWN for r in result.results)
