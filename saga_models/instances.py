@@ -13,7 +13,13 @@ shared resources and what the effect declarations say about them:
 * an action whose guard is false (or that touches a resource another instance
   holds under a semantic lock) cannot take effect: every event that would make
   it take effect is dropped and the business failure (a ``fatal`` reply, not
-  retried) is offered instead.
+  retried) is offered instead. The declared countermeasures join the guard (a
+  version check, a reread) or the locks (by value, when its high-risk
+  condition holds).
+
+A keyed record is one slot per field (``order.total``) plus its version
+(``order.version``), which every action or compensation that writes the record
+moves on by one.
 
 The composite state is a flat tuple of small ints (so the explicit checker packs
 it into bytes): the resources, then one block per instance::
@@ -275,6 +281,9 @@ class Composition:
         touches |= decides | set(bumps)
         risk = (parse_expr(eff.high_risk, records=self.records)
                 if eff.high_risk is not None else None)
+        if risk is not None:  # the choice reads what it names
+            touches |= {ri[n] for n in risk.counters if n in ri}
+            touches |= {source[n] for n in risk.counters if n in lindex}
         risk_lock = frozenset(
             i for i, n in enumerate(names)
             if n in eff.high_risk_lock or n.partition(".")[0] in eff.high_risk_lock)
