@@ -202,3 +202,22 @@ def test_the_scenario_members_alone_give_the_verdicts_they_promise(
                 if r.verdict is Verdict.VIOLATED}
     assert violated == expectation(path).violated
     assert all(r.verdict is not Verdict.UNKNOWN for r in result.results)
+
+
+def test_sarif_places_scenario_results_in_their_files(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    path = "examples/isolation/credit_dirty_read.scenario.yaml"
+    assert main(["check", str(ROOT / path), "--no-progress", "--faults", "fail",
+                 "--format", "sarif"]) == 1
+    results = json.loads(capsys.readouterr().out)["runs"][0]["results"]
+    where = {r["ruleId"]: r["locations"][0]["physicalLocation"]
+             for r in results}
+    # The structure rule at the member saga's step, the verdicts in the
+    # scenario file (a step line would be another file's).
+    assert where["SAGA179"]["artifactLocation"]["uri"].endswith(
+        "credit/cancel_order_early_refund.saga.yaml")
+    assert where["SAGA179"]["region"]["startLine"] == 17
+    assert where["no_dirty_read"]["artifactLocation"]["uri"].endswith(path)
