@@ -14,7 +14,9 @@ from runtime import StepContext
 from saga_models import SagaBuilder
 from sagaproof.testing import (
     Binding,
+    Deliver,
     FaultSchedule,
+    Outcome,
     ScheduleFailure,
     Settle,
     Start,
@@ -30,6 +32,7 @@ SAGA = (SagaBuilder("stock").resource("stock", initial=1)
               effect={"guard": "stock >= 1", "update": {"stock": "stock - 1"}},
               compensation_effect={"update": {"stock": "stock + 1"}})
         .step("add", participant="orders", compensation="remove",
+              retry={"max_attempts": 1},
               effect={"read": {"seen": "order.total"},
                       "update": {"order.total": "order.total + 1"}},
               compensation_effect={"update": {"order.total": "order.total - 1"}})
@@ -45,8 +48,9 @@ class World:
     """The participants' shared state. ``honest=False`` seeds a bug: a
     reservation goes through even when the stock is gone."""
 
-    def __init__(self, *, honest: bool) -> None:
+    def __init__(self, *, honest: bool, give_back: int = 1) -> None:
         self.honest = honest
+        self.give_back = give_back
         self.stock = 1
         self.total = 0
         self.version = 0
@@ -64,7 +68,7 @@ class World:
     def release(self, ctx: StepContext) -> None:
         if ctx.saga_id in self.held:
             self.held.discard(ctx.saga_id)
-            self.stock += 1
+            self.stock += self.give_back
 
     def add(self, ctx: StepContext) -> None:
         if ctx.saga_id not in self.added:
@@ -82,9 +86,9 @@ class World:
         return None
 
 
-def _participants(honest: bool) -> Any:
+def _participants(honest: bool, give_back: int = 1) -> Any:
     def make() -> dict[str, Any]:
-        w = World(honest=honest)
+        w = World(honest=honest, give_back=give_back)
         return {"inventory": w, "orders": w, "payments": w}
     return make
 
@@ -117,6 +121,19 @@ def test_a_dishonest_participant_breaks_it() -> None:
     text = report.text()
     assert "action inventory.reserve of step 'reserve'" in text
     assert "from {stock=0, order.total=0, order.version=0} to {stock=-1" in text
+
+
+def test_a_compensation_that_gives_back_too_much_breaks_it() -> None:
+    schedule = FaultSchedule(ops=(
+        Start(), Deliver(saga=0, step="reserve"),
+        Deliver(saga=0, step="add", outcome=Outcome.FAIL), Settle()))
+    assert run_schedule(SAGA, HONEST, schedule).ok
+    greedy = Binding(participants=_participants(True, give_back=2),
+                     resources=_resources)
+    report = run_schedule(SAGA, greedy, schedule)
+    assert not report.ok
+    assert ("compensation inventory.release of step 'reserve' changed the "
+            "shared resources from {stock=0") in report.text()
 
 
 def test_a_missing_resource_in_the_snapshot_is_named() -> None:
