@@ -248,6 +248,15 @@ class _Lowering:
             ptr = f"/resources/{name}"
             if isinstance(value, Mapping) and self.ok_deep(ptr):
                 fields = value.get("fields") or {}
+                if value.get("kind") == "record" and "initial" in value:
+                    # The IR cannot tell an absent initial from 0: say it here.
+                    self.extra.append(Diagnostic(
+                        code="SAGA166",
+                        message=f"record {name!r} has initial="
+                        f"{value['initial']!r}",
+                        span=self.doc.span(f"{ptr}/initial"),
+                        help="a record's initial values are its fields' "
+                        "('fields: {total: 10}')"))
                 out.append(Resource(
                     name=str(name), initial=int(value.get("initial", 0)),
                     kind=str(value.get("kind", "counter")),

@@ -206,6 +206,7 @@ _STEP = "  - {{name: a, participant: p, compensation: u, effect: {effect}}}\n"
     ("{order: {kind: record}}", "{read: {x: counter}}", "SAGA166"),
     ("{order: {kind: record, fields: {version: 1}}}", "{}", "SAGA166"),
     ("{order: {fields: {total: 1}}}", "{}", "SAGA166"),
+    ("{order: {kind: record, initial: 3, fields: {total: 1}}}", "{}", "SAGA166"),
     ("{order: {kind: record, fields: {total: 1}}}",
      "{read: {x: order.totl}}", "SAGA167"),
     ("{order: {kind: record, fields: {total: 1}}}",
