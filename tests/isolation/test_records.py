@@ -61,6 +61,8 @@ def test_record_examples_are_broken_and_fixed() -> None:
     assert violated("order_lost_update_version.saga.yaml") == frozenset()
     assert not {"no_lost_update", "conservation"} & violated(
         "order_lost_update_reread.saga.yaml")
+    assert "no_dirty_read" in violated("slot_dirty_read.saga.yaml")
+    assert violated("slot_dirty_read_locked.saga.yaml") == frozenset()
     # The verdicts themselves are checked by test_isolation's example test.
 
 
