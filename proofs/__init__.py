@@ -15,6 +15,7 @@ MODULES = (
     "performance",
     "state_count",
     "isolation",
+    "version_file",
 )
 
 

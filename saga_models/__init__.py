@@ -29,6 +29,8 @@ from ._ir import Step as Step
 from ._ir import StepKind as StepKind
 from ._load import load as load
 from ._load import loads as loads
+from ._scenario import Scenario as Scenario
+from ._scenario import ScenarioMember as ScenarioMember
 from ._span import Span as Span
 from ._validate import structure_diagnostics as structure_diagnostics
 from .semantics import FaultModel as FaultModel
@@ -48,6 +50,8 @@ __all__ = [
     "Saga",
     "SagaBuilder",
     "SagaError",
+    "Scenario",
+    "ScenarioMember",
     "Severity",
     "Span",
     "Step",

@@ -78,6 +78,7 @@ class SagaBuilder:
         self._invariants: list[ResourceInvariant] = []
         self._instances = 1
         self._locks: tuple[str, ...] = ()
+        self._pessimistic: tuple[str, ...] = ()
 
     # --- problems found while building ---------------------------------------
     def _problem(self, code: str, message: str, span: Span, help: str) -> None:
@@ -298,6 +299,14 @@ class SagaBuilder:
                                         span=_call_site()))
         return self
 
+    def record(self, name: str, **fields: int) -> SagaBuilder:
+        """Declare a keyed record (its name is its key) with its fields' initial
+        values; it has a version too (see :class:`Resource`)."""
+        self._resources.append(Resource(name=name, kind="record",
+                                        fields=tuple(fields.items()),
+                                        span=_call_site()))
+        return self
+
     def invariant(self, name: str, expr: str) -> SagaBuilder:
         """Declare an invariant over the resources, e.g. ``stock >= 0``."""
         self._invariants.append(ResourceInvariant(name=name, expr=expr,
@@ -307,6 +316,12 @@ class SagaBuilder:
     def instances(self, count: int) -> SagaBuilder:
         """How many instances run at once over the resources."""
         self._instances = count
+        return self
+
+    def pessimistic_view(self, *resources: str) -> SagaBuilder:
+        """Declare the saga's order a pessimistic view of ``resources`` (see
+        :class:`Saga`)."""
+        self._pessimistic += resources
         return self
 
     def semantic_lock(self, *resources: str) -> SagaBuilder:
@@ -330,6 +345,7 @@ class SagaBuilder:
             invariants=tuple(self._invariants),
             instances=self._instances,
             semantic_locks=self._locks,
+            pessimistic_view=self._pessimistic,
             source_format="builder",
             span=self._span,
         )

@@ -116,11 +116,21 @@ class CircuitBreaker:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resource:
     """A shared resource many saga instances act on: a bounded integer counter
-    (stock, balance, seats)."""
+    (stock, balance, seats), or a keyed record with a version (an order row, a
+    reservation; its name is its key).
+
+    A record's fields are read and written as ``name.field``; ``name.version``
+    starts at 0 and goes up by one with every action or compensation that
+    writes the record (the participant's row version, which a step can check).
+    """
 
     name: str
     initial: int = 0
-    """Its value before any instance has run."""
+    """A counter's value before any instance has run."""
+    kind: str = "counter"
+    """``counter`` or ``record``."""
+    fields: tuple[tuple[str, int], ...] = ()
+    """A record's ``(field, initial value)`` pairs."""
     span: Span = UNKNOWN_SPAN
 
 
@@ -143,6 +153,20 @@ class Effect:
     updates: tuple[tuple[str, str], ...] = ()
     """``(resource, expression)``: assignments, all evaluated in the state
     before the effect."""
+    version_checks: tuple[tuple[str, str], ...] = ()
+    """``(record, local)``: the version file countermeasure. The action takes
+    effect only if the record's version is still the one read into the local
+    (``read: {v: order.version}``); otherwise it fails as a business failure."""
+    rereads: tuple[str, ...] = ()
+    """Locals the action rereads (the reread value countermeasure): it takes
+    effect only if each still equals its resource's current value."""
+    high_risk: str | None = None
+    """The by value countermeasure: a condition on the resources and locals
+    when the action would take effect. When it holds (a high-risk request) the
+    action runs under a semantic lock on ``high_risk_lock``; otherwise without
+    one (the low-risk path accepts the anomaly)."""
+    high_risk_lock: tuple[str, ...] = ()
+    """Resources the high-risk path locks."""
     span: Span = UNKNOWN_SPAN
 
 
@@ -255,6 +279,12 @@ class Saga:
     """Countermeasure: resources under a semantic lock. While an instance holds
     an uncommitted effect on one, another instance's step that reads or writes
     it fails as a business failure instead of seeing the pending value."""
+    pessimistic_view: tuple[str, ...] = ()
+    """Countermeasure: resources this saga's order is a pessimistic view of.
+    Its writes to them are made only by steps that are never compensated (the
+    pivot and retriable steps, run last), so no other instance can decide on
+    a change of them that is later rolled back; the composed check verifies
+    it (property ``pessimistic_view:<resource>``)."""
     span: Span = UNKNOWN_SPAN
     _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
     _dependents: tuple[tuple[int, ...], ...] = field(
@@ -342,7 +372,9 @@ def _semantic_dict(value: object) -> dict[str, object]:
         if name.startswith("_") or name in {"span", "field_spans",
                                             "import_diagnostics", "source_format"}:
             continue
-        if name in _ISOLATION_FIELDS and getattr(value, name) in ((), None, 1):
+        if ((name in _ISOLATION_FIELDS and getattr(value, name) in ((), None, 1))
+                or (isinstance(value, Resource) and name == "kind"
+                    and value.kind == "counter")):
             # Left out when unused, so every definition without shared
             # resources keeps the hash it had before they existed.
             continue
@@ -351,7 +383,10 @@ def _semantic_dict(value: object) -> dict[str, object]:
 
 
 _ISOLATION_FIELDS = frozenset({"resources", "invariants", "instances",
-                               "semantic_locks", "effect", "compensation_effect"})
+                               "semantic_locks", "effect", "compensation_effect",
+                               "fields", "version_checks", "rereads",
+                               "high_risk", "high_risk_lock",
+                               "pessimistic_view"})
 
 
 def _plain(value: object) -> object:

@@ -175,6 +175,7 @@ class _Lowering:
             invariants=self.invariants(data.get("invariants")),
             instances=self.get(data, "instances", "", _integer, 1),
             semantic_locks=self.get(data, "semantic_locks", "", _names, ()),
+            pessimistic_view=self.get(data, "pessimistic_view", "", _names, ()),
             source_format=self.doc.fmt,
             span=self.doc.span(""),
         )
@@ -246,8 +247,21 @@ class _Lowering:
         for name, value in raw.items():
             ptr = f"/resources/{name}"
             if isinstance(value, Mapping) and self.ok_deep(ptr):
-                out.append(Resource(name=str(name), initial=int(value["initial"]),
-                                    span=self.doc.span(ptr)))
+                fields = value.get("fields") or {}
+                if value.get("kind") == "record" and "initial" in value:
+                    # The IR cannot tell an absent initial from 0: say it here.
+                    self.extra.append(Diagnostic(
+                        code="SAGA166",
+                        message=f"record {name!r} has initial="
+                        f"{value['initial']!r}",
+                        span=self.doc.span(f"{ptr}/initial"),
+                        help="a record's initial values are its fields' "
+                        "('fields: {total: 10}')"))
+                out.append(Resource(
+                    name=str(name), initial=int(value.get("initial", 0)),
+                    kind=str(value.get("kind", "counter")),
+                    fields=tuple((str(f), int(v)) for f, v in fields.items()),
+                    span=self.doc.span(ptr)))
         return tuple(out)
 
     def invariants(self, raw: Any) -> tuple[ResourceInvariant, ...]:

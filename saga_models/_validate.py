@@ -523,4 +523,11 @@ def _resources(saga: Saga) -> Iterator[Diagnostic]:
 _LOWERING = (_no_steps, _unique_names, _known_dependencies, _no_cycle,
              _chains_name_steps, _values, _bounds, _resources,
              _cache_only_for_reads, _late_countermeasures)
-_STRUCTURE = (_compensation_present, _pivot_rules, _retriable_unbounded)
+def _pessimistic_view(saga: Saga) -> Iterator[Diagnostic]:
+    from ._resources import pessimistic_view_diagnostics
+
+    yield from pessimistic_view_diagnostics(saga)
+
+
+_STRUCTURE = (_compensation_present, _pivot_rules, _retriable_unbounded,
+              _pessimistic_view)

@@ -13,7 +13,13 @@ shared resources and what the effect declarations say about them:
 * an action whose guard is false (or that touches a resource another instance
   holds under a semantic lock) cannot take effect: every event that would make
   it take effect is dropped and the business failure (a ``fatal`` reply, not
-  retried) is offered instead.
+  retried) is offered instead. The declared countermeasures join the guard (a
+  version check, a reread) or the locks (by value, when its high-risk
+  condition holds).
+
+A keyed record is one slot per field (``order.total``) plus its version
+(``order.version``), which every action or compensation that writes the record
+moves on by one.
 
 The composite state is a flat tuple of small ints (so the explicit checker packs
 it into bytes): the resources, then one block per instance::
@@ -48,7 +54,7 @@ from typing import NamedTuple
 
 from . import semantics as sem
 from ._ir import Effect, Saga
-from ._resources import locals_of
+from ._resources import guard_text, locals_of, records_of, slots_of
 from .semantics import EF, HEADER, PHASE, WIDTH, Event, EventKind, FaultModel, Outcome
 from .workflow._expr import Expr, parse_expr
 
@@ -100,6 +106,11 @@ class _Eff:
     committed values; reads into locals and updates are not decisions (a
     write from a stale local is a lost update instead)."""
     writes: frozenset[int]
+    bumps: tuple[int, ...] = ()
+    """Version slots of the records it writes (each goes up by one)."""
+    risk: Expr | None = None
+    """By value: when this holds, the action runs under ``risk_lock``."""
+    risk_lock: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,20 +171,31 @@ class Composition:
         names: list[str] = []
         initial: dict[str, int] = {}
         locks: set[str] = set()
+        records: set[str] = set()
         for saga in self.sagas:
-            for r in saga.resources:
-                if r.name not in initial:
-                    names.append(r.name)
-                    initial[r.name] = r.initial
-                elif initial[r.name] != r.initial:
+            for name, value in slots_of(saga):
+                if name not in initial:
+                    names.append(name)
+                    initial[name] = value
+                elif initial[name] != value:
                     raise ValueError(
-                        f"resource {r.name!r} starts at {initial[r.name]} in one "
-                        f"saga and at {r.initial} in saga {saga.name!r}")
+                        f"resource {name!r} starts at {initial[name]} in one "
+                        f"saga and at {value} in saga {saga.name!r}")
+            records |= records_of(saga)
             locks.update(saga.semantic_locks)
+        self.records = frozenset(records)
         self.resource_names = tuple(names)
         self.initial_values = tuple(initial[n] for n in names)
         self._rindex = {n: i for i, n in enumerate(names)}
-        self.locks = frozenset(self._rindex[n] for n in locks if n in self._rindex)
+        # A lock on a record holds every field of it (and its version).
+        self.locks = frozenset(i for i, n in enumerate(names)
+                               if n in locks or (n.partition(".")[0] in locks
+                                                 and n.partition(".")[0] in records))
+        self.conserved = tuple(
+            not (n.endswith(".version") and n.partition(".")[0] in records)
+            for n in names)
+        """Per resource slot: whether conservation covers it (a record's
+        version only ever goes up, compensations included)."""
         self.k = len(self.sagas)
         self.r = len(names)
         insts: list[_Inst] = []
@@ -186,7 +208,11 @@ class Composition:
         self.width = off
         kinds: dict[int, int] = {}
         self._kind = tuple(kinds.setdefault(id(s), len(kinds)) for s in self.sagas)
-        self._local = not self.track and not self.locks
+        # Locks (declared, or chosen by value) make an instance's moves depend
+        # on the other instances' blocks.
+        self._local = not self.track and not self.locks and not any(
+            e is not None and e.risk is not None
+            for inst in self.instances for e in inst.action)
         groups: dict[int, list[int]] = {}
         for i, kind in enumerate(self._kind):
             groups.setdefault(kind, []).append(i)
@@ -206,6 +232,8 @@ class Composition:
                     source.setdefault(local, self._rindex[res])
         lindex = {n: i for i, n in enumerate(local_names)}
         action = tuple(self._eff(s.effect, lindex, source) for s in saga.steps)
+        # Countermeasures become part of the action's guard; a compensation
+        # has neither (the loader refuses them there).
         comp = tuple(self._eff(s.compensation_effect, lindex, source)
                      for s in saga.steps)
         return _Inst(
@@ -224,7 +252,10 @@ class Composition:
         if eff is None:
             return None
         ri = self._rindex
-        guard = parse_expr(eff.guard) if eff.guard is not None else None
+        names = self.resource_names
+        text = guard_text(eff, {n: names[r] for n, r in source.items()})
+        guard = (parse_expr(text, records=self.records) if text is not None
+                 else None)
         decides: set[int] = set()
         touches: set[int] = set()
         if guard is not None:
@@ -234,7 +265,7 @@ class Composition:
         touches |= {r for _, r in reads}
         updates = []
         for res, text in eff.updates:
-            expr = parse_expr(text)
+            expr = parse_expr(text, records=self.records)
             target = ri[res]
             touches |= {ri[n] for n in expr.counters if n in ri}
             touches.add(target)
@@ -242,10 +273,24 @@ class Composition:
                 resource=target, expr=expr,
                 locals_used=tuple(sorted(lindex[n] for n in expr.counters
                                          if n in lindex))))
-        touches |= decides
+        bumps = tuple(ri[f"{rec}.version"] for rec in sorted(
+            {names[u.resource].partition(".")[0] for u in updates}
+            & self.records))
+        # A version bump is a write of the version slot: whatever relates
+        # steps by the slots they touch (locks, independence) must see it.
+        touches |= decides | set(bumps)
+        risk = (parse_expr(eff.high_risk, records=self.records)
+                if eff.high_risk is not None else None)
+        if risk is not None:  # the choice reads what it names
+            touches |= {ri[n] for n in risk.counters if n in ri}
+            touches |= {source[n] for n in risk.counters if n in lindex}
+        risk_lock = frozenset(
+            i for i, n in enumerate(names)
+            if n in eff.high_risk_lock or n.partition(".")[0] in eff.high_risk_lock)
         return _Eff(guard=guard, reads=reads, updates=tuple(updates),
                     touches=frozenset(touches), decides=frozenset(decides),
-                    writes=frozenset(u.resource for u in updates))
+                    writes=frozenset(u.resource for u in updates) | set(bumps),
+                    bumps=bumps, risk=risk, risk_lock=risk_lock)
 
     # --- the semantics -------------------------------------------------------------
     def initial(self) -> tuple[int, ...]:
@@ -410,7 +455,7 @@ class Composition:
             for _ in range(-d):
                 eff = inst.comp[j]
                 if eff is not None:
-                    self._apply_effect(s, i, eff, notes)
+                    self._apply_effect(s, i, j, eff, notes)
                     self._undo_check(s, i, j, eff, notes)
         s[inst.off:inst.loc] = new
         self._settle(s, i, old, new)
@@ -437,14 +482,19 @@ class Composition:
 
     def _apply_action(self, s: list[int], i: int, j: int, eff: _Eff,
                       notes: list[str]) -> _Blocked | None:
-        for r in eff.touches & self.locks:
+        locked = eff.touches & self.locks
+        if eff.risk is not None and eff.risk.evaluate(self._env(s, i), {}):
+            # By value: a high-risk request takes the lock; a low-risk one
+            # goes ahead without it.
+            locked |= eff.risk_lock
+        for r in locked:
             if self._holders(s, i, r):
                 return _Blocked(by_guard=False)
         if eff.guard is not None:
             if not eff.guard.evaluate(self._env(s, i), {}):
                 return _Blocked(by_guard=True)
             self._mark_dirty(s, i, eff)
-        self._apply_effect(s, i, eff, notes)
+        self._apply_effect(s, i, j, eff, notes)
         return None
 
     def _mark_dirty(self, s: list[int], i: int, eff: _Eff) -> None:
@@ -470,7 +520,7 @@ class Composition:
             for k in holders:
                 s[base + k] |= 1 << r
 
-    def _apply_effect(self, s: list[int], i: int, eff: _Eff,
+    def _apply_effect(self, s: list[int], i: int, j: int, eff: _Eff,
                       notes: list[str]) -> None:
         inst = self.instances[i]
         env = self._env(s, i)
@@ -495,7 +545,8 @@ class Composition:
                 src = inst.local_source[loc]
                 if stale >> loc & 1 and env[inst.local_names[loc]] != s[src] - BIAS:
                     notes.append(
-                        f"lost update: instance {i + 1} writes {name}={value} "
+                        f"lost update: instance {i + 1} (step "
+                        f"{inst.saga.steps[j].name!r}) writes {name}={value} "
                         f"computed from {inst.local_names[loc]}="
                         f"{env[inst.local_names[loc]]}, read before another "
                         f"instance changed {self.resource_names[src]} to "
@@ -504,6 +555,9 @@ class Composition:
             s[net + r] = _biased(s[net + r] - BIAS + meant - old, f"net {name}")
             if value != old:
                 changed.append(r)
+        for r in eff.bumps:
+            s[r] = _biased(s[r] - BIAS + 1, self.resource_names[r])
+            changed.append(r)
         if self.track:
             for k, other in enumerate(self.instances):
                 if k == i or s[other.off + PHASE] >= _COMPLETED:

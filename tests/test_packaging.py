@@ -50,6 +50,7 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("saga_models/schema/saga.schema.json",
                    "saga_models/schema/workflow.schema.json",
+                   "saga_models/schema/scenario.schema.json",
                    "sagaproof/py.typed", "verifier/py.typed"):
         assert needed in names, needed
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

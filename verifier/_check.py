@@ -68,6 +68,15 @@ def compile_model(
     A saga that declares shared resources, or runs as several ``instances``
     (given here or in the definition), is composed over its resources.
     """
+    from saga_models._scenario import Scenario
+
+    if isinstance(definition, Scenario):
+        if instances is not None:
+            raise ValueError("--instances applies to one saga; a scenario gives "
+                             "each saga its count")
+        from ._multi_ts import MultiSagaTransitionSystem
+
+        return "saga", MultiSagaTransitionSystem(definition.sagas, faults)
     if isinstance(definition, Saga):
         count = instances if instances is not None else definition.instances
         if count < 1:
@@ -110,7 +119,7 @@ def _load_path(path: str | Path) -> Any:
     if fmt in ("asl", "seata", "sw"):
         return {"asl": load_machine, "seata": load_seata,
                 "sw": load_sw}[fmt](doc)
-    return load(path)
+    return load(path, scenarios=True)
 
 
 def check(

@@ -157,7 +157,7 @@ class MultiSagaTransitionSystem:
                         expected[r] += d
             actual = comp.resources_of(state)
             for r, name in enumerate(comp.resource_names):
-                if actual[name] != expected[r]:
+                if comp.conserved[r] and actual[name] != expected[r]:
                     return (
                         f"every instance ended but {name}={actual[name]}, not "
                         f"{expected[r]} (initial {comp.initial_values[r]} plus "
@@ -189,6 +189,9 @@ class MultiSagaTransitionSystem:
                 description="no instance overwrites a resource from a value it "
                 "read before another instance changed it",
                 on_transition=note("lost update")))
+            out += self._countermeasures()
+            out += self._pessimistic_views()
+            out += self._by_values()
         seen: set[str] = set()
         for saga in self.sagas:
             for inv in saga.invariants:
@@ -198,9 +201,156 @@ class MultiSagaTransitionSystem:
                 out.append(self._invariant(inv.name, inv.expr))
         return tuple(out)
 
-    def _invariant(self, name: str, text: str) -> Property:
-        expr = parse_expr(text)
+    def _countermeasures(self) -> list[Property]:
+        """One property per declared version check or reread: the step makes
+        no lost update (what the countermeasure is there to remove). It is
+        violated, with the anomaly's counterexample, when the countermeasure
+        does not cover what the step writes (e.g. the version was read after
+        the value, or another local feeds the write)."""
+        out: list[Property] = []
+        done: set[int] = set()
+        for saga in self.sagas:
+            if id(saga) in done:
+                continue
+            done.add(id(saga))
+            for step in saga.steps:
+                eff = step.effect
+                if eff is None:
+                    continue
+                for kind, what in (
+                        ("version_check", ", ".join(
+                            f"{rec}.version == {loc}"
+                            for rec, loc in eff.version_checks)),
+                        ("reread", ", ".join(eff.rereads))):
+                    if what:
+                        out.append(self._countermeasure(saga, step.name, kind,
+                                                        what))
+        return out
+
+    def _countermeasure(self, saga: Saga, step: str, kind: str,
+                        what: str) -> Property:
+        tag = f"(step {step!r})"
+        sagas = self.sagas
+
+        def check(src: StateT, label: Any, dst: StateT) -> str | None:
+            ev: InstanceEvent = label
+            if sagas[ev.instance] is not saga:
+                return None
+            for n in ev.notes:
+                if n.startswith("lost update") and tag in n:
+                    return (f"the {kind} ({what}) in step {step!r} does not "
+                            f"remove the lost update: {n}")
+            return None
+
+        prefix = f"{saga.name}." if len({s.name for s in sagas}) > 1 else ""
+        return Property(
+            name=f"{kind}:{prefix}{step}",
+            description=f"countermeasure: the {kind} ({what}) in step {step!r} "
+            "removes the step's lost updates",
+            on_transition=check)
+
+    def _pessimistic_views(self) -> list[Property]:
+        """One property per resource a saga declares its order a pessimistic
+        view of: no other instance decides on a change of it by this saga
+        that is then compensated (a dirty read of it)."""
+        out: list[Property] = []
+        done: set[int] = set()
+        several = len({s.name for s in self.sagas}) > 1
+        for saga in self.sagas:
+            if id(saga) in done:
+                continue
+            done.add(id(saga))
+            for res in saga.pessimistic_view:
+                prefix = f"{saga.name}." if several else ""
+                out.append(Property(
+                    name=f"pessimistic_view:{prefix}{res}",
+                    description=f"countermeasure: saga {saga.name!r} writes "
+                    f"{res} only in steps that are never compensated, so no "
+                    "instance reads its changes of it dirty",
+                    on_transition=self._view_check(saga, res)))
+        return out
+
+    def _view_check(self, saga: Saga, res: str) -> Any:
+        sagas = self.sagas
+        # The static reason, named in the report: steps that write the
+        # resource and can still be compensated (they run before the pivot).
+        risky = [s.name for s in saga.steps
+                 if s.compensation is not None and s.effect is not None
+                 and any(r == res or r.startswith(f"{res}.")
+                         for r, _ in s.effect.updates)]
+        why = (f"step(s) {', '.join(map(repr, risky))} write {res} and can be "
+               "compensated (make them retriable steps after the pivot); "
+               if risky else "")
+
+        def check(src: StateT, label: Any, dst: StateT) -> str | None:
+            ev: InstanceEvent = label
+            if sagas[ev.instance] is not saga:
+                return None
+            for n in ev.notes:
+                if not n.startswith("dirty read"):
+                    continue
+                decided = n.split("decided on ", 1)[1].split(" while", 1)[0]
+                if any(r == res or r.startswith(f"{res}.")
+                       for r in decided.split(", ")):
+                    return (f"the order of saga {saga.name!r} is not a "
+                            f"pessimistic view of {res}: {why}{n}")
+            return None
+
+        return check
+
+    def _by_values(self) -> list[Property]:
+        """One property per step that chooses its lock by value: no instance
+        of its saga makes a dirty read of what the step decides on. It is
+        violated when the high-risk condition lets a request that can read
+        dirty through without the lock (or the lock misses a resource the
+        step decides on)."""
+        out: list[Property] = []
         comp = self.comp
+        several = len({s.name for s in self.sagas}) > 1
+        done: set[int] = set()
+        for inst in comp.instances:
+            saga = inst.saga
+            if id(saga) in done:
+                continue
+            done.add(id(saga))
+            for j, step in enumerate(saga.steps):
+                eff, compiled = step.effect, inst.action[j]
+                if eff is None or eff.high_risk is None or compiled is None:
+                    continue
+                decided = {comp.resource_names[r] for r in compiled.decides}
+                prefix = f"{saga.name}." if several else ""
+                what = (f"high risk when {eff.high_risk}: lock "
+                        f"{', '.join(eff.high_risk_lock)}")
+                out.append(Property(
+                    name=f"by_value:{prefix}{step.name}",
+                    description=f"countermeasure: step {step.name!r} chooses "
+                    f"its lock by value ({what}) so that no instance reads "
+                    "dirty what it decides on",
+                    on_transition=self._by_value_check(saga, step.name, what,
+                                                       decided)))
+        return out
+
+    def _by_value_check(self, saga: Saga, step: str, what: str,
+                        decided: set[str]) -> Any:
+        sagas = self.sagas
+
+        def check(src: StateT, label: Any, dst: StateT) -> str | None:
+            for n in label.notes:
+                if not n.startswith("dirty read: instance "):
+                    continue
+                reader = int(n.removeprefix("dirty read: instance ")
+                             .split(" ", 1)[0]) - 1
+                names = n.split("decided on ", 1)[1].split(" while", 1)[0]
+                if sagas[reader] is saga and decided & set(names.split(", ")):
+                    return (f"the by value choice in step {step!r} ({what}) "
+                            f"does not remove the dirty read: {n}")
+            return None
+
+        return check
+
+    def _invariant(self, name: str, text: str) -> Property:
+        comp = self.comp
+        expr = parse_expr(text, records=comp.records)
         idx = [(n, comp.resource_names.index(n)) for n in expr.counters
                if n in comp.resource_names]
 

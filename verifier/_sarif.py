@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from saga_models import Diagnostic, Saga, Severity, Span, structure_diagnostics
+from saga_models import (
+    Diagnostic,
+    Saga,
+    Scenario,
+    Severity,
+    Span,
+    structure_diagnostics,
+)
 from saga_models._span import UNKNOWN_SPAN
 
 from ._result import CheckResult, Counterexample, PropertyResult, Verdict
@@ -70,7 +77,15 @@ class SourceMap:
 
     @classmethod
     def of(cls, definition: Any) -> SourceMap:
-        """The map of a saga or a workflow (an empty one for anything else)."""
+        """The map of a saga, a scenario or a workflow (an empty one for
+        anything else)."""
+        if isinstance(definition, Scenario):
+            # A verdict is placed in the scenario file (a step's line is in
+            # another file, its saga's); structure diagnostics keep their own
+            # files and lines.
+            maps = [cls.of(m.saga) for m in definition.members]
+            return cls(root=definition.span,
+                       structure=tuple(d for m in maps for d in m.structure))
         if isinstance(definition, Saga):
             # The same list the structure property reports (verifier._saga_ts).
             structural = tuple(

@@ -107,9 +107,17 @@ class Expr:
         return self.text
 
 
-def parse_expr(text: str) -> Expr:
+def parse_expr(text: str, *, records: frozenset[str] = frozenset()) -> Expr:
     """Parse and whitelist-check ``text``; raise :class:`ExprError` if it is not
     in the language.
+
+    ``record.field`` for a name in ``records`` (a keyed record of the shared
+    resources) is a number: the counter named ``"record.field"``, not a
+    service's state.
+
+    >>> sorted(parse_expr("order.total - 1 >= 0", records=frozenset({"order"}))
+    ...        .counters)
+    ['order.total']
 
     >>> parse_expr("__import__('os')")
     Traceback (most recent call last):
@@ -130,6 +138,8 @@ use min, max or abs
         # stack: both are malformed input, not a crash.
         raise ExprError(f"expression={text!r} is not valid: it nests too deeply "
                         "or holds a NUL byte") from None
+    if records:
+        tree = _RecordFields(records).visit(tree)
     counters: set[str] = set()
     services: set[str] = set()
     for count, node in enumerate(ast.walk(tree), 1):
@@ -145,6 +155,20 @@ use min, max or abs
 
 
 _Range = tuple[int, int]
+
+
+class _RecordFields(ast.NodeTransformer):
+    """``record.field`` becomes the counter ``Name("record.field")``: one
+    name per field, so both evaluators read it like any counter."""
+
+    def __init__(self, records: frozenset[str]) -> None:
+        self.records = records
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
+        if isinstance(node.value, ast.Name) and node.value.id in self.records:
+            return ast.copy_location(
+                ast.Name(id=f"{node.value.id}.{node.attr}", ctx=ast.Load()), node)
+        return node
 
 
 def _bounded(lo: int, hi: int, text: str) -> _Range:

@@ -160,6 +160,12 @@ def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
         return
     for definition in definitions:
         _show_warnings(definition)
+        if args.instances is not None and _is_scenario(definition):
+            problems.append(_usage(
+                "SAGA175", f"--instances={args.instances} on a scenario",
+                "leave out --instances: a scenario gives each saga its "
+                "'count:'", where=path))
+            continue
         bar, update = _progress_bar(not args.no_progress)
         try:
             results.append(check(
@@ -202,6 +208,12 @@ def _emit(args: argparse.Namespace, results: list[Any], sources: list[Any],
                            tool_version=version())
     if out:
         print(out)
+def _is_scenario(definition: Any) -> bool:
+    from saga_models._scenario import Scenario
+
+    return isinstance(definition, Scenario)
+
+
 def _show_warnings(definition: Any) -> None:
     """Every importer warning, located, on standard error (not a verdict, so
     not in the machine-readable output on standard output)."""
@@ -255,4 +267,4 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
         return list(importers.load_all_document(doc, compensations=args.compensations))
     if args.compensations:
         return [importers.load(path, compensations=args.compensations)]
-    return [load_document(doc)]
+    return [load_document(doc, scenarios=True)]

@@ -30,6 +30,7 @@ from verifier import SagaTransitionSystem
 from verifier.conformance import conform
 
 from ._bridge import BridgeError, LoopBridge, off_running_loop
+from ._contract import Resources, effect_contract
 from ._schedule import (
     Advance,
     Crash,
@@ -72,6 +73,11 @@ class Binding:
     name: str = ""
     """``module:attribute`` where this binding lives, so a failure can print
     a script that imports it."""
+    resources: Resources | None = None
+    """``resources(participants)``: the shared resources' current values, by
+    name (records as ``order.total``, ``order.version``). Given, every call of
+    a step that declares an effect is checked against it
+    (:mod:`._contract`)."""
 
 
 class InjectedFault(Exception):
@@ -189,6 +195,7 @@ class Harness:
         self._props = [p for p in SagaTransitionSystem(saga, faults).properties
                        if p.on_terminal is not None]
         self.engine = self._new_engine()
+        self._contract = effect_contract(saga, binding.resources)
 
     # --- wiring ------------------------------------------------------------------
     def _wrap_all(self) -> Participants:
@@ -244,10 +251,16 @@ class Harness:
 
     async def _invoke(self, call: Call) -> Any:
         self.touched.add((call.saga, call.step, call.kind))
+        pending = (self._contract.before(
+            call.saga, call.step, call.kind, self.world,
+            f"{call.kind} {call.ctx.participant}.{call.ctx.operation} of step "
+            f"{call.step!r}") if self._contract is not None else None)
+        returned = False
         try:
             out = call.fn(call.ctx)
             if inspect.isawaitable(out):
                 out = await out
+            returned = True
         except Exception as exc:
             if call.kind == "compensation":
                 # DESIGN.md: a compensation must be safe whenever it is called,
@@ -262,6 +275,12 @@ class Harness:
                 if msg not in self.contract_errors:
                     self.contract_errors.append(msg)
             raise
+        finally:
+            if self._contract is not None:
+                if pending is not None:
+                    self._contract.after(pending, self.world, returned=returned)
+                self.contract_errors += [m for m in self._contract.take()
+                                         if m not in self.contract_errors]
         return out
 
     # --- decisions -----------------------------------------------------------------

@@ -126,6 +126,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     store.save()
 
 
+def _is_scenario(definition: Any) -> bool:
+    from saga_models._scenario import Scenario
+
+    return isinstance(definition, Scenario)
+
+
 class DefinitionFile(pytest.File):
     """One definition file: its properties and generated tests as items."""
 
@@ -133,7 +139,7 @@ class DefinitionFile(pytest.File):
         from saga_models import FaultModel, InvalidDefinition, Saga, load
 
         try:
-            definition = load(self.path)
+            definition = load(self.path, scenarios=True)
         except InvalidDefinition as exc:
             if any(d.code == _NOT_A_DEFINITION for d in exc.diagnostics):
                 return  # some other YAML file in the folder
@@ -154,7 +160,7 @@ class DefinitionFile(pytest.File):
             if binding is not None:
                 yield GeneratedItem.from_parent(self, name="participants",
                                                    binding=binding, faults=faults)
-        else:
+        elif not _is_scenario(definition):
             binding = self.config.hook.pytest_sagaproof_workflow_binding(
                 workflow=definition, path=self.path)
             if binding is not None:

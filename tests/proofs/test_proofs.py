@@ -127,3 +127,16 @@ def test_isolation_refuted_then_proved_for_every_k() -> None:
     assert any(line.startswith("[2]") for line in r.counterexample)
     # Without the countermeasure the invariant is not inductive.
     assert "consecution: counterexample" in str(r.witness)
+
+
+def test_version_file_refuted_then_proved_for_every_k() -> None:
+    from proofs import version_file
+
+    r = version_file.run()
+    assert r.status is Status.REFUTED_AND_CORRECTED, r.detail
+    # The refutation is a real two-instance run of the composition.
+    assert isinstance(r.counterexample, list)
+    assert "does not remove the lost update" in r.counterexample[0]
+    assert any(line.startswith("[2]") for line in r.counterexample)
+    # Read apart from the value, the version check is not inductive.
+    assert "consecution: counterexample" in str(r.witness)

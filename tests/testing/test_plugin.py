@@ -160,7 +160,7 @@ def test_the_shipped_examples_collect_exactly_their_items() -> None:
             continue
         rel = path.relative_to(ROOT).as_posix()
         try:
-            definition = load(path)
+            definition = load(path, scenarios=True)
         except InvalidDefinition:
             # A definition shipped to show a refusal is one failing load item.
             if "# expect: refused" in path.read_text():
