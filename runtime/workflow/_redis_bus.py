@@ -345,6 +345,20 @@ class ServiceProcess:
         self.bus.ack(self.service, entry_id)
         return True
 
+    async def poll(self, *, block_ms: int | None = None) -> int:
+        """One round: reclaim entries idle past ``min_idle`` (or else read
+        new ones, waiting up to ``block_ms``) and handle each; how many."""
+        entries = self.bus.reclaim(self.service, self.consumer,
+                                   min_idle_ms=self.min_idle_ms)
+        self.reclaimed += len(entries)
+        if not entries:
+            entries = self.bus.read(self.service, self.consumer,
+                                    block_ms=self.block_ms if block_ms is None
+                                    else block_ms)
+        for entry_id, fields in entries:
+            await self.handle(entry_id, fields)
+        return len(entries)
+
     async def run(self, *, stop: asyncio.Event | None = None,
                   idle_exit: float | None = None) -> ServiceStats:
         """Consume until ``stop`` is set (or nothing came for ``idle_exit``
@@ -354,15 +368,7 @@ class ServiceProcess:
         self.relayed += relay(self.store, self.bus)
         idle = 0.0
         while not stop.is_set():
-            entries = self.bus.reclaim(self.service, self.consumer,
-                                       min_idle_ms=self.min_idle_ms)
-            self.reclaimed += len(entries)
-            if not entries:
-                entries = self.bus.read(self.service, self.consumer,
-                                        block_ms=self.block_ms)
-            for entry_id, fields in entries:
-                await self.handle(entry_id, fields)
-            if entries:
+            if await self.poll():
                 idle = 0.0
             else:
                 # Recovers a relay cut short by a crash after its commit.
