@@ -48,7 +48,7 @@ from saga_models.workflow import semantics as sem
 
 from ._bus import Envelope
 from ._engine import WorkflowEngine, _Live, create_instance
-from ._store import LogEntry, WorkflowStore
+from ._store import WorkflowStore
 
 PREFIX = "sagaproof"
 """Stream keys are ``PREFIX:<workflow>:<service>``."""
@@ -279,9 +279,7 @@ class ServiceProcess:
         self.min_idle_ms = int(min_idle * 1000)
         self.block_ms = int(block * 1000)
         self._collect = _Collect()
-        self._entries: list[LogEntry] = []
-        self.engine = WorkflowEngine(wf, handlers, store=store, bus=self._collect,
-                                     listeners=[self._entries.append])
+        self.engine = WorkflowEngine(wf, handlers, store=store, bus=self._collect)
         self._t = sem.tables(wf)
         self.steps = self.stale = self.reclaimed = self.failed = self.relayed = 0
 

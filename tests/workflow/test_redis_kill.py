@@ -1,6 +1,6 @@
 """Kill test of a workflow's services as processes on the Redis bus: SIGKILL a
-service process at random points (at least 25 times, many of them while a
-handler runs), restart it, and check the truth at the end: the store, the
+service process at random points (20 times, most of them while a handler
+runs), restart it, and check the truth at the end: the store, the
 streams, and the ledger the handlers write outside the store."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.workflow import redis_participants as rp
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDER = ROOT / "examples" / "workflows" / "order_saga.workflow.yaml"
-KILLS = 25
+KILLS = 20
 BATCH = 20
 PATH_LENGTH = {"CHARGED": 5, "DECLINED": 3, "REFUNDED": 7}
 """Deliveries on each path (payments' final state names the path)."""
@@ -42,6 +42,16 @@ def _spawn(service: str, common: list[str], env: dict[str, str],
     line = p.stdout.readline()  # "ready": it handles events from now on
     assert "ready" in line, err.read_text()
     return p
+
+
+def _last_record(ledger: Path) -> dict[str, object] | None:
+    if not ledger.exists():
+        return None
+    lines = ledger.read_bytes().splitlines()
+    try:
+        return dict(json.loads(lines[-1])) if lines else None
+    except ValueError:  # a line being written
+        return None
 
 
 @pytest.mark.slow
@@ -71,13 +81,21 @@ def test_kill_service_processes(redis_url: str, stream_prefix: str,
     t0 = time.monotonic()
     while len(kills) < KILLS:
         top_up()
-        time.sleep(rng.uniform(0.05, 0.6))
+        time.sleep(rng.uniform(0.05, 0.4))
         victim = rng.choice(services)
-        procs[victim].send_signal(signal.SIGKILL)
-        procs[victim].wait(timeout=30)
-        assert procs[victim].stdout is not None
-        procs[victim].stdout.close()
-        kills.append((procs[victim].pid, victim))
+        if len(kills) % 3:
+            # Two kills in three aim at a handler that is running: the last
+            # ledger record is a handler's begin in one of the processes.
+            last = _last_record(ledger)
+            for s, p in procs.items():
+                if last and last["phase"] == "begin" and last["pid"] == p.pid:
+                    victim = s
+        dead = procs[victim]
+        dead.send_signal(signal.SIGKILL)
+        dead.wait(timeout=30)
+        assert dead.stdout is not None
+        dead.stdout.close()
+        kills.append((dead.pid, victim))
         procs[victim] = _spawn(victim, common, env, err)
     deadline = time.monotonic() + 120
     while "running" in store.instances().values() and time.monotonic() < deadline:
@@ -112,7 +130,10 @@ def test_kill_service_processes(redis_url: str, stream_prefix: str,
     # finished at least once, no handler ran for anything else; a handler cut
     # short by a kill ran again in another process.
     records = [json.loads(x) for x in ledger.read_text().splitlines()]
-    key = lambda r: (r["wid"], r["service"], r["eid"])  # noqa: E731
+
+    def key(r: dict[str, str]) -> tuple[str, str, str]:
+        return (r["wid"], r["service"], r["eid"])
+
     begins = Counter(key(r) for r in records if r["phase"] == "begin")
     ends = Counter(key(r) for r in records if r["phase"] == "end")
     assert set(ends) == set(begins) == handled
@@ -126,7 +147,7 @@ def test_kill_service_processes(redis_url: str, stream_prefix: str,
           f"{started} instances, {len(handled)} events handled once, "
           f"{sum(begins.values())} handler calls ({again} repeated after a "
           f"kill), {elapsed:.0f}s")
-    assert cut, "no kill landed while a handler ran: the test proved nothing"
+    assert len(cut) >= KILLS // 4, "few kills landed while a handler ran"
     assert again >= len(cut)
     bus.close()
     store.close()
