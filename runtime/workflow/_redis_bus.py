@@ -27,8 +27,14 @@ behaviour is in the model:
 So the bus never makes a model duplicate (``duplicate`` stays false): the
 model's at-least-once copies are a superset of what it does. What the model
 cannot see is refused before a process starts: a fifo bus (consumer groups
-and reclaim do not keep a channel's order), WF130; timers (no process fires
-them yet), WF131.
+and reclaim do not keep a channel's order), WF130.
+
+- **a timer** (the model's ``timer`` step, which may fire at any time while
+  its service stays in the state): each process of a service polls the store
+  for instances whose timer for that service is due (wall-clock due times,
+  armed on entering the state, so they survive restarts) and fires one in a
+  store transaction, as a delivery is handled. A killed process's due timer is
+  fired by the next poll of any process of the service.
 """
 
 from __future__ import annotations
@@ -76,16 +82,6 @@ def process_diagnostics(wf: Workflow, service: str | None = None
             "later ones on its channel)",
             help="declare `bus: {order: unordered}` and check the workflow "
             "again, or run it in one process (`sagaproof run`)"))
-    for s in wf.services:
-        for t in s.transitions:
-            if t.is_timer:
-                out.append(Diagnostic(
-                    code="WF131", span=t.span,
-                    message=f"service {s.name!r} has a timer in state "
-                    f"{t.source!r}; service processes do not fire timers",
-                    help="model the timeout as an event another service "
-                    "emits, or run the workflow in one process "
-                    "(`sagaproof run`)"))
     names = [s.name for s in wf.services]
     if service is not None and service not in names:
         out.append(Diagnostic(
@@ -242,15 +238,29 @@ class ServiceStats:
     failed: int
     """Handler calls that raised (left pending, retried after ``min_idle``)."""
     relayed: int
+    timers: int = 0
+    """Timer steps fired (counted in ``steps`` too)."""
 
 
 def start_instance(wf: Workflow, store: WorkflowStore, bus: RedisBus,
-                   workflow_id: str) -> None:
-    """Create an instance (its start events on the outbox) and relay them."""
+                   workflow_id: str, *, clock: Any = None) -> None:
+    """Create an instance (its start events on the outbox, the timers of the
+    initial states armed) and relay the start events."""
+    from runtime._clock import RealClock
+
+    clock = clock or RealClock()
     for s in wf.services:
         bus.ensure_group(s.name)
-    if store.load(workflow_id) is None:
-        create_instance(wf, store, workflow_id)
+    t = sem.tables(wf)
+    with store.locked():
+        if store.load(workflow_id) is None:
+            create_instance(wf, store, workflow_id)
+            now = clock.wall()
+            for i, s in enumerate(wf.services):
+                k = t.timers.get((i, 0))  # the initial state is state 0
+                if k is not None:
+                    after = t.transition(i, k).after or 0.0
+                    store.set_due(workflow_id, s.name, now + after)
     relay(store, bus)
 
 
@@ -270,7 +280,8 @@ class ServiceProcess:
 
     def __init__(self, wf: Workflow, service: str, handlers: Any, *,
                  store: WorkflowStore, bus: RedisBus, consumer: str | None = None,
-                 min_idle: float = 5.0, block: float = 0.2) -> None:
+                 min_idle: float = 5.0, block: float = 0.2,
+                 clock: Any = None) -> None:
         bad = process_diagnostics(wf, service)
         if bad:
             raise InvalidDefinition(diagnostics=tuple(bad))
@@ -279,15 +290,22 @@ class ServiceProcess:
         self.min_idle_ms = int(min_idle * 1000)
         self.block_ms = int(block * 1000)
         self._collect = _Collect()
-        self.engine = WorkflowEngine(wf, handlers, store=store, bus=self._collect)
+        from runtime._clock import RealClock
+
+        # Timer due times are wall-clock seconds shared by the processes.
+        self.clock = clock or RealClock()
+        self.engine = WorkflowEngine(wf, handlers, store=store, bus=self._collect,
+                                     clock=self.clock)
         self._t = sem.tables(wf)
+        self._me = self._t.services.index(service)
         self.steps = self.stale = self.reclaimed = self.failed = self.relayed = 0
+        self.timers = 0
 
     def stats(self) -> ServiceStats:
         """Counts so far."""
         return ServiceStats(steps=self.steps, stale=self.stale,
                             reclaimed=self.reclaimed, failed=self.failed,
-                            relayed=self.relayed)
+                            relayed=self.relayed, timers=self.timers)
 
     async def handle(self, entry_id: str, fields: dict[str, str]) -> bool:
         """Handle one stream entry; True when it is done (acknowledged)."""
@@ -311,12 +329,7 @@ class ServiceProcess:
                         wid, seq):
                     step_done = False
                 else:
-                    snap = self.store.load(wid)
-                    assert snap is not None  # an outbox row has its instance
-                    live = _Live(wid=wid, states=dict(snap.states),
-                                 fired=dict(snap.fired), due=dict(snap.due),
-                                 counters=dict(snap.counters), seq=snap.next_seq,
-                                 next_event=snap.next_event)
+                    live = self._live(wid)
                     model = engine._model(live.states, live.fired, live.counters)
                     duplicate = self.store.seen(wid, env.receiver, env.event_id)
                     steps = sem.react(self.wf, model,
@@ -325,8 +338,7 @@ class ServiceProcess:
                                       duplicate=duplicate)
                     step = await engine._choose(live, steps, env)
                     engine._commit(live, model, step, env)
-                    if self.store.outbox_size(wid) == 0:
-                        engine._finish(live)  # quiescent: no timers, bus empty
+                    self._finish_if_quiescent(live)
                     step_done = True
         except Exception as exc:  # a handler failed: rolled back, redelivered
             self.failed += 1
@@ -343,9 +355,61 @@ class ServiceProcess:
         self.bus.ack(self.service, entry_id)
         return True
 
+    def _live(self, wid: str) -> _Live:
+        snap = self.store.load(wid)
+        assert snap is not None  # callers hold a row of the instance
+        return _Live(wid=wid, states=dict(snap.states), fired=dict(snap.fired),
+                     due=dict(snap.due), counters=dict(snap.counters),
+                     seq=snap.next_seq, next_event=snap.next_event)
+
+    def _finish_if_quiescent(self, live: _Live) -> None:
+        """Record the end status once nothing can happen: the outbox (the
+        model's bus) is empty and no timer step is enabled."""
+        model = self.engine._model(live.states, live.fired, live.counters)
+        if (self.store.outbox_size(live.wid) == 0
+                and not sem.timers_enabled(self.wf, model)):
+            self.engine._finish(live)
+
+    async def fire_timers(self) -> int:
+        """Fire this service's due timers, each in one store transaction;
+        how many fired."""
+        fired = 0
+        for wid in self.store.due_timers(self.service, self.clock.wall()):
+            self._collect.sent.clear()
+            try:
+                with self.store.locked():
+                    live = self._live(wid)
+                    due = live.due[self.service]
+                    if (live.fired[self.service] or due is None
+                            or due > self.clock.wall()):
+                        continue  # another process fired it meanwhile
+                    model = self.engine._model(live.states, live.fired,
+                                               live.counters)
+                    steps = [s for s in sem.timers_enabled(self.wf, model)
+                             if s.service == self._me]
+                    if not steps:
+                        continue  # its guard is false now
+                    step = await self.engine._choose(live, steps, None)
+                    self.engine._commit(live, model, step, None)
+                    self._finish_if_quiescent(live)
+            except Exception as exc:  # a handler failed: rolled back, retried
+                self.failed += 1
+                print(f"{self.consumer}: timer for {wid} failed: {exc!r}; "
+                      "fired again at the next poll", file=sys.stderr,
+                      flush=True)
+                continue
+            fired += 1
+            self.relayed += self.bus.publish((wid, e) for e in self._collect.sent)
+            self.store.mark_relayed([(wid, e.seq) for e in self._collect.sent])
+        self.timers += fired
+        self.steps += fired
+        return fired
+
     async def poll(self, *, block_ms: int | None = None) -> int:
-        """One round: reclaim entries idle past ``min_idle`` (or else read
-        new ones, waiting up to ``block_ms``) and handle each; how many."""
+        """One round: fire due timers, reclaim entries idle past
+        ``min_idle`` (or else read new ones, waiting up to ``block_ms``) and
+        handle each; how many steps or entries."""
+        fired = await self.fire_timers()
         entries = self.bus.reclaim(self.service, self.consumer,
                                    min_idle_ms=self.min_idle_ms)
         self.reclaimed += len(entries)
@@ -355,7 +419,7 @@ class ServiceProcess:
                                     else block_ms)
         for entry_id, fields in entries:
             await self.handle(entry_id, fields)
-        return len(entries)
+        return fired + len(entries)
 
     async def run(self, *, stop: asyncio.Event | None = None,
                   idle_exit: float | None = None) -> ServiceStats:

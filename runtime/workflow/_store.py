@@ -247,6 +247,25 @@ class WorkflowStore:
                                 "ORDER BY workflow_id").fetchall()
         return {str(w): str(s) for w, s in rows}
 
+    @guarded("reading the store")
+    def due_timers(self, service: str, now: float) -> list[str]:
+        """Running instances where ``service``'s timer is armed, not fired,
+        and due at ``now`` (wall-clock seconds)."""
+        rows = self._db.execute(
+            "SELECT s.workflow_id FROM wf_services s JOIN wf_instances i ON "
+            "i.workflow_id=s.workflow_id WHERE s.service=? AND i.status="
+            "'running' AND s.timer_fired=0 AND s.timer_due IS NOT NULL AND "
+            "s.timer_due<=? ORDER BY s.timer_due", (service, now)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    @guarded("arming a timer")
+    def set_due(self, workflow_id: str, service: str, due: float | None) -> None:
+        """Set ``service``'s timer due time (None: no timer armed)."""
+        with self._tx():
+            self._db.execute("UPDATE wf_services SET timer_due=? WHERE "
+                             "workflow_id=? AND service=?",
+                             (due, workflow_id, service))
+
     @guarded("reading the outbox")
     def unrelayed(self, *, limit: int = 500) -> list[tuple[str, Envelope]]:
         """Outbox envelopes not yet handed to the external bus, in send order."""

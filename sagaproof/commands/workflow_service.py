@@ -121,7 +121,8 @@ def run_service(args: argparse.Namespace) -> int:
     finally:
         store.close()
         bus.close()
-    print(f"service {args.service}: {stats.steps} steps, {stats.stale} stale "
+    print(f"service {args.service}: {stats.steps} steps ({stats.timers} timers), "
+          f"{stats.stale} stale "
           f"entries, {stats.reclaimed} reclaimed, {stats.failed} failed handler "
           f"calls, {stats.relayed} relayed", flush=True)
     return 0

@@ -81,3 +81,14 @@ order_saga: dict[str, dict[str, Any]] = {
         "reserve_stock": _handler(lambda w: "IDLE" if out_of_stock(w) else "RESERVED")},
 }
 """Services to handlers for ``examples/workflows/order_saga.workflow.yaml``."""
+
+
+def silent(wid: str) -> bool:
+    """Whether ``b`` of ``reminder.workflow.yaml`` stays silent for ``wid``."""
+    return zlib.crc32(wid.encode()) % 2 == 0
+
+
+reminder: dict[str, dict[str, Any]] = {
+    "b": {"ask": _handler(lambda w: "SILENT" if silent(w) else "REPLIED")},
+}
+"""Services to handlers for ``tests/workflow/reminder.workflow.yaml``."""

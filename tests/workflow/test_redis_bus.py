@@ -105,7 +105,7 @@ def test_process_diagnostics_both_ways() -> None:
              .service("a", initial="I", final=["D"]).on("I", "ping", to="W")
              .timer("W", 5.0, to="D").build())
     assert [d.code for d in process_diagnostics(fifo)] == ["WF130"]
-    assert [d.code for d in process_diagnostics(timer)] == ["WF131"]
+    assert process_diagnostics(timer) == []  # service processes fire timers
     bad = process_diagnostics(_ping(), "nobody")
     assert [d.code for d in bad] == ["WF132"] and "['a', 'b']" in bad[0].help
 
@@ -128,7 +128,8 @@ def _drain(procs: list[ServiceProcess], *, rounds: int = 50) -> None:
             busy = False
             for p in procs:
                 busy = bool(await p.poll(block_ms=20)) or busy
-            if not busy and procs[0].store.outbox_size() == 0:
+            store = procs[0].store
+            if not busy and "running" not in store.instances().values():
                 return
     asyncio.run(go())
 
@@ -204,6 +205,48 @@ def test_exactly_once_handling_seeded_bug(redis_url: str, stream_prefix: str,
     log = store.log("w1")
     assert [e.event for e in log].count("ping") == 2
     assert not conforms(wf, log).ok
+    bus.close()
+
+
+REMINDER = Path(__file__).with_name("reminder.workflow.yaml")
+
+
+@pytest.mark.parametrize("fire", [True, False])
+def test_timers_fire_in_service_processes(
+        redis_url: str, stream_prefix: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, fire: bool) -> None:
+    """``a`` gives up on a silent ``b`` when its timer fires in a's process;
+    the seeded bug (no process fires timers) leaves those instances waiting."""
+    wf = load(REMINDER)
+    assert isinstance(wf, Workflow)
+    if not fire:
+        async def never(self: ServiceProcess) -> int:
+            return 0
+        monkeypatch.setattr(ServiceProcess, "fire_timers", never)
+    store = WorkflowStore(tmp_path / "s.db")
+    bus = RedisBus(redis_url, wf, prefix=stream_prefix)
+    wids = ["r0", "r4"]  # b replies to r0, stays silent for r4
+    assert [rp.silent(w) for w in wids] == [False, True]
+    for w in wids:
+        start_instance(wf, store, bus, w)
+    procs = [ServiceProcess(wf, s, rp.reminder, store=store, bus=bus,
+                            min_idle=60) for s in ("a", "b")]
+    if not fire:
+        time.sleep(0.4)  # past a's timer (0.3s), which would have fired
+    _drain(procs, rounds=30 if fire else 5)
+    states = {w: store.load(w).states for w in wids}  # type: ignore[union-attr]
+    if not fire:
+        assert store.instances()["r4"] == "running"
+        assert states["r4"] == {"a": "WAITING", "b": "SILENT"}
+        return
+    assert store.instances() == {"r0": "consistent", "r4": "consistent"}
+    assert states["r4"] == {"a": "GAVE_UP", "b": "SILENT"}
+    assert states["r0"]["b"] == "REPLIED"  # a may have given up first: allowed
+    assert procs[0].timers >= 1 and procs[1].timers == 0
+    for w in wids:
+        log = store.log(w)
+        assert "timer" in [e.kind for e in log] or states[w]["a"] == "ANSWERED"
+        assert conforms(wf, log).ok, conforms(wf, log).message
     bus.close()
 
 
