@@ -92,3 +92,12 @@ reminder: dict[str, dict[str, Any]] = {
     "b": {"ask": _handler(lambda w: "SILENT" if silent(w) else "REPLIED")},
 }
 """Services to handlers for ``tests/workflow/reminder.workflow.yaml``."""
+
+
+race: dict[str, dict[str, Any]] = {
+    "x": {"go": _handler()},
+    "y": {"go": _handler()},
+}
+"""Services to handlers for ``tests/workflow/race.workflow.yaml`` (each call
+takes ``SAGAPROOF_TEST_DELAY`` seconds, so the two services' steps overlap
+unless the store serializes them)."""

@@ -17,6 +17,7 @@ import pytest
 from runtime.workflow import (
     BusError,
     Envelope,
+    LogEntry,
     RedisBus,
     ServiceProcess,
     WorkflowStore,
@@ -251,8 +252,9 @@ def test_timers_fire_in_service_processes(
 
 
 # --- services as separate processes ------------------------------------------------
-def _cli(*args: str, **kw: object) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _cli(*args: str, env: dict[str, str] | None = None
+         ) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "sagaproof", *args], cwd=ROOT,
                             env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -293,6 +295,58 @@ def test_services_as_processes_conform(redis_url: str, stream_prefix: str,
         assert conforms(wf, log).ok, conforms(wf, log).message
     steps = [int(m) for o, _ in outs for m in re.findall(r"(\d+) steps", o)]
     assert sum(steps) == 7 + 5 + 3  # each path's deliveries, once
+
+
+RACE = Path(__file__).with_name("race.workflow.yaml")
+
+
+def test_cross_service_guards_stay_atomic(redis_url: str, stream_prefix: str,
+                                          tmp_path: Path) -> None:
+    """x and y each take the prize only if the other has not (a guard over the
+    other's state), in separate processes whose handlers overlap in time: one
+    winner per instance, every log a path of the model."""
+    wf = load(RACE)
+    assert isinstance(wf, Workflow)
+    db = tmp_path / "wf.db"
+    store = WorkflowStore(db)
+    bus = RedisBus(redis_url, wf, prefix=stream_prefix)
+    wids = [f"r{i}" for i in range(20)]
+    for w in wids:
+        start_instance(wf, store, bus, w)
+    common = ["--bus", redis_url, "--db", str(db), "--stream-prefix", stream_prefix]
+    env = {rp.DELAY: "0.02"}
+    procs = [_cli("workflow-service", str(RACE), *common, "--service", s,
+                  "--participants", "tests.workflow.redis_participants:race",
+                  env=env) for s in ("x", "y")]
+    deadline = time.monotonic() + 120
+    while "running" in store.instances().values() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert set(store.instances().values()) == {"consistent"}
+    for w in wids:
+        snap = store.load(w)
+        assert snap is not None
+        assert sorted(snap.states.values()) == ["FIRST", "SECOND"]
+        assert conforms(wf, store.log(w)).ok
+    bus.close()
+
+
+def test_two_winners_do_not_conform() -> None:
+    """The check above can fail: a log where both services read the other as
+    IDLE (a guard evaluated outside the step's transaction) is no path of the
+    model."""
+    wf = load(RACE)
+    assert isinstance(wf, Workflow)
+    log = [LogEntry(seq=i, kind="deliver", service=s, event="go",
+                    event_id=f"w:{i}", sender="env", duplicate=False,
+                    from_state="IDLE", to_state="FIRST", emitted=(), at=0.0)
+           for i, s in enumerate(("x", "y"))]
+    assert conforms(wf, log[:1]).ok
+    verdict = conforms(wf, log)
+    assert not verdict.ok and "SECOND" in verdict.message
 
 
 def test_cli_refuses_bad_input(redis_url: str, tmp_path: Path) -> None:
