@@ -57,16 +57,16 @@ def register(sub: Any) -> None:
 def _open(args: argparse.Namespace, service: str | None) -> Any:
     from runtime.workflow import WorkflowStore
     from runtime.workflow._redis_bus import RedisBus, process_diagnostics
-    from saga_models import InvalidDefinition, load
+    from saga_models import Diagnostic, InvalidDefinition, Span, load
     from saga_models.workflow import Workflow
 
     wf = load(args.definition)
     if not isinstance(wf, Workflow):
-        from runtime._cli import err
-
-        err(f"sagaproof: [WF133] {args.definition} is a saga, not an event "
-            "workflow; run it with `sagaproof run` or `sagaproof worker`")
-        return None
+        raise InvalidDefinition(diagnostics=(Diagnostic(
+            code="WF133", span=getattr(wf, "span", None) or Span(
+                file=args.definition),
+            message=f"{args.definition} is a saga, not an event workflow",
+            help="run a saga with `sagaproof run` or `sagaproof worker`"),))
     bad = process_diagnostics(wf, service)
     if bad:
         raise InvalidDefinition(diagnostics=tuple(bad))
@@ -77,10 +77,7 @@ def _open(args: argparse.Namespace, service: str | None) -> Any:
 def run_start(args: argparse.Namespace) -> int:
     from runtime.workflow._redis_bus import start_instance
 
-    opened = _open(args, None)
-    if opened is None:
-        return 2
-    wf, store, bus = opened
+    wf, store, bus = _open(args, None)
     try:
         for wid in args.ids:
             start_instance(wf, store, bus, wid)
@@ -100,10 +97,7 @@ def run_service(args: argparse.Namespace) -> int:
 
         err("sagaproof workflow-service: --min-idle must be > 0")
         return 2
-    opened = _open(args, args.service)
-    if opened is None:
-        return 2
-    wf, store, bus = opened
+    wf, store, bus = _open(args, args.service)
     handlers = load_participants(args.participants) if args.participants else None
     proc = ServiceProcess(wf, args.service, handlers, store=store, bus=bus,
                           consumer=args.consumer, min_idle=args.min_idle)
