@@ -24,17 +24,17 @@ behaviour is in the model:
   entry names an envelope no longer on the outbox, so it is acknowledged
   without a step. The model's delivery happened exactly once, at the commit.
 
-So the bus never makes a model duplicate (``duplicate`` stays false): the
-model's at-least-once copies are a superset of what it does. What the model
-cannot see is refused before a process starts: a fifo bus (consumer groups
-and reclaim do not keep a channel's order), WF130.
-
 - **a timer** (the model's ``timer`` step, which may fire at any time while
   its service stays in the state): each process of a service polls the store
   for instances whose timer for that service is due (wall-clock due times,
   armed on entering the state, so they survive restarts) and fires one in a
   store transaction, as a delivery is handled. A killed process's due timer is
   fired by the next poll of any process of the service.
+
+So the bus never makes a model duplicate (``duplicate`` stays false): the
+model's at-least-once copies are a superset of what it does. What the model
+cannot see is refused before a process starts: a fifo bus (consumer groups
+and reclaim do not keep a channel's order), WF130.
 """
 
 from __future__ import annotations
