@@ -40,6 +40,7 @@ and reclaim do not keep a channel's order), WF130.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import sys
@@ -97,19 +98,31 @@ def _redis_errors(url: str, doing: str) -> Iterator[None]:
 
     try:
         yield
+    except redis.exceptions.TimeoutError as exc:
+        raise BusError("RT012", f"bus={url!r}: {doing} failed: {exc} (the Redis "
+                       "server did not answer in time)",
+                       fix="check the server's load and disk (it fsyncs every "
+                       "write); a service process retries by itself") from None
     except redis.exceptions.ConnectionError as exc:
         raise BusError("RT010", f"bus={url!r}: {doing} failed: {exc} (the Redis "
                        "server is unreachable)",
                        fix="start it (`bash scripts/redis.sh start`) or fix "
                        "--bus, and run the command again") from None
+    except redis.exceptions.ResponseError as exc:
+        raise BusError("RT013", f"bus={url!r}: {doing} failed: {exc} (the "
+                       "server refused the command)",
+                       fix="check that no one deleted the workflow's streams or "
+                       "groups; a service process recreates its group") from None
 
 
 class RedisBus:
     """The streams of one workflow on one Redis server."""
 
-    def __init__(self, url: str, wf: Workflow, *, prefix: str = PREFIX) -> None:
+    def __init__(self, url: str, wf: Workflow, *, prefix: str = PREFIX,
+                 socket_timeout: float = 30.0) -> None:
         """Connect to ``url`` (``redis://host:port/db``); stream keys start
-        with ``prefix``.
+        with ``prefix``; a command unanswered for ``socket_timeout`` seconds
+        fails (RT012).
 
         Raises:
             BusError: a bad URL (RT011) or an unreachable server (RT010).
@@ -120,7 +133,11 @@ class RedisBus:
         self.wf = wf
         self.prefix = prefix
         try:
-            self.client: Any = redis.Redis.from_url(url, decode_responses=True)
+            # A loaded server that fsyncs every write can be slow to answer:
+            # wait longer than redis-py's 5 s before calling it a failure.
+            self.client: Any = redis.Redis.from_url(
+                url, decode_responses=True, socket_timeout=socket_timeout,
+                socket_connect_timeout=5.0)
         except ValueError as exc:
             raise BusError("RT011", f"bus={url!r} is not a Redis URL: {exc}",
                            fix="write it as redis://127.0.0.1:63790/0") from None
@@ -300,6 +317,7 @@ class ServiceProcess:
         self._me = self._t.services.index(service)
         self.steps = self.stale = self.reclaimed = self.failed = self.relayed = 0
         self.timers = 0
+        self.bus_errors = 0
 
     def stats(self) -> ServiceStats:
         """Counts so far."""
@@ -428,13 +446,28 @@ class ServiceProcess:
         stop = stop or asyncio.Event()
         self.bus.ensure_group(self.service)
         self.relayed += relay(self.store, self.bus)
-        idle = 0.0
+        idle, backoff = 0.0, 0.1
         while not stop.is_set():
-            if await self.poll():
+            try:
+                busy = await self.poll()
+            except BusError as exc:
+                # The server is restarting, overloaded, or lost the group:
+                # nothing was acknowledged, so nothing is lost; wait and retry.
+                self.bus_errors += 1
+                print(f"{self.consumer}: {exc}; retrying in {backoff:.1f}s",
+                      file=sys.stderr, flush=True)
+                await asyncio.sleep(backoff)
+                backoff = min(2 * backoff, 5.0)
+                with contextlib.suppress(BusError):
+                    self.bus.ensure_group(self.service)
+                continue
+            backoff = 0.1
+            if busy:
                 idle = 0.0
             else:
                 # Recovers a relay cut short by a crash after its commit.
-                self.relayed += relay(self.store, self.bus)
+                with contextlib.suppress(BusError):  # retried when next idle
+                    self.relayed += relay(self.store, self.bus)
                 idle += self.block_ms / 1000
                 if idle_exit is not None and idle >= idle_exit:
                     break

@@ -91,6 +91,45 @@ def test_unreachable_server_is_rt010() -> None:
         RedisBus("redis://127.0.0.1:1/0", _ping())
 
 
+def test_slow_server_is_rt012(redis_url: str, stream_prefix: str) -> None:
+    bus = RedisBus(redis_url, _ping(), prefix=stream_prefix, socket_timeout=0.05)
+    bus.ensure_group("b")
+    with pytest.raises(BusError, match=r"^\[RT012\]"):
+        bus.read("b", "c1", block_ms=1000)  # the server answers after 1 s
+    bus.close()
+
+
+def test_service_process_rides_out_bus_errors(
+        redis_url: str, stream_prefix: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing server (RT012/RT013) is retried with backoff: the process
+    neither dies nor loses the event."""
+    wf = _ping()
+    store = WorkflowStore(tmp_path / "s.db")
+    bus = RedisBus(redis_url, wf, prefix=stream_prefix)
+    start_instance(wf, store, bus, "w1")
+    real = RedisBus.reclaim
+    failures = iter([True, True])
+
+    def flaky(self: RedisBus, *a: object, **kw: int) -> object:
+        if next(failures, False):
+            raise BusError("RT012", "injected", fix="none")
+        return real(self, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RedisBus, "reclaim", flaky)
+    procs = [ServiceProcess(wf, s, None, store=store, bus=bus, min_idle=60)
+             for s in ("a", "b")]
+
+    async def go() -> None:
+        await asyncio.gather(*(p.run(idle_exit=1.0) for p in procs))
+
+    asyncio.run(go())
+    assert sum(p.bus_errors for p in procs) == 2
+    assert store.instances() == {"w1": "consistent"}
+    assert conforms(wf, store.log("w1")).ok
+    bus.close()
+
+
 def test_bad_url_is_rt011() -> None:
     with pytest.raises(BusError, match=r"^\[RT011\]"):
         RedisBus("http://nowhere", _ping())
