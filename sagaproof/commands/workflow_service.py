@@ -52,21 +52,40 @@ def register(sub: Any) -> None:
     q.add_argument("--id", dest="ids", action="append", required=True,
                    metavar="ID", help="instance id (repeat for several)")
     q.set_defaults(func=run_start)
+    r: argparse.ArgumentParser = sub.add_parser(
+        "workflow-status", help="the instances in a shared workflow store, "
+        "each log replayed through the model with --conform",
+        description="List every instance in the store that `workflow-service` "
+        "processes share: status and service states. With --conform, replay "
+        "each instance's log through the model. Exit 0, or 1 when an instance "
+        "is stuck or a log is not a path of the model.")
+    r.add_argument("definition", metavar="DEFINITION")
+    r.add_argument("--db", default="workflow.db", help="the shared store")
+    r.add_argument("--conform", action="store_true",
+                   help="replay every instance's log through the model")
+    r.set_defaults(func=run_status)
+
+
+def _workflow(path: str) -> Any:
+    """The event workflow at ``path`` (WF133 for a saga)."""
+    from saga_models import Diagnostic, InvalidDefinition, Span, load
+    from saga_models.workflow import Workflow
+
+    wf = load(path)
+    if not isinstance(wf, Workflow):
+        raise InvalidDefinition(diagnostics=(Diagnostic(
+            code="WF133", span=getattr(wf, "span", None) or Span(file=path),
+            message=f"{path} is a saga, not an event workflow",
+            help="run a saga with `sagaproof run` or `sagaproof worker`"),))
+    return wf
 
 
 def _open(args: argparse.Namespace, service: str | None) -> Any:
     from runtime.workflow import WorkflowStore
     from runtime.workflow._redis_bus import RedisBus, process_diagnostics
-    from saga_models import Diagnostic, InvalidDefinition, Span, load
-    from saga_models.workflow import Workflow
+    from saga_models import InvalidDefinition
 
-    wf = load(args.definition)
-    if not isinstance(wf, Workflow):
-        raise InvalidDefinition(diagnostics=(Diagnostic(
-            code="WF133", span=getattr(wf, "span", None) or Span(
-                file=args.definition),
-            message=f"{args.definition} is a saga, not an event workflow",
-            help="run a saga with `sagaproof run` or `sagaproof worker`"),))
+    wf = _workflow(args.definition)
     bad = process_diagnostics(wf, service)
     if bad:
         raise InvalidDefinition(diagnostics=tuple(bad))
@@ -120,3 +139,34 @@ def run_service(args: argparse.Namespace) -> int:
           f"entries, {stats.reclaimed} reclaimed, {stats.failed} failed handler "
           f"calls, {stats.relayed} relayed", flush=True)
     return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from runtime._errors import NoSuchLog
+    from runtime.workflow import WorkflowStore, conforms
+
+    wf = _workflow(args.definition)
+    if not Path(args.db).exists():
+        raise NoSuchLog("RT001", f"no such store db={args.db!r}",
+                        fix="check the path (workflow-start creates it)")
+    store = WorkflowStore(args.db)
+    bad = 0
+    try:
+        for wid, status in store.instances().items():
+            snap = store.load(wid)
+            assert snap is not None
+            states = ", ".join(f"{s}={v}" for s, v in snap.states.items())
+            line = f"{wid}: {status} ({states})"
+            if status == "stuck":
+                bad += 1
+            if args.conform:
+                verdict = conforms(wf, store.log(wid))
+                line += "; log conforms" if verdict.ok else (
+                    f"; LOG DOES NOT CONFORM: {verdict.message}")
+                bad += not verdict.ok
+            print(line)
+    finally:
+        store.close()
+    return 1 if bad else 0

@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -334,6 +335,19 @@ def test_services_as_processes_conform(redis_url: str, stream_prefix: str,
         assert conforms(wf, log).ok, conforms(wf, log).message
     steps = [int(m) for o, _ in outs for m in re.findall(r"(\d+) steps", o)]
     assert sum(steps) == 7 + 5 + 3  # each path's deliveries, once
+    # workflow-status replays the shared store's logs; a tampered log fails.
+    status = _cli("workflow-status", str(ORDER), "--db", str(db), "--conform")
+    out, err = status.communicate(timeout=120)
+    assert status.returncode == 0, err
+    assert out.count("consistent") == 3 and out.count("log conforms") == 3
+    raw = sqlite3.connect(db)
+    with raw:
+        raw.execute("UPDATE wf_log SET to_state='DECLINED' WHERE "
+                    "workflow_id='i1' AND service='payments'")
+    raw.close()
+    status = _cli("workflow-status", str(ORDER), "--db", str(db), "--conform")
+    out, _ = status.communicate(timeout=120)
+    assert status.returncode == 1 and out.count("DOES NOT CONFORM") == 1, out
 
 
 RACE = Path(__file__).with_name("race.workflow.yaml")
@@ -400,6 +414,7 @@ def test_cli_refuses_bad_input(redis_url: str, tmp_path: Path) -> None:
           "--id", "x"], "RT010"),
         (["workflow-start", str(ROOT / "examples" / "trip_booking.saga.yaml"),
           "--id", "x"], "WF133"),
+        (["workflow-status", str(ORDER)], "RT001"),
     ]
     for args, code in cases:
         p = _cli(*args, "--db", str(tmp_path / "x.db"))
