@@ -59,6 +59,8 @@ from ._store import WorkflowStore
 
 PREFIX = "sagaproof"
 """Stream keys are ``PREFIX:<workflow>:<service>``."""
+SWEEP_EVERY = 1.0
+"""Seconds of idle polling between two relays of the whole outbox."""
 
 
 class BusError(SagaError, ConnectionError):
@@ -446,7 +448,7 @@ class ServiceProcess:
         stop = stop or asyncio.Event()
         self.bus.ensure_group(self.service)
         self.relayed += relay(self.store, self.bus)
-        idle, backoff = 0.0, 0.1
+        idle, swept, backoff = 0.0, 0.0, 0.1
         while not stop.is_set():
             try:
                 busy = await self.poll()
@@ -465,10 +467,15 @@ class ServiceProcess:
             if busy:
                 idle = 0.0
             else:
-                # Recovers a relay cut short by a crash after its commit.
-                with contextlib.suppress(BusError):  # retried when next idle
-                    self.relayed += relay(self.store, self.bus)
                 idle += self.block_ms / 1000
+                swept += self.block_ms / 1000
+                if swept >= SWEEP_EVERY:
+                    # Recovers a relay cut short by a crash after its commit;
+                    # not at every idle poll, which would mostly race the
+                    # committing process's own relay and add stale copies.
+                    swept = 0.0
+                    with contextlib.suppress(BusError):  # retried next time
+                        self.relayed += relay(self.store, self.bus)
                 if idle_exit is not None and idle >= idle_exit:
                     break
             await asyncio.sleep(0)  # let a signal handler set ``stop``
