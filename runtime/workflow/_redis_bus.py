@@ -262,9 +262,11 @@ class ServiceStats:
 
 
 def start_instance(wf: Workflow, store: WorkflowStore, bus: RedisBus,
-                   workflow_id: str, *, clock: Any = None) -> None:
+                   workflow_id: str, *, input: Any = None,
+                   clock: Any = None) -> None:
     """Create an instance (its start events on the outbox, the timers of the
-    initial states armed) and relay the start events."""
+    initial states armed, its ``input`` kept for every handler's
+    ``ctx.input``) and relay the start events."""
     from runtime._clock import RealClock
 
     clock = clock or RealClock()
@@ -274,6 +276,8 @@ def start_instance(wf: Workflow, store: WorkflowStore, bus: RedisBus,
     with store.locked():
         if store.load(workflow_id) is None:
             create_instance(wf, store, workflow_id)
+            if input is not None:
+                store.set_input(workflow_id, input)
             now = clock.wall()
             for i, s in enumerate(wf.services):
                 k = t.timers.get((i, 0))  # the initial state is state 0
@@ -380,7 +384,8 @@ class ServiceProcess:
         assert snap is not None  # callers hold a row of the instance
         return _Live(wid=wid, states=dict(snap.states), fired=dict(snap.fired),
                      due=dict(snap.due), counters=dict(snap.counters),
-                     seq=snap.next_seq, next_event=snap.next_event)
+                     seq=snap.next_seq, next_event=snap.next_event,
+                     input=self.store.input(wid))
 
     def _finish_if_quiescent(self, live: _Live) -> None:
         """Record the end status once nothing can happen: the outbox (the

@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS wf_log(
     duplicate INTEGER NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL,
     emitted TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY(workflow_id, seq));
+CREATE TABLE IF NOT EXISTS wf_input(
+    workflow_id TEXT PRIMARY KEY, input TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS wf_relayed(
     workflow_id TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY(workflow_id, seq));
@@ -246,6 +248,20 @@ class WorkflowStore:
         rows = self._db.execute("SELECT workflow_id, status FROM wf_instances "
                                 "ORDER BY workflow_id").fetchall()
         return {str(w): str(s) for w, s in rows}
+
+    @guarded("recording the input")
+    def set_input(self, workflow_id: str, data: Any) -> None:
+        """Keep the instance's input (JSON) for handlers in other processes."""
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO wf_input VALUES (?,?)",
+                             (workflow_id, json.dumps(data)))
+
+    @guarded("reading the store")
+    def input(self, workflow_id: str) -> Any:
+        """The instance's input, or None."""
+        row = self._db.execute("SELECT input FROM wf_input WHERE workflow_id=?",
+                               (workflow_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
 
     @guarded("reading the store")
     def due_timers(self, service: str, now: float) -> list[str]:

@@ -51,6 +51,8 @@ def register(sub: Any) -> None:
     _common(q)
     q.add_argument("--id", dest="ids", action="append", required=True,
                    metavar="ID", help="instance id (repeat for several)")
+    q.add_argument("--input", metavar="JSON", help="input of every instance "
+                   "started (handlers read it as ctx.input): JSON or @file")
     q.set_defaults(func=run_start)
     r: argparse.ArgumentParser = sub.add_parser(
         "workflow-status", help="the instances in a shared workflow store, "
@@ -96,10 +98,25 @@ def _open(args: argparse.Namespace, service: str | None) -> Any:
 def run_start(args: argparse.Namespace) -> int:
     from runtime.workflow._redis_bus import start_instance
 
+    data = None
+    if args.input:
+        import json
+
+        raw = args.input
+        try:
+            text = open(raw[1:]).read() if raw.startswith("@") else raw  # noqa: SIM115
+            data = json.loads(text)
+        except (OSError, json.JSONDecodeError) as exc:
+            from runtime._cli import err
+
+            err(f"<command line>: error WF134: --input={raw!r} is not JSON "
+                f"(or @file): {exc}\n  help: write e.g. --input "
+                "'{\"amount\": 120}' or --input @input.json")
+            return 2
     wf, store, bus = _open(args, None)
     try:
         for wid in args.ids:
-            start_instance(wf, store, bus, wid)
+            start_instance(wf, store, bus, wid, input=data)
             print(f"started {wf.name} instance {wid}")
     finally:
         store.close()

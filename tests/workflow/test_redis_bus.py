@@ -350,6 +350,27 @@ def test_services_as_processes_conform(redis_url: str, stream_prefix: str,
     assert status.returncode == 1 and out.count("DOES NOT CONFORM") == 1, out
 
 
+def test_input_reaches_handlers_in_every_process(
+        redis_url: str, stream_prefix: str, tmp_path: Path) -> None:
+    """The example handlers decline a charge over 100 and find no stock when
+    ``in_stock`` is false: the input given at start reaches both services."""
+    from examples.workflows.handlers import order_saga as handlers
+
+    wf = _order_saga()
+    store = WorkflowStore(tmp_path / "s.db")
+    bus = RedisBus(redis_url, wf, prefix=stream_prefix)
+    start_instance(wf, store, bus, "big", input={"amount": 500})
+    start_instance(wf, store, bus, "nostock", input={"in_stock": False})
+    start_instance(wf, store, bus, "plain")
+    procs = [ServiceProcess(wf, s.name, handlers, store=store, bus=bus,
+                            min_idle=60) for s in wf.services]
+    _drain(procs, rounds=100)
+    got = {w: store.load(w).states["payments"]  # type: ignore[union-attr]
+           for w in ("big", "nostock", "plain")}
+    assert got == {"big": "DECLINED", "nostock": "REFUNDED", "plain": "CHARGED"}
+    bus.close()
+
+
 RACE = Path(__file__).with_name("race.workflow.yaml")
 
 
@@ -415,6 +436,8 @@ def test_cli_refuses_bad_input(redis_url: str, tmp_path: Path) -> None:
         (["workflow-start", str(ROOT / "examples" / "trip_booking.saga.yaml"),
           "--id", "x"], "WF133"),
         (["workflow-status", str(ORDER)], "RT001"),
+        (["workflow-start", str(ORDER), "--id", "x", "--input", "{bad"],
+         "WF134"),
     ]
     for args, code in cases:
         p = _cli(*args, "--db", str(tmp_path / "x.db"))
