@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 EXTRAS: dict[str, str] = {
     "z3": "smt", "sympy": "smt", "psycopg": "postgres", "nbformat": "notebooks",
     "nbclient": "notebooks", "matplotlib": "notebooks", "graphviz": "notebooks",
-    "jupyterlab": "jupyter",
+    "jupyterlab": "jupyter", "redis": "redis",
 }
 """Optional modules and the extra that installs each."""
 

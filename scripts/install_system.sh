@@ -2,7 +2,8 @@
 # System packages some suites need (from Debian's packages), installed only when
 # missing: SPIN and a C compiler for the Promela parity suite and bench,
 # Chromium to check the HTML timeline page renders (headless), PostgreSQL for
-# the log and worker suites (scripts/postgres.sh starts it).
+# the log and worker suites (scripts/postgres.sh starts it), redis-server for
+# the event-bus suites (scripts/redis.sh starts it).
 # Tests that need one of these are skipped when it is absent, except under
 # CI=true, where this script has run and an absence is a failure.
 set -euo pipefail
@@ -12,6 +13,8 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # PostgreSQL for the log and worker suites (scripts/postgres.sh starts it).
 ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need+=(postgresql)
+# Redis for the event-bus suites (scripts/redis.sh starts it).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

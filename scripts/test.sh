@@ -43,7 +43,7 @@ fi
 . .venv/bin/activate
 install() {
   python -m pip install -q --upgrade pip >/dev/null
-  python -m pip install -q -e '.[dev,notebooks,otel,postgres,temporal]'
+  python -m pip install -q -e '.[dev,notebooks,otel,postgres,redis,temporal]'
 }
 step install install
 step ruff ruff check .

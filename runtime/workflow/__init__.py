@@ -24,20 +24,36 @@ from ._engine import EventContext as EventContext
 from ._engine import WorkflowEngine as WorkflowEngine
 from ._engine import WorkflowResult as WorkflowResult
 from ._engine import WorkflowRuntimeError as WorkflowRuntimeError
+from ._engine import create_instance as create_instance
+from ._redis_bus import BusError as BusError
+from ._redis_bus import RedisBus as RedisBus
+from ._redis_bus import ServiceProcess as ServiceProcess
+from ._redis_bus import ServiceStats as ServiceStats
+from ._redis_bus import process_diagnostics as process_diagnostics
+from ._redis_bus import relay as relay
+from ._redis_bus import start_instance as start_instance
 from ._store import LogEntry as LogEntry
 from ._store import WorkflowStore as WorkflowStore
 
 __all__ = [
+    "BusError",
     "Conformance",
     "Envelope",
     "EventBus",
     "EventContext",
     "InProcessBus",
     "LogEntry",
+    "RedisBus",
+    "ServiceProcess",
+    "ServiceStats",
     "WorkflowEngine",
     "WorkflowResult",
     "WorkflowRuntimeError",
     "WorkflowStore",
     "conforms",
+    "create_instance",
+    "process_diagnostics",
+    "relay",
     "run_cli",
+    "start_instance",
 ]

@@ -89,6 +89,19 @@ class _Live:
     dead: list[str] = field(default_factory=list)
 
 
+def create_instance(wf: Workflow, store: WorkflowStore, workflow_id: str) -> None:
+    """Persist a new instance of ``wf``: initial states and counters, the
+    ``start`` events on the outbox (nothing is delivered yet)."""
+    env = [Envelope(event_id=f"{workflow_id}:{n}", event=e, receiver=r,
+                    sender=ENV, seq=n)
+           for n, (e, r) in enumerate(
+               (e, r) for e in wf.start for r in wf.subscribers(e))]
+    store.create(workflow_id, wf.name,
+                 states={s.name: s.initial for s in wf.services},
+                 counters={c.name: c.initial for c in wf.counters},
+                 outbox=env, next_event=len(env))
+
+
 class WorkflowEngine:
     """Runs one workflow definition; one instance per ``run`` call."""
 
@@ -148,6 +161,10 @@ class WorkflowEngine:
             st[t.counter_base + i] = counters[c]
         return tuple(st)
 
+    def create(self, workflow_id: str) -> None:
+        """Persist a new instance (see :func:`create_instance`)."""
+        create_instance(self.wf, self.store, workflow_id)
+
     async def run(self, *, workflow_id: str | None = None, input: Any = None
                   ) -> WorkflowResult:
         """Run (or resume) an instance until nothing can happen any more."""
@@ -159,14 +176,7 @@ class WorkflowEngine:
                 f"{snap.name!r}, not {self.wf.name!r}; pick another id or db")
         t = self._t
         if snap is None:
-            env = [Envelope(event_id=f"{wid}:{n}", event=e, receiver=r, sender=ENV,
-                            seq=n)
-                   for n, (e, r) in enumerate(
-                       (e, r) for e in self.wf.start for r in self.wf.subscribers(e))]
-            self.store.create(wid, self.wf.name,
-                              states={s.name: s.initial for s in self.wf.services},
-                              counters={c.name: c.initial for c in self.wf.counters},
-                              outbox=env, next_event=len(env))
+            self.create(wid)
             snap = self.store.load(wid)
             assert snap is not None
         live = _Live(wid=wid, states=dict(snap.states), fired=dict(snap.fired),

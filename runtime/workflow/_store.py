@@ -7,6 +7,13 @@ event ids each service has seen, and an append-only log keyed by
 counters, inbox, log, the consumed envelope and the ones it emits), so after a
 crash an event is either fully handled or still pending: at-least-once, never
 lost. The log is also a trace for :func:`runtime.workflow.conforms`.
+
+Services in separate processes share one store file (WAL) and take a step in
+:meth:`WorkflowStore.locked`, so a guard reads the other services' states in
+the same transaction that commits the step, as the model's atomic steps do.
+``wf_relayed`` records which outbox envelopes were handed to an external bus
+(:mod:`runtime.workflow._redis_bus`): a row leaves the outbox only when a
+receiver consumes it, so the outbox is the model's bus.
 """
 
 from __future__ import annotations
@@ -43,6 +50,11 @@ CREATE TABLE IF NOT EXISTS wf_log(
     service TEXT NOT NULL, event TEXT, event_id TEXT, sender TEXT,
     duplicate INTEGER NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL,
     emitted TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY(workflow_id, seq));
+CREATE TABLE IF NOT EXISTS wf_input(
+    workflow_id TEXT PRIMARY KEY, input TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS wf_relayed(
+    workflow_id TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY(workflow_id, seq));
 """
 
@@ -91,7 +103,10 @@ class WorkflowStore:
         """
         self.path = str(path)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            # Several service processes may share the file: wait for the
+            # write lock rather than fail at once.
+            self._db = sqlite3.connect(self.path, isolation_level=None,
+                                       timeout=30.0)
         except sqlite3.Error as exc:
             raise log_error(exc, self.path, "opening the store") from None
         try:
@@ -174,8 +189,11 @@ class WorkflowStore:
                 self._db.execute("INSERT OR IGNORE INTO wf_inbox VALUES (?,?,?)",
                                  (workflow_id, consumed.receiver, consumed.event_id))
                 if not keep_consumed:
+                    key = (workflow_id, consumed.seq)
                     self._db.execute("DELETE FROM wf_outbox WHERE workflow_id=? "
-                                     "AND seq=?", (workflow_id, consumed.seq))
+                                     "AND seq=?", key)
+                    self._db.execute("DELETE FROM wf_relayed WHERE workflow_id=? "
+                                     "AND seq=?", key)
             self._put(workflow_id, emitted)
             self._db.execute(
                 "INSERT INTO wf_log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -206,6 +224,90 @@ class WorkflowStore:
                          from_state=r[7], to_state=r[8],
                          emitted=tuple(json.loads(r[9])), at=r[10]) for r in rows]
 
+    @guarded("reading the store")
+    def is_pending(self, workflow_id: str, seq: int) -> bool:
+        """Whether envelope ``seq`` of the instance is still on the outbox (not
+        yet consumed by its receiver)."""
+        return self._db.execute(
+            "SELECT 1 FROM wf_outbox WHERE workflow_id=? AND seq=?",
+            (workflow_id, seq)).fetchone() is not None
+
+    @guarded("reading the store")
+    def outbox_size(self, workflow_id: str | None = None) -> int:
+        """Envelopes not yet consumed (of one instance, or of all)."""
+        if workflow_id is None:
+            row = self._db.execute("SELECT count(*) FROM wf_outbox").fetchone()
+        else:
+            row = self._db.execute("SELECT count(*) FROM wf_outbox WHERE "
+                                   "workflow_id=?", (workflow_id,)).fetchone()
+        return int(row[0])
+
+    @guarded("reading the store")
+    def instances(self) -> dict[str, str]:
+        """Every instance id with its status."""
+        rows = self._db.execute("SELECT workflow_id, status FROM wf_instances "
+                                "ORDER BY workflow_id").fetchall()
+        return {str(w): str(s) for w, s in rows}
+
+    @guarded("recording the input")
+    def set_input(self, workflow_id: str, data: Any) -> None:
+        """Keep the instance's input (JSON) for handlers in other processes."""
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO wf_input VALUES (?,?)",
+                             (workflow_id, json.dumps(data)))
+
+    @guarded("reading the store")
+    def input(self, workflow_id: str) -> Any:
+        """The instance's input, or None."""
+        row = self._db.execute("SELECT input FROM wf_input WHERE workflow_id=?",
+                               (workflow_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    @guarded("reading the store")
+    def due_timers(self, service: str, now: float) -> list[str]:
+        """Running instances where ``service``'s timer is armed, not fired,
+        and due at ``now`` (wall-clock seconds)."""
+        rows = self._db.execute(
+            "SELECT s.workflow_id FROM wf_services s JOIN wf_instances i ON "
+            "i.workflow_id=s.workflow_id WHERE s.service=? AND i.status="
+            "'running' AND s.timer_fired=0 AND s.timer_due IS NOT NULL AND "
+            "s.timer_due<=? ORDER BY s.timer_due", (service, now)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    @guarded("arming a timer")
+    def set_due(self, workflow_id: str, service: str, due: float | None) -> None:
+        """Set ``service``'s timer due time (None: no timer armed)."""
+        with self._tx():
+            self._db.execute("UPDATE wf_services SET timer_due=? WHERE "
+                             "workflow_id=? AND service=?",
+                             (due, workflow_id, service))
+
+    @guarded("reading the outbox")
+    def unrelayed(self, *, limit: int = 500) -> list[tuple[str, Envelope]]:
+        """Outbox envelopes not yet handed to the external bus, in send order."""
+        rows = self._db.execute(
+            "SELECT o.workflow_id, o.seq, o.event_id, o.event, o.sender, "
+            "o.receiver FROM wf_outbox o LEFT JOIN wf_relayed r ON "
+            "r.workflow_id=o.workflow_id AND r.seq=o.seq WHERE r.seq IS NULL "
+            "ORDER BY o.workflow_id, o.seq LIMIT ?", (limit,)).fetchall()
+        return [(w, Envelope(seq=q, event_id=i, event=e, sender=s, receiver=r))
+                for w, q, i, e, s, r in rows]
+
+    @guarded("recording a relay")
+    def mark_relayed(self, rows: list[tuple[str, int]]) -> None:
+        """Record that these ``(workflow_id, seq)`` envelopes are on the bus
+        (only those still on the outbox: one consumed meanwhile stays gone)."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO wf_relayed SELECT workflow_id, seq FROM "
+                "wf_outbox WHERE workflow_id=? AND seq=?", rows)
+
+    def locked(self) -> Any:
+        """A write transaction (``BEGIN IMMEDIATE``) around several calls:
+        the methods called inside join it instead of opening their own, and
+        it commits on exit (rolls back on an exception)."""
+        return _Tx(self._db)
+
     def _put(self, workflow_id: str, envelopes: list[Envelope]) -> None:
         self._db.executemany(
             "INSERT INTO wf_outbox VALUES (?,?,?,?,?,?)",
@@ -217,13 +319,21 @@ class WorkflowStore:
 
 
 class _Tx:
+    """One write transaction; a no-op when one is already open (so a method
+    called inside :meth:`WorkflowStore.locked` joins the outer one)."""
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self._outer = False
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._outer = not self._db.in_transaction
+        if self._outer:
+            self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
+        if not self._outer:
+            return
         if exc_type is not None:
             rollback(self._db)
         else:

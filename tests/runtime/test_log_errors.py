@@ -236,7 +236,7 @@ def test_every_runtime_and_budget_code_is_documented() -> None:
     import re
 
     code = re.compile(r"\b(RT\d{3}|SAGA19\d)\b")
-    sources = [*(ROOT / "runtime").glob("*.py"), ROOT / "sagaproof" / "budget.py"]
+    sources = [*(ROOT / "runtime").rglob("*.py"), ROOT / "sagaproof" / "budget.py"]
     used = {c for f in sources for c in code.findall(f.read_text())}
     rows = {m.group(1) for line in
             (ROOT / "docs" / "diagnostics.md").read_text().splitlines()
