@@ -215,3 +215,20 @@ def test_cli_refuses_por_with_smt() -> None:
     assert out.returncode == 2
     assert "SAGA183" in out.stderr and "help" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_depth_bound_leaves_undecided_properties_unknown() -> None:
+    # The bounded search that recomputes counterexamples finds a violation
+    # within the bound and decides nothing else.
+    saga = load(ROOT / "examples" / "isolation" / "stock_dirty_read.saga.yaml")
+    ts = MultiSagaTransitionSystem([saga] * 2, FaultModel.parse("fail"))
+    full = {r.property: r for r in explore(ts)}
+    cex = full["no_dirty_read"].counterexample
+    assert cex is not None
+    for bound, verdict in ((len(cex), Verdict.VIOLATED),
+                           (len(cex) - 1, Verdict.UNKNOWN)):
+        res = {r.property: r for r in explore(
+            ts, properties=["no_dirty_read", "conservation"], max_depth=bound)}
+        assert res["no_dirty_read"].verdict is verdict, bound
+        assert res["conservation"].verdict is Verdict.UNKNOWN
+        assert "depth bound" in res["conservation"].reason
