@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         _emit(args, results, sources, problems)
         return EXIT_USAGE
-    if getattr(args, "por", False) and args.backend == "smt":
+    if args.por and args.backend == "smt":
         problems.append(_usage(
             "SAGA183", "--por with --backend smt: partial-order reduction is a "
             "reduction of the explicit search",
