@@ -326,6 +326,21 @@ class Composition:
         base = self.instances[i].dirty + self.k
         return tuple(state[base + r] - BIAS for r in range(self.r))
 
+    def footprint(self, i: int) -> tuple[int, ...]:
+        """Positions of instance ``i``'s single-saga state that anything
+        outside it reads: its phase (whether it has ended: the other
+        instances' holders, settling, termination) and the effect counter of
+        every step with an effect declaration (a change applies or undoes a
+        resource effect; a held one is what locks and dirty reads see).
+
+        An event of ``i`` that changes none of these writes only ``i``'s
+        single state, which no other instance reads or writes: it is
+        independent of every event of every other instance (the footprint
+        :mod:`verifier._por` reduces with).
+        """
+        inst = self.instances[i]
+        return (PHASE, *(HEADER + WIDTH * j + EF for j in inst.effect_steps))
+
     def successors(self, state: tuple[int, ...]) -> list[tuple[InstanceEvent,
                                                                 tuple[int, ...]]]:
         """Every (event, next state) of the composition (next states are

@@ -20,30 +20,40 @@ _COMPILERS: list[tuple[type, str, Compiler]] = [
 ]
 
 
-def _explore_symmetric(
-    ts: TransitionSystem, *, properties: Sequence[str] | None, max_states: int,
-    max_memory: int, progress: Progress | None, deadline: Any = None,
+def _explore_reduced(
+    ts: TransitionSystem, *, symmetry: bool, por: bool,
+    properties: Sequence[str] | None, max_states: int, max_memory: int,
+    progress: Progress | None, deadline: Any = None,
 ) -> tuple[PropertyResult, ...]:
-    """Safety properties on the symmetry-reduced system, liveness on the
-    full one (strong fairness does not survive the quotient)."""
+    """Safety properties on the reduced system (symmetry, partial-order
+    reduction or both), liveness on the full one (strong fairness survives
+    neither). With partial-order reduction each counterexample is recomputed
+    by a bounded unreduced search, so it stays shortest."""
     from ._multi_ts import MultiSagaTransitionSystem
+    from ._por import explore_shortest
 
     assert isinstance(ts, MultiSagaTransitionSystem)
-    reduced = MultiSagaTransitionSystem(ts.sagas, ts.faults, symmetry=True)
+    reduced = MultiSagaTransitionSystem(ts.sagas, ts.faults, symmetry=symmetry,
+                                        por=por)
     wanted = [p.name for p in ts.properties
               if properties is None or p.name in properties]
     safe = {p.name for p in reduced.properties}
+    budgets = {"max_states": max_states, "max_memory": max_memory,
+               "progress": progress, "deadline": deadline}
     by_name = {}
     if safe & set(wanted):
-        for r in explore(reduced, properties=[n for n in wanted if n in safe],
-                         max_states=max_states, max_memory=max_memory,
-                         progress=progress, deadline=deadline):
+        names = [n for n in wanted if n in safe]
+        if por:
+            plain = MultiSagaTransitionSystem(ts.sagas, ts.faults,
+                                              symmetry=symmetry)
+            found = explore_shortest(reduced, plain, properties=names, **budgets)
+        else:
+            found = explore(reduced, properties=names, **budgets)
+        for r in found:
             by_name[r.property] = r
     rest = [n for n in wanted if n not in safe]
     if rest:
-        for r in explore(ts, properties=rest, max_states=max_states,
-                         max_memory=max_memory, progress=progress,
-                         deadline=deadline):
+        for r in explore(ts, properties=rest, **budgets):
             by_name[r.property] = r
     return tuple(by_name[n] for n in wanted)
 
@@ -135,13 +145,16 @@ def check(
     timeout: float | None = None,
     instances: int | None = None,
     symmetry: bool = False,
+    por: bool = False,
 ) -> CheckResult:
     """Check every property of ``definition`` (a :class:`Saga`, a workflow, or a
     path to a file) under ``faults``; ``instances`` composes that many
     instances of a saga over its shared resources (default: the definition's
     ``instances``); ``symmetry`` explores identical instances up to
-    permutation (safety properties; termination is checked unreduced), and
-    each verdict's fault model says ``reductions=symmetry`` where it ran.
+    permutation (safety properties; termination is checked unreduced);
+    ``por`` adds partial-order reduction (the same, counterexamples
+    recomputed shortest); each verdict's fault model says
+    ``reductions=symmetry``, ``reductions=por`` or both where they ran.
 
     >>> from saga_models import SagaBuilder
     >>> saga = (SagaBuilder("t").step("a", participant="p", action="x",
@@ -188,11 +201,14 @@ def check(
             raise ValueError("the smt backend checks one instance without shared "
                              "resources; use --backend explicit (or auto)")
         backend = "explicit"
-    if backend == "explicit" and symmetry and _composed(ts):
-        results = _explore_symmetric(ts, properties=properties,
-                                     max_states=max_states,
-                                     max_memory=max_memory, progress=progress,
-                                     deadline=deadline)
+    if por and backend == "smt":
+        raise ValueError("partial-order reduction (por) is a reduction of the "
+                         "explicit search; use --backend explicit or auto")
+    if backend == "explicit" and (symmetry or por) and _composed(ts):
+        results = _explore_reduced(ts, symmetry=symmetry, por=por,
+                                   properties=properties, max_states=max_states,
+                                   max_memory=max_memory, progress=progress,
+                                   deadline=deadline)
     elif backend == "explicit":
         results = explore(
             ts,

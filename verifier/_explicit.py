@@ -59,11 +59,21 @@ def explore(
     max_memory: int = DEFAULT_MAX_MEMORY,
     progress: Progress | None = None,
     deadline: Deadline | None = None,
+    max_depth: int | None = None,
 ) -> tuple[PropertyResult, ...]:
     """Explore ``ts`` breadth-first and return one result per property.
 
     Every budget that runs out (``max_states``, ``max_memory``, ``deadline``)
-    leaves the undecided properties ``unknown``, with the budget named.
+    leaves the undecided properties ``unknown``, with the budget named;
+    ``max_depth`` stops before expanding a state that many steps deep (a
+    search for a counterexample known to be that short), and the undecided
+    properties are ``unknown`` too.
+
+    A system with a ``reduce_successors(state, successors, expanded)``
+    method (partial-order reduction, :mod:`verifier._por`) is explored
+    through it: it returns the subset of the successors to follow, and
+    ``expanded(t)`` says whether ``t`` has been expanded already (its cycle
+    proviso).
     """
     props = [p for p in ts.properties if properties is None or p.name in properties]
     started = time.perf_counter()
@@ -114,6 +124,12 @@ def explore(
     fairness_family = ts.fairness_family
     successors = ts.successors
     is_terminal = ts.is_terminal
+    reduce = getattr(ts, "reduce_successors", None)
+
+    def expanded(t: StateT) -> bool:
+        # States are expanded in index order: stored at or before ``head``.
+        return index.get(bytes(t), head + 1) <= head
+
     while head < len(states):
         # Checked at the first state too: a budget spent loading is spent.
         if (deadline is not None and head % _CLOCK_EVERY == 0
@@ -125,8 +141,13 @@ def explore(
             depth += 1
             depth_of_layer.append(head)
             next_layer_at = len(states)
+            if max_depth is not None and depth >= max_depth:
+                budget_reason = f"depth bound {max_depth} reached"
+                break
         st = tuple(states[head])
         succ = successors(st)
+        if reduce is not None and len(succ) > 1:
+            succ = reduce(st, succ, expanded)
         if need_graph:
             edge_start.append(len(edge_dst))
         if not succ and not is_terminal(st):

@@ -10,7 +10,7 @@ update, declared resource invariants).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from saga_models import FaultModel, Saga
@@ -19,6 +19,7 @@ from saga_models.instances import BIAS, Composition, InstanceEvent
 from saga_models.semantics import PHASE, Phase
 from saga_models.workflow._expr import parse_expr
 
+from ._por import AmpleSets, Footprint
 from ._saga_ts import FAIRNESS, SagaTransitionSystem, fairness_family
 from ._ts import Property, StateT
 
@@ -37,10 +38,17 @@ class MultiSagaTransitionSystem:
             instances. Only the safety properties are offered then (strong
             fairness is not preserved by the quotient); :func:`verifier.check`
             checks termination on the unreduced system.
+        por: Partial-order reduction (:mod:`verifier._por`): where an
+            instance can only make local moves, follow them alone. Only the
+            safety properties are offered then, as with ``symmetry``; the two
+            combine.
+        footprint: Test-only: a wrong footprint for the reduction (see
+            :data:`verifier._por.Footprint`).
     """
 
     def __init__(self, sagas: Sequence[Saga], faults: FaultModel = sem.ALL_FAULTS,
-                 *, track_anomalies: bool = True, symmetry: bool = False) -> None:
+                 *, track_anomalies: bool = True, symmetry: bool = False,
+                 por: bool = False, footprint: Footprint | None = None) -> None:
         self.comp = Composition(sagas, faults=faults,
                                 track_anomalies=track_anomalies,
                                 symmetry=symmetry)
@@ -55,8 +63,12 @@ class MultiSagaTransitionSystem:
         self.reduced = self.comp.symmetry
         """Whether states are representatives (the checker then replays a
         counterexample with :meth:`concretize`)."""
-        if self.reduced:
-            self.fault_model += "; reductions=symmetry"
+        self.por = AmpleSets(self.comp, footprint=footprint) if por else None
+        """The ample sets the explorer follows (:meth:`reduce_successors`)."""
+        ran = [name for name, on in (("symmetry", self.reduced),
+                                     ("por", self.por is not None)) if on]
+        if ran:
+            self.fault_model += "; reductions=" + ",".join(ran)
         self.fairness = FAIRNESS + ", per instance"
         self._singles = tuple(SagaTransitionSystem(s, faults) for s in self.sagas)
         self._fam_off: list[int] = []
@@ -65,7 +77,7 @@ class MultiSagaTransitionSystem:
             self._fam_off.append(off)
             off += 4 * len(s.steps) + 1
         props = self._properties(track_anomalies)
-        if self.comp.symmetry:
+        if self.comp.symmetry or por:
             props = tuple(p for p in props if not p.liveness)
         self.properties = props
 
@@ -75,6 +87,14 @@ class MultiSagaTransitionSystem:
 
     def successors(self, state: StateT) -> list[tuple[Any, StateT]]:
         return list(self.comp.successors(state))
+
+    def reduce_successors(self, state: StateT, succ: list[tuple[Any, StateT]],
+                          expanded: Callable[[StateT], bool],
+                          ) -> list[tuple[Any, StateT]]:
+        """The successors a reduced search follows (all without ``por``)."""
+        if self.por is None:
+            return succ
+        return self.por.reduce(state, succ, expanded)
 
     def is_terminal(self, state: StateT) -> bool:
         return self.comp.is_terminal(state)

@@ -54,6 +54,11 @@ def register(sub: Any) -> None:
     p.add_argument("--symmetry", action="store_true",
                    help="explore identical instances up to permutation "
                    "(safety properties; termination is checked unreduced)")
+    p.add_argument("--por", action="store_true",
+                   help="partial-order reduction: do not interleave moves of an "
+                   "instance that no other instance can see (safety "
+                   "properties, counterexamples still shortest; termination is "
+                   "checked unreduced; combines with --symmetry)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
@@ -124,6 +129,14 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         _emit(args, results, sources, problems)
         return EXIT_USAGE
+    if args.por and args.backend == "smt":
+        problems.append(_usage(
+            "SAGA183", "--por with --backend smt: partial-order reduction is a "
+            "reduction of the explicit search",
+            "drop --por, or use --backend explicit (or auto, which checks "
+            "composed sagas explicitly)"))
+        _emit(args, results, sources, problems)
+        return EXIT_USAGE
     try:
         faults = FaultModel.parse(args.faults)
     except ValueError as exc:
@@ -173,7 +186,7 @@ def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
                 backend=args.backend, max_states=args.max_states,
                 max_memory=args.max_memory, progress=update, source=path,
                 timeout=args.timeout, instances=args.instances,
-                symmetry=args.symmetry,
+                symmetry=args.symmetry, por=args.por,
             ))
             sources.append(render.SourceMap.of(definition))
         except ValueError as exc:

@@ -1,0 +1,180 @@
+"""Partial-order reduction for many saga instances: ample sets.
+
+K instances interleave; most of one instance's events touch nothing another
+instance can see (a retry, a timeout, a crash of its orchestrator, a
+compensation of a step without effect declarations). Exploring every order of
+such events multiplies states without finding anything new. In a state where
+some instance ``i`` can only make such moves, the reduced search follows ``i``'s
+moves alone (an *ample set*) and leaves the others for later.
+
+What "touch nothing another instance can see" means comes from the semantics,
+not from a list per example: :meth:`Composition.footprint` names the positions
+of an instance's single-saga state that the rest of the composition reads (its
+phase and the effect counter of every step with an effect declaration; a
+change of a counter is exactly when a resource effect is applied or undone).
+An event of the one saga semantics that leaves those positions alone writes
+only its instance's own state, which no other instance reads or writes. The
+conditions (Clarke, Grumberg, Peled, *Model Checking*, ch. 10):
+
+* C0: the ample set of a state with successors is not empty (an instance
+  with no move is never chosen).
+* C1: every move of ``i`` enabled in the state is in the set, and all are
+  local: the moves of ``i`` depend only on ``i``'s own state, which the other
+  instances never change, so no move dependent on the set (another of ``i``'s,
+  including a fault: crash, duplicate, late delivery, timeout) can happen
+  first. An event that would take a resource effect is never local, so a
+  guard or lock that blocks it in one state and not in another cannot hide a
+  move of ``i``.
+* C2: local moves are invisible: they change no resource, no local, no
+  anomaly history, no phase, commit no anomaly and end no instance, which
+  covers conservation, no dirty read, no lost update and the declared
+  invariants (resources and phases). The per-instance properties read the
+  moving instance's own state; they are preserved because the reduced search
+  reaches every state of each instance that the full one does (the argument
+  in docs/properties.md, "Partial-order reduction").
+* C3, the cycle proviso for breadth-first search: a state is expanded fully
+  when one of the ample successors has already been expanded. States are
+  expanded in the order they are stored, so the last state expanded on any
+  cycle closes it to an expanded state, and is expanded fully: no move is
+  postponed around a cycle for ever.
+
+Verdicts are exact; breadth-first depths are not (the reduced graph can reach a
+violation later), so :func:`verifier.check` recomputes a counterexample found
+with the reduction by an unreduced search bounded by its length. Termination
+(strong fairness) is checked unreduced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from saga_models import semantics as sem
+from saga_models.instances import Composition, InstanceEvent
+
+from ._result import PropertyResult
+from ._ts import StateT, TransitionSystem
+
+Footprint = Callable[[Composition, int], Sequence[int]]
+"""Which positions of instance ``i``'s single state the other instances see.
+:meth:`Composition.footprint` by default; a test passes a wrong one to check
+that the parity suite notices."""
+
+
+class AmpleSets:
+    """Chooses the successors a reduced breadth-first search follows.
+
+    Args:
+        comp: The composition explored.
+        footprint: See :data:`Footprint` (only tests change it).
+
+    >>> from saga_models import SagaBuilder
+    >>> from saga_models.instances import NO_FAULTS
+    >>> saga = (SagaBuilder("s").step("a", participant="p", action="x",
+    ...         compensation="undo").build())
+    >>> comp = Composition((saga, saga), faults=NO_FAULTS)
+    >>> ample = AmpleSets(comp)
+    >>> s0 = comp.initial()
+    >>> full = comp.successors(s0)
+    >>> [ev.instance for ev, _ in ample.reduce(s0, full, lambda t: False)]
+    [0]
+    >>> len(full)
+    2
+    """
+
+    def __init__(self, comp: Composition, *,
+                 footprint: Footprint | None = None) -> None:
+        self.comp = comp
+        pick = footprint or Composition.footprint
+        self._seen = tuple(tuple(pick(comp, i)) for i in range(comp.k))
+        self._local: dict[tuple[int, tuple[int, ...]], int] = {}
+
+    def local_moves(self, state: StateT, i: int) -> int:
+        """How many moves instance ``i`` has in ``state`` if every one is
+        local (invisible and independent of every other instance's), else 0.
+        Depends only on ``i``'s single state, so it is computed once each."""
+        single = self.comp.single(state, i)
+        key = (i, single)
+        n = self._local.get(key)
+        if n is None:
+            saga = self.comp.instances[i].saga
+            seen = self._seen[i]
+            moves = sem.enabled(saga, single, self.comp.faults)
+            n = len(moves)
+            for e in moves:
+                nxt = sem.apply(saga, single, e)
+                if any(nxt[p] != single[p] for p in seen):
+                    n = 0
+                    break
+            if len(self._local) > 1 << 20:
+                self._local.clear()
+            self._local[key] = n
+        return n
+
+    def reduce(self, state: StateT, succ: list[tuple[Any, StateT]],
+               expanded: Callable[[StateT], bool]) -> list[tuple[Any, StateT]]:
+        """The ample subset of ``succ`` (all of ``state``'s successors).
+
+        ``expanded(t)`` says whether ``t`` has been expanded already (C3).
+        """
+        by: dict[int, list[tuple[Any, StateT]]] = {}
+        for item in succ:
+            ev: InstanceEvent = item[0]
+            by.setdefault(ev.instance, []).append(item)
+        if len(by) < 2:
+            return succ
+        # Fewest moves first: the smallest ample set that qualifies.
+        for i in sorted(by, key=lambda i: len(by[i])):
+            moves = by[i]
+            if self.local_moves(state, i) != len(moves):
+                continue  # not all local, or a move blocked by a resource
+            if any(ev.business or ev.notes for ev, _ in moves):
+                continue  # cannot happen for local moves; kept as a guard
+            if any(expanded(t) for _, t in moves):
+                continue  # C3: this choice could close a cycle
+            return moves
+        return succ
+
+
+def explore_shortest(reduced: TransitionSystem, plain: TransitionSystem, *,
+                     properties: Sequence[str] | None = None,
+                     **budgets: Any) -> tuple[PropertyResult, ...]:
+    """Explore ``reduced`` (with ample sets); recompute each counterexample it
+    finds on ``plain`` (the same system without them), breadth-first and
+    bounded by the longest one found, so every counterexample is shortest.
+
+    A verdict keeps the reduced run's fault model (which names the
+    reductions) and statistics.
+
+    Args:
+        reduced: The system explored through its ample sets.
+        plain: The same system without partial-order reduction.
+        properties: The properties to check (default: all of ``reduced``).
+        **budgets: Passed to :func:`~verifier._explicit.explore`.
+    """
+    from ._explicit import explore
+
+    results = explore(reduced, properties=properties, **budgets)
+    cex = {r.property: r for r in results if r.counterexample is not None}
+    if not cex:
+        return results
+    bound = max(len(r.counterexample) for r in cex.values())  # type: ignore[arg-type]
+    again = {r.property: r for r in explore(plain, properties=sorted(cex),
+                                            max_depth=bound, **budgets)}
+    out = []
+    for r in results:
+        short = again.get(r.property)
+        if r.property not in cex:
+            out.append(r)
+        elif short is not None and short.counterexample is not None:
+            # The verdict is the reduced run's; only the trace is replaced.
+            out.append(dataclasses.replace(
+                r, counterexample=short.counterexample, reason=short.reason))
+        else:
+            # A real trace, but maybe not a shortest one: say so.
+            why = short.reason if short is not None else "not re-explored"
+            out.append(dataclasses.replace(r, reason=(
+                f"{r.reason} (counterexample from the reduced search, maybe "
+                f"not shortest: {why})")))
+    return tuple(out)
