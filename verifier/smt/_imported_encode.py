@@ -107,7 +107,8 @@ class ImportedEncoding:
         self.commands: list[Command] = []
         try:
             self._tabulate()
-            self.terminal_cases = cases(lambda s: gs.is_terminal(t, s), self.dom)
+            self.terminal_cases = cases(lambda s: gs.is_terminal(t, s), self.dom,
+                                        finish=bool)
         except TooManyCases as exc:
             raise Unsupported(f"the graph semantics splits into {exc} for one "
                               "region; too many guarded transitions to encode") \
