@@ -113,7 +113,7 @@ class _Run:
                     for en, stays in fams.values()]
             return z3.And(z3.Not(enc.terminal(s)), z3.Or(False, *stay), *fair)
 
-        return bad
+        return enc.lift(("trap", tuple(families)), bad)
 
     # --- BMC ----------------------------------------------------------------------------
     def bmc(self, goals: Sequence[_Goal], *, need_diameter: bool) -> _Bmc:
@@ -311,7 +311,7 @@ def _decide(run: _Run, props: Sequence[Property], result: _Result
             goals.append(_Goal(name=p.name, bad=enc.bad_terminal(p.on_terminal)))
     live = {p.name for p in props} & {"termination", "unconditional_termination"}
     if live:
-        goals.append(_Goal(name="deadlock", bad=run.deadlock))
+        goals.append(_Goal(name="deadlock", bad=enc.lift("deadlock", run.deadlock)))
     if "termination" in live:
         goals.append(_Goal(name="trap", bad=run.trap(enc.families)))
     if "unconditional_termination" in live:

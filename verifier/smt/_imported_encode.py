@@ -116,6 +116,13 @@ class ImportedEncoding:
         except NotSymbolic as exc:  # a semantics change this module cannot follow
             raise EncodingError(f"cannot tabulate the graph semantics: {exc}") \
                 from exc
+        # Formulas are built once over these template frames and instantiated
+        # per frame by substitution (in z3's C code): building them anew for
+        # every frame of an unrolling costs more than solving.
+        self._x, self._y = self.frame("x"), self.frame("y")
+        self._c = self.choice("c")
+        self._templates: dict[object, z3.BoolRef] = {}
+        self._members: dict[tuple[int, frozenset[int]], z3.BoolRef] = {}
         self.families = [ts.fairness_family(e) for e in self.alternatives]
         self.unfair_families = (
             [unfair.fairness_family(e) for e in self.alternatives]
@@ -187,8 +194,42 @@ class ImportedEncoding:
 
     def cube(self, s: Frame, cube: Cube) -> z3.BoolRef:
         """The states of ``s`` in ``cube`` (slots at their full domain are free)."""
-        return z3.And(True, *[self._member(s[i], c) for i, c in enumerate(cube)
-                              if c != self.dom[i]])
+        if s is not self._x:
+            return self.at(s, self.cube(self._x, cube))
+        parts = []
+        for i, c in enumerate(cube):
+            if c != self.dom[i]:
+                key = (i, c)
+                if key not in self._members:
+                    self._members[key] = self._member(s[i], c)
+                parts.append(self._members[key])
+        return z3.And(True, *parts)
+
+    # --- templates ----------------------------------------------------------------
+    def template(self, key: object,
+                 build: Callable[[Frame, z3.ArithRef, Frame], z3.BoolRef]
+                 ) -> z3.BoolRef:
+        """``build`` over the template frames, built once per ``key``."""
+        if key not in self._templates:
+            self._templates[key] = build(self._x, self._c, self._y)
+        return self._templates[key]
+
+    def at(self, s: Frame, expr: z3.BoolRef, c: z3.ArithRef | None = None,
+           s2: Frame | None = None) -> z3.BoolRef:
+        """A template formula instantiated on frames ``s`` (and ``c``, ``s2``)."""
+        pairs = list(zip(self._x, s, strict=True))
+        if c is not None:
+            pairs.append((self._c, c))
+        if s2 is not None:
+            pairs.extend(zip(self._y, s2, strict=True))
+        return z3.substitute(expr, *pairs)
+
+    def lift(self, key: object, fn: Callable[[Frame], z3.BoolRef]
+             ) -> Callable[[Frame], z3.BoolRef]:
+        """A state predicate built once and instantiated per frame."""
+        def on(s: Frame) -> z3.BoolRef:
+            return self.at(s, self.template(key, lambda x, c, y: fn(x)))
+        return on
 
     def _next(self, s: Frame, slot: Slot, i: int) -> z3.ArithRef:
         if isinstance(slot, int):
@@ -213,22 +254,27 @@ class ImportedEncoding:
 
     def transition(self, s: Frame, c: z3.ArithRef, s2: Frame) -> z3.BoolRef:
         """Some command, whose event is ``c``, leads from ``s`` to ``s2``."""
-        return z3.Or(*[z3.And(c == cmd.alt, self.step(s, cmd, s2))
-                       for cmd in self.commands])
+        t = self.template("transition", lambda x, c_, y: z3.Or(*[
+            z3.And(c_ == cmd.alt, self.step(x, cmd, y)) for cmd in self.commands]))
+        return self.at(s, t, c, s2)
 
     def guard(self, s: Frame, alt: int) -> z3.BoolRef:
         """Event ``alt`` is enabled in ``s``."""
-        return z3.Or(False, *[self.cube(s, cmd.cube) for cmd in self.commands
-                              if cmd.alt == alt])
+        t = self.template(("guard", alt), lambda x, c_, y: z3.Or(False, *[
+            self.cube(x, cmd.cube) for cmd in self.commands if cmd.alt == alt]))
+        return self.at(s, t)
 
     def enabled_any(self, s: Frame) -> z3.BoolRef:
         """Some event is enabled in ``s``."""
-        return z3.Or(False, *[self.cube(s, cmd.cube) for cmd in self.commands])
+        t = self.template("enabled", lambda x, c_, y: z3.Or(False, *[
+            self.cube(x, cmd.cube) for cmd in self.commands]))
+        return self.at(s, t)
 
     def terminal(self, s: Frame) -> z3.BoolRef:
         """``s`` has ended (``graph_semantics.is_terminal``)."""
-        return z3.Or(False, *[self.cube(s, c.cube) for c in self.terminal_cases
-                              if c.result])
+        t = self.template("terminal", lambda x, c_, y: z3.Or(False, *[
+            self.cube(x, c.cube) for c in self.terminal_cases if c.result]))
+        return self.at(s, t)
 
     def equal(self, a: Frame, b: Frame) -> z3.BoolRef:
         """The two frames hold the same state."""
@@ -253,10 +299,8 @@ class ImportedEncoding:
         except TooManyCases as exc:
             raise Unsupported(f"a property check splits into {exc}") from exc
 
-        def bad(s: Frame) -> z3.BoolRef:
-            return z3.Or(False, *[self.cube(s, c) for c in cubes])
-
-        return bad
+        return self.lift(("terminal check", id(check)), lambda s: z3.Or(
+            False, *[self.cube(s, c) for c in cubes]))
 
     def stutter(self, s: Frame, cmd: Command) -> z3.BoolRef:
         """``cmd`` is enabled in ``s`` and leaves it unchanged."""
