@@ -153,6 +153,7 @@ def check(
         faults = FaultModel.parse(faults)
     from saga_models.importers.graph_semantics import ImportedMachine
 
+    ts: TransitionSystem
     if backend == "smt" and isinstance(definition, ImportedMachine):
         # z3 decides unconditional termination itself: no explicit search.
         from ._imported_ts import ImportedTransitionSystem

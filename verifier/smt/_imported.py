@@ -115,12 +115,12 @@ class _Run:
 
         return enc.lift(("trap", tuple(families)), bad)
 
-    # --- BMC ----------------------------------------------------------------------------
+    # --- BMC ---------------------------------------------------------------------
     def bmc(self, goals: Sequence[_Goal], *, need_diameter: bool) -> _Bmc:
         """Shortest path to each goal; complete when no loop-free path is
         longer than the depth reached."""
         enc = self.enc
-        slv = new_solver(rlimit=self.rlimit)
+        slv = new_solver(rlimit=self.rlimit, logic="QF_BV")
         frames = [enc.frame("s0")]
         choices: list[z3.ArithRef] = []
         slv.add(enc.initial(frames[0]))
@@ -174,7 +174,7 @@ class _Run:
 
     def _moving_cycle(self, diameter: int) -> bool | str:
         enc = self.enc
-        slv = new_solver(rlimit=self.rlimit)
+        slv = new_solver(rlimit=self.rlimit, logic="QF_BV")
         frames = [enc.frame("m0")]
         slv.add(enc.initial(frames[0]))
         for k in range(1, diameter + 2):
@@ -187,12 +187,12 @@ class _Run:
                 return f"z3 gave up on the cycle test ({slv.reason_unknown()})"
         return True
 
-    def fair_lasso(self, families: Sequence[int]
+    def fair_lasso(self, families: Sequence[int], bound: int
                    ) -> tuple[tuple[list[tuple[int, ...]], list[Event], int] | None,
                               str]:
         """A shortest fair lasso ``s0..sk`` with ``sk == sL`` within the bound."""
         enc = self.enc
-        slv = new_solver(rlimit=self.rlimit)
+        slv = new_solver(rlimit=self.rlimit, logic="QF_BV")
         frames = [enc.frame("l0")]
         choices: list[z3.ArithRef] = []
         slv.add(enc.initial(frames[0]))
@@ -206,18 +206,19 @@ class _Run:
                     for f, alts in fams.items()}
 
         enabled = [en(0)]
-        for k in range(1, self.max_depth + 1):
+        for k in range(1, bound + 1):
             frames.append(enc.frame(f"l{k}"))
             choices.append(enc.choice(f"lc{k - 1}"))
             slv.add(enc.transition(frames[k - 1], choices[k - 1], frames[k]))
             enabled.append(en(k))
-            loop = z3.Int(f"loop{k}")
-            parts = [loop >= 0, loop < k, z3.Not(enc.terminal(frames[k])),
+            loop = z3.BitVec(f"loop{k}", 16)
+            parts = [z3.ULT(loop, k), z3.Not(enc.terminal(frames[k])),
                      z3.Or(*[z3.And(loop == j, enc.equal(frames[k], frames[j]))
                              for j in range(k)])]
             for f, alts in fams.items():
-                was = z3.Or(*[z3.And(loop <= m, enabled[m][f]) for m in range(k)])
-                taken = z3.Or(*[z3.And(loop <= m,
+                was = z3.Or(*[z3.And(z3.ULE(loop, m), enabled[m][f])
+                              for m in range(k)])
+                taken = z3.Or(*[z3.And(z3.ULE(loop, m),
                                        z3.Or(*[choices[m] == a for a in alts]))
                                 for m in range(k)])
                 parts.append(z3.Implies(was, taken))
@@ -361,7 +362,8 @@ def _decide(run: _Run, props: Sequence[Property], result: _Result
 
 
 def _termination(run: _Run, bmc: _Bmc, deadlock: _Goal, trap: _Goal,
-                 families: Sequence[int], *, fair: bool) -> tuple[Verdict, str, Counterexample | None, int]:
+                 families: Sequence[int], *, fair: bool
+                 ) -> tuple[Verdict, str, Counterexample | None, int]:
     """Termination under the fairness ``families`` give."""
     ts = run.ts if fair else run.unfair
     words = f"under {ts.fairness}" if fair else (
@@ -373,7 +375,7 @@ def _termination(run: _Run, bmc: _Bmc, deadlock: _Goal, trap: _Goal,
         if not fair:
             cycle = [s.action for s in cex.steps[(loop or 0) + 1:]] \
                 if loop is not None else []
-            msg = (f"{words}: " + msg.split(" (strong fairness")[0]
+            msg = (f"{words}: " + msg.split(" (strong fairness", maxsplit=1)[0]
                    + ("; the cycle: " + "; ".join(cycle) if cycle else ""))
             cex = dataclasses.replace(cex, violation=msg)
         return Verdict.VIOLATED, msg, cex, len(events)
@@ -399,13 +401,16 @@ def _termination(run: _Run, bmc: _Bmc, deadlock: _Goal, trap: _Goal,
             "deadlock or a state a fair run can stay in, and no run changes the "
             f"state forever (z3 proved no path of {bmc.diameter + 1} "
             f"state-changing steps exists); {words}"), None, bmc.diameter)
-    lasso, why = run.fair_lasso(families)
+    # A lasso's stem is within the loop-free depth; its cycle is searched
+    # for up to as long again (a longer one is not ruled out: unknown).
+    bound = min(run.max_depth, 2 * (bmc.diameter + 1))
+    lasso, why = run.fair_lasso(families, bound)
     if lasso is not None:
         states, events, loop = lasso
         return violated(livelock, states, events, loop)
     return (Verdict.UNKNOWN, (
         "the state graph has a cycle of state-changing steps (a loop in the "
-        f"definition) and z3 found no fair lasso within {run.max_depth} steps, "
+        f"definition) and z3 found no fair lasso within {bound} steps, "
         "but a longer one is not ruled out"
         + (f": {cycle}" if isinstance(cycle, str) else "")
         + (f" ({why})" if why else "")), None, run.max_depth)

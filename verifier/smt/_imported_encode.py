@@ -30,6 +30,11 @@ from ._symbolic import Case, Cube, NotSymbolic, Sym, TooManyCases, cases, values
 
 Frame = tuple[z3.ArithRef, ...]
 
+SLOT_BITS = 8
+"""Bits per state slot: the semantics packs every slot into one byte."""
+CHOICE_BITS = 16
+"""Bits of the variable naming the event taken."""
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +180,13 @@ class ImportedEncoding:
     # --- formulas ---------------------------------------------------------------------
     def frame(self, name: str) -> Frame:
         """Fresh variables for one state."""
-        return tuple(z3.Int(f"{name}_{i}") for i in range(self.width))
+        # Bit-vectors: every slot is a small unsigned value, and bit-blasting
+        # these equality-heavy formulas is far faster than integer reasoning.
+        return tuple(z3.BitVec(f"{name}_{i}", SLOT_BITS) for i in range(self.width))
 
     def choice(self, name: str) -> z3.ArithRef:
         """A fresh variable naming the event taken."""
-        return z3.Int(name)
+        return z3.BitVec(name, CHOICE_BITS)
 
     def in_domain(self, s: Frame) -> z3.BoolRef:
         """Every slot within its domain (a range lemma for induction)."""
@@ -189,7 +196,7 @@ class ImportedEncoding:
     def _member(x: z3.ArithRef, vals: frozenset[int]) -> z3.BoolRef:
         lo, hi = min(vals), max(vals)
         if len(vals) == hi - lo + 1:
-            return z3.And(x >= lo, x <= hi) if lo != hi else x == lo
+            return z3.And(z3.UGE(x, lo), z3.ULE(x, hi)) if lo != hi else x == lo
         return z3.Or(*[x == v for v in sorted(vals)])
 
     def cube(self, s: Frame, cube: Cube) -> z3.BoolRef:
@@ -233,11 +240,11 @@ class ImportedEncoding:
 
     def _next(self, s: Frame, slot: Slot, i: int) -> z3.ArithRef:
         if isinstance(slot, int):
-            return z3.IntVal(slot)
+            return z3.BitVecVal(slot, SLOT_BITS)
         items = slot.table
-        expr: z3.ArithRef = z3.IntVal(items[-1][1])
+        expr: z3.ArithRef = z3.BitVecVal(items[-1][1], SLOT_BITS)
         for k, v in reversed(items[:-1]):
-            expr = z3.If(s[slot.src] == k, z3.IntVal(v), expr)
+            expr = z3.If(s[slot.src] == k, z3.BitVecVal(v, SLOT_BITS), expr)
         return expr
 
     def post(self, s: Frame, cmd: Command) -> list[z3.ArithRef]:
@@ -320,7 +327,8 @@ class ImportedEncoding:
 
     def event(self, m: z3.ModelRef, c: z3.ArithRef) -> Event:
         """The event a model gives a choice variable."""
-        return self.alternatives[m.eval(c, model_completion=True).as_long()]
+        k: int = m.eval(c, model_completion=True).as_long()
+        return self.alternatives[k]
 
     def replay(self, states: Sequence[tuple[int, ...]],
                events: Sequence[Event]) -> None:

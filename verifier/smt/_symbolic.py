@@ -104,8 +104,9 @@ class Sym:
 
     # --- concretising -----------------------------------------------------------
     def _value(self) -> int:
-        fn = self.fn
-        return int(self.run.split(self.slot, lambda v: fn(v)))  # type: ignore[call-overload]
+        v = self.run.split(self.slot, self.fn)
+        assert isinstance(v, int)
+        return v
 
     def __index__(self) -> int:
         return self._value()
@@ -184,10 +185,10 @@ class Sym:
         f = self.fn
         return SymBool(self.run, self.slot, lambda v: op(f(v), g(v)))
 
-    def __eq__(self, o: object) -> Any:  # type: ignore[override]
+    def __eq__(self, o: object) -> Any:
         return self._cmp(o, lambda a, b: a == b)
 
-    def __ne__(self, o: object) -> Any:  # type: ignore[override]
+    def __ne__(self, o: object) -> Any:
         return self._cmp(o, lambda a, b: a != b)
 
     def __lt__(self, o: object) -> Any:
