@@ -209,3 +209,37 @@ def test_the_tabulated_relation_is_the_semantics(tmp_path: Path) -> None:
                 seen.add(n)
                 todo.append(n)
     assert len(seen) > 5
+
+
+def test_cli_outputs_under_z3(tmp_path: Path) -> None:
+    # The same JSON and SARIF as the explicit checker, located on the file.
+    import subprocess
+    import sys
+
+    data = {"StartAt": "BookA", "States": {
+        "BookA": _task("BookB", Catch=[{"ErrorEquals": ["States.ALL"],
+                                        "Next": "Fail"}]),
+        "BookB": _task(None, Catch=[{"ErrorEquals": ["States.ALL"],
+                                     "Next": "Fail"}]),
+        "Fail": {"Type": "Fail"}}}
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(data, indent=1))
+    root = Path(__file__).parents[2]
+    outs = {}
+    for fmt in ("json", "sarif"):
+        run = subprocess.run(
+            [sys.executable, "-m", "sagaproof", "check", str(path), "--backend",
+             "smt", "--format", fmt, "--no-progress"], capture_output=True,
+            text=True, env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+        assert run.returncode == 1, run.stderr
+        outs[fmt] = run.stdout
+    assert '"backend": "smt"' in outs["json"]
+    assert "BookA" in outs["json"] and '"line"' in outs["json"]
+    assert "compensation_completeness" in outs["sarif"]
+    # The fixed file holds under z3 too.
+    data["States"]["BookB"] = _task(None, Catch=[{"ErrorEquals": ["States.ALL"],
+                                                  "Next": "CancelA"}])
+    data["States"]["CancelA"] = _task("Fail")
+    path.write_text(json.dumps(data, indent=1))
+    fixed = check(str(path), backend="smt", faults="fail")
+    assert fixed["compensation_completeness"].verdict is Verdict.HOLDS
