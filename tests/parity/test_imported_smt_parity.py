@@ -216,12 +216,13 @@ def test_cli_outputs_under_z3(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    data = {"StartAt": "BookA", "States": {
+    states: dict[str, Any] = {
         "BookA": _task("BookB", Catch=[{"ErrorEquals": ["States.ALL"],
                                         "Next": "Fail"}]),
         "BookB": _task(None, Catch=[{"ErrorEquals": ["States.ALL"],
                                      "Next": "Fail"}]),
-        "Fail": {"Type": "Fail"}}}
+        "Fail": {"Type": "Fail"}}
+    data = {"StartAt": "BookA", "States": states}
     path = tmp_path / "m.asl.json"
     path.write_text(json.dumps(data, indent=1))
     root = Path(__file__).parents[2]
@@ -237,9 +238,9 @@ def test_cli_outputs_under_z3(tmp_path: Path) -> None:
     assert "BookA" in outs["json"] and '"line"' in outs["json"]
     assert "compensation_completeness" in outs["sarif"]
     # The fixed file holds under z3 too.
-    data["States"]["BookB"] = _task(None, Catch=[{"ErrorEquals": ["States.ALL"],
-                                                  "Next": "CancelA"}])
-    data["States"]["CancelA"] = _task("Fail")
+    states["BookB"] = _task(None, Catch=[{"ErrorEquals": ["States.ALL"],
+                                          "Next": "CancelA"}])
+    states["CancelA"] = _task("Fail")
     path.write_text(json.dumps(data, indent=1))
     fixed = check(str(path), backend="smt", faults="fail")
     assert fixed["compensation_completeness"].verdict is Verdict.HOLDS
