@@ -180,7 +180,17 @@ def check(
         definition = _load_path(definition)
     if isinstance(faults, str):
         faults = FaultModel.parse(faults)
-    kind, ts = compile_model(definition, faults, instances=instances)
+    from saga_models.importers.graph_semantics import ImportedMachine
+
+    ts: TransitionSystem
+    if backend == "smt" and isinstance(definition, ImportedMachine):
+        # z3 decides unconditional termination itself: no explicit search.
+        from ._imported_ts import ImportedTransitionSystem
+
+        kind, ts = "state machine", ImportedTransitionSystem(
+            definition, faults, explore_unconditional=False)
+    else:
+        kind, ts = compile_model(definition, faults, instances=instances)
     if properties is not None:
         known = {p.name for p in ts.properties}
         unknown = [p for p in properties if p not in known]
@@ -188,12 +198,6 @@ def check(
             raise ValueError(
                 f"unknown properties={unknown!r}; this {kind} has {sorted(known)}"
             )
-    if kind == "state machine" and backend != "explicit":
-        # No z3 encoding of the imported graph semantics yet: say so rather
-        # than check the lowered approximation and report its verdict.
-        raise ValueError(
-            f"backend={backend!r} does not support imported state machines yet; "
-            "use --backend explicit")
     if backend in {"smt", "auto"} and _composed(ts):
         # The z3 encoding knows one instance and no resources: answering from
         # it would ignore every isolation anomaly.

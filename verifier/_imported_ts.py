@@ -49,8 +49,13 @@ class ImportedTransitionSystem:
     """The transition system of one imported machine under one fault model."""
 
     def __init__(self, im: ImportedMachine, faults: FaultModel = FaultModel(),
-                 *, environment_fair: bool = True) -> None:
+                 *, environment_fair: bool = True,
+                 explore_unconditional: bool = True) -> None:
+        """``explore_unconditional=False`` leaves ``unconditional_termination``
+        to the caller (the z3 backend decides it itself rather than by an
+        explicit search)."""
         self.im = im
+        self._explore_unconditional = explore_unconditional
         self.faults = faults
         self.environment_fair = environment_fair
         self.name = im.name
@@ -71,6 +76,11 @@ class ImportedTransitionSystem:
         self.fairness = FAIRNESS
         self._families: dict[tuple[str, int, int, int], int] = {}
         self.properties = self._properties()
+
+    @property
+    def tables(self) -> gs.Tables:
+        """The graph semantics' tables under this fault model."""
+        return self._t
 
     # --- the protocol ------------------------------------------------------------
     def initial(self) -> list[StateT]:
@@ -177,7 +187,7 @@ class ImportedTransitionSystem:
 
     def _unconditional(self) -> str | None:
         """Termination of the same system with the environment unfair."""
-        if not self.environment_fair:
+        if not self.environment_fair or not self._explore_unconditional:
             return None
         from ._explicit import explore
 

@@ -451,54 +451,72 @@ def is_terminal(t: Tables, state: tuple[int, ...]) -> bool:
 
 
 def enabled(t: Tables, state: tuple[int, ...]) -> list[Event]:
-    """Every event possible in ``state``."""
+    """Every event possible in ``state``: each region's, then the machine's."""
+    out: list[Event] = []
+    for r in t.regions:
+        out.extend(region_events(t, state, r))
+    out.extend(machine_events(t, state))
+    return out
+
+
+def region_events(t: Tables, state: tuple[int, ...], r: Region) -> list[Event]:
+    """The events of one region in ``state`` (what :func:`enabled` collects).
+
+    Split out so that a checker can derive each region's guarded transitions
+    on its own (the z3 backend runs this function on symbolic states; one
+    region at a time keeps that linear in the regions, not a product).
+    """
     if state[0] != RUNNING:
         return []
     out: list[Event] = []
-    for r in t.regions:
-        pc = state[r.base]
-        if pc == RAISED and r.parent is not None and r.owner is not None:
-            # The first raising branch is the Parallel's error (another
-            # raising at the same time is one of the interleavings).
-            p = t.regions[r.parent]
-            if state[p.base] == AT + r.owner:
-                out.extend(_handled(t, state, p, r.owner, kind="branch_failed",
-                                    error=state[r.base + 1] // 2 - 1,
-                                    effect=bool(state[r.base + 1] % 2)))
-            continue
-        if pc < AT:
-            continue
-        i = pc - AT
-        node = r.node(i)
-        kind = node.kind
-        if kind in TASK_KINDS:
-            out.append(Event(kind="ok", region=r.index, node=i))
-            if (r.index, i) in t.callbacks:
-                out.append(Event(kind="wait", region=r.index, node=i))
-            for e in t.errors_of[(r.index, i)]:
-                maybe = t.errors[e] == TIMEOUT or (r.index, i, e) in t.unknowns
-                took = (False, True) if maybe and node.name in t.forward \
-                    else (False,)
-                for eff in took:
-                    out.extend(_handled(t, state, r, i, kind="error", error=e,
-                                        effect=eff))
-        elif kind == "choice":
-            for k in range(len(_targets(node))):
-                out.append(Event(kind="choose", region=r.index, node=i, arg=k))
-            if node.default is None:
-                out.append(Event(kind="choose", region=r.index, node=i, arg=-1))
-        elif kind == "trigger" and (t.seata or t.bpmn):
-            out.extend(_unwind(t, state, r, i))
-        elif kind == "parallel":
-            kids = r.children[i]
-            states = [state[t.regions[c].base] for c in kids]
-            if all(s == IDLE for s in states) or all(s == DONE for s in states):
-                out.append(Event(kind="step", region=r.index, node=i))
-        else:
+    pc = state[r.base]
+    if pc == RAISED and r.parent is not None and r.owner is not None:
+        # The first raising branch is the Parallel's error (another
+        # raising at the same time is one of the interleavings).
+        p = t.regions[r.parent]
+        if state[p.base] == AT + r.owner:
+            out.extend(_handled(t, state, p, r.owner, kind="branch_failed",
+                                error=state[r.base + 1] // 2 - 1,
+                                effect=bool(state[r.base + 1] % 2)))
+        return out
+    if pc < AT:
+        return out
+    i = pc - AT
+    node = r.node(i)
+    kind = node.kind
+    if kind in TASK_KINDS:
+        out.append(Event(kind="ok", region=r.index, node=i))
+        if (r.index, i) in t.callbacks:
+            out.append(Event(kind="wait", region=r.index, node=i))
+        for e in t.errors_of[(r.index, i)]:
+            maybe = t.errors[e] == TIMEOUT or (r.index, i, e) in t.unknowns
+            took = (False, True) if maybe and node.name in t.forward \
+                else (False,)
+            for eff in took:
+                out.extend(_handled(t, state, r, i, kind="error", error=e,
+                                    effect=eff))
+    elif kind == "choice":
+        for k in range(len(_targets(node))):
+            out.append(Event(kind="choose", region=r.index, node=i, arg=k))
+        if node.default is None:
+            out.append(Event(kind="choose", region=r.index, node=i, arg=-1))
+    elif kind == "trigger" and (t.seata or t.bpmn):
+        out.extend(_unwind(t, state, r, i))
+    elif kind == "parallel":
+        kids = r.children[i]
+        states = [state[t.regions[c].base] for c in kids]
+        if all(s == IDLE for s in states) or all(s == DONE for s in states):
             out.append(Event(kind="step", region=r.index, node=i))
-    if t.machine_timeout is not None:
-        out.append(Event(kind="machine_timeout"))
+    else:
+        out.append(Event(kind="step", region=r.index, node=i))
     return out
+
+
+def machine_events(t: Tables, state: tuple[int, ...]) -> list[Event]:
+    """Events of the execution as a whole: its ``TimeoutSeconds`` expiring."""
+    if state[0] != RUNNING or t.machine_timeout is None:
+        return []
+    return [Event(kind="machine_timeout")]
 
 
 def _handled(t: Tables, state: tuple[int, ...], r: Region, i: int, *, kind: str,
@@ -885,6 +903,8 @@ __all__ = [
     "load_machine",
     "load_seata",
     "load_sw",
+    "machine_events",
+    "region_events",
     "tables",
     "view",
 ]

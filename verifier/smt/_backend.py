@@ -459,6 +459,20 @@ def _check_backend(
 ) -> tuple[PropertyResult, ...]:
     note = depth_note(max_depth, max_states)
     depth = min(max_depth, max_states)
+    from saga_models.importers.graph_semantics import ImportedMachine
+
+    if isinstance(definition, ImportedMachine):
+        from .._imported_ts import ImportedTransitionSystem
+        from ._imported import check_imported_backend
+
+        assert isinstance(ts, ImportedTransitionSystem)
+        return check_imported_backend(
+            definition, ts, properties=properties, backend=backend,
+            max_states=max_states, max_memory=max_memory, progress=progress,
+            max_depth=depth, rlimit=rlimit,
+            auto_explicit_states=AUTO_EXPLICIT_STATES, deadline=deadline,
+            note=note,
+        )
     if not isinstance(definition, Saga):
         from ._workflow import check_backend as check_workflow_backend
 
