@@ -66,9 +66,13 @@ def domains(t: Tables) -> list[frozenset[int]]:
     n = len(t.effects)
     for k in range(n):
         d[t.effect_base + k] = frozenset(range(len(gs.EFFECT_NAMES)))
-    if t.seata:
+    if t.seata or t.bpmn:
+        # Seata's compensation stack; BPMN's list of completed activities
+        # whose handlers are still to run (the same slots).
         for k in range(n):
             d[t.stack_base + k] = frozenset(range(n + 1))
+    if t.bpmn:
+        d[t.incident_slot] = frozenset((0, 1))  # a handler's incident
     if any(not x for x in d):
         raise EncodingError("a state slot is outside the documented layout")
     return d
