@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,18 @@ from typing import Any
 from saga_models import _kernel as K
 from saga_models import semantics as sem
 from saga_models._ir import Saga
+from saga_models._kernel import (
+    HEADER,
+    P_COMPLETED,
+    T_N,
+    WIDTH,
+    enabled_codes,
+    step_into,
+)
+
+np: Any = None
+"""numpy, bound in the compiled functions' namespace (imported only there:
+the runtime never needs it)."""
 
 # --- control block indices (ctl array) -----------------------------------------
 C_HEAD, C_COUNT, C_TRANS, C_NEDGE, C_NWATCH, C_DEPTH, C_NEXT_LAYER = range(7)
@@ -54,7 +66,7 @@ def _hash(words: Any, base: int, w: int) -> int:
 
 def _equal(states: Any, idx: int, words: Any, w: int) -> bool:
     b = idx * w
-    for x in range(w):
+    for x in range(w):  # noqa: SIM110 - a loop numba compiles to compares
         if states[b + x] != words[x]:
             return False
     return True
@@ -70,20 +82,20 @@ def _rehash(states: Any, count: int, w: int, table: Any) -> None:
         table[h] = idx + 1
 
 
-def _search(  # noqa: PLR0913, PLR0917, PLR0912, PLR0915 - one compiled loop
+def _search(  # noqa: PLR0917 - numba compiles positional calls only
     tab: Any, fm: Any, fword: Any, fshift: Any, fmax: Any, w: int,
     states: Any, parent: Any, table: Any,
     estart: Any, edst: Any, ecode: Any, graph: bool,
     watch: int, wsrc: Any, wpos: Any, wcode: Any, wdst: Any,
     ctl: Any, max_states: int, head_stop: int,
 ) -> int:
-    n = tab[T_N]  # noqa: F821 - bound at compile time
-    length = HEADER + WIDTH * n  # noqa: F821
+    n = tab[T_N]
+    length = HEADER + WIDTH * n
     m = 24 * n + 8
-    buf = np.zeros(m, np.int64)  # noqa: F821
-    s = np.zeros(length, np.int64)  # noqa: F821
-    d = np.zeros(length, np.int64)  # noqa: F821
-    words = np.zeros(w, np.int64)  # noqa: F821
+    buf = np.zeros(m, np.int64)
+    s = np.zeros(length, np.int64)
+    d = np.zeros(length, np.int64)
+    words = np.zeros(w, np.int64)
     mask = len(table) - 1
     cap = len(parent)
     head = ctl[0]
@@ -103,10 +115,10 @@ def _search(  # noqa: PLR0913, PLR0917, PLR0912, PLR0915 - one compiled loop
         b = head * w
         for f in range(length):
             s[f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
-        k = enabled_codes(s, tab, fm, buf)  # noqa: F821
+        k = enabled_codes(s, tab, fm, buf)
         if graph:
             estart[head] = ctl[3]
-        if k == 0 and s[0] < P_COMPLETED:  # noqa: F821
+        if k == 0 and s[0] < P_COMPLETED:
             if ctl[7] == 0:
                 ctl[8] = head
             ctl[7] += 1
@@ -114,7 +126,7 @@ def _search(  # noqa: PLR0913, PLR0917, PLR0912, PLR0915 - one compiled loop
             code = buf[e]
             for f in range(length):
                 d[f] = s[f]
-            if step_into(d, tab, code) != 0:  # noqa: F821
+            if step_into(d, tab, code) != 0:
                 ctl[0] = head
                 ctl[9] = code
                 return 5
@@ -127,11 +139,11 @@ def _search(  # noqa: PLR0913, PLR0917, PLR0912, PLR0915 - one compiled loop
                     ctl[0] = head
                     return 4
                 words[fword[f]] |= v << fshift[f]
-            h = _hash(words, 0, w) & mask  # noqa: F821
+            h = _hash(words, 0, w) & mask
             j = -1
             while table[h] != 0:
                 idx = table[h] - 1
-                if _equal(states, idx, words, w):  # noqa: F821
+                if _equal(states, idx, words, w):
                     j = idx
                     break
                 h = (h + 1) & mask
@@ -162,10 +174,12 @@ def _search(  # noqa: PLR0913, PLR0917, PLR0912, PLR0915 - one compiled loop
     return 0
 
 
-def _unpack_rows(states: Any, lo: int, hi: int, w: int, fword: Any,
-                 fshift: Any, fmax: Any) -> Any:
+def _unpack_rows(  # noqa: PLR0917 - compiled: positional only
+    states: Any, lo: int, hi: int, w: int, fword: Any,
+    fshift: Any, fmax: Any,
+) -> Any:
     length = len(fword)
-    out = np.zeros((hi - lo, length), np.int64)  # noqa: F821
+    out = np.zeros((hi - lo, length), np.int64)
     for r in range(lo, hi):
         b = r * w
         for f in range(length):
@@ -202,8 +216,9 @@ def compiled() -> dict[str, Any] | None:
         return None
     where = cache_dir()
     where.mkdir(parents=True, exist_ok=True)
-    saved = numba.config.CACHE_DIR
-    numba.config.CACHE_DIR = str(where)
+    config: Any = numba.config
+    saved = config.CACHE_DIR
+    config.CACHE_DIR = str(where)
     try:
         # One namespace for the kernel and the search: numba resolves the
         # names a compiled function calls from its globals.
@@ -214,7 +229,7 @@ def compiled() -> dict[str, Any] | None:
         for fn in (_hash, _equal, _rehash, _search, _unpack_rows):
             g[fn.__name__] = _jit(numba, fn, g)
     finally:
-        numba.config.CACHE_DIR = saved
+        config.CACHE_DIR = saved
     _COMPILED = g
     return g
 
@@ -227,7 +242,7 @@ def _jit(numba: Any, fn: Callable[..., Any], g: dict[str, Any]) -> Any:
     return numba.njit(cache=True, nogil=True)(clone)
 
 
-# --- packing ---------------------------------------------------------------------------
+# --- packing ---------------------------------------------------------------
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Packing:
     """Where each field of a state lives in its words."""
@@ -264,7 +279,7 @@ def packing(saga: Saga, faults: sem.FaultModel) -> Packing | None:
                    fmax=tuple(fmax))
 
 
-# --- one run ---------------------------------------------------------------------------
+# --- one run ---------------------------------------------------------------
 @dataclass(slots=True, kw_only=True)
 class Searched:
     """What the compiled search found (arrays are numpy; indices are BFS
@@ -313,7 +328,7 @@ class Searched:
         return int(sum(a.nbytes for a in arrays)) + 4 * self.table_slots
 
 
-def search(  # noqa: PLR0913, PLR0915 - the budgets of explore, passed through
+def search(
     saga: Saga, faults: sem.FaultModel, *, graph: bool, watch_kinds: int,
     max_states: int, check: Callable[[int, int], str] | None = None,
     chunk: int = 1 << 16,
@@ -361,6 +376,7 @@ def search(  # noqa: PLR0913, PLR0915 - the budgets of explore, passed through
         states[pack.fword[f]] |= v << pack.fshift[f]
     ctl = np.zeros(NCTL, np.int64)
     ctl[C_COUNT] = 1
+    parent[0] = -1  # the root: a counterexample's walk up ends here
     ctl[C_NEXT_LAYER] = 1
     g["_rehash"](states, 1, w, table)
     budget = ""
@@ -418,7 +434,8 @@ def search(  # noqa: PLR0913, PLR0915 - the budgets of explore, passed through
         edge_start=estart[:count + 1] if graph else None,
         edge_dst=edst[:nedge] if graph else None,
         edge_code=ecode[:nedge] if graph else None,
-        watched=tuple(a[:nwatch] for a in watched),  # type: ignore[arg-type]
+        watched=(watched[0][:nwatch], watched[1][:nwatch], watched[2][:nwatch],
+                 watched[3][:nwatch]),
         budget_reason=budget, table_slots=len(table),
     )
 
@@ -427,3 +444,26 @@ def _grown(np: Any, a: Any, size: int) -> Any:
     out = np.zeros(size, a.dtype)
     out[:len(a)] = a
     return out
+
+
+class PackedStates(Sequence[bytes]):
+    """The searched states as the interpreted search keeps them: a sequence of
+    ``bytes`` (one per state, unpacked on demand), with ``iter_rows`` for a
+    fast pass over all of them as tuples."""
+
+    def __init__(self, searched: Searched, chunk: int = 1 << 15) -> None:
+        self._s = searched
+        self._chunk = chunk
+
+    def __len__(self) -> int:
+        return self._s.count
+
+    def __getitem__(self, i: int) -> bytes:  # type: ignore[override]
+        if not -self._s.count <= i < self._s.count:
+            raise IndexError(i)
+        return bytes(self._s.state(i % self._s.count))
+
+    def iter_rows(self) -> Iterator[tuple[int, ...]]:
+        """Every state as a tuple, in index order, unpacked a chunk at a time."""
+        for lo in range(0, self._s.count, self._chunk):
+            yield from self._s.rows(lo, min(lo + self._chunk, self._s.count))
