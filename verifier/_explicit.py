@@ -420,19 +420,24 @@ def _kernel_search(
             if len(first) == len(state_props):
                 break
     # Transition checks on the transitions of the kinds they look at.
-    src, pos, code, dst = (a.tolist() for a in found.watched)
     trans_first: dict[str, tuple[tuple[int, int], _Found]] = {}
-    for q in range(len(src)):
+    wsrc, wpos, wcode, wdst = found.watched
+    block = 1 << 14
+    for lo in range(0, len(wsrc) if trans_props else 0, block):
         if len(trans_first) == len(trans_props):
             break
-        label = sem.decode_event(code[q])
-        a, b = found.state(src[q]), found.state(dst[q])
-        for p in trans_props:
-            if p.name not in trans_first:
-                msg = p.on_transition(a, label, b)  # type: ignore[misc]
-                if msg:
-                    trans_first[p.name] = ((src[q], pos[q]),
-                                           _Found(src[q], msg, label, b))
+        hi = lo + block
+        srcs, dsts = found.take(wsrc[lo:hi]), found.take(wdst[lo:hi])
+        for q, (src, pos, code) in enumerate(zip(
+                wsrc[lo:hi].tolist(), wpos[lo:hi].tolist(),
+                wcode[lo:hi].tolist(), strict=True)):
+            label = sem.decode_event(code)
+            for p in trans_props:
+                if p.name not in trans_first:
+                    msg = p.on_transition(srcs[q], label, dsts[q])  # type: ignore[misc]
+                    if msg:
+                        trans_first[p.name] = ((src, pos),
+                                               _Found(src, msg, label, dsts[q]))
     # A state is checked when the transition that discovers it is taken,
     # just before that transition's own checks: keep whichever came first.
     for name, (when, f) in trans_first.items():

@@ -187,6 +187,18 @@ def _unpack_rows(  # noqa: PLR0917 - compiled: positional only
     return out
 
 
+def _unpack_take(  # noqa: PLR0917 - compiled: positional only
+    states: Any, idx: Any, w: int, fword: Any, fshift: Any, fmax: Any,
+) -> Any:
+    length = len(fword)
+    out = np.zeros((len(idx), length), np.int64)
+    for r in range(len(idx)):
+        b = idx[r] * w
+        for f in range(length):
+            out[r, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
+    return out
+
+
 # --- compilation, cached -------------------------------------------------------------
 _COMPILED: dict[str, Any] | None = None
 _TRIED = False
@@ -226,7 +238,7 @@ def compiled() -> dict[str, Any] | None:
         g["np"] = np
         for name in _KERNEL_FUNCS:
             g[name] = _jit(numba, getattr(K, name), g)
-        for fn in (_hash, _equal, _rehash, _search, _unpack_rows):
+        for fn in (_hash, _equal, _rehash, _search, _unpack_rows, _unpack_take):
             g[fn.__name__] = _jit(numba, fn, g)
     finally:
         config.CACHE_DIR = saved
@@ -303,17 +315,26 @@ class Searched:
     budget_reason: str
     table_slots: int
 
-    def rows(self, lo: int, hi: int) -> list[tuple[int, ...]]:
-        """States ``lo`` to ``hi`` (exclusive), unpacked."""
+    def _fields(self) -> tuple[Any, Any, Any, dict[str, Any]]:
         g = compiled()
         assert g is not None
-        np = g["np"]
-        p = self.pack
-        arr = g["_unpack_rows"](self.states, lo, hi, p.words,
-                                np.array(p.fword, np.int64),
-                                np.array(p.fshift, np.int64),
-                                np.array(p.fmax, np.int64))
-        return [tuple(r) for r in arr.tolist()]
+        np, p = g["np"], self.pack
+        return (np.array(p.fword, np.int64), np.array(p.fshift, np.int64),
+                np.array(p.fmax, np.int64), g)
+
+    def rows(self, lo: int, hi: int) -> list[tuple[int, ...]]:
+        """States ``lo`` to ``hi`` (exclusive), unpacked."""
+        fword, fshift, fmax, g = self._fields()
+        arr = g["_unpack_rows"](self.states, lo, hi, self.pack.words, fword,
+                                fshift, fmax)
+        return _tuples(arr, max(self.pack.fmax))
+
+    def take(self, indices: Any) -> list[tuple[int, ...]]:
+        """The states at ``indices`` (an int array), unpacked."""
+        fword, fshift, fmax, g = self._fields()
+        arr = g["_unpack_take"](self.states, indices, self.pack.words, fword,
+                                fshift, fmax)
+        return _tuples(arr, max(self.pack.fmax))
 
     def state(self, i: int) -> tuple[int, ...]:
         """State ``i``, unpacked."""
@@ -438,6 +459,16 @@ def search(
                  watched[3][:nwatch]),
         budget_reason=budget, table_slots=len(table),
     )
+
+
+def _tuples(arr: Any, largest: int) -> list[tuple[int, ...]]:
+    """Rows of an int matrix as tuples; through bytes when every field fits
+    in one (``tuple(bytes)`` runs in C, ``ndarray.tolist`` boxes each int)."""
+    if largest > 255 or not arr.size:
+        return [tuple(r) for r in arr.tolist()]
+    width = arr.shape[1]
+    raw = arr.astype("uint8").tobytes()
+    return [tuple(raw[b:b + width]) for b in range(0, len(raw), width)]
 
 
 def _grown(np: Any, a: Any, size: int) -> Any:
