@@ -62,6 +62,8 @@ class _Searched:
     depth: int
     budget_reason: str
     engine: str
+    state_budget_hit: bool = False
+    """The search stopped at ``max_states`` (not at another budget)."""
 
 
 class _AsTuples(Sequence[StateT]):
@@ -105,9 +107,10 @@ def explore(
 
     Every budget that runs out (``max_states``, ``max_memory``, ``deadline``)
     leaves the undecided properties ``unknown``, with the budget named.
-    ``engine``: ``auto`` searches a single saga with the compiled semantics
-    kernel when numba is installed (``verifier._kernel_bfs``) and anything
-    else with ``ts.successors``; ``kernel`` insists on the first, ``python``
+    ``engine``: ``auto`` searches a single saga of more than
+    :data:`KERNEL_AFTER` states with the compiled semantics kernel when numba
+    is installed (``verifier._kernel_bfs``) and anything else with
+    ``ts.successors``; ``kernel`` insists on the first, ``python``
     on the second. Verdicts, counts and counterexamples are the same either
     way; ``Stats.engine`` says which ran.
     """
@@ -120,7 +123,21 @@ def explore(
     need_graph = any(p.liveness for p in props)
 
     searched = None
-    if engine != "python":
+    if engine == "auto" and (max_states <= KERNEL_AFTER
+                             or not _kernel_may_run(ts)):
+        engine = "python"
+    if engine == "auto":
+        # Small models are done before numba is even imported (its import and
+        # the cached code's load cost more than searching them); a model
+        # that outgrows the first KERNEL_AFTER states starts over compiled.
+        searched = _python_search(ts, props, need_graph=need_graph,
+                                  max_states=KERNEL_AFTER, max_memory=max_memory,
+                                  progress=progress, deadline=deadline, now0=now0)
+        if searched.state_budget_hit:
+            searched = None
+        else:
+            engine = "python"
+    if searched is None and engine != "python":
         searched = _kernel_search(ts, props, need_graph=need_graph,
                                   max_states=max_states, max_memory=max_memory,
                                   progress=progress, deadline=deadline, now0=now0)
@@ -360,7 +377,22 @@ def _python_search(
     return _Searched(states=states, parent=parent, found=found,
                      deadlocks=deadlocks, edges=(edge_start, edge_dst, edge_fam),
                      transitions=transitions, depth=depth,
-                     budget_reason=budget_reason, engine="python")
+                     budget_reason=budget_reason, engine="python",
+                     state_budget_hit=budget_reason.startswith("state budget"))
+
+
+KERNEL_AFTER = 20_000
+"""``engine="auto"`` searches this many states interpreted before it starts
+over with the compiled kernel (bench/RESULTS.md, "Semantics kernel")."""
+
+
+def _kernel_may_run(ts: TransitionSystem) -> bool:
+    """Whether the compiled search may take ``ts`` (without importing numba)."""
+    from importlib.util import find_spec
+
+    from ._saga_ts import SagaTransitionSystem
+
+    return type(ts) is SagaTransitionSystem and find_spec("numba") is not None
 
 
 def _kernel_search(

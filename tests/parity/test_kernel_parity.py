@@ -199,3 +199,21 @@ def test_compiled_search_equals_interpreted_on_a_violation() -> None:
     assert any(r.counterexample is not None for r in fast)
     _whole_run(saga, FaultModel(), 5_000_000)
     _whole_run(saga, FaultModel(), 40)
+
+
+def test_auto_engine_switches_to_the_kernel_past_its_threshold(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``engine="auto"``: a model smaller than ``KERNEL_AFTER`` states is
+    searched interpreted; a bigger one starts over compiled, with the same
+    results as the interpreted search."""
+    import verifier._explicit as ex
+
+    ts = SagaTransitionSystem(_two_step(), FaultModel())
+    small = explore(ts)
+    assert {r.stats.engine for r in small} == {"python"}
+    monkeypatch.setattr(ex, "KERNEL_AFTER", 50)
+    big = explore(ts)
+    assert {r.stats.engine for r in big} == {"kernel"}
+    assert [(r.verdict, r.reason, r.counterexample, r.stats.states)
+            for r in big] == [(r.verdict, r.reason, r.counterexample,
+                               r.stats.states) for r in small]
