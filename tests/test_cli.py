@@ -56,7 +56,8 @@ def test_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert itf["states"][-1]["phase"] == "COMPLETED"
     assert itf["states"][-1]["steps"]["charge"]["effect"] == {"#bigint": "2"}
-    assert set(ec["stats"]) == {"states", "transitions", "seconds", "depth"}
+    assert set(ec["stats"]) == {"states", "transitions", "seconds", "depth",
+                                 "engine"}
     assert results["termination"]["counterexample"] is None
 
 

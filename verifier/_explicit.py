@@ -16,7 +16,7 @@ import sys
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -24,7 +24,7 @@ import networkx as nx
 
 from ._budget import Deadline, current_rss
 from ._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
-from ._ts import StateT, TransitionSystem
+from ._ts import Property, StateT, TransitionSystem
 
 DEFAULT_MAX_STATES = 5_000_000
 DEFAULT_MAX_MEMORY = 8 * 1024**3
@@ -46,6 +46,48 @@ class _Found:
     """For transition violations: the label taken and the state it led to."""
 
 
+@dataclass(slots=True, kw_only=True)
+class _Searched:
+    """What a search leaves for the verdicts: states in BFS order (as bytes),
+    parent indices, the first violation of each property in search order,
+    deadlocks, the edges (when liveness needs them) and the counts."""
+
+    states: Sequence[bytes]
+    parent: Sequence[int]
+    found: dict[str, _Found]
+    deadlocks: Sequence[int]
+    edges: tuple[array[int], array[int], array[int]]
+    """(start of each state's edges, target, fairness family)."""
+    transitions: int
+    depth: int
+    budget_reason: str
+    engine: str
+    state_budget_hit: bool = False
+    """The search stopped at ``max_states`` (not at another budget)."""
+
+
+class _AsTuples(Sequence[StateT]):
+    """States as tuples, made one at a time (a list of every state as a tuple
+    would cost far more than the states themselves)."""
+
+    def __init__(self, states: Sequence[bytes]) -> None:
+        self._states = states
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def __getitem__(self, i: int) -> StateT:  # type: ignore[override]
+        return tuple(self._states[i])
+
+    def __iter__(self) -> Iterator[StateT]:
+        rows = getattr(self._states, "iter_rows", None)
+        if rows is not None:
+            yield from rows()
+            return
+        for s in self._states:
+            yield tuple(s)
+
+
 def _rss_bytes() -> int:
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb if sys.platform == "darwin" else kb * 1024
@@ -60,6 +102,7 @@ def explore(
     progress: Progress | None = None,
     deadline: Deadline | None = None,
     max_depth: int | None = None,
+    engine: str = "auto",
 ) -> tuple[PropertyResult, ...]:
     """Explore ``ts`` breadth-first and return one result per property.
 
@@ -74,13 +117,176 @@ def explore(
     through it: it returns the subset of the successors to follow, and
     ``expanded(t)`` says whether ``t`` has been expanded already (its cycle
     proviso).
+
+    ``engine``: ``auto`` searches a single saga of more than
+    :data:`KERNEL_AFTER` states with the compiled semantics kernel when numba
+    is installed (``verifier._kernel_bfs``) and anything else with
+    ``ts.successors``; ``kernel`` insists on the first, ``python``
+    on the second. Verdicts, counts and counterexamples are the same either
+    way; ``Stats.engine`` says which ran.
     """
+    if engine not in {"auto", "kernel", "python"}:
+        raise ValueError(f"engine={engine!r}; use auto, kernel or python")
+    if engine == "kernel" and max_depth is not None:
+        raise ValueError("max_depth needs engine='python' or 'auto'")
     props = [p for p in ts.properties if properties is None or p.name in properties]
     started = time.perf_counter()
     rss0 = _rss_bytes()
     now0 = current_rss()
     need_graph = any(p.liveness for p in props)
 
+    searched = None
+    if engine == "auto" and (max_states <= KERNEL_AFTER or max_depth is not None
+                             or not _kernel_may_run(ts)):
+        engine = "python"
+    if engine == "auto":
+        # Small models are done before numba is even imported (its import and
+        # the cached code's load cost more than searching them); a model
+        # that outgrows the first KERNEL_AFTER states starts over compiled.
+        searched = _python_search(ts, props, need_graph=need_graph,
+                                  max_states=KERNEL_AFTER, max_memory=max_memory,
+                                  progress=progress, deadline=deadline, now0=now0)
+        if searched.state_budget_hit:
+            searched = None
+        else:
+            engine = "python"
+    if searched is None and engine != "python":
+        searched = _kernel_search(ts, props, need_graph=need_graph,
+                                  max_states=max_states, max_memory=max_memory,
+                                  progress=progress, deadline=deadline, now0=now0)
+        if searched is None and engine == "kernel":
+            raise ValueError("engine='kernel' cannot check this model (numba is "
+                             "not installed, or it is not a single saga)")
+    if searched is None:
+        searched = _python_search(ts, props, need_graph=need_graph,
+                                  max_states=max_states, max_memory=max_memory,
+                                  progress=progress, deadline=deadline, now0=now0,
+                                  max_depth=max_depth)
+    states = searched.states
+    parent = searched.parent
+    found = searched.found
+    deadlocks = searched.deadlocks
+    edge_start, edge_dst, edge_fam = searched.edges
+    transitions = searched.transitions
+    depth = searched.depth
+    budget_reason = searched.budget_reason
+    complete = not budget_reason
+
+    # --- liveness ---------------------------------------------------------------
+    lasso: tuple[list[int], int] | None = None
+    if complete and need_graph and not deadlocks and deadline is not None \
+            and deadline.expired():
+        # The fair-cycle search is the other long phase: don't start it late.
+        budget_reason = deadline.reason(
+            f"after exploring all {len(states):,} states, before the "
+            "fair-cycle search")
+        complete = False
+    if complete and need_graph and not deadlocks:
+        lasso = _fair_cycle(len(states), edge_start, edge_dst, edge_fam)
+    elapsed = time.perf_counter() - started
+    stats = Stats(
+        states=len(states),
+        transitions=transitions,
+        seconds=elapsed,
+        depth=depth,
+        peak_memory_bytes=max(0, _rss_bytes() - rss0),
+        engine=searched.engine,
+    )
+
+    def path_to(i: int) -> list[int]:
+        out = []
+        while i != -1:
+            out.append(i)
+            i = parent[i]
+        out.reverse()
+        return out
+
+    def trace(indices: list[int], *, tail: tuple[object, StateT] | None = None,
+              loop_start: int | None = None, violation: str = "") -> Counterexample:
+        steps = [TraceStep(action="init", event=None,
+                           state=ts.state_json(tuple(states[indices[0]])))]
+        concretize = getattr(ts, "concretize", None)
+        if getattr(ts, "reduced", False) and concretize and loop_start is None:
+            # A symmetry-reduced system stores representatives: replay them as
+            # one real execution, so an instance keeps its id on every line.
+            path = [tuple(states[i]) for i in indices]
+            real = concretize(path)
+            for label, st in real:
+                steps.append(TraceStep(action=ts.label_text(label),
+                                       event=ts.label_json(label),
+                                       state=ts.state_json(st)))
+            if tail is not None:
+                last = real[-1][1] if real else path[0]
+                tail = _concrete_tail(ts, last, tail)
+            indices = indices[:1]
+        for a, b in pairwise(indices):
+            label = _label_between(ts, tuple(states[a]), states[b])
+            steps.append(TraceStep(action=ts.label_text(label),
+                                   event=ts.label_json(label),
+                                   state=ts.state_json(tuple(states[b]))))
+        if tail is not None:
+            label, nxt = tail
+            steps.append(TraceStep(action=ts.label_text(label),
+                                   event=ts.label_json(label),
+                                   state=ts.state_json(nxt)))
+        return Counterexample(steps=tuple(steps), loop_start=loop_start,
+                              violation=violation)
+
+    results: list[PropertyResult] = []
+    for p in props:
+        common = {"property": p.name, "fault_model": ts.fault_model, "stats": stats}
+        if p.static_violation:
+            results.append(PropertyResult(verdict=Verdict.VIOLATED,
+                                          reason=p.static_violation, **common))  # type: ignore[arg-type]
+            continue
+        f = found.get(p.name)
+        if f is not None:
+            tail = (f.label, f.target) if f.target is not None else None
+            cex = trace(path_to(f.index), tail=tail, violation=f.message)
+            results.append(PropertyResult(verdict=Verdict.VIOLATED, reason=f.message,
+                                          counterexample=cex, **common))  # type: ignore[arg-type]
+            continue
+        if p.liveness and deadlocks:
+            d = deadlocks[0]
+            msg = ("deadlock: the saga can make no further move and has not "
+                   "reached a terminal outcome")
+            results.append(PropertyResult(
+                verdict=Verdict.VIOLATED, reason=msg,
+                counterexample=trace(path_to(d), violation=msg), **common))  # type: ignore[arg-type]
+            continue
+        if p.liveness and lasso is not None:
+            prefix, loop_at = lasso
+            msg = ("livelock: a cycle that never terminates, and is fair "
+                   f"({ts.fairness})")
+            results.append(PropertyResult(
+                verdict=Verdict.VIOLATED, reason=msg,
+                counterexample=trace(prefix, loop_start=loop_at, violation=msg),
+                **common))  # type: ignore[arg-type]
+            continue
+        if not complete:
+            results.append(PropertyResult(verdict=Verdict.UNKNOWN,
+                                          reason=budget_reason, **common))  # type: ignore[arg-type]
+            continue
+        if p.on_complete is not None:
+            unreached = p.on_complete(_AsTuples(states))
+            if unreached:
+                results.append(PropertyResult(verdict=Verdict.VIOLATED,
+                                              reason=unreached,
+                                              **common))  # type: ignore[arg-type]
+                continue
+        reason = f"all {len(states):,} reachable states explored"
+        if p.liveness:
+            reason += f"; under {ts.fairness}"
+        results.append(PropertyResult(verdict=Verdict.HOLDS, reason=reason, **common))  # type: ignore[arg-type]
+    return tuple(results)
+
+
+def _python_search(
+    ts: TransitionSystem, props: list[Property], *, need_graph: bool,
+    max_states: int, max_memory: int, progress: Progress | None,
+    deadline: Deadline | None, now0: int, max_depth: int | None = None,
+) -> _Searched:
+    """Breadth-first search with ``ts.successors``: every model, any width."""
     index: dict[bytes, int] = {}
     states: list[bytes] = []
     parent = array("q")
@@ -190,115 +396,145 @@ def explore(
                     f"at {len(states):,} states, depth {depth}"
                 )
                 break
-    complete = not budget_reason
     if need_graph:
         edge_start.append(len(edge_dst))
 
-    # --- liveness ---------------------------------------------------------------
-    lasso: tuple[list[int], int] | None = None
-    if complete and need_graph and not deadlocks and deadline is not None \
-            and deadline.expired():
-        # The fair-cycle search is the other long phase: don't start it late.
-        budget_reason = deadline.reason(
-            f"after exploring all {len(states):,} states, before the "
-            "fair-cycle search")
-        complete = False
-    if complete and need_graph and not deadlocks:
-        lasso = _fair_cycle(len(states), edge_start, edge_dst, edge_fam)
-    elapsed = time.perf_counter() - started
-    stats = Stats(
-        states=len(states),
-        transitions=transitions,
-        seconds=elapsed,
-        depth=depth,
-        peak_memory_bytes=max(0, _rss_bytes() - rss0),
-    )
+    return _Searched(states=states, parent=parent, found=found,
+                     deadlocks=deadlocks, edges=(edge_start, edge_dst, edge_fam),
+                     transitions=transitions, depth=depth,
+                     budget_reason=budget_reason, engine="python",
+                     state_budget_hit=budget_reason.startswith("state budget"))
 
-    def path_to(i: int) -> list[int]:
-        out = []
-        while i != -1:
-            out.append(i)
-            i = parent[i]
-        out.reverse()
-        return out
 
-    def trace(indices: list[int], *, tail: tuple[object, StateT] | None = None,
-              loop_start: int | None = None, violation: str = "") -> Counterexample:
-        steps = [TraceStep(action="init", event=None,
-                           state=ts.state_json(tuple(states[indices[0]])))]
-        concretize = getattr(ts, "concretize", None)
-        if getattr(ts, "reduced", False) and concretize and loop_start is None:
-            # A symmetry-reduced system stores representatives: replay them as
-            # one real execution, so an instance keeps its id on every line.
-            path = [tuple(states[i]) for i in indices]
-            real = concretize(path)
-            for label, st in real:
-                steps.append(TraceStep(action=ts.label_text(label),
-                                       event=ts.label_json(label),
-                                       state=ts.state_json(st)))
-            if tail is not None:
-                last = real[-1][1] if real else path[0]
-                tail = _concrete_tail(ts, last, tail)
-            indices = indices[:1]
-        for a, b in pairwise(indices):
-            label = _label_between(ts, tuple(states[a]), states[b])
-            steps.append(TraceStep(action=ts.label_text(label),
-                                   event=ts.label_json(label),
-                                   state=ts.state_json(tuple(states[b]))))
-        if tail is not None:
-            label, nxt = tail
-            steps.append(TraceStep(action=ts.label_text(label),
-                                   event=ts.label_json(label),
-                                   state=ts.state_json(nxt)))
-        return Counterexample(steps=tuple(steps), loop_start=loop_start,
-                              violation=violation)
+KERNEL_AFTER = 20_000
+"""``engine="auto"`` searches this many states interpreted before it starts
+over with the compiled kernel (bench/RESULTS.md, "Semantics kernel")."""
 
-    results: list[PropertyResult] = []
-    for p in props:
-        common = {"property": p.name, "fault_model": ts.fault_model, "stats": stats}
-        if p.static_violation:
-            results.append(PropertyResult(verdict=Verdict.VIOLATED,
-                                          reason=p.static_violation, **common))  # type: ignore[arg-type]
-            continue
-        f = found.get(p.name)
-        if f is not None:
-            tail = (f.label, f.target) if f.target is not None else None
-            cex = trace(path_to(f.index), tail=tail, violation=f.message)
-            results.append(PropertyResult(verdict=Verdict.VIOLATED, reason=f.message,
-                                          counterexample=cex, **common))  # type: ignore[arg-type]
-            continue
-        if p.liveness and deadlocks:
-            d = deadlocks[0]
-            msg = ("deadlock: the saga can make no further move and has not "
-                   "reached a terminal outcome")
-            results.append(PropertyResult(
-                verdict=Verdict.VIOLATED, reason=msg,
-                counterexample=trace(path_to(d), violation=msg), **common))  # type: ignore[arg-type]
-            continue
-        if p.liveness and lasso is not None:
-            prefix, loop_at = lasso
-            msg = ("livelock: a cycle that never terminates, and is fair "
-                   f"({ts.fairness})")
-            results.append(PropertyResult(
-                verdict=Verdict.VIOLATED, reason=msg,
-                counterexample=trace(prefix, loop_start=loop_at, violation=msg),
-                **common))  # type: ignore[arg-type]
-            continue
-        if not complete:
-            results.append(PropertyResult(verdict=Verdict.UNKNOWN,
-                                          reason=budget_reason, **common))  # type: ignore[arg-type]
-            continue
-        if p.on_complete is not None:
-            msg = p.on_complete([tuple(s) for s in states])
-            if msg:
-                results.append(PropertyResult(verdict=Verdict.VIOLATED, reason=msg,
-                                              **common))  # type: ignore[arg-type]
-                continue
-        reason = f"all {len(states):,} reachable states explored"
-        if p.liveness:
-            reason += f"; under {ts.fairness}"
-        results.append(PropertyResult(verdict=Verdict.HOLDS, reason=reason, **common))  # type: ignore[arg-type]
-    return tuple(results)
+
+def _kernel_may_run(ts: TransitionSystem) -> bool:
+    """Whether the compiled search may take ``ts`` (without importing numba)."""
+    from importlib.util import find_spec
+
+    from ._saga_ts import SagaTransitionSystem
+
+    return type(ts) is SagaTransitionSystem and find_spec("numba") is not None
+
+
+def _kernel_search(
+    ts: TransitionSystem, props: list[Property], *, need_graph: bool,
+    max_states: int, max_memory: int, progress: Progress | None,
+    deadline: Deadline | None, now0: int,
+) -> _Searched | None:
+    """The compiled search (``verifier._kernel_bfs``) for a single saga, then
+    the same property checks as :func:`_python_search`, in the same order; or
+    None when the compiled search cannot run on ``ts``."""
+    from ._saga_ts import SagaTransitionSystem
+
+    if type(ts) is not SagaTransitionSystem:
+        return None
+    from saga_models import semantics as sem
+
+    from . import _kernel_bfs as kb
+
+    trans_props = [p for p in props if p.on_transition is not None]
+    watch = 0
+    if trans_props:
+        for kind in ts.transition_kinds:
+            watch |= 1 << (sem.encode_event(sem.Event(kind)) & 15)
+
+    def check(count: int, depth: int) -> str:
+        if progress is not None:
+            progress(count, depth)
+        if deadline is not None and deadline.expired():
+            return deadline.reason(f"at {count:,} states, depth {depth}")
+        if current_rss() - now0 > max_memory:
+            return (f"memory budget reached: more than {max_memory:,} bytes "
+                    f"(--max-memory) at {count:,} states, depth {depth}")
+        return ""
+
+    if deadline is not None and deadline.expired():
+        return None  # the interpreted search reports the spent budget
+    found = kb.search(ts.saga, ts.faults, graph=need_graph, watch_kinds=watch,
+                      max_states=max_states, check=check)
+    if found is None:
+        return None
+    states = kb.PackedStates(found)
+    first: dict[str, _Found] = {}
+    # State checks, in index order (the order states were discovered in).
+    state_props = [p for p in props if p.on_state is not None
+                   or p.on_terminal is not None]
+    if state_props:
+        for idx, st in enumerate(states.iter_rows()):
+            term = ts.is_terminal(st)
+            for p in state_props:
+                if p.name in first:
+                    continue
+                msg = p.on_state(st) if p.on_state is not None else None
+                if not msg and term and p.on_terminal is not None:
+                    msg = p.on_terminal(st)
+                if msg:
+                    first[p.name] = _Found(idx, msg)
+            if len(first) == len(state_props):
+                break
+    # Transition checks on the transitions of the kinds they look at.
+    trans_first: dict[str, tuple[tuple[int, int], _Found]] = {}
+    wsrc, wpos, wcode, wdst = found.watched
+    block = 1 << 14
+    for lo in range(0, len(wsrc) if trans_props else 0, block):
+        if len(trans_first) == len(trans_props):
+            break
+        hi = lo + block
+        srcs, dsts = found.take(wsrc[lo:hi]), found.take(wdst[lo:hi])
+        for q, (src, pos, code) in enumerate(zip(
+                wsrc[lo:hi].tolist(), wpos[lo:hi].tolist(),
+                wcode[lo:hi].tolist(), strict=True)):
+            label = sem.decode_event(code)
+            for p in trans_props:
+                if p.name not in trans_first:
+                    msg = p.on_transition(srcs[q], label, dsts[q])  # type: ignore[misc]
+                    if msg:
+                        trans_first[p.name] = ((src, pos),
+                                               _Found(src, msg, label, dsts[q]))
+    # A state is checked when the transition that discovers it is taken,
+    # just before that transition's own checks: keep whichever came first.
+    for name, (when, f) in trans_first.items():
+        sf = first.get(name)
+        if sf is None or _discovered_at(ts, found, sf.index) > when:
+            first[name] = f
+    deadlocks = [found.first_deadlock] if found.deadlocks else []
+    edges = (array("q"), array("q"), array("q"))
+    if need_graph:
+        assert found.edge_code is not None
+        codes = found.edge_code
+        fam = codes.copy()
+        for c in set(codes.tolist()):
+            fam[codes == c] = ts.fairness_family(sem.decode_event(c))
+        edges = (_int_array(found.edge_start), _int_array(found.edge_dst),
+                 _int_array(fam))
+    return _Searched(states=states, parent=_int_array(found.parent),
+                     found=first, deadlocks=deadlocks, edges=edges,
+                     transitions=found.transitions, depth=found.depth,
+                     budget_reason=found.budget_reason, engine="kernel")
+
+
+def _discovered_at(ts: TransitionSystem, found: object, idx: int) -> tuple[int, int]:
+    """(parent, position among the parent's successors) of the transition
+    that discovered state ``idx``; (-1, -1) for the initial state."""
+    if idx == 0:
+        return (-1, -1)
+    par = int(found.parent[idx])  # type: ignore[attr-defined]
+    target = found.state(idx)  # type: ignore[attr-defined]
+    for k, (_, nxt) in enumerate(ts.successors(found.state(par))):  # type: ignore[attr-defined]
+        if tuple(nxt) == target:
+            return (par, k)
+    raise AssertionError("a state's parent has no transition to it")
+
+
+def _int_array(a: object) -> array[int]:
+    """A numpy int array as ``array('q')`` (what the SCC code indexes fastest)."""
+    out = array("q")
+    out.frombytes(a.astype("int64").tobytes())  # type: ignore[attr-defined]
+    return out
 
 
 def _concrete_tail(ts: TransitionSystem, real: StateT,

@@ -84,6 +84,9 @@ class Stats:
     seconds: float = 0.0
     depth: int = 0
     peak_memory_bytes: int = 0
+    engine: str = "python"
+    """Which search ran: ``kernel`` (the semantics kernel compiled with numba,
+    over packed states) or ``python`` (``successors`` interpreted)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +119,7 @@ class PropertyResult:
                 "transitions": self.stats.transitions,
                 "seconds": round(self.stats.seconds, 6),
                 "depth": self.stats.depth,
+                "engine": self.stats.engine,
             },
         }
 

@@ -70,6 +70,10 @@ def fairness_family(n: int, e: Event) -> int:
 class SagaTransitionSystem:
     """The transition system of one saga under one fault model."""
 
+    transition_kinds = frozenset({EventKind.COMP_DISPATCH})
+    """The only kinds of event whose transitions a property's
+    ``on_transition`` looks at (the compiled search keeps just those)."""
+
     def __init__(self, saga: Saga, faults: FaultModel = sem.ALL_FAULTS) -> None:
         self.saga = saga
         self.faults = faults

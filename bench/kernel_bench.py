@@ -1,0 +1,136 @@
+"""The semantics kernel: interpreted against compiled, and packed storage.
+
+Run: ``python bench/kernel_bench.py`` (``--cases par3x3,par3x4`` to choose;
+default ``par2x6,par3x3``). Every fault knob is on. Each case runs in a fresh
+child process so its peak RSS is its own. Per case, CPU seconds (this machine
+is shared: wall clock measures the neighbours) of:
+
+* ``python``: the explicit checker's interpreted search (``engine="python"``:
+  ``semantics.enabled``/``apply``, i.e. the kernel run interpreted on tuples,
+  states as ``bytes`` in a dict), on the two safety properties of
+  ``bench/spin_bench.py``; skipped above ``--python-max`` states;
+* ``oracle``: the same search over the pre-kernel hand-written semantics
+  (``tests/parity/reference_semantics.py``), to show what running the kernel
+  interpreted costs the runtime; same cap;
+* ``search``: the compiled search alone (``verifier._kernel_bfs.search``),
+  states/s and the bytes its arrays hold per state;
+* ``check``: the whole compiled check (``engine="kernel"``: search, then the
+  property checks), and the child's peak RSS per state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests" / "parity"))
+
+SAFETY = ("compensation_completeness", "eventual_consistency")
+
+
+def _saga(name: str):  # type: ignore[no-untyped-def]
+    from explicit_bench import chain, parallel
+
+    if name.startswith("chain"):
+        return chain(int(name[5:]))
+    b, k = name[3:].split("x")
+    return parallel(int(b), int(k))
+
+
+def child(name: str, mode: str, python_max: int) -> dict[str, object]:
+    """One measurement in this process."""
+    from saga_models import FaultModel
+    from verifier import SagaTransitionSystem
+    from verifier import _kernel_bfs as kb
+    from verifier._explicit import explore
+
+    saga = _saga(name)
+    faults = FaultModel()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out: dict[str, object] = {"case": name, "mode": mode}
+    if mode in {"python", "oracle"}:
+        ts = SagaTransitionSystem(saga, faults)
+        if mode == "oracle":
+            import reference_semantics as ref
+
+            def successors(state):  # type: ignore[no-untyped-def]
+                return [(e, ref.apply(saga, state, e))
+                        for e in ref.enabled(saga, state, faults)]
+
+            ts.successors = successors  # type: ignore[method-assign]
+        t = time.process_time()
+        r = explore(ts, properties=SAFETY, engine="python",
+                    max_states=python_max)
+        out["seconds"] = time.process_time() - t
+        out["states"] = r[0].stats.states
+        out["verdicts"] = [x.verdict.value for x in r]
+    elif mode == "search":
+        kb.compiled()
+        kb.search(_saga("chain4"), faults, graph=False, watch_kinds=0,
+                  max_states=10)  # loads the compiled code from the cache
+        t = time.process_time()
+        s = kb.search(saga, faults, graph=False, watch_kinds=1 << 5,
+                      max_states=1 << 31)
+        out["seconds"] = time.process_time() - t
+        assert s is not None
+        out["states"] = s.count
+        out["words"] = s.pack.words
+        out["array_bytes_per_state"] = s.bytes_used() / s.count
+    else:
+        ts = SagaTransitionSystem(saga, faults)
+        explore(SagaTransitionSystem(_saga("chain4"), faults),
+                properties=SAFETY, engine="kernel")  # compiled-code load
+        t = time.process_time()
+        r = explore(ts, properties=SAFETY, engine="kernel",
+                    max_states=1 << 31)
+        out["seconds"] = time.process_time() - t
+        out["states"] = r[0].stats.states
+        out["verdicts"] = [x.verdict.value for x in r]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out["rss_bytes_per_state"] = (rss - rss0) / max(1, int(out["states"]))  # type: ignore[call-overload]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print one table row per case and mode."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="par2x6,par3x3")
+    ap.add_argument("--python-max", type=int, default=1_500_000)
+    ap.add_argument("--child", nargs=2, metavar=("CASE", "MODE"))
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(*args.child, args.python_max)))
+        return 0
+    print("| case | mode | states | CPU s | states/s | words | array B/state | "
+          "RSS B/state | verdicts |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for name in args.cases.split(","):
+        for mode in ("python", "oracle", "search", "check"):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", name, mode,
+                 "--python-max", str(args.python_max)],
+                capture_output=True, text=True, check=False)
+            if proc.returncode:
+                print(f"| {name} | {mode} | failed: "
+                      f"{proc.stderr.strip().splitlines()[-1:]} |")
+                continue
+            r = json.loads(proc.stdout)
+            sec = float(r["seconds"])
+            states = int(r["states"])
+            print(f"| {name} | {mode} | {states:,} | {sec:.2f} | "
+                  f"{states / sec if sec else 0:,.0f} | {r.get('words', '')} | "
+                  f"{float(r.get('array_bytes_per_state', 0)):.1f} | "
+                  f"{float(r['rss_bytes_per_state']):.1f} | "
+                  f"{','.join(r.get('verdicts', []))} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,500 @@
+"""The compiled fast path of the explicit checker, for single sagas.
+
+The successor relation is the semantics' own kernel (``saga_models._kernel``):
+the functions the runtime runs interpreted are handed here, unchanged, to
+``numba.njit``. Around them sits a breadth-first search over bit-packed states:
+each state is a few 64-bit words (every field gets just the bits its bound
+needs), stored once in a flat array, found again through an open-addressing
+hash table of 32-bit indices, with a 32-bit parent index for the shortest
+counterexample. The edges (with the event code) are kept only when a liveness
+property needs the graph; the transitions a property looks at are kept always.
+
+Compiled code is cached on disk (under the user's cache directory, in a folder
+named by a hash of the kernel's source), so a second check pays no JIT time.
+Nothing here decides a verdict: :mod:`verifier._explicit` evaluates the
+properties on what this search returns, exactly as on its own search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import types
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saga_models import _kernel as K
+from saga_models import semantics as sem
+from saga_models._ir import Saga
+from saga_models._kernel import (
+    HEADER,
+    P_COMPLETED,
+    T_N,
+    WIDTH,
+    enabled_codes,
+    step_into,
+)
+
+np: Any = None
+"""numpy, bound in the compiled functions' namespace (imported only there:
+the runtime never needs it)."""
+
+# --- control block indices (ctl array) -----------------------------------------
+C_HEAD, C_COUNT, C_TRANS, C_NEDGE, C_NWATCH, C_DEPTH, C_NEXT_LAYER = range(7)
+C_NDEAD, C_FIRST_DEAD, C_BAD_CODE = 7, 8, 9
+NCTL = 10
+# --- statuses the search returns ---------------------------------------------------
+S_DONE, S_PAUSED, S_GROW, S_BUDGET, S_OVERFLOW, S_IMPOSSIBLE = range(6)
+
+MAX_WORDS = 8
+"""States wider than this many 64-bit words take the interpreted path."""
+_KERNEL_FUNCS = ("encode", "_took_effect", "_replies", "_late", "_chain_step",
+                 "enabled_codes", "_reply", "_abort", "settle", "step_into")
+
+
+# --- the search (compiled; the names it calls are bound in _compile) ------------
+def _hash(words: Any, base: int, w: int) -> int:
+    h = 0x2545F4914F6CDD1D
+    for x in range(w):
+        h ^= words[base + x]
+        h *= -7046029254386353131  # 0x9E3779B97F4A7C15; wraps like uint64
+        h ^= h >> 31
+    return h
+
+
+def _equal(states: Any, idx: int, words: Any, w: int) -> bool:
+    b = idx * w
+    for x in range(w):  # noqa: SIM110 - a loop numba compiles to compares
+        if states[b + x] != words[x]:
+            return False
+    return True
+
+
+def _rehash(states: Any, count: int, w: int, table: Any) -> None:
+    mask = len(table) - 1
+    table[:] = 0
+    for idx in range(count):
+        h = _hash(states, idx * w, w) & mask
+        while table[h] != 0:
+            h = (h + 1) & mask
+        table[h] = idx + 1
+
+
+def _search(  # noqa: PLR0917 - numba compiles positional calls only
+    tab: Any, fm: Any, fword: Any, fshift: Any, fmax: Any, w: int,
+    states: Any, parent: Any, table: Any,
+    estart: Any, edst: Any, ecode: Any, graph: bool,
+    watch: int, wsrc: Any, wpos: Any, wcode: Any, wdst: Any,
+    ctl: Any, max_states: int, head_stop: int,
+) -> int:
+    n = tab[T_N]
+    length = HEADER + WIDTH * n
+    m = 24 * n + 8
+    buf = np.zeros(m, np.int64)
+    s = np.zeros(length, np.int64)
+    d = np.zeros(length, np.int64)
+    words = np.zeros(w, np.int64)
+    mask = len(table) - 1
+    cap = len(parent)
+    head = ctl[0]
+    while head < ctl[1]:
+        if head >= head_stop:
+            ctl[0] = head
+            return 1
+        count = ctl[1]
+        if (count + m > cap or ctl[3] + m > len(edst) or ctl[4] + m > len(wsrc)
+                or (count + m) * 10 > len(table) * 7):
+            ctl[0] = head
+            return 2
+        if head == ctl[6]:
+            ctl[5] += 1
+            ctl[6] = count
+        # unpack
+        b = head * w
+        for f in range(length):
+            s[f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
+        k = enabled_codes(s, tab, fm, buf)
+        if graph:
+            estart[head] = ctl[3]
+        if k == 0 and s[0] < P_COMPLETED:
+            if ctl[7] == 0:
+                ctl[8] = head
+            ctl[7] += 1
+        for e in range(k):
+            code = buf[e]
+            for f in range(length):
+                d[f] = s[f]
+            if step_into(d, tab, code) != 0:
+                ctl[0] = head
+                ctl[9] = code
+                return 5
+            ctl[2] += 1
+            for x in range(w):
+                words[x] = 0
+            for f in range(length):
+                v = d[f]
+                if v < 0 or v > fmax[f]:
+                    ctl[0] = head
+                    return 4
+                words[fword[f]] |= v << fshift[f]
+            h = _hash(words, 0, w) & mask
+            j = -1
+            while table[h] != 0:
+                idx = table[h] - 1
+                if _equal(states, idx, words, w):
+                    j = idx
+                    break
+                h = (h + 1) & mask
+            if j < 0:
+                j = ctl[1]
+                if j >= max_states:
+                    ctl[0] = head
+                    return 3
+                table[h] = j + 1
+                for x in range(w):
+                    states[j * w + x] = words[x]
+                parent[j] = head
+                ctl[1] = j + 1
+            if (watch >> (code & 15)) & 1:
+                q = ctl[4]
+                wsrc[q] = head
+                wpos[q] = e
+                wcode[q] = code
+                wdst[q] = j
+                ctl[4] = q + 1
+            if graph:
+                q = ctl[3]
+                edst[q] = j
+                ecode[q] = code
+                ctl[3] = q + 1
+        head += 1
+    ctl[0] = head
+    return 0
+
+
+def _unpack_rows(  # noqa: PLR0917 - compiled: positional only
+    states: Any, lo: int, hi: int, w: int, fword: Any,
+    fshift: Any, fmax: Any,
+) -> Any:
+    length = len(fword)
+    out = np.zeros((hi - lo, length), np.int64)
+    for r in range(lo, hi):
+        b = r * w
+        for f in range(length):
+            out[r - lo, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
+    return out
+
+
+def _unpack_take(  # noqa: PLR0917 - compiled: positional only
+    states: Any, idx: Any, w: int, fword: Any, fshift: Any, fmax: Any,
+) -> Any:
+    length = len(fword)
+    out = np.zeros((len(idx), length), np.int64)
+    for r in range(len(idx)):
+        b = idx[r] * w
+        for f in range(length):
+            out[r, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
+    return out
+
+
+# --- compilation, cached -------------------------------------------------------------
+_COMPILED: dict[str, Any] | None = None
+_TRIED = False
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept: ``$XDG_CACHE_HOME/sagaproof/numba/<hash>``
+    (the hash covers the kernel's and this module's source, because numba
+    checks only a function's own file before reusing what it compiled)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256()
+    for path in (K.__file__, __file__):
+        digest.update(Path(path).read_bytes())
+    return base / "sagaproof" / "numba" / digest.hexdigest()[:16]
+
+
+def compiled() -> dict[str, Any] | None:
+    """The compiled search and kernel, or None when numba is not installed."""
+    global _COMPILED, _TRIED  # noqa: PLW0603 - compile once per process
+    if _TRIED:
+        return _COMPILED
+    _TRIED = True
+    try:
+        import numba
+        import numpy as np
+    except ImportError:
+        return None
+    where = cache_dir()
+    where.mkdir(parents=True, exist_ok=True)
+    config: Any = numba.config
+    saved = config.CACHE_DIR
+    config.CACHE_DIR = str(where)
+    try:
+        # One namespace for the kernel and the search: numba resolves the
+        # names a compiled function calls from its globals.
+        g: dict[str, Any] = dict(vars(K))
+        g["np"] = np
+        for name in _KERNEL_FUNCS:
+            g[name] = _jit(numba, getattr(K, name), g)
+        for fn in (_hash, _equal, _rehash, _search, _unpack_rows, _unpack_take):
+            g[fn.__name__] = _jit(numba, fn, g)
+    finally:
+        config.CACHE_DIR = saved
+    _COMPILED = g
+    return g
+
+
+def _jit(numba: Any, fn: Callable[..., Any], g: dict[str, Any]) -> Any:
+    clone = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__,
+                               fn.__closure__)
+    clone.__module__ = fn.__module__
+    clone.__qualname__ = fn.__qualname__
+    return numba.njit(cache=True, nogil=True)(clone)
+
+
+# --- packing ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Packing:
+    """Where each field of a state lives in its words."""
+
+    words: int
+    fword: tuple[int, ...]
+    fshift: tuple[int, ...]
+    fmax: tuple[int, ...]
+    """The largest value the field's bits hold (``2**bits - 1``)."""
+
+
+def packing(saga: Saga, faults: sem.FaultModel) -> Packing | None:
+    """Bit widths from each field's bound; None when the state needs more
+    than :data:`MAX_WORDS` words. A value that outgrows its field anyway stops
+    the search (status ``S_OVERFLOW``), which then falls back."""
+    t = sem._tables(saga)
+    longest = max((len(c.steps) for c in saga.compensation_chains), default=0)
+    bounds = [5, 1, faults.crashes, faults.duplicates, t.n, longest]
+    for i in range(t.n):
+        bounds += [6, t.attempt_cap[i], 2, sem.EFFECT_CAP, 3, t.comp_cap, 1]
+    fword, fshift, fmax = [], [], []
+    word, used = 0, 0
+    for bound in bounds:
+        bits = bound.bit_length()
+        if used + bits > 63:  # the sign bit stays clear
+            word, used = word + 1, 0
+        fword.append(word)
+        fshift.append(used)
+        fmax.append((1 << bits) - 1)
+        used += bits
+    if word + 1 > MAX_WORDS:
+        return None
+    return Packing(words=word + 1, fword=tuple(fword), fshift=tuple(fshift),
+                   fmax=tuple(fmax))
+
+
+# --- one run ---------------------------------------------------------------
+@dataclass(slots=True, kw_only=True)
+class Searched:
+    """What the compiled search found (arrays are numpy; indices are BFS
+    order, so index order is discovery order)."""
+
+    pack: Packing
+    states: Any
+    """``count * words`` int64 words."""
+    parent: Any
+    count: int
+    transitions: int
+    depth: int
+    deadlocks: int
+    first_deadlock: int
+    edge_start: Any | None
+    edge_dst: Any | None
+    edge_code: Any | None
+    watched: tuple[Any, Any, Any, Any]
+    """(source, position among its successors, event code, target) of every
+    transition whose kind a transition property looks at, in search order."""
+    budget_reason: str
+    table_slots: int
+
+    def _fields(self) -> tuple[Any, Any, Any, dict[str, Any]]:
+        g = compiled()
+        assert g is not None
+        np, p = g["np"], self.pack
+        return (np.array(p.fword, np.int64), np.array(p.fshift, np.int64),
+                np.array(p.fmax, np.int64), g)
+
+    def rows(self, lo: int, hi: int) -> list[tuple[int, ...]]:
+        """States ``lo`` to ``hi`` (exclusive), unpacked."""
+        fword, fshift, fmax, g = self._fields()
+        arr = g["_unpack_rows"](self.states, lo, hi, self.pack.words, fword,
+                                fshift, fmax)
+        return _tuples(arr, max(self.pack.fmax))
+
+    def take(self, indices: Any) -> list[tuple[int, ...]]:
+        """The states at ``indices`` (an int array), unpacked."""
+        fword, fshift, fmax, g = self._fields()
+        arr = g["_unpack_take"](self.states, indices, self.pack.words, fword,
+                                fshift, fmax)
+        return _tuples(arr, max(self.pack.fmax))
+
+    def state(self, i: int) -> tuple[int, ...]:
+        """State ``i``, unpacked."""
+        return self.rows(i, i + 1)[0]
+
+    def bytes_used(self) -> int:
+        """The bytes of every array the search keeps (states, parents, hash
+        table, edges, watched transitions)."""
+        arrays = [self.states, self.parent, *self.watched]
+        if self.edge_start is not None:
+            arrays += [self.edge_start, self.edge_dst, self.edge_code]
+        return int(sum(a.nbytes for a in arrays)) + 4 * self.table_slots
+
+
+def search(
+    saga: Saga, faults: sem.FaultModel, *, graph: bool, watch_kinds: int,
+    max_states: int, check: Callable[[int, int], str] | None = None,
+    chunk: int = 1 << 16,
+) -> Searched | None:
+    """Breadth-first search of ``saga`` under ``faults`` with the compiled
+    kernel, or None when it cannot run here (numba missing, a state too wide,
+    a field outgrowing its bits).
+
+    Args:
+        saga: the definition.
+        faults: the fault model.
+        graph: keep every edge with its event code (for liveness).
+        watch_kinds: bit mask of event kinds (``_kernel.E_*``) whose
+            transitions are returned in ``watched``.
+        max_states: the state budget, honoured exactly as the interpreted
+            search does (the same transition stops both).
+        check: called with (states, depth) between chunks of expanded
+            states; a non-empty return is a budget reason that stops the search.
+        chunk: how many states to expand between two calls of ``check``.
+    """
+    g = compiled()
+    pack = packing(saga, faults)
+    if g is None or pack is None:
+        return None
+    np = g["np"]
+    tab = np.array(sem.lower(saga), np.int64)
+    fm = np.array(sem.fault_vector(faults), np.int64)
+    fword = np.array(pack.fword, np.int64)
+    fshift = np.array(pack.fshift, np.int64)
+    fmax = np.array(pack.fmax, np.int64)
+    w = pack.words
+    m = K.max_events(len(saga.steps))
+    cap = min(max_states, 1 << 14) + m + 1
+    states = np.zeros(cap * w, np.int64)
+    parent = np.zeros(cap, np.int32)
+    table = np.zeros(1 << max(4, (4 * cap).bit_length()), np.int32)
+    ecap = cap * 4 if graph else 0
+    estart = np.zeros(cap + 1 if graph else 0, np.int64)
+    edst = np.zeros(ecap if graph else m + 1, np.int32)
+    ecode = np.zeros(ecap if graph else 0, np.int32)
+    wcap = 4 * m
+    watched = [np.zeros(wcap, np.int32) for _ in range(4)]
+    init = sem.initial_state(saga)
+    for f, v in enumerate(init):
+        states[pack.fword[f]] |= v << pack.fshift[f]
+    ctl = np.zeros(NCTL, np.int64)
+    ctl[C_COUNT] = 1
+    parent[0] = -1  # the root: a counterexample's walk up ends here
+    ctl[C_NEXT_LAYER] = 1
+    g["_rehash"](states, 1, w, table)
+    budget = ""
+    while True:
+        status = g["_search"](tab, fm, fword, fshift, fmax, w, states, parent,
+                              table, estart, edst, ecode, graph, watch_kinds,
+                              *watched, ctl, max_states,
+                              int(ctl[C_HEAD]) + chunk)
+        count = int(ctl[C_COUNT])
+        if status == S_DONE:
+            break
+        if status == S_PAUSED:
+            if check is not None:
+                budget = check(count, int(ctl[C_DEPTH]))
+                if budget:
+                    break
+            continue
+        if status == S_GROW:
+            if count + m > len(parent):
+                cap = min(2 * len(parent), max_states + m + 1)
+                if cap < count + m:
+                    cap = count + m + 1
+                states = _grown(np, states, cap * w)
+                parent = _grown(np, parent, cap)
+                if graph:
+                    estart = _grown(np, estart, cap + 1)
+            if (count + m) * 10 > len(table) * 7:
+                table = np.zeros(2 * len(table), np.int32)
+                g["_rehash"](states, count, w, table)
+            if graph and int(ctl[C_NEDGE]) + m > len(edst):
+                edst = _grown(np, edst, 2 * len(edst))
+                ecode = _grown(np, ecode, 2 * len(ecode))
+            if int(ctl[C_NWATCH]) + m > len(watched[0]):
+                watched = [_grown(np, a, 2 * len(a)) for a in watched]
+            continue
+        if status == S_BUDGET:
+            budget = (f"state budget reached: {count:,} states stored "
+                      f"(--max-states {max_states:,}) at depth "
+                      f"{int(ctl[C_DEPTH]) + 1}")
+            break
+        if status == S_OVERFLOW:
+            return None
+        raise RuntimeError(
+            f"the compiled kernel rejected event code {int(ctl[C_BAD_CODE])} "
+            "that it offered: the semantics kernel disagrees with itself")
+    count = int(ctl[C_COUNT])
+    nedge = int(ctl[C_NEDGE])
+    nwatch = int(ctl[C_NWATCH])
+    if graph:
+        estart[count] = nedge
+    return Searched(
+        pack=pack, states=states[:count * w], parent=parent[:count],
+        count=count, transitions=int(ctl[C_TRANS]), depth=int(ctl[C_DEPTH]),
+        deadlocks=int(ctl[C_NDEAD]), first_deadlock=int(ctl[C_FIRST_DEAD]),
+        edge_start=estart[:count + 1] if graph else None,
+        edge_dst=edst[:nedge] if graph else None,
+        edge_code=ecode[:nedge] if graph else None,
+        watched=(watched[0][:nwatch], watched[1][:nwatch], watched[2][:nwatch],
+                 watched[3][:nwatch]),
+        budget_reason=budget, table_slots=len(table),
+    )
+
+
+def _tuples(arr: Any, largest: int) -> list[tuple[int, ...]]:
+    """Rows of an int matrix as tuples; through bytes when every field fits
+    in one (``tuple(bytes)`` runs in C, ``ndarray.tolist`` boxes each int)."""
+    if largest > 255 or not arr.size:
+        return [tuple(r) for r in arr.tolist()]
+    width = arr.shape[1]
+    raw = arr.astype("uint8").tobytes()
+    return [tuple(raw[b:b + width]) for b in range(0, len(raw), width)]
+
+
+def _grown(np: Any, a: Any, size: int) -> Any:
+    out = np.zeros(size, a.dtype)
+    out[:len(a)] = a
+    return out
+
+
+class PackedStates(Sequence[bytes]):
+    """The searched states as the interpreted search keeps them: a sequence of
+    ``bytes`` (one per state, unpacked on demand), with ``iter_rows`` for a
+    fast pass over all of them as tuples."""
+
+    def __init__(self, searched: Searched, chunk: int = 1 << 15) -> None:
+        self._s = searched
+        self._chunk = chunk
+
+    def __len__(self) -> int:
+        return self._s.count
+
+    def __getitem__(self, i: int) -> bytes:  # type: ignore[override]
+        if not -self._s.count <= i < self._s.count:
+            raise IndexError(i)
+        return bytes(self._s.state(i % self._s.count))
+
+    def iter_rows(self) -> Iterator[tuple[int, ...]]:
+        """Every state as a tuple, in index order, unpacked a chunk at a time."""
+        for lo in range(0, self._s.count, self._chunk):
+            yield from self._s.rows(lo, min(lo + self._chunk, self._s.count))
