@@ -652,9 +652,19 @@ def _chain(saga: Saga, state: State):  # type: ignore[no-untyped-def]
     return saga.chain_for(trig if trig >= 0 else None)
 
 
-def apply(saga: Saga, state: State, event: Event) -> State:
+def apply(saga: Saga, state: State, event: Event, *,
+          keep_attempts: bool = False) -> State:
     """The state after ``event``. ``event`` must be enabled (the runtime may
-    also apply a reply it observed; an impossible event raises ``ValueError``)."""
+    also apply a reply it observed; an impossible event raises ``ValueError``).
+
+    ``keep_attempts`` turns off one part of the dead-variable reduction: a step
+    whose action ends failed or unknown keeps its attempt count (how many
+    attempts it took, which the runtime's log records too) instead of resetting
+    it to 0. Nothing reads that count again, so every enabled event and every
+    property is the same either way; only more states are told apart (a
+    cross-check against a model that keeps it, ``bench/sagabench.py``, needs
+    them). The runtime, z3 and SPIN use the default.
+    """
     t = _tables(saga)
     s = list(state)
     k = event.kind
@@ -667,7 +677,7 @@ def apply(saga: Saga, state: State, event: Event) -> State:
         s[base + DL] = 1
     elif k is EventKind.REPLY:
         _require(s[base + ST] == _RUN, event)
-        _reply(t, s, i, base, event)
+        _reply(t, s, i, base, event, keep=keep_attempts)
     elif k is EventKind.DUPLICATE:
         _require(s[base + ST] == _RUN, event)
         s[base + DL] = 2
@@ -726,7 +736,8 @@ def _require(ok: bool, event: Event) -> None:
         raise ValueError(f"event {event!r} is not enabled in this state")
 
 
-def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event) -> None:
+def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event, *,
+           keep: bool = False) -> None:
     outcome = event.outcome
     s[base + EF] = min(s[base + EF] + event.delta, EFFECT_CAP)
     timed_out = outcome in (Outcome.UNKNOWN, Outcome.EXPIRED)
@@ -752,12 +763,14 @@ def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event) -> None:
     if s[PHASE] != _P_RUNNING:
         # Cancelled sibling settling during an abort: no retry.
         s[base + ST] = _UNKNOWN if unknown else _FAILED
-        s[base + AT] = 0
+        if not keep:
+            s[base + AT] = 0
         return
     if kind is StepKind.COMPENSATABLE:
         if exhausted or outcome is Outcome.FATAL:
             s[base + ST] = _UNKNOWN if unknown else _FAILED
-            s[base + AT] = 0
+            if not keep:
+                s[base + AT] = 0
             _abort(s, i)
         else:
             s[base + ST] = _RETRY_U if unknown else _RETRY_F
@@ -767,13 +780,15 @@ def _reply(t: _Tables, s: list[int], i: int, base: int, event: Event) -> None:
             # The budget ran out before the outcome became definite: the pivot
             # may have taken effect (so no abort) or not (so no going on).
             s[base + ST] = _UNKNOWN
-            s[base + AT] = 0
+            if not keep:
+                s[base + AT] = 0
             s[PHASE] = _P_STUCK
         elif unknown:
             s[base + ST] = _RETRY_U
         elif exhausted or outcome is Outcome.FATAL:
             s[base + ST] = _FAILED
-            s[base + AT] = 0
+            if not keep:
+                s[base + AT] = 0
             _abort(s, i)
         else:
             s[base + ST] = _RETRY_F

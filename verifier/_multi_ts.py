@@ -37,13 +37,15 @@ class MultiSagaTransitionSystem:
             instances. Only the safety properties are offered then (strong
             fairness is not preserved by the quotient); :func:`verifier.check`
             checks termination on the unreduced system.
+        keep_attempts: See :class:`~saga_models.instances.Composition`.
     """
 
     def __init__(self, sagas: Sequence[Saga], faults: FaultModel = sem.ALL_FAULTS,
-                 *, track_anomalies: bool = True, symmetry: bool = False) -> None:
+                 *, track_anomalies: bool = True, symmetry: bool = False,
+                 keep_attempts: bool = False) -> None:
         self.comp = Composition(sagas, faults=faults,
                                 track_anomalies=track_anomalies,
-                                symmetry=symmetry)
+                                symmetry=symmetry, keep_attempts=keep_attempts)
         self.sagas = self.comp.sagas
         self.faults = faults
         names = []
@@ -57,6 +59,8 @@ class MultiSagaTransitionSystem:
         counterexample with :meth:`concretize`)."""
         if self.reduced:
             self.fault_model += "; reductions=symmetry"
+        if keep_attempts:
+            self.fault_model += "; keep_attempts"
         self.fairness = FAIRNESS + ", per instance"
         self._singles = tuple(SagaTransitionSystem(s, faults) for s in self.sagas)
         self._fam_off: list[int] = []
