@@ -275,6 +275,8 @@ class PackedComposition:
         self.codes: list[int] = []
         self.stutters = 0
         self.moves = 0
+        self.complete = False
+        """Whether the last :meth:`explore` finished."""
         self._table()
 
     def _id(self, block: tuple[int, ...]) -> int:
@@ -340,13 +342,21 @@ class PackedComposition:
             s |= self.ids[self.init[inst.off:inst.end]] << (8 + BITS * i)
         return s
 
-    def explore(self, *, chunk: int = 1 << 20) -> tuple[np.ndarray, int]:
-        """Every reachable packed state (sorted) and the transition count."""
+    def explore(self, *, chunk: int = 1 << 20,
+                max_states: int | None = None) -> tuple[np.ndarray, int]:
+        """Every reachable packed state (sorted) and the transition count.
+
+        With ``max_states``, stops after the first layer that passes it
+        (:attr:`complete` says whether the search finished)."""
         runs = [np.array([self.initial()], dtype=np.uint64)]
         frontier = runs[0]
         transitions = 0
+        stored = 1
         m8 = np.uint64(255)
+        self.complete = False
         while frontier.size:
+            if max_states is not None and stored > max_states:
+                return np.sort(np.concatenate(runs), kind="stable"), transitions
             parts = []
             for c in range(0, frontier.size, chunk):
                 f = frontier[c:c + chunk]
@@ -367,11 +377,13 @@ class PackedComposition:
                     new = new[~_member(run, new)]
                 parts.append(new)
             frontier = _distinct(np.concatenate(parts))
+            stored += frontier.size
             runs.append(frontier)
             while len(runs) > 1 and runs[-2].size <= 2 * runs[-1].size:
                 # Runs are disjoint and sorted: a stable sort merges them.
                 top = runs.pop()
                 runs[-1] = np.sort(np.concatenate((runs[-1], top)), kind="stable")
+        self.complete = True
         return np.sort(np.concatenate(runs), kind="stable"), transitions
 
     def projected(self, states: np.ndarray, *, chunk: int = 1 << 22) -> np.ndarray:
