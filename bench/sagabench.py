@@ -1,16 +1,22 @@
 """SagaBench (../shared/bench/SAGABENCH.md) reproduced with sagaproof.
 
-Run: ``python bench/sagabench.py A`` (or ``B``, ``C``; ``--max-states N`` to
-stop early). For the configuration it prints: the independent enumerator's
-SagaBench state count (must be the published one), sagaproof's own state count
-for the same definition (K instances over one stock counter, transient failures
-only, no reduction), whether the projection of sagaproof's reachable states
-equals the normalised SagaBench set (the checked mapping of
-``tests/isolation/test_sagabench.py``), and time and peak memory.
+Run: ``python bench/sagabench.py A`` (or ``B``, ``C``). For the configuration
+it prints:
 
-sagaproof's states are stored by the bytes of the fields that can vary under
-this fault model (a lossless key: the others are asserted constant), so B and C
-fit in memory.
+1. the independent enumerator's SagaBench state count (written in
+   ``tests/isolation/test_sagabench.py`` from SAGABENCH.md; must be the
+   published one);
+2. sagaproof's own count for the same definition (K instances over one stock
+   counter, ``--faults fail``, ``keep_attempts``, no reduction), with
+   transitions, wall and CPU time and peak RSS;
+3. the checked mapping: every instance move projects to a stutter or to a
+   SagaBench action (checked once per distinct move), and the projection of
+   every reachable sagaproof state onto SagaBench's variables equals the
+   enumerator's set.
+
+The search is ``PackedComposition`` of the test (states packed into uint64,
+breadth-first by layers over sorted arrays). ``--reference-only`` runs the
+enumerator alone.
 """
 
 from __future__ import annotations
@@ -24,15 +30,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from saga_models import loads
-from saga_models import semantics as sem
-from saga_models.semantics import AT, CS, EF, HEADER, PHASE, ST, TRIGGER, WIDTH
 from tests.isolation.test_sagabench import (
-    norm,
-    project,
+    PackedComposition,
+    pack_reference,
     sagabench_definition,
     sagabench_states,
+    sagabench_system,
 )
-from verifier._multi_ts import MultiSagaTransitionSystem
 
 CONFIGS = {
     "A": ((4, 4, 2, 10), 385_251),
@@ -41,67 +45,104 @@ CONFIGS = {
 }
 
 
+def cpu() -> float:
+    """CPU seconds of this process so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def rss_mib() -> float:
+    """Peak RSS of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def budgeted(k: int, n: int, r: int, total: int, max_states: int) -> None:
+    """sagaproof's search alone, stopped at a budget."""
+    w0, c0 = time.perf_counter(), cpu()
+    pc = PackedComposition(sagabench_system(
+        loads(sagabench_definition(k, n, r, total)), k), n, r, total)
+    states, transitions = pc.explore(max_states=max_states)
+    print(f"sagaproof: {states.size:,} states, {transitions:,} transitions "
+          f"({'complete' if pc.complete else 'STOPPED at --max-states'}), "
+          f"{time.perf_counter() - w0:.1f}s wall, {cpu() - c0:.1f}s CPU; peak "
+          f"RSS {rss_mib():,.0f} MiB", flush=True)
+
+
+def liveness(k: int, n: int, r: int, total: int) -> None:
+    """The explicit checker on one configuration: termination (per-instance
+    fairness) against the safety properties, on the default semantics."""
+    from saga_models import semantics as sem
+    from verifier._explicit import explore
+    from verifier._multi_ts import MultiSagaTransitionSystem
+
+    saga = loads(sagabench_definition(k, n, r, total))
+    for props in (["compensation_completeness", "eventual_consistency",
+                   "conservation"], ["termination"]):
+        ts = MultiSagaTransitionSystem([saga] * k, sem.FaultModel.parse("fail"),
+                                       track_anomalies=False)
+        w0, c0 = time.perf_counter(), cpu()
+        results = explore(ts, properties=props, max_states=100_000_000,
+                          max_memory=16 << 30)
+        verdicts = ", ".join(f"{x.property} {x.verdict.value}" for x in results)
+        stats = results[0].stats
+        print(f"{verdicts}: {stats.states:,} states, {stats.transitions:,} "
+              f"transitions, {time.perf_counter() - w0:.1f}s wall, "
+              f"{cpu() - c0:.1f}s CPU; peak RSS {rss_mib():,.0f} MiB", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("config", choices=sorted(CONFIGS))
-    ap.add_argument("--max-states", type=int, default=60_000_000)
-    ap.add_argument("--no-reference", action="store_true",
-                    help="skip the independent enumerator (and the mapping)")
+    ap.add_argument("config", help="A, B or C (or K,N,R,TOTAL with --liveness)")
+    ap.add_argument("--liveness", action="store_true",
+                    help="time the explicit checker's termination against its "
+                    "safety properties instead")
+    ap.add_argument("--reference-only", action="store_true",
+                    help="run only the independent enumerator")
+    ap.add_argument("--max-states", type=int, default=None,
+                    help="stop sagaproof's search after the layer that passes "
+                    "this many states (no mapping check then)")
     args = ap.parse_args()
+    if args.liveness:
+        liveness(*(CONFIGS[args.config][0] if args.config in CONFIGS else
+                   tuple(int(x) for x in args.config.split(","))))
+        return
+    if args.config not in CONFIGS:
+        ap.error(f"config={args.config!r}: use A, B or C")
     (k, n, r, total), published = CONFIGS[args.config]
-    image: set[tuple[int, ...]] | None = None
-    if not args.no_reference:
-        t0 = time.perf_counter()
-        ref, _ = sagabench_states(k, n, r, total)
-        print(f"reference enumerator: {len(ref):,} states "
-              f"(published {published:,}: "
-              f"{'equal' if len(ref) == published else 'DIFFERENT'}) "
-              f"in {time.perf_counter() - t0:.1f}s")
-        image = {norm(s) for s in ref}
-        del ref
-    saga = loads(sagabench_definition(k, n, r, total))
-    ts = MultiSagaTransitionSystem([saga] * k, sem.FaultModel.parse("fail"),
-                                   track_anomalies=False)
-    (init,) = ts.initial()
-    keep = []
-    for inst in ts.comp.instances:
-        keep += [inst.off + PHASE, inst.off + TRIGGER, inst.dirty + k]  # net
-        for j in range(n):
-            b = inst.off + HEADER + WIDTH * j
-            keep += [b + ST, b + AT, b + EF, b + CS]
-    keep.append(0)
-    fixed = [i for i in range(len(init)) if i not in keep]
-
-    def key(s: tuple[int, ...]) -> bytes:
-        return bytes([s[i] for i in keep])
-
-    t0 = time.perf_counter()
-    seen = {key(init)}
-    todo = [init]
-    projected: set[tuple[int, ...]] = set()
-    transitions = 0
-    while todo and len(seen) < args.max_states:
-        s = todo.pop()
-        if image is not None:
-            projected.add(project(ts, s))
-        for _, t in ts.successors(s):
-            transitions += 1
-            kt = key(t)
-            if kt not in seen:
-                assert all(t[i] == init[i] for i in fixed), "a dropped field moved"
-                seen.add(kt)
-                todo.append(t)
-    seconds = time.perf_counter() - t0
-    complete = not todo
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"sagaproof: {len(seen):,} states, {transitions:,} transitions, "
-          f"{seconds:.1f}s, {len(seen) / seconds:,.0f} states/s, "
-          f"{'complete' if complete else 'STOPPED at --max-states'}; "
-          f"peak RSS {rss:,.0f} MiB")
-    if image is not None and complete:
-        print(f"projection onto SagaBench's variables: {len(projected):,} "
-              f"distinct; equals the normalised reference set "
-              f"({len(image):,}): {projected == image}")
+    print(f"config {args.config}: K={k} N={n} R={r} TOTAL={total}", flush=True)
+    if args.max_states is not None:
+        budgeted(k, n, r, total, args.max_states)
+        return
+    w0, c0 = time.perf_counter(), cpu()
+    ref, _ = sagabench_states(k, n, r, total, with_edges=False)
+    count = len(ref)
+    reference = pack_reference(ref, n, r)
+    del ref
+    print(f"reference enumerator: {count:,} states (published {published:,}: "
+          f"{'equal' if count == published else 'DIFFERENT'}); "
+          f"{time.perf_counter() - w0:.1f}s wall, {cpu() - c0:.1f}s CPU, "
+          f"peak RSS so far {rss_mib():,.0f} MiB", flush=True)
+    if args.reference_only:
+        sys.exit(0 if count == published else 1)
+    w0, c0 = time.perf_counter(), cpu()
+    pc = PackedComposition(sagabench_system(
+        loads(sagabench_definition(k, n, r, total)), k), n, r, total)
+    states, transitions = pc.explore()
+    wall, used = time.perf_counter() - w0, cpu() - c0
+    print(f"sagaproof: {states.size:,} states, {transitions:,} transitions, "
+          f"{wall:.1f}s wall, {used:.1f}s CPU; {len(pc.blocks)} distinct "
+          f"instance blocks, {pc.moves:,} distinct instance moves checked "
+          f"({pc.stutters:,} stutters, the rest SagaBench actions); peak RSS "
+          f"of the whole run {rss_mib():,.0f} MiB", flush=True)
+    w0 = time.perf_counter()
+    projected = pc.projected(states)
+    equal = bool(projected.size == reference.size
+                 and (projected == reference).all())
+    print(f"projection onto SagaBench's variables: {projected.size:,} distinct "
+          f"states; equal to the enumerator's set: {equal} "
+          f"({time.perf_counter() - w0:.1f}s)", flush=True)
+    if not equal or count != published:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

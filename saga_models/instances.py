@@ -161,13 +161,18 @@ class Composition:
             explores fewer states and leaves every other property unchanged.
         symmetry: Store one representative per permutation of identical
             instances (:meth:`canonical`); successors are representatives.
+        keep_attempts: A step that fails for good keeps its attempt count
+            (``keep_attempts`` of :func:`saga_models.semantics.apply`): the
+            same behaviour, more states told apart.
     """
 
     def __init__(self, sagas: Sequence[Saga], *, faults: FaultModel = sem.ALL_FAULTS,
-                 track_anomalies: bool = True, symmetry: bool = False) -> None:
+                 track_anomalies: bool = True, symmetry: bool = False,
+                 keep_attempts: bool = False) -> None:
         self.sagas = tuple(sagas)
         self.faults = faults
         self.track = track_anomalies
+        self.keep_attempts = keep_attempts
         names: list[str] = []
         initial: dict[str, int] = {}
         locks: set[str] = set()
@@ -428,8 +433,9 @@ class Composition:
                 continue
             saga = inst.saga
             business: dict[int, bool] = {}
+            keep = self.keep_attempts
             for e in sem.enabled(saga, single, faults):
-                new = sem.apply(saga, single, e)
+                new = sem.apply(saga, single, e, keep_attempts=keep)
                 result = self._step(state, i, single, new)
                 if isinstance(result, _Blocked):
                     if e.kind is EventKind.REPLY:
@@ -441,7 +447,7 @@ class Composition:
                 out.append((InstanceEvent(i, e, False, notes), nxt))
             for j, by_guard in business.items():
                 e = Event(EventKind.REPLY, j, Outcome.FATAL, 0)
-                new = sem.apply(saga, single, e)
+                new = sem.apply(saga, single, e, keep_attempts=keep)
                 s = list(state)
                 s[inst.off:inst.loc] = new
                 if by_guard:

@@ -567,9 +567,19 @@ def enabled(saga: Saga, state: State, faults: FaultModel = ALL_FAULTS) -> list[E
 _FAULTS: dict[FaultModel, tuple[int, ...]] = {}
 
 
-def apply(saga: Saga, state: State, event: Event) -> State:
+def apply(saga: Saga, state: State, event: Event, *,
+          keep_attempts: bool = False) -> State:
     """The state after ``event``. ``event`` must be enabled (the runtime may
-    also apply a reply it observed; an impossible event raises ``ValueError``)."""
+    also apply a reply it observed; an impossible event raises ``ValueError``).
+
+    ``keep_attempts`` turns off one part of the dead-variable reduction: a step
+    whose action ends failed or unknown keeps its attempt count (how many
+    attempts it took, which the runtime's log records too) instead of resetting
+    it to 0. Nothing reads that count again, so every enabled event and every
+    property is the same either way; only more states are told apart (a
+    cross-check against a model that keeps it, ``bench/sagabench.py``, needs
+    them). The runtime, z3 and SPIN use the default.
+    """
     t = _tables(saga)
     if not -1 <= event.step < t.n or (event.step < 0 and event.kind not in (
             EventKind.CRASH, EventKind.RECOVER)):
@@ -577,6 +587,12 @@ def apply(saga: Saga, state: State, event: Event) -> State:
     s = list(state)
     if _k.step_into(s, t.ktab, encode_event(event)):
         raise ValueError(f"event {event!r} is not enabled in this state")
+    if keep_attempts and event.kind is EventKind.REPLY \
+            and event.outcome is not Outcome.OK:
+        # The kernel's reply only ever zeroes the attempt count (when the
+        # step's action is over): keep the count it had instead.
+        at = HEADER + WIDTH * event.step + AT
+        s[at] = state[at]
     return tuple(s)
 
 

@@ -44,14 +44,16 @@ class MultiSagaTransitionSystem:
             combine.
         footprint: Test-only: a wrong footprint for the reduction (see
             :data:`verifier._por.Footprint`).
+        keep_attempts: See :class:`~saga_models.instances.Composition`.
     """
 
     def __init__(self, sagas: Sequence[Saga], faults: FaultModel = sem.ALL_FAULTS,
                  *, track_anomalies: bool = True, symmetry: bool = False,
-                 por: bool = False, footprint: Footprint | None = None) -> None:
+                 por: bool = False, footprint: Footprint | None = None,
+                 keep_attempts: bool = False) -> None:
         self.comp = Composition(sagas, faults=faults,
                                 track_anomalies=track_anomalies,
-                                symmetry=symmetry)
+                                symmetry=symmetry, keep_attempts=keep_attempts)
         self.sagas = self.comp.sagas
         self.faults = faults
         names = []
@@ -69,6 +71,8 @@ class MultiSagaTransitionSystem:
                                      ("por", self.por is not None)) if on]
         if ran:
             self.fault_model += "; reductions=" + ",".join(ran)
+        if keep_attempts:
+            self.fault_model += "; keep_attempts"
         self.fairness = FAIRNESS + ", per instance"
         self._singles = tuple(SagaTransitionSystem(s, faults) for s in self.sagas)
         self._fam_off: list[int] = []
