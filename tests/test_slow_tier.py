@@ -17,4 +17,6 @@ def test_every_long_pole_is_a_test_of_the_slow_tier() -> None:
         assert "pytest.mark.slow" in source, (file, name)
         assert seconds > 0
     assert len({(f, t) for f, t, _ in LONG_POLES}) == len(LONG_POLES)
+    seconds = [s for _, _, s in LONG_POLES]
+    assert seconds == sorted(seconds, reverse=True)  # longest first
 
