@@ -11,11 +11,10 @@ bug in a definition is a verdict and not a crash. Codes are listed in
 
 from __future__ import annotations
 
+import graphlib
 import math
 import string
 from collections.abc import Callable, Iterable, Iterator
-
-import networkx as nx
 
 from ._errors import Diagnostic, Severity
 from ._ir import RetryPolicy, Saga, Step, StepKind
@@ -95,16 +94,17 @@ def _known_dependencies(saga: Saga) -> Iterator[Diagnostic]:
 
 
 def _no_cycle(saga: Saga) -> Iterator[Diagnostic]:
-    graph = dependency_graph(saga)
-    if nx.is_directed_acyclic_graph(graph):
-        return  # a linear-time check; find_cycle is much slower on a DAG
+    # The standard library's topological sort (linear time) finds a cycle;
+    # self-dependencies are left out: they are SAGA103, and a cycle through
+    # one would hide a longer cycle behind it.
+    preds = {s.name: [d for d in s.depends_on if d != s.name] for s in saga.steps}
     try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
+        graphlib.TopologicalSorter(preds).prepare()
+    except graphlib.CycleError as exc:
+        # [n1, ..., nk, n1], each a dependency of the next
+        names = list(exc.args[1][:-1])
+    else:
         return
-    names = [u for u, _ in cycle]
-    if len(names) == 1:
-        return  # a self-dependency, reported as SAGA103
     first = saga.step(names[0])
     yield Diagnostic(
         code="SAGA104",
@@ -146,11 +146,10 @@ def _pivot_rules(saga: Saga) -> Iterator[Diagnostic]:
             span=extra.span_of("kind"),
             help="a saga has at most one pivot: make the later ones retriable",
         )
-    graph = dependency_graph(saga)
     if pivots:
         pivot = pivots[0].name
-        before = nx.ancestors(graph, pivot)
-        after = nx.descendants(graph, pivot)
+        before = _reach(saga, pivot, forward=False)
+        after = _reach(saga, pivot, forward=True)
         for step in saga.steps:
             if step.name == pivot:
                 continue
@@ -504,14 +503,25 @@ def _late_countermeasures(saga: Saga) -> Iterator[Diagnostic]:
             )
 
 
-def dependency_graph(saga: Saga) -> nx.DiGraph:
-    """The steps as a networkx DAG, edges from dependency to dependent."""
-    graph = nx.DiGraph()
+def _reach(saga: Saga, start: str, *, forward: bool) -> set[str]:
+    """The steps that depend on ``start`` (``forward``), directly or not, or
+    those it depends on; never ``start`` itself."""
+    nxt: dict[str, list[str]] = {s.name: [] for s in saga.steps}
     for step in saga.steps:
-        graph.add_node(step.name)
         for dep in step.depends_on:
-            graph.add_edge(dep, step.name)
-    return graph
+            if forward:
+                nxt.setdefault(dep, []).append(step.name)
+            else:
+                nxt[step.name].append(dep)
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for m in nxt.get(todo.pop(), ()):
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
+    seen.discard(start)
+    return seen
 
 
 def _resources(saga: Saga) -> Iterator[Diagnostic]:

@@ -48,12 +48,14 @@ install() {
 step install install
 step ruff ruff check .
 step "mypy" mypy
-# --durations: the slowest tests of each tier, to see where the time goes.
+# --durations: the slowest tests of each tier, to see where the time goes
+# (in the slow tier every test of 1 s or more: they add up to its whole
+# work, and half of that is its best two-worker time).
 step "fast tier" python -m pytest -m "not slow" -n 2 -q -p no:cacheprovider \
   --durations=10
 if [ "${1:-}" != "--fast" ]; then
   # worksteal: a worker that runs out of tests takes pending ones from the
   # other, since a few slow tests (parity shards, kill tests) dwarf the rest.
   step "slow tier" python -m pytest -m slow -n 2 --dist worksteal -q \
-    -p no:cacheprovider --durations=15
+    -p no:cacheprovider --durations=120 --durations-min=1
 fi

@@ -1,13 +1,9 @@
 """sagaproof's verifier: transition systems, the explicit checker, verdicts."""
 
-from saga_models.importers.graph_semantics import ImportedMachine as _Imported
-from saga_models.workflow import Workflow as _Workflow
-
 from ._check import check as check
 from ._check import compile_model as compile_model
 from ._check import register_model as register_model
 from ._explicit import explore as explore
-from ._imported_ts import compile_imported as _compile_imported
 from ._result import CheckResult as CheckResult
 from ._result import Counterexample as Counterexample
 from ._result import PropertyResult as PropertyResult
@@ -19,12 +15,14 @@ from ._saga_ts import SAGA_PROPERTIES as SAGA_PROPERTIES
 from ._saga_ts import SagaTransitionSystem as SagaTransitionSystem
 from ._ts import Property as Property
 from ._ts import TransitionSystem as TransitionSystem
-from ._workflow_ts import compile_workflow as _compile_workflow
 
 # The package wires each kind of definition into the one check API, so that a
-# transition system never imports the API above it (no import cycle).
-register_model(_Workflow, "workflow", _compile_workflow)
-register_model(_Imported, "state machine", _compile_imported)
+# transition system never imports the API above it (no import cycle); by name,
+# so that checking a saga imports neither of the other kinds.
+register_model("saga_models.workflow:Workflow", "workflow",
+               "verifier._workflow_ts:compile_workflow")
+register_model("saga_models.importers.graph_semantics:ImportedMachine",
+               "state machine", "verifier._imported_ts:compile_imported")
 
 __all__ = [
     "SAGA_PROPERTIES",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from ._saga_ts import SagaTransitionSystem
 from ._ts import TransitionSystem
 
 Compiler = Callable[[Any, FaultModel], TransitionSystem]
-_COMPILERS: list[tuple[type, str, Compiler]] = [
+_COMPILERS: list[tuple[type | str, str, Compiler | str]] = [
     (Saga, "saga", SagaTransitionSystem),
 ]
 
@@ -64,9 +66,31 @@ def _composed(ts: TransitionSystem) -> bool:
     return isinstance(ts, MultiSagaTransitionSystem)
 
 
-def register_model(kind: type, name: str, compiler: Compiler) -> None:
-    """Teach :func:`check` a new kind of definition (event workflows use this)."""
+def register_model(kind: type | str, name: str, compiler: Compiler | str) -> None:
+    """Teach :func:`check` a new kind of definition (event workflows use this).
+
+    ``kind`` and ``compiler`` may be named ``"module:attribute"`` instead: then
+    neither module is imported until a definition of that kind is checked (a
+    definition's class is imported by whatever made it, so a kind whose module
+    is not loaded yet cannot be the one asked about). That keeps a saga's
+    check from importing the other kinds (start-up time).
+    """
     _COMPILERS.append((kind, name, compiler))
+
+
+def _loaded_class(kind: type | str) -> type | None:
+    if not isinstance(kind, str):
+        return kind
+    module, _, attr = kind.partition(":")
+    found = sys.modules.get(module)
+    return None if found is None else getattr(found, attr)
+
+
+def _compiler(compiler: Compiler | str) -> Compiler:
+    if not isinstance(compiler, str):
+        return compiler
+    module, _, attr = compiler.partition(":")
+    return getattr(import_module(module), attr)  # type: ignore[no-any-return]
 
 
 def compile_model(
@@ -103,8 +127,9 @@ def compile_model(
         raise ValueError(f"--instances applies to sagas, not to a "
                          f"{type(definition).__name__}")
     for kind, name, compiler in reversed(_COMPILERS):
-        if isinstance(definition, kind):
-            return name, compiler(definition, faults)
+        cls = _loaded_class(kind)
+        if cls is not None and isinstance(definition, cls):
+            return name, _compiler(compiler)(definition, faults)
     raise TypeError(f"cannot check a {type(definition).__name__}")
 
 

@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-import networkx as nx
-
 from ._budget import Deadline, current_rss
 from ._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
 from ._ts import Property, StateT, TransitionSystem
@@ -626,17 +624,24 @@ def _fair_cycle(
 def _fair_subcomponent(
     nodes: set[int], start: array[int], dst: array[int], fam: array[int]
 ) -> set[int] | None:
-    graph = nx.DiGraph()
-    graph.add_nodes_from(nodes)
-    for v in nodes:
+    # The subgraph on ``nodes``, numbered in the set's own order, through the
+    # same Tarjan search as the whole graph: no networkx (most of a plain
+    # ``sagaproof check``'s start-up time), and the components come in the
+    # order networkx gave them (a depth-first search from each node in turn,
+    # neighbours in edge order, a component when its root finishes), so the
+    # lasso chosen is the same.
+    order = list(nodes)
+    index = {v: i for i, v in enumerate(order)}
+    sub_start = array("q", [0])
+    sub_dst = array("q")
+    for v in order:
         for e in range(start[v], start[v + 1]):
-            if dst[e] in nodes:
-                graph.add_edge(v, dst[e])
-    for comp in nx.strongly_connected_components(graph):
-        if len(comp) == 1:
-            (v,) = comp
-            if not graph.has_edge(v, v):
-                continue
+            w = index.get(dst[e])
+            if w is not None:
+                sub_dst.append(w)
+        sub_start.append(len(sub_dst))
+    for found in _sccs(len(order), sub_start, sub_dst):
+        comp = {order[i] for i in found}
         enabled: set[int] = set()
         taken: set[int] = set()
         for v in comp:
@@ -649,7 +654,7 @@ def _fair_subcomponent(
                     taken.add(f)
         unfair = enabled - taken
         if not unfair:
-            return set(comp)
+            return comp
         keep = {
             v
             for v in comp

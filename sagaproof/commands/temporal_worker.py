@@ -4,8 +4,6 @@ the saga workflows and their activities on a Temporal server."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from typing import Any
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
@@ -29,6 +27,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Here, not at the top: every command's parser is built on each call,
+    # and asyncio is a good part of the start-up time (issue 16).
+    import asyncio
+    import signal
+
     from runtime import load_participants
     from runtime._cli import load_saga
 

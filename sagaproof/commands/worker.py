@@ -4,8 +4,6 @@ shared log, on as many hosts as you like."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from typing import Any
 
 
@@ -36,6 +34,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Here, not at the top: every command's parser is built on each call,
+    # and asyncio is a good part of the start-up time (issue 16).
+    import asyncio
+    import signal
+
     from runtime import Engine, SagaInfo, load_participants
     from runtime._cli import EXIT_USAGE, check_pinned, err, load_saga
     from runtime._open import open_log

@@ -8,22 +8,26 @@ properties on the runtime's log and on your participants' own records::
 
     from hypothesis import settings
     from saga_models import load
-    from sagaproof.testing import Binding, saga_state_machine
+    from sagaproof.testing import Binding, state_machine
 
     binding = Binding(participants=make_services, effects=read_effects)
-    TestTrip = saga_state_machine(load("trip.yaml"), binding).TestCase
+    TestTrip = state_machine(load("trip.yaml"), binding).TestCase
 
-Event workflows work the same way with the handlers a workflow binds by
-name; the generated test plays the bus (which pending event next, out of
-order where the bus allows it, a lost acknowledgement on an at-least-once
-bus), crashes the worker between a handler and its commit, and moves the
-virtual clock to fire timers::
+Event workflows work the same way, through the same functions, with the
+handlers a workflow binds by name; the generated test plays the bus (which
+pending event next, out of order where the bus allows it, a lost
+acknowledgement on an at-least-once bus), crashes the worker between a handler
+and its commit, and moves the virtual clock to fire timers::
 
-    from sagaproof.testing import WorkflowBinding, workflow_state_machine
+    from sagaproof.testing import WorkflowBinding, state_machine
 
     binding = WorkflowBinding(handlers=make_handlers, effects=read_counters)
-    TestOrders = workflow_state_machine(load("order.workflow.yaml"),
-                                        binding).TestCase
+    TestOrders = state_machine(load("order.workflow.yaml"), binding).TestCase
+
+One harness (:class:`Harness`), one state machine (:func:`state_machine`,
+:func:`check_participants`) and one replay (:func:`run_schedule` of a
+:class:`Schedule`) serve both kinds; the ``workflow_*`` and ``*_handlers``
+names are the same functions, kept for callers.
 
 Or let the pytest plugin collect them: ``pytest --sagaproof examples/``.
 """
@@ -48,25 +52,37 @@ if TYPE_CHECKING:
     from ._harness import Binding as Binding
     from ._harness import Harness as Harness
     from ._harness import InjectedFault as InjectedFault
+    from ._harness import SagaHarness as SagaHarness
     from ._harness import ScheduleFailure as ScheduleFailure
     from ._harness import ScheduleMismatch as ScheduleMismatch
     from ._harness import ScheduleReport as ScheduleReport
     from ._harness import model_trace as model_trace
     from ._harness import run_plan as run_plan
     from ._harness import run_schedule as run_schedule
+    from ._machine import check_handlers as check_handlers
     from ._machine import check_participants as check_participants
     from ._machine import collected as collected
+    from ._machine import collected_workflows as collected_workflows
     from ._machine import saga_state_machine as saga_state_machine
+    from ._machine import state_machine as state_machine
+    from ._machine import workflow_state_machine as workflow_state_machine
     from ._recording import RecordingParticipants as RecordingParticipants
     from ._recording import recording_binding as recording_binding
     from ._recording import schedule_from_counterexample as schedule_from_counterexample
     from ._schedule import Advance as Advance
+    from ._schedule import AdvanceClock as AdvanceClock
     from ._schedule import Crash as Crash
+    from ._schedule import CrashWorker as CrashWorker
     from ._schedule import Deliver as Deliver
+    from ._schedule import DeliverEvent as DeliverEvent
+    from ._schedule import EventFault as EventFault
     from ._schedule import FaultSchedule as FaultSchedule
     from ._schedule import Outcome as Outcome
+    from ._schedule import Schedule as Schedule
     from ._schedule import Settle as Settle
     from ._schedule import Start as Start
+    from ._schedule import StartWorkflow as StartWorkflow
+    from ._schedule import WorkflowSchedule as WorkflowSchedule
     from ._workflow_harness import WorkerCrash as WorkerCrash
     from ._workflow_harness import WorkflowBinding as WorkflowBinding
     from ._workflow_harness import WorkflowHarness as WorkflowHarness
@@ -75,15 +91,6 @@ if TYPE_CHECKING:
     from ._workflow_harness import run_workflow_schedule as run_workflow_schedule
     from ._workflow_harness import shrink_schedule as shrink_schedule
     from ._workflow_harness import workflow_trace as workflow_trace
-    from ._workflow_machine import check_handlers as check_handlers
-    from ._workflow_machine import collected_workflows as collected_workflows
-    from ._workflow_machine import workflow_state_machine as workflow_state_machine
-    from ._workflow_schedule import AdvanceClock as AdvanceClock
-    from ._workflow_schedule import CrashWorker as CrashWorker
-    from ._workflow_schedule import DeliverEvent as DeliverEvent
-    from ._workflow_schedule import EventFault as EventFault
-    from ._workflow_schedule import StartWorkflow as StartWorkflow
-    from ._workflow_schedule import WorkflowSchedule as WorkflowSchedule
 
 _WHERE = {
     "BridgeError": "_bridge",
@@ -97,6 +104,7 @@ _WHERE = {
     "workflow_witnesses": "_coverage",
     "Binding": "_harness",
     "Harness": "_harness",
+    "SagaHarness": "_harness",
     "InjectedFault": "_harness",
     "ScheduleFailure": "_harness",
     "ScheduleMismatch": "_harness",
@@ -107,6 +115,7 @@ _WHERE = {
     "check_participants": "_machine",
     "collected": "_machine",
     "saga_state_machine": "_machine",
+    "state_machine": "_machine",
     "RecordingParticipants": "_recording",
     "recording_binding": "_recording",
     "schedule_from_counterexample": "_recording",
@@ -115,6 +124,7 @@ _WHERE = {
     "Deliver": "_schedule",
     "FaultSchedule": "_schedule",
     "Outcome": "_schedule",
+    "Schedule": "_schedule",
     "Settle": "_schedule",
     "Start": "_schedule",
     "WorkerCrash": "_workflow_harness",
@@ -125,15 +135,15 @@ _WHERE = {
     "run_workflow_schedule": "_workflow_harness",
     "shrink_schedule": "_workflow_harness",
     "workflow_trace": "_workflow_harness",
-    "check_handlers": "_workflow_machine",
-    "collected_workflows": "_workflow_machine",
-    "workflow_state_machine": "_workflow_machine",
-    "AdvanceClock": "_workflow_schedule",
-    "CrashWorker": "_workflow_schedule",
-    "DeliverEvent": "_workflow_schedule",
-    "EventFault": "_workflow_schedule",
-    "StartWorkflow": "_workflow_schedule",
-    "WorkflowSchedule": "_workflow_schedule",
+    "check_handlers": "_machine",
+    "collected_workflows": "_machine",
+    "workflow_state_machine": "_machine",
+    "AdvanceClock": "_schedule",
+    "CrashWorker": "_schedule",
+    "DeliverEvent": "_schedule",
+    "EventFault": "_schedule",
+    "StartWorkflow": "_schedule",
+    "WorkflowSchedule": "_schedule",
 }
 """Each public name and the module that defines it."""
 
@@ -171,6 +181,8 @@ __all__ = [
     "LoopBridge",
     "Outcome",
     "RecordingParticipants",
+    "SagaHarness",
+    "Schedule",
     "ScheduleFailure",
     "ScheduleMismatch",
     "ScheduleReport",
@@ -197,6 +209,7 @@ __all__ = [
     "saga_state_machine",
     "schedule_from_counterexample",
     "shrink_schedule",
+    "state_machine",
     "witnesses",
     "workflow_reachable",
     "workflow_state_machine",

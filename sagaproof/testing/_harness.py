@@ -1,14 +1,21 @@
 """The fault-injecting harness behind the generated stateful tests.
 
-It runs the real :class:`runtime.Engine` on a virtual clock with the user's own
-participants, and puts itself between the engine and every participant call:
-each call waits until the schedule answers it (:class:`Outcome`). After every
+:class:`Harness` is one generated test case of either kind of definition:
+``Harness(saga, binding)`` runs the real :class:`runtime.Engine` with the
+user's participants, ``Harness(workflow, binding)`` the real workflow engine
+with the user's handlers (:mod:`._workflow_harness` holds that kind's bus and
+store). What every kind shares lives here once: the decisions taken so far
+(the :class:`~._schedule.Schedule`), the report, replaying a schedule, the
+check of the user's own invariants, and closing down.
+
+The saga kind puts itself between the engine and every participant call: each
+call waits until the schedule answers it (:class:`Outcome`). After every
 decision it evaluates the verifier's properties on what the runtime logged
 (conformance with the model) and on what the participants themselves recorded
 (their effects, their own invariants).
 
 Hypothesis is not needed here: :func:`run_schedule` drives a harness from a
-:class:`FaultSchedule`, which is how a shrunk failure is replayed.
+schedule of either kind, which is how a shrunk failure is replayed.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ import inspect
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from importlib import import_module
+from typing import Any, ClassVar
 
 from runtime import Engine, MemoryLog, Participants, StepContext
 from saga_models import FaultModel, Saga, SagaError
@@ -38,16 +46,19 @@ from ._schedule import (
     FaultSchedule,
     Op,
     Outcome,
+    Schedule,
     Settle,
     Start,
 )
 
 Invariant = Callable[[Any], "str | None"]
-"""A check of the participants' own records: a message when it is broken."""
+"""A check of the participants' or handlers' own records: a message when it
+is broken."""
 Effects = Callable[[Any, str], Mapping[str, int]]
-"""``effects(participants, saga_id)``: how many times each step's action is in
-effect at its participant right now (applications minus undos), by step name.
-Steps it leaves out are not checked."""
+"""``effects(world, instance_id)``: what the participants' or handlers'
+records say. For a saga, how many times each step's action is in effect at
+its participant right now (applications minus undos), by step name; for a
+workflow, the value of each counter. Names it leaves out are not checked."""
 
 _TERMINAL = frozenset(p.name for p in sem.TERMINAL)
 _SETTLE_BUDGET = 500
@@ -91,6 +102,12 @@ class ScheduleMismatch(SagaError, ValueError):
 class ScheduleFailure(SagaError, AssertionError):
     """A generated schedule broke a property; the message is the report."""
 
+    def __init__(self, message: str, *,
+                 report: ScheduleReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+        """The report, with the schedule that replays the failure."""
+
 
 @dataclass(slots=True, kw_only=True, eq=False)
 class Call:
@@ -107,34 +124,17 @@ class Call:
     finished: bool = False
 
 
-def report_text(violations: tuple[str, ...], *, title: str, schedule: Any,
-                traces: Mapping[str, tuple[str, ...]], labels: Mapping[str, str],
-                script: str) -> str:
-    """A harness report for people (sagas and workflows alike): violations,
-    the schedule, each instance's model trace with its label, the script."""
-    lines = ["property violated:" if violations else "all properties held"]
-    lines += [f"  - {v}" for v in violations]
-    lines.append(f"{title} ({len(schedule)} decisions):")
-    lines.append(schedule.describe() or "  (none)")
-    for key, trace in traces.items():
-        lines.append(f"model trace of {key} ({labels.get(key, '?')}):")
-        lines += [f"  {i:>3}. {t}" for i, t in enumerate(trace, 1)]
-    if script:
-        lines.append("replay it with:")
-        lines += ["    " + ln for ln in script.splitlines()]
-    return "\n".join(lines)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleReport:
-    """What a harness run found."""
+    """What a harness run found (either kind of definition)."""
 
-    schedule: FaultSchedule
+    schedule: Schedule
     violations: tuple[str, ...]
     traces: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Model traces of the instances involved, by saga id."""
+    """Model traces of the instances involved, by instance id."""
     outcomes: Mapping[str, str] = field(default_factory=dict)
-    """Terminal outcome (or ``running``) of every instance, by saga id."""
+    """Where each instance ended, by id: a saga's terminal phase, a
+    workflow's ``consistent``, ``final`` or ``stuck``; or ``running``."""
     script: str = ""
 
     @property
@@ -143,20 +143,161 @@ class ScheduleReport:
         return not self.violations
 
     def text(self) -> str:
-        """The report for people: violations, the schedule, model traces and
-        the script that replays it."""
-        return report_text(self.violations, title="fault schedule",
-                           schedule=self.schedule, traces=self.traces,
-                           labels=self.outcomes, script=self.script)
+        """The report for people: violations, the schedule, each instance's
+        model trace with where it ended, and the script that replays it."""
+        lines = ["property violated:" if self.violations else
+                 "all properties held"]
+        lines += [f"  - {v}" for v in self.violations]
+        lines.append(f"{self.schedule.title} ({len(self.schedule)} decisions):")
+        lines.append(self.schedule.describe() or "  (none)")
+        for key, trace in self.traces.items():
+            lines.append(f"model trace of {key} ({self.outcomes.get(key, '?')}):")
+            lines += [f"  {i:>3}. {t}" for i, t in enumerate(trace, 1)]
+        if self.script:
+            lines.append("replay it with:")
+            lines += ["    " + ln for ln in self.script.splitlines()]
+        return "\n".join(lines)
 
     def raise_for_violation(self) -> None:
         """Raise :class:`ScheduleFailure` when a property was broken."""
         if self.violations:
-            raise ScheduleFailure(self.text())
+            raise ScheduleFailure(self.text(), report=self)
 
 
 class Harness:
-    """One generated test case: an engine, the user's participants, a clock.
+    """One generated test case of either kind: an engine, the user's own
+    participants or handlers, a virtual clock, and the decisions so far.
+
+    ``Harness(saga, binding, ...)`` makes a :class:`SagaHarness`,
+    ``Harness(workflow, binding, ...)`` a
+    :class:`~sagaproof.testing.WorkflowHarness`; both take ``faults`` and
+    ``definition_ref`` (the path or ``python:module:attr`` printed in replay
+    scripts), the workflow kind also ``store``. A kind implements the
+    decisions (``start``, ``crash``, ``advance``, ``settle``, its
+    ``deliver``), ``apply`` (one schedule operation), ``violations`` and the
+    three views of an instance the report needs.
+    """
+
+    schedule_type: ClassVar[type[Schedule]]
+    """The kind's schedule class."""
+
+    def __new__(cls, definition: Any, *args: Any, **kwargs: Any) -> Harness:
+        kind = harness_kind(definition) if cls is Harness else cls
+        return super().__new__(kind)
+
+    def _setup(self, binding: Any, world: Any, *, faults: FaultModel,
+               definition_ref: str) -> None:
+        self.binding = binding
+        self.faults = faults
+        self.definition_ref = definition_ref
+        self.bridge = LoopBridge()
+        self.world = world
+        self.ops: list[Any] = []
+        self.crashes = 0
+
+    # --- what each kind provides ----------------------------------------------------
+    def apply(self, op: Any) -> None:
+        """Take the decision ``op`` (an operation of this kind's schedule)."""
+        raise NotImplementedError
+
+    def settle(self) -> None:
+        """Finish every instance without further faults."""
+        raise NotImplementedError
+
+    def violations(self, *, final: bool = False) -> list[str]:
+        """Every property broken now; with ``final``, also every instance that
+        did not finish."""
+        raise NotImplementedError
+
+    def instance_ids(self) -> list[str]:
+        """The id of every instance started, in order."""
+        raise NotImplementedError
+
+    def outcome(self, k: int) -> str:
+        """Where instance ``k`` is (its report label)."""
+        raise NotImplementedError
+
+    def trace(self, k: int, observed: Mapping[str, int]) -> tuple[str, ...]:
+        """A model path that explains instance ``k``'s log."""
+        raise NotImplementedError
+
+    def reached(self) -> set[str]:
+        """Coverage witnesses of this run (see :mod:`sagaproof.testing`)."""
+        raise NotImplementedError
+
+    # --- shared ---------------------------------------------------------------------
+    def _binding_invariants(self, who: str) -> list[str]:
+        """The user's own invariants over the participants' or handlers'
+        records, each broken one as a message."""
+        out = []
+        for inv in self.binding.invariants:
+            msg = inv(self.world)
+            if msg:
+                out.append(f"{who} invariant {_name(inv)}: {msg}")
+        return out
+
+    @property
+    def schedule(self) -> Schedule:
+        """The decisions taken so far."""
+        return self.schedule_type(ops=tuple(self.ops))  # type: ignore[call-arg]
+
+    def report(self, *, final: bool = False, binding_ref: str = "") -> ScheduleReport:
+        """Evaluate the properties and package what a person needs."""
+        violations = self.violations(final=final)
+        traces: dict[str, tuple[str, ...]] = {}
+        outcomes: dict[str, str] = {}
+        for k, iid in enumerate(self.instance_ids()):
+            outcomes[iid] = self.outcome(k)
+            if violations:
+                observed = (dict(self.binding.effects(self.world, iid))
+                            if self.binding.effects is not None else {})
+                traces[iid] = self.trace(k, observed)
+        ref = binding_ref or self.binding.name
+        script = ""
+        if violations and ref and self.definition_ref:
+            script = self.schedule.script(definition=self.definition_ref,
+                                          binding=ref)
+        return ScheduleReport(schedule=self.schedule, violations=tuple(violations),
+                              traces=traces, outcomes=outcomes, script=script)
+
+    def replay(self, schedule: Schedule, *, settle: bool = True) -> ScheduleReport:
+        """Take every decision of ``schedule`` (stopping at the first broken
+        property), then, with ``settle``, finish every instance without
+        further faults, and report."""
+        for op in schedule.ops:
+            self.apply(op)
+            if self.violations():
+                return self.report()
+        if settle:
+            self.settle()
+        return self.report(final=settle)
+
+    def close(self) -> None:
+        """Stop everything still running."""
+        self.bridge.close()
+
+
+_KINDS = {"Saga": ("._harness", "SagaHarness"),
+          "Workflow": ("._workflow_harness", "WorkflowHarness")}
+"""Where each kind's harness lives, by the definition's class name: looked up
+on use, as the package looks up its public names, so that this module (which
+the workflow kind builds on) does not import the workflow kind back."""
+
+
+def harness_kind(definition: Any) -> type[Harness]:
+    """The harness class for ``definition``'s kind (a saga or a workflow)."""
+    where = _KINDS.get(type(definition).__name__)
+    if where is None:
+        raise TypeError(f"definition={definition!r} is neither a Saga nor a "
+                        "Workflow")
+    module = import_module(where[0], __package__)
+    kind: type[Harness] = getattr(module, where[1])
+    return kind
+
+
+class SagaHarness(Harness):
+    """One generated test case of a saga: an engine, the user's
+    participants, a clock.
 
     Args:
         saga: The definition.
@@ -165,20 +306,17 @@ class Harness:
         definition_ref: Path (or ``python:EXPR``) printed in replay scripts.
     """
 
+    schedule_type = FaultSchedule
+
     def __init__(self, saga: Saga, binding: Binding, *,
                  faults: FaultModel = sem.ALL_FAULTS,
                  definition_ref: str = "") -> None:
+        self._setup(binding, binding.participants(), faults=faults,
+                    definition_ref=definition_ref)
         self.saga = saga
-        self.binding = binding
-        self.faults = faults
-        self.definition_ref = definition_ref
-        self.bridge = LoopBridge()
-        self.world = binding.participants()
         self.log = MemoryLog()
         self.pending: list[Call] = []
-        self.ops: list[Op] = []
         self.saga_ids: list[str] = []
-        self.crashes = 0
         self.duplicates: dict[int, int] = {}
         self.contract_errors: list[str] = []
         self.touched: set[tuple[int, str, str]] = set()
@@ -398,15 +536,38 @@ class Harness:
         """``running`` or the terminal phase of instance ``k``."""
         return self.log.get(self.saga_ids[k]).status
 
+    def apply(self, op: Op) -> None:
+        """Take the decision ``op`` (the fault model is not enforced: the
+        schedule says what happens)."""
+        if isinstance(op, Start):
+            self.start(op.input)
+        elif isinstance(op, Deliver):
+            self.deliver(self.find(op), op.outcome)
+        elif isinstance(op, Crash):
+            self.crash()
+        elif isinstance(op, Settle):
+            self.settle(record=True)
+        else:
+            self.advance()
+
+    def instance_ids(self) -> list[str]:
+        """The saga id of every instance started."""
+        return list(self.saga_ids)
+
+    def outcome(self, k: int) -> str:
+        """``running`` or the terminal phase of instance ``k``."""
+        return self.status(k)
+
+    def trace(self, k: int, observed: Mapping[str, int]) -> tuple[str, ...]:
+        """A model path that explains instance ``k``'s log."""
+        return model_trace(self.saga, self.log.records(self.saga_ids[k]), observed)
+
     # --- properties ------------------------------------------------------------------
     def violations(self, *, final: bool = False) -> list[str]:
         """Every property broken now; with ``final``, also every instance that
         did not finish."""
         out = list(self.contract_errors)
-        for inv in self.binding.invariants:
-            msg = inv(self.world)
-            if msg:
-                out.append(f"participant invariant {_name(inv)}: {msg}")
+        out += self._binding_invariants("participant")
         for task in self._recovering:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 exc = task.exception()
@@ -508,31 +669,6 @@ class Harness:
         return None
 
     # --- reports -------------------------------------------------------------------
-    @property
-    def schedule(self) -> FaultSchedule:
-        """The decisions taken so far."""
-        return FaultSchedule(ops=tuple(self.ops))
-
-    def report(self, *, final: bool = False, binding_ref: str = "") -> ScheduleReport:
-        """Evaluate the properties and package what a person needs."""
-        violations = self.violations(final=final)
-        traces: dict[str, tuple[str, ...]] = {}
-        outcomes: dict[str, str] = {}
-        for k, sid in enumerate(self.saga_ids):
-            outcomes[sid] = self.status(k)
-            if violations:
-                observed = (dict(self.binding.effects(self.world, sid))
-                            if self.binding.effects is not None else {})
-                traces[sid] = model_trace(self.saga, self.log.records(sid),
-                                          observed)
-        ref = binding_ref or self.binding.name
-        script = ""
-        if violations and ref and self.definition_ref:
-            script = self.schedule.script(definition=self.definition_ref,
-                                          binding=ref)
-        return ScheduleReport(schedule=self.schedule, violations=tuple(violations),
-                              traces=traces, outcomes=outcomes, script=script)
-
     def reached(self) -> set[str]:
         """Coverage witnesses of this run (see :mod:`sagaproof.testing`)."""
         from ._coverage import witnesses
@@ -541,10 +677,6 @@ class Harness:
         for sid in self.saga_ids:
             out |= witnesses(self.log.records(sid))
         return out
-
-    def close(self) -> None:
-        """Stop everything still running."""
-        self.bridge.close()
 
 
 def _name(fn: Callable[..., Any]) -> str:
@@ -615,32 +747,21 @@ def model_trace(saga: Saga, records: Sequence[Any],
 
 
 @off_running_loop
-def run_schedule(saga: Saga, binding: Binding, schedule: FaultSchedule, *,
+def run_schedule(definition: Any, binding: Any, schedule: Schedule, *,
                  faults: FaultModel = sem.ALL_FAULTS, settle: bool = True,
-                 definition_ref: str = "") -> ScheduleReport:
-    """Replay ``schedule`` against ``binding``'s participants and report.
+                 definition_ref: str = "", **options: Any) -> ScheduleReport:
+    """Replay ``schedule`` against ``binding``'s participants (a saga) or
+    handlers (a workflow) and report.
 
     After the schedule, every instance is finished without further faults
     (``settle``), as the generated tests do, and every property is evaluated.
+    The fault model is not enforced on a replay: the schedule says what
+    happens. ``options`` go to the kind's harness (a workflow's ``store``).
     """
-    h = Harness(saga, binding, faults=faults, definition_ref=definition_ref)
+    h = Harness(definition, binding, faults=faults, definition_ref=definition_ref,
+                **options)
     try:
-        for op in schedule.ops:
-            if isinstance(op, Start):
-                h.start(op.input)
-            elif isinstance(op, Deliver):
-                h.deliver(h.find(op), op.outcome)
-            elif isinstance(op, Crash):
-                h.crash()
-            elif isinstance(op, Settle):
-                h.settle(record=True)
-            else:
-                h.advance()
-            if h.violations():
-                return h.report()
-        if settle:
-            h.settle()
-        return h.report(final=settle)
+        return h.replay(schedule, settle=settle)
     finally:
         h.close()
 
@@ -664,7 +785,7 @@ def run_plan(saga: Saga, binding: Binding, plan: FaultPlan, *,
     The plain-Hypothesis counterpart of the state machine: ``@given(
     fault_plans(saga))`` then ``run_plan(...).raise_for_violation()``.
     """
-    h = Harness(saga, binding, faults=faults, definition_ref=definition_ref)
+    h = SagaHarness(saga, binding, faults=faults, definition_ref=definition_ref)
     try:
         for _ in range(instances):
             h.start()

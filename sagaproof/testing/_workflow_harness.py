@@ -1,4 +1,4 @@
-"""The fault-injecting harness behind generated event-workflow tests.
+"""The event-workflow kind of :class:`~._harness.Harness`.
 
 It runs the real :class:`runtime.workflow.WorkflowEngine` with the user's own
 handlers on a virtual clock, and plays the bus itself: every delivery is a
@@ -11,8 +11,9 @@ over states and counters, a declared outcome once an instance is quiescent)
 and on what the handlers themselves recorded (their effects, read back as
 counter values, and their own invariants).
 
-Hypothesis is not needed here: :func:`run_workflow_schedule` drives a harness
-from a :class:`WorkflowSchedule`, which is how a shrunk failure is replayed.
+What every kind shares (the schedule, the report, replaying, closing) is in
+:mod:`._harness`; this module holds what only a workflow has: the scripted
+bus, the store that can die mid-commit, and the workflow's own properties.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import inspect
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,17 @@ from saga_models.workflow import Order, Workflow
 from saga_models.workflow import semantics as sem
 from saga_models.workflow.semantics import HEADER
 
-from ._bridge import LoopBridge, off_running_loop
-from ._harness import ScheduleFailure, _resolve, report_text
-from ._workflow_schedule import (
+from ._harness import (
+    Effects,
+    Harness,
+    Invariant,
+    ScheduleFailure,
+    ScheduleMismatch,
+    ScheduleReport,
+    _resolve,
+    run_schedule,
+)
+from ._schedule import (
     AdvanceClock,
     CrashWorker,
     DeliverEvent,
@@ -49,13 +58,6 @@ from ._workflow_schedule import (
     WorkflowOp,
     WorkflowSchedule,
 )
-
-WorldInvariant = Callable[[Any], "str | None"]
-"""A check of the handlers' own records: a message when it is broken."""
-Effects = Callable[[Any, str], Mapping[str, int]]
-"""``effects(handlers, workflow_id)``: the value each workflow counter has
-according to the handlers' own records (``{"charged": 2}`` when the ledger
-shows two charges). Counters it leaves out are not checked."""
 
 _SETTLE_BUDGET = 500
 _DEFAULT_FAULTS = FaultModel()
@@ -83,8 +85,11 @@ class WorkflowBinding:
     fn}}``, an object per service, a :class:`runtime.Participants`) for every
     generated test case, so cases do not leak state into each other."""
     effects: Effects | None = None
-    """How to read the workflow's counters back from the handlers' records."""
-    invariants: tuple[WorldInvariant, ...] = ()
+    """How to read the workflow's counters back from the handlers' records:
+    ``effects(handlers, workflow_id)`` is the value each workflow counter has
+    according to them (``{"charged": 2}`` when the ledger shows two charges).
+    Counters it leaves out are not checked."""
+    invariants: tuple[Invariant, ...] = ()
     """The handlers' own invariants (e.g. no customer charged twice)."""
     inputs: Any = None
     """The input of each instance: a callable ``k -> input``, a Hypothesis
@@ -95,43 +100,12 @@ class WorkflowBinding:
     a script that imports it."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkflowReport:
-    """What a workflow harness run found."""
-
-    schedule: WorkflowSchedule
-    violations: tuple[str, ...]
-    traces: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Model traces (message-sequence lines) of the instances, by id."""
-    statuses: Mapping[str, str] = field(default_factory=dict)
-    """``consistent``, ``final``, ``stuck`` or ``running``, by instance id."""
-    script: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when no property was broken."""
-        return not self.violations
-
-    def text(self) -> str:
-        """The report for people: violations, the schedule, the model traces
-        and the script that replays it."""
-        return report_text(self.violations, title="workflow schedule",
-                           schedule=self.schedule, traces=self.traces,
-                           labels=self.statuses, script=self.script)
-
-    def raise_for_violation(self) -> None:
-        """Raise :class:`WorkflowScheduleFailure` when a property was broken."""
-        if self.violations:
-            raise WorkflowScheduleFailure(self.text(), report=self)
-
-
-class WorkflowScheduleFailure(ScheduleFailure):
-    """A workflow schedule broke a property; the message is the report."""
-
-    def __init__(self, message: str, *, report: WorkflowReport) -> None:
-        super().__init__(message)
-        self.report = report
-        """The report, with the schedule that replays the failure."""
+WorkflowReport = ScheduleReport
+"""The report of a workflow run: the one :class:`ScheduleReport` (a name
+kept for callers)."""
+WorkflowScheduleFailure = ScheduleFailure
+"""A workflow schedule broke a property: the one :class:`ScheduleFailure`
+(a name kept for callers); its ``report`` replays it."""
 
 
 class _CrashingStore(WorkflowStore):
@@ -237,8 +211,9 @@ class _Instance:
     status: str = "running"
 
 
-class WorkflowHarness:
-    """One generated test case: engines, the user's handlers, a clock.
+class WorkflowHarness(Harness):
+    """One generated test case of an event workflow: engines, the user's
+    handlers, a clock.
 
     Args:
         workflow: The definition.
@@ -250,17 +225,16 @@ class WorkflowHarness:
         definition_ref: Path (or ``python:module:attr``) for replay scripts.
     """
 
+    schedule_type = WorkflowSchedule
+
     def __init__(self, workflow: Workflow, binding: WorkflowBinding, *,
                  faults: FaultModel = _DEFAULT_FAULTS, store: str = "memory",
                  definition_ref: str = "") -> None:
         if store not in ("memory", "sqlite"):
             raise ValueError(f"store={store!r}; use 'memory' or 'sqlite'")
+        self._setup(binding, binding.handlers(), faults=faults,
+                    definition_ref=definition_ref)
         self.wf = workflow
-        self.binding = binding
-        self.faults = faults
-        self.definition_ref = definition_ref
-        self.bridge = LoopBridge()
-        self.world = binding.handlers()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._path: str = ":memory:"
         if store == "sqlite":
@@ -268,8 +242,6 @@ class WorkflowHarness:
             self._path = str(Path(self._tmp.name) / "workflow.db")
         self.store = _CrashingStore(self._path)
         self.instances: list[_Instance] = []
-        self.ops: list[WorkflowOp] = []
-        self.crashes = 0
         self.duplicates = 0
         self.handler_errors: list[str] = []
         self.interrupted: set[tuple[int, int]] = set()
@@ -408,7 +380,7 @@ class WorkflowHarness:
     def find(self, op: DeliverEvent) -> Envelope:
         """The pending envelope ``op`` names."""
         if op.instance >= len(self.instances):
-            raise ScheduleMismatchError(f"{op.code()}: there is no instance "
+            raise ScheduleMismatch(f"{op.code()}: there is no instance "
                                         f"{op.instance} (started "
                                         f"{len(self.instances)})")
         inst = self.instances[op.instance]
@@ -418,7 +390,7 @@ class WorkflowHarness:
                 return env
         shown = ", ".join(f"{e.event} #{_number(e)} -> {e.receiver}"
                           for e in inst.bus.candidates()) or "nothing"
-        raise ScheduleMismatchError(f"{op.code()} names no deliverable event; "
+        raise ScheduleMismatch(f"{op.code()} names no deliverable event; "
                                     f"pending: {shown}")
 
     def crash(self) -> None:
@@ -508,10 +480,7 @@ class WorkflowHarness:
         out = list(dict.fromkeys(self.handler_errors))
         records_settled = not self.interrupted and not self.interrupted_timers
         if records_settled:
-            for inv in self.binding.invariants:
-                msg = inv(self.world)
-                if msg:
-                    out.append(f"handler invariant {_name(inv)}: {msg}")
+            out += self._binding_invariants("handler")
         for k, inst in enumerate(self.instances):
             out += self._instance_violations(k, inst,
                                              records_settled=records_settled)
@@ -563,30 +532,29 @@ class WorkflowHarness:
         return out
 
     # --- reports -------------------------------------------------------------------
-    @property
-    def schedule(self) -> WorkflowSchedule:
-        """The decisions taken so far."""
-        return WorkflowSchedule(ops=tuple(self.ops))
+    def apply(self, op: WorkflowOp) -> None:
+        """Take the decision ``op`` (the fault model is not enforced: the
+        schedule says what happens)."""
+        if isinstance(op, StartWorkflow):
+            self.start(op.input)
+        elif isinstance(op, DeliverEvent):
+            self.deliver(op.instance, self.find(op), op.fault)
+        elif isinstance(op, CrashWorker):
+            self.crash()
+        else:
+            self.advance(crash=op.crash)
 
-    def report(self, *, final: bool = False,
-               binding_ref: str = "") -> WorkflowReport:
-        """Evaluate the properties and package what a person needs."""
-        violations = self.violations(final=final)
-        traces: dict[str, tuple[str, ...]] = {}
-        statuses: dict[str, str] = {}
-        for k, inst in enumerate(self.instances):
-            statuses[inst.wid] = inst.status if self.quiescent(k) else "running"
-            if violations:
-                observed = (dict(self.binding.effects(self.world, inst.wid))
-                            if self.binding.effects is not None else {})
-                traces[inst.wid] = workflow_trace(self.wf, self.log(k), observed)
-        ref = binding_ref or self.binding.name
-        script = ""
-        if violations and ref and self.definition_ref:
-            script = self.schedule.script(definition=self.definition_ref,
-                                          binding=ref)
-        return WorkflowReport(schedule=self.schedule, violations=tuple(violations),
-                              traces=traces, statuses=statuses, script=script)
+    def instance_ids(self) -> list[str]:
+        """The workflow id of every instance started."""
+        return [inst.wid for inst in self.instances]
+
+    def outcome(self, k: int) -> str:
+        """``consistent``, ``final``, ``stuck`` or ``running``."""
+        return self.instances[k].status if self.quiescent(k) else "running"
+
+    def trace(self, k: int, observed: Mapping[str, int]) -> tuple[str, ...]:
+        """Message-sequence lines of a model path that explains ``k``'s log."""
+        return workflow_trace(self.wf, self.log(k), observed)
 
     def reached(self) -> set[str]:
         """Coverage witnesses of this run (see :mod:`sagaproof.testing`)."""
@@ -601,14 +569,10 @@ class WorkflowHarness:
 
     def close(self) -> None:
         """Stop everything still running and drop the store."""
-        self.bridge.close()
+        super().close()
         self.store.close()
         if self._tmp is not None:
             self._tmp.cleanup()
-
-
-class ScheduleMismatchError(ScheduleFailure):
-    """A workflow schedule step names an event that is not deliverable."""
 
 
 def _is_input_fn(inputs: object) -> bool:
@@ -625,10 +589,6 @@ def _valid_choice(out: object, choices: Sequence[str]) -> bool:
 
 def _number(env: Envelope) -> int:
     return int(env.event_id.rsplit(":", 1)[1])
-
-
-def _name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__name__", repr(fn))
 
 
 def _broken(wf: Workflow, counters: Mapping[str, int],
@@ -718,44 +678,21 @@ def workflow_trace(wf: Workflow, log: Sequence[LogEntry],
     return (*path, tail)
 
 
-@off_running_loop
 def run_workflow_schedule(workflow: Workflow, binding: WorkflowBinding,
                           schedule: WorkflowSchedule, *,
                           faults: FaultModel = _DEFAULT_FAULTS,
                           store: str = "memory", settle: bool = True,
-                          definition_ref: str = "") -> WorkflowReport:
-    """Replay ``schedule`` against ``binding``'s handlers and report.
-
-    After the schedule every instance is finished without further faults
-    (``settle``), as the generated tests do, and every property is evaluated.
-    The fault model is not enforced on a replay: the schedule says what
-    happens.
-    """
-    h = WorkflowHarness(workflow, binding, faults=faults, store=store,
-                        definition_ref=definition_ref)
-    try:
-        for op in schedule.ops:
-            if isinstance(op, StartWorkflow):
-                h.start(op.input)
-            elif isinstance(op, DeliverEvent):
-                h.deliver(op.instance, h.find(op), op.fault)
-            elif isinstance(op, CrashWorker):
-                h.crash()
-            else:
-                h.advance(crash=op.crash)
-            if h.violations():
-                return h.report()
-        if settle:
-            h.settle()
-        return h.report(final=settle)
-    finally:
-        h.close()
+                          definition_ref: str = "") -> ScheduleReport:
+    """:func:`~._harness.run_schedule` for a workflow (a name kept for
+    callers; ``run_schedule`` takes either kind)."""
+    return run_schedule(workflow, binding, schedule, faults=faults, store=store,
+                        settle=settle, definition_ref=definition_ref)
 
 
 def shrink_schedule(workflow: Workflow, binding: WorkflowBinding,
-                    report: WorkflowReport, *,
+                    report: ScheduleReport, *,
                     faults: FaultModel = _DEFAULT_FAULTS, store: str = "memory",
-                    definition_ref: str = "") -> WorkflowReport:
+                    definition_ref: str = "") -> ScheduleReport:
     """A shorter schedule that fails the same way, by replay.
 
     Hypothesis shrinks the rule sequence, but the first rule of a run is
@@ -775,10 +712,9 @@ def shrink_schedule(workflow: Workflow, binding: WorkflowBinding,
         for i in range(len(ops) - 1, 0, -1):
             cand = WorkflowSchedule(ops=tuple(ops[:i] + ops[i + 1:]))
             try:
-                r = run_workflow_schedule(workflow, binding, cand, faults=faults,
-                                          store=store,
-                                          definition_ref=definition_ref)
-            except ScheduleFailure:
+                r = run_schedule(workflow, binding, cand, faults=faults,
+                                 store=store, definition_ref=definition_ref)
+            except ScheduleMismatch:
                 continue  # names an event that is no longer there
             if r.violations and r.violations[0] == target and (
                     len(r.schedule) < len(best.schedule)):

@@ -110,14 +110,12 @@ def pytest_collect_file(file_path: Path,
 def pytest_sessionfinish(session: pytest.Session) -> None:
     import sys
 
-    if not {f"{__package__}._machine", f"{__package__}._workflow_machine"} & set(
-            sys.modules):
+    if f"{__package__}._machine" not in sys.modules:
         return  # no generated test ran: keep a plain run free of imports
     from ._coverage import CoverageStore
     from ._machine import collected
-    from ._workflow_machine import collected_workflows
 
-    found = list(collected().values()) + list(collected_workflows().values())
+    found = list(collected().values())
     if not found:
         return
     store = CoverageStore(session.config.getoption("--sagaproof-coverage"))
@@ -242,18 +240,13 @@ class GeneratedItem(_Item):
         self.faults = faults
 
     def runtest(self) -> None:
-        from saga_models import Saga
-
         from ._harness import ScheduleFailure
         from ._machine import check_participants
-        from ._workflow_machine import check_handlers
 
         parent = self.parent
         assert isinstance(parent, DefinitionFile)
-        run = (check_participants if isinstance(parent.definition, Saga)
-               else check_handlers)
         try:
-            run(parent.definition, self.binding, faults=self.faults,
-                definition_ref=str(self.path))
+            check_participants(parent.definition, self.binding,
+                               faults=self.faults, definition_ref=str(self.path))
         except ScheduleFailure as exc:
             raise SagaproofFailure(str(exc)) from None

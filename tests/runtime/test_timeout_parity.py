@@ -12,12 +12,14 @@ import random
 
 import pytest
 import z3
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from saga_models import FaultModel, Saga, SagaBuilder
 from saga_models import semantics as sem
 from saga_models.semantics import EventKind, Outcome
 from saga_models.strategies import fault_models, sagas
+from tests.cases import drawn, shard
 from verifier import SagaTransitionSystem, Verdict, check, smt
 from verifier.smt import smt_check
 
@@ -51,11 +53,19 @@ def test_backends_agree_on_total_timeouts_fast(saga: Saga,
     assert_agree(saga, faults)
 
 
+SLOW_EXAMPLES = 200
+SHARDS = 4
+"""The slow comparison as SHARDS tests over one fixed draw of SLOW_EXAMPLES
+(:func:`tests.cases.drawn`), so that xdist workers share it."""
+_SLOW_CASES = st.tuples(sagas(max_steps=3, total_timeouts=True), fault_models())
+
+
 @pytest.mark.slow
-@settings(max_examples=200, phases=(Phase.generate,), **_COMMON)  # type: ignore[arg-type]
-@given(saga=sagas(max_steps=3, total_timeouts=True), faults=fault_models())
-def test_backends_agree_on_generated_sagas(saga: Saga, faults: FaultModel) -> None:
-    assert_agree(saga, faults)
+@pytest.mark.parametrize("k", range(SHARDS))
+def test_backends_agree_on_generated_sagas(k: int) -> None:
+    for saga, faults in shard(drawn(_SLOW_CASES, SLOW_EXAMPLES, seed_value=0),
+                              k, SHARDS):
+        assert_agree(saga, faults)
 
 
 def test_the_generator_draws_total_timeouts() -> None:

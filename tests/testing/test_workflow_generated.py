@@ -85,7 +85,7 @@ def test_a_crash_between_handler_and_commit_redelivers(store: str) -> None:
     correct = run_workflow_schedule(wf, double_charge.correct, schedule,
                                     store=store)
     assert correct.ok, correct.text()
-    assert list(correct.statuses.values()) == ["consistent"]
+    assert list(correct.outcomes.values()) == ["consistent"]
 
 
 def test_a_search_finds_the_reordering_bug_and_shrinks_it() -> None:

@@ -212,10 +212,12 @@ class _Run:
     def termination(self) -> tuple[Verdict, str, Trace | None, int]:
         rank = None
         inv: LocalInvariant | str = ""
+        free: bool | str = False
         for level in self.levels:
             inv = self.inv(level)
             if not isinstance(inv, LocalInvariant):
                 continue
+            # The last level's answer is reused below (the same z3 query).
             free = no_deadlock(self.enc, inv, rlimit=self.rlimit)
             if free is not True:
                 continue
@@ -230,7 +232,6 @@ class _Run:
                 )
         if not isinstance(inv, LocalInvariant):
             return Verdict.UNKNOWN, inv, None, 0
-        free = no_deadlock(self.enc, inv, rlimit=self.rlimit)
         if free is not True:
             out = bmc(
                 self.enc,
