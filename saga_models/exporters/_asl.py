@@ -433,11 +433,9 @@ def _carried(saga: Saga) -> None:
 
 def _field(code: str, step: Step, name: str, message: str, saga: Saga, *,
            help: str) -> ExportError:
-    span = step.span_of(name)
-    if span == saga.span:  # a built saga has no spans: point at the step
-        span = step.span
-    return ExportError((Diagnostic(code=code, message=message, span=span,
-                                   help=help),))
+    # the field when the loader recorded it, else the whole step
+    return ExportError((Diagnostic(code=code, message=message,
+                                   span=step.span_of(name), help=help),))
 
 
 def to_asl(saga: Saga) -> dict[str, Any]:
