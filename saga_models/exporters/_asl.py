@@ -31,8 +31,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import Diagnostic, InvalidDefinition
+from .._errors import Diagnostic, InvalidDefinition, Severity
 from .._ir import RetryPolicy, Saga, Step, StepKind
+from .._validate import structure_diagnostics
 
 FOREVER = 99_999_999
 """ASL's largest MaxAttempts, read back as "until it succeeds"."""
@@ -347,15 +348,108 @@ def _native(saga: Saga) -> None:
                       "already a state machine")
 
 
+def _carried(saga: Saga) -> None:
+    """Refuse what ASL and the graph semantics cannot carry.
+
+    ``sagaproof check`` runs an ASL file as its own graph, which reads the
+    annotation only to pair tasks with compensations. A native fact that
+    changes verdicts but that graph cannot see would let a broken saga be
+    certified after export (``compensation_needs_result`` made a saga that
+    never terminates hold), so it is refused rather than silently dropped.
+    """
+    if saga.resources or saga.invariants or saga.semantic_locks \
+            or saga.pessimistic_view or saga.instances != 1:
+        raise _refuse(
+            "SAGA188", f"saga {saga.name!r} declares shared resources, "
+            "invariants, locks or instances, which an ASL state machine "
+            "cannot carry", None, saga,
+            help="check the saga with sagaproof itself; export a saga without "
+            "shared resources")
+    # A saga that breaks the structure rules is broken natively; the graph
+    # has no structure property, so its export could be certified.
+    broken = tuple(d for d in structure_diagnostics(saga)
+                   if d.severity is Severity.ERROR)
+    if broken:
+        raise ExportError(broken)
+    for step in saga.steps:
+        if not step.idempotent and step.retry.max_attempts != 1:
+            # A retry after a timed-out attempt that took effect takes it
+            # again; the graph tracks an effect as held or not, never twice.
+            raise _field(
+                "SAGA189", step, "idempotent",
+                f"step {step.name!r} is not idempotent and is retried: a retry "
+                "after an attempt that took effect takes it twice, which the "
+                "imported graph cannot count", saga,
+                help="make the step idempotent (an idempotency key), set "
+                "retry.max_attempts: 1, or check the saga natively")
+        if step.kind is StepKind.PIVOT and step.timeout is not None:
+            # sagaproof retries a pivot until its outcome is definite, and an
+            # idempotent retry reports the earlier attempt's effect; an ASL
+            # Retry spends attempts on timeouts and may then fail with the
+            # effect in place, so the graph would judge another saga.
+            raise _field(
+                "SAGA189", step, "timeout",
+                f"pivot {step.name!r} has a timeout: sagaproof retries a pivot "
+                "until its outcome is definite, which ASL's Retry cannot say",
+                saga, help="drop the pivot's timeout, or check the saga "
+                "natively")
+        if step.compensation_needs_result and step.compensation:
+            raise _field(
+                "SAGA184", step, "compensation_needs_result",
+                f"step {step.name!r}: a compensation that needs the action's "
+                "reply fails when the reply never came; ASL and the imported "
+                "graph cannot say so, and would certify a saga that never ends",
+                saga, help="make the compensation work from the saga's own "
+                "key (drop compensation_needs_result), or check it natively")
+        if step.total_timeout is not None:
+            raise _field(
+                "SAGA185", step, "total_timeout",
+                f"step {step.name!r}: ASL has no budget for all attempts "
+                "together, so total_timeout would be dropped", saga,
+                help="drop total_timeout (TimeoutSeconds bounds each attempt), "
+                "or check the saga natively")
+        if step.breaker is not None:
+            raise _field(
+                "SAGA186", step, "breaker",
+                f"step {step.name!r}: a circuit breaker fails calls without "
+                "reaching the participant; ASL has no breaker", saga,
+                help="drop the breaker, or check the saga natively")
+        if step.read_only or step.cache_ttl is not None:
+            raise _field(
+                "SAGA187", step, "read_only" if step.read_only else "cache_ttl",
+                f"step {step.name!r}: a read-only (or cached) step has no "
+                "effect, but an imported Task is judged as one that has",
+                saga, help="drop read_only/cache_ttl, or check the saga "
+                "natively")
+        if step.effect is not None or step.compensation_effect is not None:
+            raise _field(
+                "SAGA188", step, "effect" if step.effect is not None
+                else "compensation_effect",
+                f"step {step.name!r} has an effect on shared resources, which "
+                "an ASL state machine cannot carry", saga,
+                help="check the saga with sagaproof itself; export a saga "
+                "without shared resources")
+
+
+def _field(code: str, step: Step, name: str, message: str, saga: Saga, *,
+           help: str) -> ExportError:
+    # the field when the loader recorded it, else the whole step
+    return ExportError((Diagnostic(code=code, message=message,
+                                   span=step.span_of(name), help=help),))
+
+
 def to_asl(saga: Saga) -> dict[str, Any]:
     """The ASL state machine of a native saga (a dict ready for ``json.dumps``).
 
     Raises:
-        ExportError: the saga has hand-wired chains (EXPORT102), or its
-            dependency graph is not series-parallel (EXPORT101).
+        ExportError: the saga has hand-wired chains (EXPORT102), its
+            dependency graph is not series-parallel (EXPORT101), it breaks a
+            structure rule (SAGA11x), or it has a fact ASL and the graph
+            semantics cannot carry (SAGA184-SAGA189).
     """
     _native(saga)
     tree = decompose(saga)
+    _carried(saga)
     forward = _flatten(tree)
     position = {n: i for i, n in enumerate(forward)}
     undoable = [saga.step(n) for n in reversed(forward)

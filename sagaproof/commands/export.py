@@ -25,7 +25,11 @@ def register(sub: Any) -> None:
         "compensation chain in reverse topological order ending in Fail. The "
         "exported file, imported again, verifies with the same verdicts. A "
         "dependency graph nested Parallel states cannot express (not "
-        "series-parallel) is refused with a located EXPORT101 (exit 2). "
+        "series-parallel) is refused with a located EXPORT101 (exit 2); so is "
+        "a saga that breaks a structure rule (SAGA11x) or has a fact the "
+        "checked file cannot carry (SAGA184-189: compensation_needs_result, "
+        "total_timeout, breaker, read_only, shared resources, a retried "
+        "non-idempotent step, a pivot's timeout). "
         "--format promela writes the saga under --faults as a Promela model "
         "whose states are sagaproof's states, with the safety properties as "
         "assertions (docs/spin.md); outside its subset: SAGA180-182, exit 2.",
