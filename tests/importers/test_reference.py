@@ -176,8 +176,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.mark.parametrize("comp_fail", [False, True])
 @pytest.mark.parametrize("name", [*ASL, "travel-timeout-uncaught.asl.json"])
 def test_asl_model_matches_reference(name: str, comp_fail: bool) -> None:
-    if name == "aws-travel-saga.asl.json" and comp_fail:
-        pytest.skip("large: covered by the comp_fail=False case and bernd")
     path = CORPUS / "asl" / name if name in ASL else FIXTURES / name
     machine = json.loads(path.read_text())
     cmap = mapping(path)
