@@ -75,13 +75,20 @@ def bpmn_mapping(path: str) -> CompensationMap:
     """A BPMN file's mapping, as ``sagaproof mapping`` prints it: each task's
     compensation handler, as its compensation boundary event's association
     names it; a task with none is ``unmapped`` (reported, never guessed)."""
-    im = load_bpmn(path)
+    return declared_mapping(load_bpmn(path), "compensation boundary event")
+
+
+def declared_mapping(im: ImportedMachine, declared_by: str) -> CompensationMap:
+    """The mapping a file declares itself (BPMN's compensation associations,
+    Serverless Workflow's ``compensatedBy``), as the checker reads it from
+    ``im``: each forward task's handler, ``declared_by`` as its source; a task
+    with none is ``unmapped`` (reported, never guessed)."""
     entries = []
     for task in im.forward:
         handlers = im.undoes.compensations_of(task)
         entries.append(MappingEntry(
             forward=task, compensation=handlers[0] if handlers else None,
-            source="compensation boundary event" if handlers else "unmapped",
+            source=declared_by if handlers else "unmapped",
             no_effect=task in im.undoes.no_effect))
     return CompensationMap(entries=tuple(entries))
 
@@ -893,6 +900,7 @@ __all__ = [
     "Tables",
     "apply",
     "bpmn_mapping",
+    "declared_mapping",
     "describe",
     "enabled",
     "event_json",

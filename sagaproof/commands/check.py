@@ -271,6 +271,9 @@ def _load_all(path: str, args: argparse.Namespace) -> list[Any]:
         )
 
         if fmt == "sw":
+            from .export import _no_sidecar
+
+            _no_sidecar(path, args.compensations)
             return [load_sw(doc)]
         sidecar = (read_sidecar(args.compensations)
                    if args.compensations else None)

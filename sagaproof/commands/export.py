@@ -85,18 +85,43 @@ def run_export(args: argparse.Namespace) -> int:
 def run_mapping(args: argparse.Namespace) -> int:
     from saga_models import importers
     from saga_models._formats import looks_like_bpmn
+    from saga_models._source import read_document
 
     if looks_like_bpmn(args.path):
         from saga_models.importers.graph_semantics import bpmn_mapping
 
         cmap = bpmn_mapping(args.path)
+        use = ("read from its compensation boundary events and associations "
+               "(a BPMN file declares them; it takes no sidecar)")
+    elif importers.detect((doc := read_document(args.path)).data) == "sw":
+        from saga_models.importers.graph_semantics import (
+            declared_mapping,
+            load_sw,
+        )
+
+        _no_sidecar(args.path, args.compensations)
+        cmap = declared_mapping(load_sw(doc), "compensatedBy")
+        use = ("read from its states' compensatedBy (a Serverless Workflow "
+               "declares them; it takes no sidecar)")
     else:
         cmap = importers.graph_mapping(args.path,
                                        compensations=args.compensations)
-    use = ("read from its compensation boundary events and associations "
-           "(a BPMN file declares them; it takes no sidecar)"
-           if looks_like_bpmn(args.path) else
-           f"use: sagaproof check {args.path} --compensations THIS_FILE")
+        use = f"use: sagaproof check {args.path} --compensations THIS_FILE"
     sys.stdout.write(cmap.to_yaml(
         header=f"compensation map for {args.path}\n{use}"))
     return EXIT_OK
+
+
+def _no_sidecar(path: str, compensations: str | None) -> None:
+    """A Serverless Workflow declares its compensations (``compensatedBy``):
+    a sidecar would be ignored, so it is refused rather than dropped."""
+    if not compensations:
+        return
+    from saga_models import Diagnostic, InvalidDefinition, Span
+
+    raise InvalidDefinition((Diagnostic(
+        code="SW150", span=Span(file=path, line=1, column=1),
+        message="--compensations does not apply to a Serverless Workflow: "
+        "each state's compensatedBy says which state undoes it",
+        help="leave --compensations out; set compensatedBy on the state "
+        "that needs undoing"),))

@@ -384,6 +384,25 @@ def test_mapping_output_matches_its_help(tmp_path: Path) -> None:
     assert "GetQuote:" in out and "none" in out
 
 
+SW_ORDER = (Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "sw"
+            / "order-saga-error-handling.sw.json")
+
+
+@pytest.mark.skipif(not SW_ORDER.exists(), reason="corpus not at ../shared/corpus")
+def test_mapping_of_a_serverless_workflow_is_its_compensated_by() -> None:
+    # Each forward state's compensatedBy, as the checker reads it; a state
+    # with none is reported unmapped (it was refused as "not ASL" before).
+    run = _cli("mapping", str(SW_ORDER))
+    assert run.returncode == 0, run.stderr
+    assert "reserveStock:" in run.stdout and "CancelStock" in run.stdout
+    assert "from compensatedBy" in run.stdout and "UNMAPPED" in run.stdout
+    # A sidecar would be ignored: refused, located, for mapping and check.
+    for cmd in ("mapping", "check"):
+        bad = _cli(cmd, str(SW_ORDER), "--compensations", "map.yaml")
+        assert bad.returncode == 2 and "SW150" in bad.stderr, bad.stderr
+        assert f"{SW_ORDER}:1:1:" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_check_on_a_path_explores_the_graph(tmp_path: Path) -> None:
     path = tmp_path / "m.asl.json"
     path.write_text(json.dumps(saga(CancelCar=task("Failed")), indent=2))
