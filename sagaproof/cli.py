@@ -114,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     _complete(parser)
     args = parser.parse_args(argv)
+    # Whether this call is the process's command line (not a library call of
+    # main([...])): only then may a command end the process itself.
+    args.process_entry = argv is None
     try:
         code: int = args.func(args)
         # Flush here, not at interpreter exit, so a closed pipe is seen below.

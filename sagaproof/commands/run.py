@@ -131,4 +131,18 @@ def _run_on_temporal(args: argparse.Namespace, saga: Any) -> int:
     result = SagaResult(saga_id=saga_id, outcome=SagaOutcome(out["outcome"]),
                         results=out["results"], errors=out["errors"])
     print(render(result, as_json=args.json))
-    return exit_code(result)
+    code = exit_code(result)
+    # The outcome is durable on the Temporal server and printed. The SDK's
+    # native (Rust) threads can still call into Python while the interpreter
+    # finalizes, which aborts the process (seen once in CI: "Fatal Python
+    # error: PyGILState_Release ... finalizing", exit -6 instead of the
+    # outcome's code). Nothing is left to clean up, so leave without
+    # finalizing rather than let a shutdown race change the exit code.
+    if getattr(args, "process_entry", False):
+        import os
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
