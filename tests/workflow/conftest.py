@@ -1,33 +1,14 @@
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[2]
+from tests.services import start_server
 
 
 def _start_redis() -> str | None:
-    """The server's URL: $SAGAPROOF_REDIS_URL, or a local one started by the
-    project's own script. None when it cannot start (skip), except in CI."""
-    url = os.environ.get("SAGAPROOF_REDIS_URL")
-    if url:
-        return url
-    try:
-        out = subprocess.run(["bash", str(_ROOT / "scripts" / "redis.sh"), "start"],
-                             check=False, capture_output=True, text=True,
-                             timeout=180)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        reason = str(exc)
-    else:
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip().splitlines()[-1]
-        reason = out.stderr.strip()
-    if os.environ.get("CI"):
-        pytest.fail(f"Redis could not start in CI: {reason}")
-    return None
+    return start_server("Redis", "redis.sh", "SAGAPROOF_REDIS_URL")
 
 
 @pytest.fixture(scope="session")
