@@ -19,6 +19,12 @@ if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  if [ -n "${CI:-}" ]; then
+    # CI has nothing installed by hand: a missing server fails here, at once,
+    # rather than as a failed fixture deep in the slow tier.
+    echo "install_system: missing ${need[*]} and cannot apt-get install (not root or no apt-get)" >&2
+    exit 1
+  fi
   echo "install_system: missing ${need[*]} (not root or no apt-get); the suites that need them will skip" >&2
   exit 0
 fi
