@@ -9,6 +9,7 @@ enumerate.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -462,80 +463,48 @@ def _check_backend(
     depth = min(max_depth, max_states)
     from saga_models.importers.graph_semantics import ImportedMachine
 
+    # The z3 check of this kind of definition; ``auto`` below is the same
+    # for every kind.
+    z3_check: Callable[[Sequence[str] | None], tuple[PropertyResult, ...]]
     if isinstance(definition, ImportedMachine):
         from .._imported_ts import ImportedTransitionSystem
-        from ._imported import check_imported_backend
+        from ._imported import check_imported
 
-        assert isinstance(ts, ImportedTransitionSystem)
-        return check_imported_backend(
-            definition, ts, properties=properties, backend=backend,
-            max_states=max_states, max_memory=max_memory, progress=progress,
-            max_depth=depth, rlimit=rlimit,
-            auto_explicit_states=AUTO_EXPLICIT_STATES, deadline=deadline,
-            note=note,
-        )
-    if not isinstance(definition, Saga):
-        from ._workflow import check_backend as check_workflow_backend
+        if not isinstance(ts, ImportedTransitionSystem) or ts.im is not definition:
+            raise TypeError("an imported machine is checked on its own "
+                            "ImportedTransitionSystem")
+        imported_ts = ts
 
-        return check_workflow_backend(
-            definition, ts, properties=properties, backend=backend,
-            max_states=max_states, max_memory=max_memory, progress=progress,
-            max_depth=depth, rlimit=rlimit,
-            auto_explicit_states=AUTO_EXPLICIT_STATES, deadline=deadline,
-            note=note,
-        )
-    if backend == "auto":
-        first = explore(
-            ts,
-            properties=properties,
-            max_states=min(max_states, AUTO_EXPLICIT_STATES),
-            max_memory=max_memory,
-            progress=progress,
-            deadline=deadline,
-        )
-        todo = [r.property for r in first if r.verdict is Verdict.UNKNOWN]
-        if not todo:
-            return first
-        second = {
-            r.property: r
-            for r in smt_check(
-                definition,
-                ts,
-                properties=todo,
-                faults=faults,
-                max_depth=depth,
-                rlimit=rlimit,
-                note=note,
-            )
-        }
-        merged = []
-        for r in first:
-            if r.property in second:
-                s = second[r.property]
-                merged.append(
-                    PropertyResult(
-                        property=s.property,
-                        verdict=s.verdict,
-                        reason=f"{s.reason} (auto: explicit search stopped: "
-                        f"{r.reason})",
-                        fault_model=s.fault_model,
-                        counterexample=s.counterexample,
-                        stats=s.stats,
-                        backend="smt",
-                    )
-                )
-            else:
-                merged.append(r)
-        return tuple(merged)
-    return smt_check(
-        definition,
-        ts,
-        properties=properties,
-        faults=faults,
-        max_depth=depth,
-        rlimit=rlimit,
-        note=note,
-    )
+        def z3_check(props: Sequence[str] | None) -> tuple[PropertyResult, ...]:
+            return check_imported(imported_ts, properties=props,
+                                  max_depth=depth, rlimit=rlimit, note=note)
+    elif not isinstance(definition, Saga):
+        from ._workflow import check_workflow
+
+        def z3_check(props: Sequence[str] | None) -> tuple[PropertyResult, ...]:
+            return check_workflow(definition, ts, properties=props,
+                                  max_depth=depth, rlimit=rlimit, note=note)
+    else:
+        def z3_check(props: Sequence[str] | None) -> tuple[PropertyResult, ...]:
+            return smt_check(definition, ts, properties=props, faults=faults,
+                             max_depth=depth, rlimit=rlimit, note=note)
+
+    if backend != "auto":
+        return z3_check(properties)
+    # Explore explicitly first (exact and fast on small models) and ask z3
+    # only for what that left unknown.
+    first = explore(ts, properties=properties,
+                    max_states=min(max_states, AUTO_EXPLICIT_STATES),
+                    max_memory=max_memory, progress=progress, deadline=deadline)
+    todo = [r.property for r in first if r.verdict is Verdict.UNKNOWN]
+    if not todo:
+        return first
+    second = {r.property: r for r in z3_check(todo)}
+    return tuple(
+        dataclasses.replace(second[r.property], backend="smt", reason=(
+            f"{second[r.property].reason} (auto: explicit search stopped: "
+            f"{r.reason})")) if r.property in second else r
+        for r in first)
 
 
 def find_counterexample(

@@ -35,10 +35,9 @@ from dataclasses import dataclass, field
 
 import z3
 
-from saga_models.importers.graph_semantics import Event, ImportedMachine
+from saga_models.importers.graph_semantics import Event
 
-from .._budget import BudgetExhausted, Deadline
-from .._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
+from .._budget import BudgetExhausted
 from .._imported_ts import ImportedTransitionSystem
 from .._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
 from .._ts import Property
@@ -414,46 +413,3 @@ def _termination(run: _Run, bmc: _Bmc, deadlock: _Goal, trap: _Goal,
         "but a longer one is not ruled out"
         + (f": {cycle}" if isinstance(cycle, str) else "")
         + (f" ({why})" if why else "")), None, run.max_depth)
-
-
-def check_imported_backend(
-    im: ImportedMachine,
-    ts: ImportedTransitionSystem,
-    *,
-    properties: Sequence[str] | None = None,
-    backend: str = "smt",
-    max_states: int = DEFAULT_MAX_STATES,
-    max_memory: int = DEFAULT_MAX_MEMORY,
-    progress: Progress | None = None,
-    max_depth: int = DEFAULT_MAX_DEPTH,
-    rlimit: int = DEFAULT_RLIMIT,
-    auto_explicit_states: int = 200_000,
-    deadline: Deadline | None = None,
-    note: str = "",
-) -> tuple[PropertyResult, ...]:
-    """``smt``: :func:`check_imported`; ``auto``: explore explicitly first and
-    ask z3 only for what that left unknown. The caller has entered
-    :func:`~verifier.smt._z3.budget`."""
-    if backend != "auto":
-        if not isinstance(ts, ImportedTransitionSystem) or ts.im is not im:
-            raise TypeError("check_imported_backend needs the machine's own "
-                            "ImportedTransitionSystem")
-        return check_imported(ts, properties=properties, max_depth=max_depth,
-                              rlimit=rlimit, note=note)
-    first = explore(ts, properties=properties,
-                    max_states=min(max_states, auto_explicit_states),
-                    max_memory=max_memory, progress=progress, deadline=deadline)
-    todo = [r.property for r in first if r.verdict is Verdict.UNKNOWN]
-    if not todo:
-        return first
-    second = {r.property: r for r in check_imported(
-        ts, properties=todo, max_depth=max_depth, rlimit=rlimit, note=note)}
-    merged = []
-    for r in first:
-        s = second.get(r.property)
-        if s is None:
-            merged.append(r)
-            continue
-        merged.append(dataclasses.replace(
-            s, reason=f"{s.reason} (auto: explicit search stopped: {r.reason})"))
-    return tuple(merged)

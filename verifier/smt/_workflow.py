@@ -40,8 +40,7 @@ from saga_models.workflow import Workflow
 from saga_models.workflow import semantics as sem
 from saga_models.workflow.semantics import HEADER, OVERFLOW, Step, StepKind
 
-from .._budget import BudgetExhausted, Deadline
-from .._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
+from .._budget import BudgetExhausted
 from .._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
 from .._ts import Property, TransitionSystem
 from ._encode import EncodingError, Unsupported
@@ -662,51 +661,6 @@ def check_workflow(
         else:
             kept.append(result(p, Verdict.UNKNOWN, why))
     return tuple(kept)
-
-
-def check_backend(
-    definition: Workflow,
-    ts: TransitionSystem,
-    *,
-    properties: Sequence[str] | None = None,
-    backend: str = "smt",
-    max_states: int = DEFAULT_MAX_STATES,
-    max_memory: int = DEFAULT_MAX_MEMORY,
-    progress: Progress | None = None,
-    max_depth: int = DEFAULT_MAX_DEPTH,
-    rlimit: int = DEFAULT_RLIMIT,
-    auto_explicit_states: int = 200_000,
-    deadline: Deadline | None = None,
-    note: str = "",
-) -> tuple[PropertyResult, ...]:
-    """``smt``: :func:`check_workflow`. ``auto``: explore explicitly first (exact
-    and fast on small workflows) and ask z3 only for what that left unknown.
-    Budgets as for sagas: the caller has entered :func:`~verifier.smt._z3.budget`,
-    and ``deadline`` also bounds the explicit phase of ``auto``."""
-    if backend != "auto":
-        return check_workflow(definition, ts, properties=properties,
-                              max_depth=max_depth, rlimit=rlimit, note=note)
-    first = explore(ts, properties=properties,
-                    max_states=min(max_states, auto_explicit_states),
-                    max_memory=max_memory, progress=progress, deadline=deadline)
-    todo = [r.property for r in first if r.verdict is Verdict.UNKNOWN]
-    if not todo:
-        return first
-    second = {r.property: r for r in check_workflow(
-        definition, ts, properties=todo, max_depth=max_depth, rlimit=rlimit,
-        note=note)}
-    merged = []
-    for r in first:
-        s = second.get(r.property)
-        if s is None:
-            merged.append(r)
-            continue
-        merged.append(PropertyResult(
-            property=s.property, verdict=s.verdict,
-            reason=f"{s.reason} (auto: explicit search stopped: {r.reason})",
-            fault_model=s.fault_model, counterexample=s.counterexample,
-            stats=s.stats, backend="smt"))
-    return tuple(merged)
 
 
 def check_definition(definition: Workflow, faults: FaultModel = FaultModel(), *,
