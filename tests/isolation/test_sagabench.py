@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -264,6 +265,7 @@ class PackedComposition:
                  total: int) -> None:
         comp = ts.comp
         assert comp.r == 1 and not comp.track and not comp.locks
+        self.ts = ts
         self.comp = comp
         self.k, self.n, self.r, self.total = comp.k, n, r, total
         self.init = comp.initial()
@@ -328,6 +330,19 @@ class PackedComposition:
                             "is no SagaBench action")
                     self.moves += 1
                     row.append((nid, t[0]))
+        # Number the blocks in the order of their contents, so that sorting a
+        # state's block numbers is Composition.canonical (which sorts blocks
+        # by content): the symmetric search stores its representatives.
+        order = sorted(range(len(self.blocks)), key=self.blocks.__getitem__)
+        renum = [0] * len(order)
+        for pos, old in enumerate(order):
+            renum[old] = pos
+        self.blocks = [self.blocks[old] for old in order]
+        self.codes = [self.codes[old] for old in order]
+        self.ids = {block: pos for pos, block in enumerate(self.blocks)}
+        rows = {renum[key >> 8] << 8 | (key & 255): [(renum[nid], ns)
+                                                       for nid, ns in row]
+                for key, row in rows.items()}
         width = max(len(v) for v in rows.values())
         self.tgt = np.full(((len(self.blocks)) << 8, width), -1, dtype=np.int64)
         self.ns = np.zeros(((len(self.blocks)) << 8, width), dtype=np.uint64)
@@ -341,6 +356,21 @@ class PackedComposition:
         for i, inst in enumerate(self.comp.instances):
             s |= self.ids[self.init[inst.off:inst.end]] << (8 + BITS * i)
         return s
+
+    def pack(self, state: Sequence[int]) -> int:
+        """A composite state (a tuple of the composition) as a packed int."""
+        p = state[0]
+        for i, inst in enumerate(self.comp.instances):
+            p |= self.ids[tuple(state[inst.off:inst.end])] << (8 + BITS * i)
+        return p
+
+    def unpack(self, packed: int) -> tuple[int, ...]:
+        """The composite state a packed int stands for."""
+        state = list(self.init)
+        state[0] = packed & 255
+        for i, inst in enumerate(self.comp.instances):
+            state[inst.off:inst.end] = self.blocks[packed >> (8 + BITS * i) & MASK]
+        return tuple(state)
 
     def explore(self, *, chunk: int = 1 << 20,
                 max_states: int | None = None) -> tuple[np.ndarray, int]:
@@ -386,6 +416,66 @@ class PackedComposition:
         self.complete = True
         return np.sort(np.concatenate(runs), kind="stable"), transitions
 
+    def explore_symmetric(self, *, chunk: int = 1 << 20) -> SymmetricSearch:
+        """:meth:`explore` up to permutations of the instances.
+
+        The K instances are identical and the initial state is invariant under
+        permuting them, so the reachable set is a union of orbits and the
+        successors of a permuted state are the permuted successors. The search
+        stores one representative per orbit (the block numbers sorted, which
+        is ``Composition.canonical``: blocks are numbered in content order)
+        and counts the full system exactly: an orbit has ``K! / prod(m!)``
+        states (``m`` the multiplicities of equal blocks), and each of them
+        has the representative's number of moves.
+        """
+        k, m8, mask = self.k, np.uint64(255), np.uint64(MASK)
+        init, _ = canonical_packed(
+            np.array([self.initial()], dtype=np.uint64), k, BITS)
+        runs = [init]
+        frontier = init
+        states = int(orbit_sizes(_fields(init, k, BITS)).sum())
+        transitions = moves = 0
+        while frontier.size:
+            parts = []
+            for c in range(0, frontier.size, chunk):
+                f = frontier[c:c + chunk]
+                fields = _fields(f, k, BITS)
+                orbit = orbit_sizes(fields)
+                stock = f & m8
+                degree = np.zeros(f.size, dtype=np.int64)
+                succ = []
+                for i in range(k):
+                    sh = np.uint64(8 + BITS * i)
+                    key = (fields[:, i] << np.uint64(8) | stock).astype(np.int64)
+                    tg = self.tgt[key]
+                    valid = tg >= 0
+                    degree += valid.sum(axis=1)
+                    if i:
+                        # An instance equal to the one before it moves to the
+                        # same successors, up to permutation: count its moves,
+                        # do not generate them twice.
+                        valid &= (fields[:, i] != fields[:, i - 1])[:, None]
+                    base = f & ~((mask << sh) | m8)
+                    cand = (base[:, None] | (np.where(valid, tg, 0).astype(
+                        np.uint64) << sh) | self.ns[key])
+                    succ.append(cand[valid])
+                moves += int(degree.sum())
+                transitions += int((orbit * degree).sum())
+                new = _distinct(canonical_packed(np.concatenate(succ), k, BITS)[0])
+                for run in runs:
+                    new = new[~_member(run, new)]
+                parts.append(new)
+            frontier = _distinct(np.concatenate(parts))
+            states += int(orbit_sizes(_fields(frontier, k, BITS)).sum())
+            runs.append(frontier)
+            while len(runs) > 1 and runs[-2].size <= 2 * runs[-1].size:
+                top = runs.pop()
+                runs[-1] = np.sort(np.concatenate((runs[-1], top)), kind="stable")
+        self.complete = True
+        return SymmetricSearch(
+            representatives=np.sort(np.concatenate(runs), kind="stable"),
+            states=states, transitions=transitions, moves=moves)
+
     def projected(self, states: np.ndarray, *, chunk: int = 1 << 22) -> np.ndarray:
         """The states projected onto SagaBench's variables, sorted, distinct."""
         codes = np.array(self.codes, dtype=np.uint64)
@@ -398,6 +488,65 @@ class PackedComposition:
                 p |= codes[lid.astype(np.int64)] << np.uint64(8 + SB_BITS * i)
             parts.append(_distinct(p))
         return _distinct(np.concatenate(parts))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SymmetricSearch:
+    """What :meth:`PackedComposition.explore_symmetric` found."""
+
+    representatives: np.ndarray
+    """One packed state per orbit (block numbers sorted), sorted."""
+    states: int
+    """The full system's reachable states: the sum of the orbit sizes."""
+    transitions: int
+    """The full system's transitions (instance moves), counted as
+    :meth:`PackedComposition.explore` counts them: each representative's
+    moves times its orbit size."""
+    moves: int
+    """The moves out of the representatives alone."""
+
+
+def _fields(values: np.ndarray, k: int, bits: int) -> np.ndarray:
+    """The K fields of ``bits`` bits above the stock byte, as an (m, K)
+    array."""
+    mask = np.uint64((1 << bits) - 1)
+    return np.stack([(values >> np.uint64(8 + bits * i)) & mask
+                     for i in range(k)], axis=1)
+
+
+def canonical_packed(values: np.ndarray, k: int,
+                     bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each packed state's representative under permutations of its K
+    fields (sorted ascending, the smallest in field 0), and those sorted
+    fields."""
+    fields = np.sort(_fields(values, k, bits), axis=1)
+    out = values & np.uint64(255)
+    for i in range(k):
+        out |= fields[:, i] << np.uint64(8 + bits * i)
+    return out, fields
+
+
+def orbit_sizes(fields: np.ndarray) -> np.ndarray:
+    """Per row of sorted fields, how many distinct permutations it has:
+    ``K! / prod(m!)`` over the multiplicities ``m`` of equal fields."""
+    k = fields.shape[1]
+    run = np.ones(fields.shape[0], dtype=np.int64)
+    denominator = np.ones(fields.shape[0], dtype=np.int64)
+    for j in range(1, k):
+        # In a run of m equal fields the running length takes 1, 2, ..., m:
+        # their product is m!.
+        run = np.where(fields[:, j] == fields[:, j - 1], run + 1, 1)
+        denominator *= run
+    return math.factorial(k) // denominator
+
+
+def canonical_projection(values: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """Packed SagaBench states (as :func:`pack_reference` packs them) up to
+    permutations of the sagas: the distinct representatives, sorted, and
+    the sum of their orbit sizes (equal to ``values.size`` exactly when the
+    distinct ``values`` are closed under permutation)."""
+    reps = _distinct(canonical_packed(values, k, SB_BITS)[0])
+    return reps, int(orbit_sizes(_fields(reps, k, SB_BITS)).sum())
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
@@ -433,6 +582,34 @@ def packed_check(k: int, n: int, r: int, total: int, *,
         f"the projected set has {projected.size} states, SagaBench "
         f"{reference.size}")
     return reference.size, states.size, transitions
+
+
+def symmetric_packed_check(k: int, n: int, r: int, total: int, *,
+                           abort_at: int = 0) -> tuple[int, SymmetricSearch]:
+    """:func:`packed_check` up to permutations of the instances: returns
+    (SagaBench states, what the symmetric search found).
+
+    Both reachable sets are closed under permuting the sagas (sagaproof's
+    because its instances are identical and start alike, SagaBench's checked
+    here: the orbit sizes of its representatives add up to its count), and
+    the projection commutes with the permutation, so the projected set equals
+    SagaBench's exactly when their representatives are equal."""
+    ref, _ = sagabench_states(k, n, r, total, abort_at=abort_at,
+                              with_edges=False)
+    reference = pack_reference(ref, n, r)
+    del ref
+    ref_reps, ref_orbits = canonical_projection(reference, k)
+    assert ref_orbits == reference.size, (
+        f"SagaBench's {reference.size} states are not closed under permuting "
+        f"the sagas (their orbits hold {ref_orbits})")
+    pc = PackedComposition(sagabench_system(
+        loads(sagabench_definition(k, n, r, total)), k), n, r, total)
+    found = pc.explore_symmetric()
+    projected, _ = canonical_projection(pc.projected(found.representatives), k)
+    assert np.array_equal(projected, ref_reps), (
+        f"the projected set has {projected.size} representatives, SagaBench "
+        f"{ref_reps.size}")
+    return reference.size, found
 
 
 @pytest.mark.parametrize(("k", "n", "r", "total"), [
@@ -562,9 +739,15 @@ def test_seeded_bug_counterexample_config_a() -> None:
 def test_config_a_reaches_the_published_count() -> None:
     # SAGABENCH.md config A (K=4, N=4, R=2, TOTAL=10): 385,251 states, which
     # TLC, SPIN, Rumur and a plain Python BFS agree on.
-    ref, ours, _ = packed_check(4, 4, 2, 10)
+    ref, ours, transitions = packed_check(4, 4, 2, 10)
     assert ref == 385_251
     assert ours > ref  # sagaproof's own states: dispatch and reply apart
+    # The symmetric path (bench/sagabench.py --symmetric, which C needs) gets
+    # the same mapping and exactly the unreduced search's counts.
+    sym_ref, found = symmetric_packed_check(4, 4, 2, 10)
+    assert sym_ref == ref
+    assert (found.states, found.transitions) == (ours, transitions)
+    assert found.representatives.size < ours // 20
 
 
 def test_packed_check_agrees_with_the_plain_one() -> None:
@@ -576,3 +759,96 @@ def test_packed_check_agrees_with_the_plain_one() -> None:
 def test_packed_check_can_fail() -> None:
     with pytest.raises(AssertionError):
         packed_check(2, 2, 1, 3, abort_at=1)
+
+
+SMALL = [(3, 2, 2, 2), (4, 2, 1, 3), (2, 3, 2, 4), (5, 1, 1, 2)]
+
+
+def test_packed_representatives_are_the_compositions_canonical_form() -> None:
+    # Sorting a packed state's block numbers is Composition.canonical (the
+    # repository's symmetry reduction for instances), state by state.
+    pc = PackedComposition(sagabench_system(
+        loads(sagabench_definition(3, 2, 2, 2)), 3), 2, 2, 2)
+    full, _ = pc.explore()
+    reps, _ = canonical_packed(full, 3, BITS)
+    moved = 0
+    for packed, rep in zip(full.tolist(), reps.tolist(), strict=True):
+        state = pc.unpack(packed)
+        assert pc.pack(state) == packed
+        assert pc.pack(pc.comp.canonical(state)) == rep
+        moved += rep != packed
+    assert moved > full.size // 2  # most states are not their own representative
+
+
+def _permuted(ts: MultiSagaTransitionSystem, state: tuple[int, ...],
+              perm: tuple[int, ...]) -> tuple[int, ...]:
+    """``state`` with instance ``i``'s block moved to instance ``perm[i]``."""
+    out = list(state)
+    for i, inst in enumerate(ts.comp.instances):
+        # No anomaly history: the dirty vectors, which name instances, are 0.
+        assert not any(state[inst.dirty:inst.dirty + ts.comp.k])
+        dst = ts.comp.instances[perm[i]]
+        out[dst.off:dst.end] = state[inst.off:inst.end]
+    return tuple(out)
+
+
+def test_projection_commutes_with_permuting_instances() -> None:
+    # project(pi(s)) == pi(project(s)) for every reachable state and every
+    # permutation; and pi(s) is reachable (the reachable set is closed).
+    k = 3
+    pc = PackedComposition(sagabench_system(
+        loads(sagabench_definition(k, 2, 2, 2)), k), 2, 2, 2)
+    full, _ = pc.explore()
+    reachable = set(full.tolist())
+    for packed in full.tolist():
+        state = pc.unpack(packed)
+        image = project(pc.ts, state)
+        for perm in itertools.permutations(range(k)):
+            moved = _permuted(pc.ts, state, perm)
+            assert pc.pack(moved) in reachable
+            want = [image[0], *([0, 0, 0] * k)]
+            for i in range(k):
+                want[1 + 3 * perm[i]:4 + 3 * perm[i]] = image[1 + 3 * i:4 + 3 * i]
+            assert project(pc.ts, moved) == tuple(want)
+
+
+@pytest.mark.parametrize(("k", "n", "r", "total"), SMALL)
+def test_symmetric_search_counts_the_full_system_exactly(
+        k: int, n: int, r: int, total: int) -> None:
+    pc = PackedComposition(sagabench_system(
+        loads(sagabench_definition(k, n, r, total)), k), n, r, total)
+    full, transitions = pc.explore()
+    found = pc.explore_symmetric()
+    assert (found.states, found.transitions) == (full.size, transitions)
+    assert np.array_equal(_distinct(canonical_packed(full, k, BITS)[0]),
+                          found.representatives)
+    assert found.representatives.size < full.size
+    assert found.moves < transitions
+
+
+@pytest.mark.parametrize(("k", "n", "r", "total"), SMALL)
+def test_symmetric_check_maps_exactly(k: int, n: int, r: int,
+                                      total: int) -> None:
+    ref, ours, transitions = packed_check(k, n, r, total)
+    sym_ref, found = symmetric_packed_check(k, n, r, total)
+    assert (sym_ref, found.states, found.transitions) == (ref, ours, transitions)
+
+
+def test_symmetric_check_can_fail() -> None:
+    with pytest.raises(AssertionError, match="representatives"):
+        symmetric_packed_check(2, 2, 1, 3, abort_at=1)
+
+
+def test_orbit_sum_detects_a_set_not_closed_under_permutation() -> None:
+    ref, _ = sagabench_states(3, 2, 1, 3, with_edges=False)
+    packed = pack_reference(ref, 2, 1)
+    reps, orbits = canonical_projection(packed, 3)
+    assert orbits == packed.size
+    assert reps.size < packed.size
+    # Drop one state that is not its own representative: its orbit is then
+    # only partly there, and the sum says so.
+    lone = np.setdiff1d(packed, reps)[0]
+    _, orbits = canonical_projection(packed[packed != lone], 3)
+    assert orbits == packed.size
+    partial = packed[packed != lone]
+    assert canonical_projection(partial, 3)[1] != partial.size
