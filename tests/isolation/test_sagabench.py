@@ -390,7 +390,7 @@ class PackedComposition:
             parts = []
             for c in range(0, frontier.size, chunk):
                 f = frontier[c:c + chunk]
-                stock = f & m8
+                stock = f & np.uint64(255)
                 succ = []
                 for i in range(self.k):
                     sh = np.uint64(8 + BITS * i)
@@ -428,7 +428,7 @@ class PackedComposition:
         states (``m`` the multiplicities of equal blocks), and each of them
         has the representative's number of moves.
         """
-        k, m8, mask = self.k, np.uint64(255), np.uint64(MASK)
+        k = self.k
         init, _ = canonical_packed(
             np.array([self.initial()], dtype=np.uint64), k, BITS)
         runs = [init]
@@ -441,11 +441,10 @@ class PackedComposition:
                 f = frontier[c:c + chunk]
                 fields = _fields(f, k, BITS)
                 orbit = orbit_sizes(fields)
-                stock = f & m8
+                stock = f & np.uint64(255)
                 degree = np.zeros(f.size, dtype=np.int64)
                 succ = []
                 for i in range(k):
-                    sh = np.uint64(8 + BITS * i)
                     key = (fields[:, i] << np.uint64(8) | stock).astype(np.int64)
                     tg = self.tgt[key]
                     valid = tg >= 0
@@ -455,13 +454,13 @@ class PackedComposition:
                         # same successors, up to permutation: count its moves,
                         # do not generate them twice.
                         valid &= (fields[:, i] != fields[:, i - 1])[:, None]
-                    base = f & ~((mask << sh) | m8)
-                    cand = (base[:, None] | (np.where(valid, tg, 0).astype(
-                        np.uint64) << sh) | self.ns[key])
-                    succ.append(cand[valid])
+                    rows, cols = np.nonzero(valid)
+                    succ.append(self._insert(fields, i, rows,
+                                             tg[rows, cols].astype(np.uint64),
+                                             self.ns[key[rows], cols]))
                 moves += int(degree.sum())
                 transitions += int((orbit * degree).sum())
-                new = _distinct(canonical_packed(np.concatenate(succ), k, BITS)[0])
+                new = _distinct(np.concatenate(succ))
                 for run in runs:
                     new = new[~_member(run, new)]
                 parts.append(new)
@@ -475,6 +474,24 @@ class PackedComposition:
         return SymmetricSearch(
             representatives=np.sort(np.concatenate(runs), kind="stable"),
             states=states, transitions=transitions, moves=moves)
+
+    def _insert(self, fields: np.ndarray, i: int, rows: np.ndarray,
+                block: np.ndarray, stock: np.ndarray) -> np.ndarray:
+        """The representatives of the states ``fields[rows]`` (sorted block
+        numbers) with instance ``i`` moved to ``block`` and the stock byte
+        ``stock``: the other blocks stay sorted, so ``block`` is inserted
+        among them (a merge, not a sort: the representatives are those of
+        :func:`canonical_packed`, which the tests compare)."""
+        out = stock.copy()
+        below = np.zeros(rows.size, dtype=np.uint64)
+        for pos, j in enumerate(x for x in range(self.k) if x != i):
+            other = fields[rows, j]
+            # Blocks not below the moved one shift up one place.
+            above = (other >= block).astype(np.uint64)
+            below += np.uint64(1) - above
+            out |= other << (np.uint64(8 + BITS * pos) + above * np.uint64(BITS))
+        out |= block << (np.uint64(8) + below * np.uint64(BITS))
+        return out
 
     def projected(self, states: np.ndarray, *, chunk: int = 1 << 22) -> np.ndarray:
         """The states projected onto SagaBench's variables, sorted, distinct."""
