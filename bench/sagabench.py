@@ -17,6 +17,14 @@ it prints:
 The search is ``PackedComposition`` of the test (states packed into uint64,
 breadth-first by layers over sorted arrays). ``--reference-only`` runs the
 enumerator alone.
+
+``--symmetric`` (what C needs) searches up to permutations of the K identical
+instances: one representative per orbit, the full system's states and
+transitions counted exactly from the orbit sizes, and the mapping checked on
+the representatives of both projected sets (both sets closed under
+permutation: the enumerator's is checked, its orbits must add up to its
+count). The search runs first, so the peak RSS it prints is the search's own
+(the enumerator's Python set comes after it).
 """
 
 from __future__ import annotations
@@ -27,11 +35,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from saga_models import loads
 from tests.isolation.test_sagabench import (
     PackedComposition,
+    canonical_projection,
     pack_reference,
     sagabench_definition,
     sagabench_states,
@@ -90,6 +101,44 @@ def liveness(k: int, n: int, r: int, total: int) -> None:
               f"{cpu() - c0:.1f}s CPU; peak RSS {rss_mib():,.0f} MiB", flush=True)
 
 
+def symmetric(k: int, n: int, r: int, total: int, published: int) -> bool:
+    """The search up to permutations of the instances, then the enumerator,
+    then the mapping on representatives; whether every check passed."""
+    w0, c0 = time.perf_counter(), cpu()
+    pc = PackedComposition(sagabench_system(
+        loads(sagabench_definition(k, n, r, total)), k), n, r, total)
+    w1, c1 = time.perf_counter(), cpu()
+    found = pc.explore_symmetric()
+    w2, c2 = time.perf_counter(), cpu()
+    print(f"sagaproof up to symmetry: {found.representatives.size:,} "
+          f"representatives ({found.moves:,} moves out of them); the full "
+          f"system, counted from orbit sizes: {found.states:,} states, "
+          f"{found.transitions:,} transitions", flush=True)
+    print(f"  search {w2 - w1:.2f}s wall, {c2 - c1:.2f}s CPU; table of "
+          f"{len(pc.blocks)} instance blocks ({pc.moves:,} moves checked "
+          f"against SagaBench's actions) {w1 - w0:.2f}s wall, {c1 - c0:.2f}s "
+          f"CPU; peak RSS so far {rss_mib():,.0f} MiB", flush=True)
+    w0 = time.perf_counter()
+    projected, _ = canonical_projection(pc.projected(found.representatives), k)
+    w1, c1 = time.perf_counter(), cpu()
+    ref, _ = sagabench_states(k, n, r, total, with_edges=False)
+    reference = pack_reference(ref, n, r)
+    del ref
+    ref_reps, orbits = canonical_projection(reference, k)
+    print(f"reference enumerator: {reference.size:,} states (published "
+          f"{published:,}: {'equal' if reference.size == published else 'DIFFERENT'}"
+          f"); {ref_reps.size:,} representatives whose orbits hold {orbits:,} "
+          f"states ({'closed' if orbits == reference.size else 'NOT closed'} "
+          f"under permutation); {time.perf_counter() - w1:.1f}s wall, "
+          f"{cpu() - c1:.1f}s CPU", flush=True)
+    equal = bool(np.array_equal(projected, ref_reps))
+    print(f"projection onto SagaBench's variables, up to permutation: "
+          f"{projected.size:,} representatives; equal to the enumerator's: "
+          f"{equal} ({w1 - w0:.1f}s); peak RSS of the whole run "
+          f"{rss_mib():,.0f} MiB", flush=True)
+    return equal and orbits == reference.size == published
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("config", help="A, B or C (or K,N,R,TOTAL with --liveness)")
@@ -98,6 +147,9 @@ def main() -> None:
                     "safety properties instead")
     ap.add_argument("--reference-only", action="store_true",
                     help="run only the independent enumerator")
+    ap.add_argument("--symmetric", action="store_true",
+                    help="search up to permutations of the instances, count "
+                    "the full system from orbit sizes")
     ap.add_argument("--max-states", type=int, default=None,
                     help="stop sagaproof's search after the layer that passes "
                     "this many states (no mapping check then)")
@@ -113,6 +165,8 @@ def main() -> None:
     if args.max_states is not None:
         budgeted(k, n, r, total, args.max_states)
         return
+    if args.symmetric:
+        sys.exit(0 if symmetric(k, n, r, total, published) else 1)
     w0, c0 = time.perf_counter(), cpu()
     ref, _ = sagabench_states(k, n, r, total, with_edges=False)
     count = len(ref)
