@@ -19,12 +19,13 @@ breadth-first by layers over sorted arrays). ``--reference-only`` runs the
 enumerator alone.
 
 ``--symmetric`` (what C needs) searches up to permutations of the K identical
-instances: one representative per orbit, the full system's states and
-transitions counted exactly from the orbit sizes, and the mapping checked on
-the representatives of both projected sets (both sets closed under
-permutation: the enumerator's is checked, its orbits must add up to its
-count). The search runs first, so the peak RSS it prints is the search's own
-(the enumerator's Python set comes after it).
+instances (compiled with numba, the ``fast`` extra; ``--numpy`` for the numpy
+search, which the tests compare it with): one representative per orbit, the
+full system's states and transitions counted exactly from the orbit sizes,
+and the mapping checked on the representatives of both projected sets (both
+sets closed under permutation: the enumerator's is checked, its orbits must
+add up to its count). The search runs first, so the peak RSS it prints is
+the search's own (the enumerator's Python set comes after it).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from saga_models import loads
 from tests.isolation.test_sagabench import (
     PackedComposition,
+    _compiled_layer,
     canonical_projection,
     pack_reference,
     sagabench_definition,
@@ -101,23 +103,32 @@ def liveness(k: int, n: int, r: int, total: int) -> None:
               f"{cpu() - c0:.1f}s CPU; peak RSS {rss_mib():,.0f} MiB", flush=True)
 
 
-def symmetric(k: int, n: int, r: int, total: int, published: int) -> bool:
+def symmetric(k: int, n: int, r: int, total: int, published: int, *,
+              compiled: bool) -> bool:
     """The search up to permutations of the instances, then the enumerator,
     then the mapping on representatives; whether every check passed."""
     w0, c0 = time.perf_counter(), cpu()
     pc = PackedComposition(sagabench_system(
         loads(sagabench_definition(k, n, r, total)), k), n, r, total)
     w1, c1 = time.perf_counter(), cpu()
-    found = pc.explore_symmetric()
+    table = f"{w1 - w0:.2f}s wall, {c1 - c0:.2f}s CPU"
+    jit = ""
+    if compiled:
+        _compiled_layer()
+        jit = (f"; numba compilation before it {time.perf_counter() - w1:.2f}s "
+               f"wall, {cpu() - c1:.2f}s CPU")
+        w1, c1 = time.perf_counter(), cpu()
+    found = pc.explore_compiled() if compiled else pc.explore_symmetric()
     w2, c2 = time.perf_counter(), cpu()
-    print(f"sagaproof up to symmetry: {found.representatives.size:,} "
-          f"representatives ({found.moves:,} moves out of them); the full "
-          f"system, counted from orbit sizes: {found.states:,} states, "
-          f"{found.transitions:,} transitions", flush=True)
-    print(f"  search {w2 - w1:.2f}s wall, {c2 - c1:.2f}s CPU; table of "
+    print(f"sagaproof up to symmetry ({'compiled' if compiled else 'numpy'}): "
+          f"{found.representatives.size:,} representatives ({found.moves:,} "
+          "moves out of them); the full system, counted from orbit sizes: "
+          f"{found.states:,} states, {found.transitions:,} transitions",
+          flush=True)
+    print(f"  search {w2 - w1:.2f}s wall, {c2 - c1:.2f}s CPU{jit}; table of "
           f"{len(pc.blocks)} instance blocks ({pc.moves:,} moves checked "
-          f"against SagaBench's actions) {w1 - w0:.2f}s wall, {c1 - c0:.2f}s "
-          f"CPU; peak RSS so far {rss_mib():,.0f} MiB", flush=True)
+          f"against SagaBench's actions) {table}; peak RSS so far "
+          f"{rss_mib():,.0f} MiB", flush=True)
     w0 = time.perf_counter()
     projected, _ = canonical_projection(pc.projected(found.representatives), k)
     w1, c1 = time.perf_counter(), cpu()
@@ -149,7 +160,9 @@ def main() -> None:
                     help="run only the independent enumerator")
     ap.add_argument("--symmetric", action="store_true",
                     help="search up to permutations of the instances, count "
-                    "the full system from orbit sizes")
+                    "the full system from orbit sizes (compiled with numba)")
+    ap.add_argument("--numpy", action="store_true",
+                    help="with --symmetric: the numpy search, not numba's")
     ap.add_argument("--max-states", type=int, default=None,
                     help="stop sagaproof's search after the layer that passes "
                     "this many states (no mapping check then)")
@@ -166,7 +179,8 @@ def main() -> None:
         budgeted(k, n, r, total, args.max_states)
         return
     if args.symmetric:
-        sys.exit(0 if symmetric(k, n, r, total, published) else 1)
+        sys.exit(0 if symmetric(k, n, r, total, published,
+                                compiled=not args.numpy) else 1)
     w0, c0 = time.perf_counter(), cpu()
     ref, _ = sagabench_states(k, n, r, total, with_edges=False)
     count = len(ref)
