@@ -104,9 +104,10 @@ def liveness(k: int, n: int, r: int, total: int) -> None:
 
 
 def symmetric(k: int, n: int, r: int, total: int, published: int, *,
-              compiled: bool) -> bool:
+              compiled: bool, search_only: bool = False) -> bool:
     """The search up to permutations of the instances, then the enumerator,
-    then the mapping on representatives; whether every check passed."""
+    then the mapping on representatives; whether every check passed
+    (``search_only``: the search alone, for its time and memory)."""
     w0, c0 = time.perf_counter(), cpu()
     pc = PackedComposition(sagabench_system(
         loads(sagabench_definition(k, n, r, total)), k), n, r, total)
@@ -129,6 +130,8 @@ def symmetric(k: int, n: int, r: int, total: int, published: int, *,
           f"{len(pc.blocks)} instance blocks ({pc.moves:,} moves checked "
           f"against SagaBench's actions) {table}; peak RSS so far "
           f"{rss_mib():,.0f} MiB", flush=True)
+    if search_only:
+        return True
     w0 = time.perf_counter()
     projected, _ = canonical_projection(pc.projected(found.representatives), k)
     w1, c1 = time.perf_counter(), cpu()
@@ -163,6 +166,9 @@ def main() -> None:
                     "the full system from orbit sizes (compiled with numba)")
     ap.add_argument("--numpy", action="store_true",
                     help="with --symmetric: the numpy search, not numba's")
+    ap.add_argument("--search-only", action="store_true",
+                    help="with --symmetric: the search alone (no enumerator, "
+                    "no mapping), for its time and memory")
     ap.add_argument("--max-states", type=int, default=None,
                     help="stop sagaproof's search after the layer that passes "
                     "this many states (no mapping check then)")
@@ -180,7 +186,8 @@ def main() -> None:
         return
     if args.symmetric:
         sys.exit(0 if symmetric(k, n, r, total, published,
-                                compiled=not args.numpy) else 1)
+                                compiled=not args.numpy,
+                                search_only=args.search_only) else 1)
     w0, c0 = time.perf_counter(), cpu()
     ref, _ = sagabench_states(k, n, r, total, with_edges=False)
     count = len(ref)
