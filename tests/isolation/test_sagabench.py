@@ -19,6 +19,14 @@ The check, for every configuration it runs on:
    projection: the two sets are **equal** (no normalisation);
 3. every sagaproof transition projects to a stutter or to a SagaBench
    transition, and every SagaBench transition is the projection of one.
+
+For configurations A to C the same check runs on packed states
+(:class:`PackedComposition`), and for C up to permutations of the identical
+instances (:meth:`PackedComposition.explore_symmetric`, or its numba form
+:meth:`PackedComposition.explore_compiled`): one representative per orbit,
+the full system's states and transitions counted exactly from orbit sizes,
+and the two projected sets compared by their representatives
+(:func:`symmetric_packed_check`).
 """
 
 from __future__ import annotations
@@ -490,7 +498,15 @@ class PackedComposition:
         binom = np.array([[math.comb(c, j) for j in range(k + 1)]
                           for c in range(nb + k)], dtype=np.int64)
         per_stock = math.comb(nb + k - 1, k)
-        visited = np.zeros(((self.total + 1) * per_stock + 7) // 8, dtype=np.uint8)
+        # The compiled layer indexes without bounds checks: the bitmap covers
+        # every stock a move of the table lands on (the table has moves from
+        # unreachable (block, stock) pairs too, such as a give-back at the
+        # full stock), and every move lands on a numbered block.
+        landed = self.ns[self.tgt >= 0].astype(np.int64) - self.bias
+        assert landed.size and landed.min() >= 0
+        assert int(self.tgt.max()) < nb
+        visited = np.zeros(((int(landed.max()) + 1) * per_stock + 7) // 8,
+                           dtype=np.uint8)
         init, _ = canonical_packed(
             np.array([self.initial()], dtype=np.uint64), k, BITS)
         frontier = init.view(np.int64)
@@ -551,7 +567,9 @@ class SymmetricSearch:
     """What :meth:`PackedComposition.explore_symmetric` found."""
 
     representatives: np.ndarray
-    """One packed state per orbit (block numbers sorted), sorted."""
+    """One packed state per orbit (block numbers sorted); the array is sorted
+    by :meth:`PackedComposition.explore_symmetric`, in layer order by
+    :meth:`PackedComposition.explore_compiled`."""
     states: int
     """The full system's reachable states: the sum of the orbit sizes."""
     transitions: int
