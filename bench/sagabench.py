@@ -31,6 +31,7 @@ the search's own (the enumerator's Python set comes after it).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import resource
 import sys
 import time
@@ -173,6 +174,9 @@ def main() -> None:
                     help="stop sagaproof's search after the layer that passes "
                     "this many states (no mapping check then)")
     args = ap.parse_args()
+    if args.symmetric and not args.numpy and not importlib.util.find_spec("numba"):
+        ap.error("--symmetric compiles its search with numba: pip install "
+                 "'sagaproof[fast]', or add --numpy")
     if args.liveness:
         liveness(*(CONFIGS[args.config][0] if args.config in CONFIGS else
                    tuple(int(x) for x in args.config.split(","))))
