@@ -223,6 +223,25 @@ class Firsts:
     """Per step, the first state index where it has left PENDING."""
 
 
+def tables(saga: Saga) -> tuple[Any, Any, Any, Any]:
+    """What the compiled predicates read of ``saga``, as int64 arrays: whether
+    each step's effect is judged, whether it has a compensation, and (as
+    compressed rows) the steps whose compensations must finish before its
+    own may start."""
+    g = compiled()
+    assert g is not None
+    np = g["np"]
+    n = len(saga.steps)
+    effect = set(sem.effect_steps(saga))
+    eff = np.array([int(i in effect) for i in range(n)], np.int64)
+    has_comp = np.array([int(s.compensation is not None) for s in saga.steps],
+                        np.int64)
+    after = [sem.compensate_after(saga, i) for i in range(n)]
+    aptr = np.array([0, *np.cumsum([len(a) for a in after]).tolist()], np.int64)
+    aidx = np.array([j for a in after for j in a] or [0], np.int64)
+    return eff, has_comp, aptr, aidx
+
+
 def property_pass(
     saga: Saga, searched: Any, *, completeness: bool, consistency: bool,
     reached: bool, transitions: bool,
@@ -234,13 +253,7 @@ def property_pass(
         return None
     np = g["np"]
     n = len(saga.steps)
-    effect = set(sem.effect_steps(saga))
-    eff = np.array([int(i in effect) for i in range(n)], np.int64)
-    has_comp = np.array([int(s.compensation is not None) for s in saga.steps],
-                        np.int64)
-    after = [sem.compensate_after(saga, i) for i in range(n)]
-    aptr = np.array([0, *np.cumsum([len(a) for a in after]).tolist()], np.int64)
-    aidx = np.array([j for a in after for j in a] or [0], np.int64)
+    eff, has_comp, aptr, aidx = tables(saga)
     p = searched.pack
     fword = np.array(p.fword, np.int64)
     fshift = np.array(p.fshift, np.int64)
