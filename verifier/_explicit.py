@@ -66,6 +66,9 @@ class _Searched:
     complete_states: Sequence[StateT] | None = None
     """What ``on_complete`` checks are run on, when not every state: the
     compiled pass's witnesses (one state per step reached)."""
+    fair_cycle: Callable[[], tuple[list[int], int] | None] | None = None
+    """The fair-cycle search on a graph kept elsewhere than ``edges`` (the
+    compiled search's arrays); :func:`_fair_cycle` on ``edges`` otherwise."""
 
 
 class _AsTuples(Sequence[StateT]):
@@ -184,7 +187,8 @@ def explore(
             "fair-cycle search")
         complete = False
     if complete and need_graph and not deadlocks:
-        lasso = _fair_cycle(len(states), edge_start, edge_dst, edge_fam)
+        lasso = (searched.fair_cycle() if searched.fair_cycle is not None
+                 else _fair_cycle(len(states), edge_start, edge_dst, edge_fam))
     elapsed = time.perf_counter() - started
     stats = Stats(
         states=len(states),
@@ -477,19 +481,19 @@ def _kernel_search(
             first[name] = f
     deadlocks = [found.first_deadlock] if found.deadlocks else []
     edges = (array("q"), array("q"), array("q"))
+    fair_cycle = None
     if need_graph:
-        assert found.edge_code is not None
-        codes = found.edge_code
-        fam = codes.copy()
-        for c in set(codes.tolist()):
-            fam[codes == c] = ts.fairness_family(sem.decode_event(c))
-        edges = (_int_array(found.edge_start), _int_array(found.edge_dst),
-                 _int_array(fam))
+        # The graph stays in the search's flat arrays; the fair-cycle
+        # search runs compiled on them (verifier._kernel_liveness).
+        from . import _kernel_liveness as kl
+
+        def fair_cycle() -> tuple[list[int], int] | None:
+            return kl.fair_cycle(ts, found)
     return _Searched(states=states, parent=_int_array(found.parent),
                      found=first, deadlocks=deadlocks, edges=edges,
                      transitions=found.transitions, depth=found.depth,
                      budget_reason=found.budget_reason, engine="kernel",
-                     complete_states=witnesses)
+                     complete_states=witnesses, fair_cycle=fair_cycle)
 
 
 def _compiled_checks(
@@ -705,13 +709,12 @@ def _fair_cycle(
 def _fair_subcomponent(
     nodes: set[int], start: array[int], dst: array[int], fam: array[int]
 ) -> set[int] | None:
-    # The subgraph on ``nodes``, numbered in the set's own order, through the
-    # same Tarjan search as the whole graph: no networkx (most of a plain
-    # ``sagaproof check``'s start-up time), and the components come in the
-    # order networkx gave them (a depth-first search from each node in turn,
-    # neighbours in edge order, a component when its root finishes), so the
-    # lasso chosen is the same.
-    order = list(nodes)
+    # The subgraph on ``nodes``, numbered in increasing index order, through
+    # the same Tarjan search as the whole graph: no networkx (most of a plain
+    # ``sagaproof check``'s start-up time), and an order that does not depend
+    # on how a set happens to iterate, so the compiled search over the same
+    # graph (verifier._kernel_liveness) picks the same component and lasso.
+    order = sorted(nodes)
     index = {v: i for i, v in enumerate(order)}
     sub_start = array("q", [0])
     sub_dst = array("q")
