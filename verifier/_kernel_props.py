@@ -101,16 +101,21 @@ def _out_of_order(s: Any, i: int, has_comp: Any, aptr: Any, aidx: Any) -> bool:
     return False
 
 
-def _unpack(states: Any, idx: int, w: int, fword: Any, fshift: Any, fmax: Any,  # noqa: PLR0917
-            s: Any) -> None:
+def _unpack(  # noqa: PLR0917 - numba compiles positional calls only
+    states: Any, idx: int, w: int, fword: Any, fshift: Any, fmax: Any,
+    need: Any, s: Any,
+) -> None:
+    """The fields ``need`` of state ``idx`` into ``s`` (the checks read only
+    the phase and each step's status, compensation and effect)."""
     b = idx * w
-    for f in range(len(fword)):
+    for x in range(len(need)):
+        f = need[x]
         s[f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
 
 
 def _state_pass(  # noqa: PLR0917 - numba compiles positional calls only
     states: Any, count: int, w: int, fword: Any, fshift: Any, fmax: Any,
-    n: int, eff: Any, want: Any, first: Any, reached: Any,
+    need: Any, n: int, eff: Any, want: Any, first: Any, reached: Any,
 ) -> None:
     """Fill ``first`` (first violating index per check, or -1) and
     ``reached`` (first index where each step has left PENDING, or -1),
@@ -125,7 +130,7 @@ def _state_pass(  # noqa: PLR0917 - numba compiles positional calls only
             todo = True
         if not todo:
             return
-        _unpack(states, idx, w, fword, fshift, fmax, s)
+        _unpack(states, idx, w, fword, fshift, fmax, need, s)
         term = s[PHASE] >= P_COMPLETED
         if want[W_COMPLETENESS] != 0 and first[W_COMPLETENESS] < 0 and (
                 _compensated_unstarted(s, n)
@@ -142,7 +147,7 @@ def _state_pass(  # noqa: PLR0917 - numba compiles positional calls only
 
 
 def _transition_pass(  # noqa: PLR0917 - numba compiles positional calls only
-    states: Any, w: int, fword: Any, fshift: Any, fmax: Any,
+    states: Any, w: int, fword: Any, fshift: Any, fmax: Any, need: Any,
     has_comp: Any, aptr: Any, aidx: Any, wsrc: Any, wcode: Any,
 ) -> int:
     """The first watched transition (its position in ``wsrc``) that starts a
@@ -152,7 +157,7 @@ def _transition_pass(  # noqa: PLR0917 - numba compiles positional calls only
         code = wcode[q]
         if code & 15 != E_COMP_DISPATCH:
             continue
-        _unpack(states, wsrc[q], w, fword, fshift, fmax, s)
+        _unpack(states, wsrc[q], w, fword, fshift, fmax, need, s)
         if _out_of_order(s, (code >> 10) - 1, has_comp, aptr, aidx):
             return q
     return -1
@@ -260,16 +265,19 @@ def property_pass(
     fmax = np.array(p.fmax, np.int64)
     want = np.array([int(completeness), int(consistency), int(reached)],
                     np.int64)
+    need = np.array([PHASE, *(HEADER + WIDTH * i + f for i in range(n)
+                              for f in (ST, CS, EF))], np.int64)
     first = np.full(2, -1, np.int64)
     seen = np.full(n, -1, np.int64)
     if completeness or consistency or reached:
         g["_state_pass"](searched.states, searched.count, p.words, fword,
-                         fshift, fmax, n, eff, want, first, seen)
+                         fshift, fmax, need, n, eff, want, first, seen)
     q = -1
     if transitions:
         wsrc, _, wcode, _ = searched.watched
         q = int(g["_transition_pass"](searched.states, p.words, fword, fshift,
-                                      fmax, has_comp, aptr, aidx, wsrc, wcode))
+                                      fmax, need, has_comp, aptr, aidx, wsrc,
+                                      wcode))
     return Firsts(completeness_state=int(first[0]),
                   consistency_state=int(first[1]), out_of_order=q,
                   reached=tuple(int(x) for x in seen))
