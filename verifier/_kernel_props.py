@@ -115,7 +115,8 @@ def _unpack(  # noqa: PLR0917 - numba compiles positional calls only
 
 def _state_pass(  # noqa: PLR0917 - numba compiles positional calls only
     states: Any, count: int, w: int, fword: Any, fshift: Any, fmax: Any,
-    need: Any, n: int, eff: Any, want: Any, first: Any, reached: Any,
+    need: Any, need_term: Any, n: int, eff: Any, want: Any, first: Any,
+    reached: Any,
 ) -> None:
     """Fill ``first`` (first violating index per check, or -1) and
     ``reached`` (first index where each step has left PENDING, or -1),
@@ -132,6 +133,8 @@ def _state_pass(  # noqa: PLR0917 - numba compiles positional calls only
             return
         _unpack(states, idx, w, fword, fshift, fmax, need, s)
         term = s[PHASE] >= P_COMPLETED
+        if term:  # the effects are read in terminal states only
+            _unpack(states, idx, w, fword, fshift, fmax, need_term, s)
         if want[W_COMPLETENESS] != 0 and first[W_COMPLETENESS] < 0 and (
                 _compensated_unstarted(s, n)
                 or (term and _left_uncompensated(s, n, eff))):
@@ -265,18 +268,21 @@ def property_pass(
     fmax = np.array(p.fmax, np.int64)
     want = np.array([int(completeness), int(consistency), int(reached)],
                     np.int64)
-    need = np.array([PHASE, *(HEADER + WIDTH * i + f for i in range(n)
-                              for f in (ST, CS, EF))], np.int64)
+    steps = [HEADER + WIDTH * i + f for i in range(n) for f in (ST, CS)]
+    need = np.array([PHASE, *steps], np.int64)
+    need_tr = np.array(steps, np.int64)
+    need_term = np.array([HEADER + WIDTH * i + EF for i in range(n)], np.int64)
     first = np.full(2, -1, np.int64)
     seen = np.full(n, -1, np.int64)
     if completeness or consistency or reached:
         g["_state_pass"](searched.states, searched.count, p.words, fword,
-                         fshift, fmax, need, n, eff, want, first, seen)
+                         fshift, fmax, need, need_term, n, eff, want, first,
+                         seen)
     q = -1
     if transitions:
         wsrc, _, wcode, _ = searched.watched
         q = int(g["_transition_pass"](searched.states, p.words, fword, fshift,
-                                      fmax, need, has_comp, aptr, aidx, wsrc,
+                                      fmax, need_tr, has_comp, aptr, aidx, wsrc,
                                       wcode))
     return Firsts(completeness_state=int(first[0]),
                   consistency_state=int(first[1]), out_of_order=q,
