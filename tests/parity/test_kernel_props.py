@@ -201,3 +201,29 @@ def test_quality_corpus_through_the_compiled_checks(path: Path) -> None:
     for a, b in zip(slow, fast, strict=True):
         assert (a.property, a.verdict, a.reason, a.counterexample) == (
             b.property, b.verdict, b.reason, b.counterexample)
+
+
+def test_a_property_the_kernel_does_not_know_is_checked_in_python(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A property put in ``properties`` after the system was made (here: the
+    same checks as new objects) is not the compiled pass's to judge: the
+    compiled search then checks every property in Python, with the same
+    results, and the compiled pass is not called."""
+    import dataclasses
+
+    saga = dataclasses.replace(
+        _two_step(), compensation_policy=dataclasses.replace(
+            _two_step().compensation_policy, max_attempts=1))
+    ts = SagaTransitionSystem(saga, FaultModel())
+    ts.properties = tuple(dataclasses.replace(p) for p in ts.properties)
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("the compiled pass ran on a foreign property")
+
+    slow = explore(ts, engine="python")
+    monkeypatch.setattr(kp, "property_pass", refuse)
+    fast = explore(ts, engine="kernel")
+    assert any(r.verdict is Verdict.VIOLATED for r in fast)
+    for a, b in zip(slow, fast, strict=True):
+        assert (a.verdict, a.reason, a.counterexample) == (
+            b.verdict, b.reason, b.counterexample)
