@@ -15,7 +15,12 @@ is shared: wall clock measures the neighbours) of:
 * ``search``: the compiled search alone (``verifier._kernel_bfs.search``),
   states/s and the bytes its arrays hold per state;
 * ``check``: the whole compiled check (``engine="kernel"``: search, then the
-  property checks), and the child's peak RSS per state.
+  property checks), and the child's peak RSS per state;
+* ``live``: the whole compiled check of every property, termination
+  included (the search keeps the edges; the fair-cycle search runs on them),
+  to set against ``check`` (the liveness/safety ratio).
+
+``--modes`` chooses among them (default: all five).
 """
 
 from __future__ import annotations
@@ -84,11 +89,12 @@ def child(name: str, mode: str, python_max: int) -> dict[str, object]:
         out["words"] = s.pack.words
         out["array_bytes_per_state"] = s.bytes_used() / s.count
     else:
+        props = SAFETY if mode == "check" else None
         ts = SagaTransitionSystem(saga, faults)
         explore(SagaTransitionSystem(_saga("chain4"), faults),
-                properties=SAFETY, engine="kernel")  # compiled-code load
+                properties=props, engine="kernel")  # compiled-code load
         t = time.process_time()
-        r = explore(ts, properties=SAFETY, engine="kernel",
+        r = explore(ts, properties=props, engine="kernel",
                     max_states=1 << 31)
         out["seconds"] = time.process_time() - t
         out["states"] = r[0].stats.states
@@ -103,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="par2x6,par3x3")
     ap.add_argument("--python-max", type=int, default=1_500_000)
+    ap.add_argument("--modes", default="python,oracle,search,check,live")
     ap.add_argument("--child", nargs=2, metavar=("CASE", "MODE"))
     args = ap.parse_args(argv)
     if args.child:
@@ -112,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
           "RSS B/state | verdicts |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for name in args.cases.split(","):
-        for mode in ("python", "oracle", "search", "check"):
+        for mode in args.modes.split(","):
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", name, mode,
                  "--python-max", str(args.python_max)],

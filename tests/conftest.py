@@ -31,6 +31,8 @@ LONG_POLES: tuple[tuple[str, str, int], ...] = (
      "test_large_path_refutes_a_seeded_double_effect", 81),
     ("parity/test_smt_scale_parity.py",
      "test_large_path_never_proves_a_seeded_livelock", 62),
+    ("parity/test_kernel_props.py", "test_kernel_props_parity_1000_generated",
+     62),
     ("isolation/test_reduction_parity.py", "test_symmetry_parity_300_cases", 61),
     ("parity/test_spin.py", "test_spin_parity_200_generated", 60),
     ("smt/test_smt.py", "test_hundred_step_chain_all_faults_unbounded", 47),

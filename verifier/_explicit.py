@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 from ._budget import Deadline, current_rss
 from ._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
@@ -62,6 +63,12 @@ class _Searched:
     engine: str
     state_budget_hit: bool = False
     """The search stopped at ``max_states`` (not at another budget)."""
+    complete_states: Sequence[StateT] | None = None
+    """What ``on_complete`` checks are run on, when not every state: the
+    compiled pass's witnesses (one state per step reached)."""
+    fair_cycle: Callable[[], tuple[list[int], int] | None] | None = None
+    """The fair-cycle search on a graph kept elsewhere than ``edges`` (the
+    compiled search's arrays); :func:`_fair_cycle` on ``edges`` otherwise."""
 
 
 class _AsTuples(Sequence[StateT]):
@@ -180,7 +187,8 @@ def explore(
             "fair-cycle search")
         complete = False
     if complete and need_graph and not deadlocks:
-        lasso = _fair_cycle(len(states), edge_start, edge_dst, edge_fam)
+        lasso = (searched.fair_cycle() if searched.fair_cycle is not None
+                 else _fair_cycle(len(states), edge_start, edge_dst, edge_fam))
     elapsed = time.perf_counter() - started
     stats = Stats(
         states=len(states),
@@ -266,7 +274,9 @@ def explore(
                                           reason=budget_reason, **common))  # type: ignore[arg-type]
             continue
         if p.on_complete is not None:
-            unreached = p.on_complete(_AsTuples(states))
+            unreached = p.on_complete(
+                _AsTuples(states) if searched.complete_states is None
+                else searched.complete_states)
             if unreached:
                 results.append(PropertyResult(verdict=Verdict.VIOLATED,
                                               reason=unreached,
@@ -457,6 +467,100 @@ def _kernel_search(
     if found is None:
         return None
     states = kb.PackedStates(found)
+    witnesses: Sequence[StateT] | None = None
+    own = getattr(ts, "compiled_properties", ())
+    if all(any(p is q for q in own) for p in props):
+        first, trans_first, witnesses = _compiled_checks(ts, found, props)
+    else:
+        first, trans_first = _python_checks(ts, found, props, states)
+    # A state is checked when the transition that discovers it is taken,
+    # just before that transition's own checks: keep whichever came first.
+    for name, (when, f) in trans_first.items():
+        sf = first.get(name)
+        if sf is None or _discovered_at(ts, found, sf.index) > when:
+            first[name] = f
+    deadlocks = [found.first_deadlock] if found.deadlocks else []
+    edges = (array("q"), array("q"), array("q"))
+    fair_cycle = None
+    if need_graph:
+        # The graph stays in the search's flat arrays; the fair-cycle
+        # search runs compiled on them (verifier._kernel_liveness).
+        from . import _kernel_liveness as kl
+
+        def fair_cycle() -> tuple[list[int], int] | None:
+            return kl.fair_cycle(ts, found)
+    return _Searched(states=states, parent=_int_array(found.parent),
+                     found=first, deadlocks=deadlocks, edges=edges,
+                     transitions=found.transitions, depth=found.depth,
+                     budget_reason=found.budget_reason, engine="kernel",
+                     complete_states=witnesses, fair_cycle=fair_cycle)
+
+
+def _compiled_checks(
+    ts: Any, found: Any, props: list[Property],
+) -> tuple[dict[str, _Found], dict[str, tuple[tuple[int, int], _Found]],
+           list[StateT] | None]:
+    """The saga's own properties checked by the compiled pass
+    (:mod:`verifier._kernel_props`), which says where each is first violated;
+    the property's Python check then gives the message on that one state (and
+    must agree). Returns the state findings, the transition findings and, for
+    an ``on_complete`` check, one witness state per step reached."""
+    from saga_models import semantics as sem
+
+    from . import _kernel_props as kp
+
+    by = {p.name: p for p in props}
+    cc = by.get("compensation_completeness")
+    ec = by.get("eventual_consistency")
+    sp = by.get("structure")
+    firsts = kp.property_pass(
+        ts.saga, found, completeness=cc is not None, consistency=ec is not None,
+        reached=sp is not None and sp.on_complete is not None,
+        transitions=cc is not None and cc.on_transition is not None)
+    assert firsts is not None  # the compiled search has just run
+
+    def at_state(p: Property, idx: int) -> _Found:
+        st = found.state(idx)
+        msg = p.on_state(st) if p.on_state is not None else None
+        if not msg and ts.is_terminal(st) and p.on_terminal is not None:
+            msg = p.on_terminal(st)
+        if not msg:
+            raise AssertionError(
+                f"the compiled check of {p.name} rejects state {idx} {st}, "
+                "which the property's own check accepts")
+        return _Found(idx, msg)
+
+    first: dict[str, _Found] = {}
+    if cc is not None and firsts.completeness_state >= 0:
+        first[cc.name] = at_state(cc, firsts.completeness_state)
+    if ec is not None and firsts.consistency_state >= 0:
+        first[ec.name] = at_state(ec, firsts.consistency_state)
+    trans_first: dict[str, tuple[tuple[int, int], _Found]] = {}
+    if cc is not None and firsts.out_of_order >= 0:
+        wsrc, wpos, wcode, wdst = (int(a[firsts.out_of_order])
+                                   for a in found.watched)
+        label = sem.decode_event(wcode)
+        dst = found.state(wdst)
+        msg = cc.on_transition(found.state(wsrc), label, dst)  # type: ignore[misc]
+        if not msg:
+            raise AssertionError(
+                f"the compiled check of {cc.name} rejects transition "
+                f"{label} from state {wsrc}, which the property accepts")
+        trans_first[cc.name] = ((wsrc, wpos), _Found(wsrc, msg, label, dst))
+    witnesses = None
+    if sp is not None and sp.on_complete is not None:
+        witnesses = [found.state(i) for i in firsts.reached if i >= 0]
+    return first, trans_first, witnesses
+
+
+def _python_checks(
+    ts: TransitionSystem, found: Any, props: list[Property], states: Any,
+) -> tuple[dict[str, _Found], dict[str, tuple[tuple[int, int], _Found]]]:
+    """The property checks in Python over every state and every watched
+    transition of a compiled search (properties the kernel does not know)."""
+    from saga_models import semantics as sem
+
+    trans_props = [p for p in props if p.on_transition is not None]
     first: dict[str, _Found] = {}
     # State checks, in index order (the order states were discovered in).
     state_props = [p for p in props if p.on_state is not None
@@ -493,26 +597,7 @@ def _kernel_search(
                     if msg:
                         trans_first[p.name] = ((src, pos),
                                                _Found(src, msg, label, dsts[q]))
-    # A state is checked when the transition that discovers it is taken,
-    # just before that transition's own checks: keep whichever came first.
-    for name, (when, f) in trans_first.items():
-        sf = first.get(name)
-        if sf is None or _discovered_at(ts, found, sf.index) > when:
-            first[name] = f
-    deadlocks = [found.first_deadlock] if found.deadlocks else []
-    edges = (array("q"), array("q"), array("q"))
-    if need_graph:
-        assert found.edge_code is not None
-        codes = found.edge_code
-        fam = codes.copy()
-        for c in set(codes.tolist()):
-            fam[codes == c] = ts.fairness_family(sem.decode_event(c))
-        edges = (_int_array(found.edge_start), _int_array(found.edge_dst),
-                 _int_array(fam))
-    return _Searched(states=states, parent=_int_array(found.parent),
-                     found=first, deadlocks=deadlocks, edges=edges,
-                     transitions=found.transitions, depth=found.depth,
-                     budget_reason=found.budget_reason, engine="kernel")
+    return first, trans_first
 
 
 def _discovered_at(ts: TransitionSystem, found: object, idx: int) -> tuple[int, int]:
@@ -624,13 +709,12 @@ def _fair_cycle(
 def _fair_subcomponent(
     nodes: set[int], start: array[int], dst: array[int], fam: array[int]
 ) -> set[int] | None:
-    # The subgraph on ``nodes``, numbered in the set's own order, through the
-    # same Tarjan search as the whole graph: no networkx (most of a plain
-    # ``sagaproof check``'s start-up time), and the components come in the
-    # order networkx gave them (a depth-first search from each node in turn,
-    # neighbours in edge order, a component when its root finishes), so the
-    # lasso chosen is the same.
-    order = list(nodes)
+    # The subgraph on ``nodes``, numbered in increasing index order, through
+    # the same Tarjan search as the whole graph: no networkx (most of a plain
+    # ``sagaproof check``'s start-up time), and an order that does not depend
+    # on how a set happens to iterate, so the compiled search over the same
+    # graph (verifier._kernel_liveness) picks the same component and lasso.
+    order = sorted(nodes)
     index = {v: i for i, v in enumerate(order)}
     sub_start = array("q", [0])
     sub_dst = array("q")

@@ -82,6 +82,10 @@ class SagaTransitionSystem:
         self.fairness = FAIRNESS
         self._n = len(saga.steps)
         self.properties = self._properties()
+        self.compiled_properties = self.properties
+        """The properties as made here, which the compiled property pass
+        (``verifier._kernel_props``) mirrors; one put in ``properties`` later
+        is checked in Python."""
 
     # --- the protocol ----------------------------------------------------------
     def initial(self) -> list[StateT]:
