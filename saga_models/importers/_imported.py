@@ -15,6 +15,7 @@ from .._errors import Diagnostic, InvalidDefinition, Severity
 from .._source import Document
 from .._span import Span
 from ._asl import MAP_ITEMS, Machine, _at, parse
+from ._duration import worst_case
 from ._graph import Catcher, Graph, Retrier
 from ._mapping import Sidecar
 from ._seata import CATCH_ALL as SEATA_CATCH_ALL
@@ -52,6 +53,10 @@ class ImportedMachine:
     that fails stops the unwind)."""
     machine_timeout: float | None = None
     """The machine-level ``TimeoutSeconds`` (it cannot be caught)."""
+    worst_case: float | None = None
+    """The longest any run can last (:func:`._duration.worst_case`); None
+    when the file does not bound it. A ``machine_timeout`` longer than it
+    cannot expire, so it is left out of the model."""
     undoes: Undoes = field(default_factory=lambda: Undoes(
         undoes=(), no_effect=frozenset(), source=()))
     """Which Task undoes which (inferred from the graph, or the sidecar)."""
@@ -98,7 +103,8 @@ def load_machine(doc: Document, *, sidecar: Sidecar | None = None
                 help="if it compensates something, map it in --compensations"))
     return ImportedMachine(
         name=m.name, top=m.top, forward=tuple(m.forward), span=m.top.span,
-        machine_timeout=seconds, undoes=undoes, notices=notices,
+        machine_timeout=seconds, worst_case=worst_case(m.top),
+        undoes=undoes, notices=notices,
         import_diagnostics=tuple(warnings))
 
 

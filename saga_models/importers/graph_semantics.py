@@ -24,7 +24,9 @@ the engine's rules (Amazon States Language specification, "Errors",
   does not have), and a Choice without Default may raise
   ``States.NoChoiceMatched``;
 - the machine-level ``TimeoutSeconds`` may fire at any point: it cannot be
-  caught and leaves every effect in place.
+  caught and leaves every effect in place; unless it is longer than the
+  worst case of every run (:mod:`._duration`), when it cannot fire at all
+  and is left out.
 
 Each forward Task's effect is tracked (none, held, undone); a Task that the
 compensation map names as undoing it undoes it. The state is a flat tuple of
@@ -365,8 +367,23 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
             (r.index, i) for r in regions for i, n in enumerate(r.names)
             if ".waitForTaskToken" in str(r.graph.nodes[n].raw.get("Resource", ""))
             and _timeout(r.graph.nodes[n]) is None),
-        machine_timeout=im.machine_timeout if timeout else None,
+        machine_timeout=(im.machine_timeout if timeout
+                         and machine_timeout_can_expire(im) else None),
         fail=fail, timeout=timeout, comp_fail=comp_fail)
+
+
+def machine_timeout_can_expire(im: ImportedMachine) -> bool:
+    """Whether the machine-level ``TimeoutSeconds`` can end some run: it has
+    one, and it is not longer than the worst case of every run (unbounded
+    when a Task has no timeout, a retry is forever, or a loop polls).
+
+    Only a timeout strictly longer than the worst case is left out: the
+    engine's own transitions take time too, so a run may last a little
+    longer than the sum of its attempts, waits and retry delays.
+    """
+    if im.machine_timeout is None:
+        return False
+    return im.worst_case is None or im.worst_case >= im.machine_timeout
 
 
 def _task_errors(regions: Sequence[Region], r: Region, node: Node, *, fail: bool,
@@ -912,6 +929,7 @@ __all__ = [
     "load_seata",
     "load_sw",
     "machine_events",
+    "machine_timeout_can_expire",
     "region_events",
     "tables",
     "view",
