@@ -218,6 +218,10 @@ class Tables:
     bpmn: str | None = None
     """BPMN dialect (``camunda7``, ``zeebe``): the compensation stack holds
     only activities with a handler, and an incident stops the rollback."""
+    decided: dict[tuple[int, int], int] = field(
+        default_factory=dict, compare=False, hash=False)
+    """(region, node) of a Choice -> index of a rule known to be true when
+    it is reached (Seata: the Status map already decided it)."""
     incident_slot: int = -1
     """Zeebe: 1 once a handler raised an incident (the others go on)."""
 
@@ -358,6 +362,8 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
                        if im.bpmn_dialect is not None else -1),
         undoes=tuple(undoes),
         task_errors=tuple(task_errors), errors_of=dict(task_errors),
+        decided={(r.index, r.names.index(c)): k for c, k in im.decided_choices
+                 for r in regions if c in r.names},
         forward=forward,
         fallbacks=frozenset(
             n for r in regions for n, node in r.graph.nodes.items()
@@ -520,6 +526,15 @@ def region_events(t: Tables, state: tuple[int, ...], r: Region) -> list[Event]:
                 out.extend(_handled(t, state, r, i, kind="error", error=e,
                                     effect=eff))
     elif kind == "choice":
+        known = t.decided.get((r.index, i))
+        if known is not None:
+            # Seata (ChoiceStateHandler.process): the rules are tried in
+            # order and rule ``known`` is true here, so the Choice takes it
+            # or an earlier one; never a later one, nor its Default.
+            targets = _targets(node)
+            for k in sorted({targets.index(c) for c in node.choices[:known + 1]}):
+                out.append(Event(kind="choose", region=r.index, node=i, arg=k))
+            return out
         for k in range(len(_targets(node))):
             out.append(Event(kind="choose", region=r.index, node=i, arg=k))
         if node.default is None:
