@@ -69,6 +69,49 @@ def worst_case(graph: Graph) -> float | None:
     return None if unbounded else result
 
 
+def latest_ends(graph: Graph) -> dict[str, float | None]:
+    """Per state of ``graph``: the latest a run can leave it, in seconds
+    since the run started (the longest path from the start through it);
+    None when unbounded (a loop before it, or an unbounded state on the
+    way). A machine timeout of T seconds cannot expire while a run is in a
+    state it always leaves before T.
+
+    >>> from saga_models._span import UNKNOWN_SPAN
+    >>> def wait(name, seconds, nxt):
+    ...     return Node(name=name, kind="pass", span=UNKNOWN_SPAN, next=nxt,
+    ...                 raw={"Type": "Wait", "Seconds": seconds})
+    >>> g = Graph(start="A", span=UNKNOWN_SPAN,
+    ...           nodes={"A": wait("A", 5, "B"), "B": wait("B", 7, None)})
+    >>> latest_ends(g)
+    {'A': 5.0, 'B': 12.0}
+    """
+    into: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    for n in graph.nodes.values():
+        for t in (n.next, *n.choices, n.default, *(c.next for c in n.catches)):
+            if t is not None and t in into:
+                into[t].append(n.name)
+    ends: dict[str, float | None] = {}
+    on_path: set[str] = set()
+
+    def end(name: str) -> float | None:
+        if name in ends:
+            return ends[name]
+        if name in on_path:
+            return None  # a loop leads here: as many rounds as the data says
+        on_path.add(name)
+        before = [end(p) for p in into[name]]
+        on_path.discard(name)
+        own = _cost(graph.nodes[name])
+        total = None if own is None or None in before else own + max(
+            [b for b in before if b is not None], default=0.0)
+        ends[name] = total
+        return total
+
+    # A state inside a loop depends on itself: unbounded, and so is every
+    # state after it (computed through it).
+    return {n: end(n) for n in graph.nodes}
+
+
 def _cost(node: Node) -> float | None:
     """The longest one visit of ``node`` lasts, all its attempts included."""
     raw = node.raw

@@ -15,7 +15,7 @@ from .._errors import Diagnostic, InvalidDefinition, Severity
 from .._source import Document
 from .._span import Span
 from ._asl import MAP_ITEMS, Machine, _at, parse
-from ._duration import worst_case
+from ._duration import latest_ends, worst_case
 from ._graph import Catcher, Graph, Retrier
 from ._mapping import Sidecar
 from ._seata import CATCH_ALL as SEATA_CATCH_ALL
@@ -57,6 +57,10 @@ class ImportedMachine:
     """The longest any run can last (:func:`._duration.worst_case`); None
     when the file does not bound it. A ``machine_timeout`` longer than it
     cannot expire, so it is left out of the model."""
+    latest_ends: tuple[tuple[str, float | None], ...] = ()
+    """Per top-level state: the latest a run leaves it (seconds since the
+    start; None unbounded, :func:`._duration.latest_ends`). The machine
+    timeout cannot expire in a state every run leaves before it."""
     undoes: Undoes = field(default_factory=lambda: Undoes(
         undoes=(), no_effect=frozenset(), source=()))
     """Which Task undoes which (inferred from the graph, or the sidecar)."""
@@ -107,6 +111,7 @@ def load_machine(doc: Document, *, sidecar: Sidecar | None = None
     return ImportedMachine(
         name=m.name, top=m.top, forward=tuple(m.forward), span=m.top.span,
         machine_timeout=seconds, worst_case=worst_case(m.top),
+        latest_ends=tuple(latest_ends(m.top).items()),
         undoes=undoes, notices=notices,
         import_diagnostics=tuple(warnings))
 

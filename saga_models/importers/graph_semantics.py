@@ -26,7 +26,8 @@ the engine's rules (Amazon States Language specification, "Errors",
 - the machine-level ``TimeoutSeconds`` may fire at any point: it cannot be
   caught and leaves every effect in place; unless it is longer than the
   worst case of every run (:mod:`._duration`), when it cannot fire at all
-  and is left out.
+  and is left out; it fires only while the run is in a top-level state some
+  run may still be in when it expires.
 
 Each forward Task's effect is tracked (none, held, undone); a Task that the
 compensation map names as undoing it undoes it. The state is a flat tuple of
@@ -212,6 +213,9 @@ class Tables:
     """Tasks that wait for a task token with no timeout: the callback may
     never come."""
     machine_timeout: float | None
+    timeout_at: tuple[bool, ...] = ()
+    """Per top-level state: whether the machine timeout can expire while the
+    run is there (some run may still be there when it does)."""
     fail: bool = True
     timeout: bool = True
     comp_fail: bool = True
@@ -375,6 +379,7 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
             and _timeout(r.graph.nodes[n]) is None),
         machine_timeout=(im.machine_timeout if timeout
                          and machine_timeout_can_expire(im) else None),
+        timeout_at=_timeout_at(im, regions[0].names),
         fail=fail, timeout=timeout, comp_fail=comp_fail)
 
 
@@ -390,6 +395,17 @@ def machine_timeout_can_expire(im: ImportedMachine) -> bool:
     if im.machine_timeout is None:
         return False
     return im.worst_case is None or im.worst_case >= im.machine_timeout
+
+
+def _timeout_at(im: ImportedMachine, names: Sequence[str]
+                ) -> tuple[bool, ...]:
+    """Per top-level state: whether a run may still be in it when the
+    machine timeout expires (the latest it leaves the state is not before
+    the timeout; unbounded counts as later)."""
+    ends = dict(im.latest_ends)
+    limit = im.machine_timeout
+    return tuple(limit is not None and (ends.get(n) is None or float(
+        ends[n] or 0.0) >= limit) for n in names)
 
 
 def _task_errors(regions: Sequence[Region], r: Region, node: Node, *, fail: bool,
@@ -554,6 +570,10 @@ def region_events(t: Tables, state: tuple[int, ...], r: Region) -> list[Event]:
 def machine_events(t: Tables, state: tuple[int, ...]) -> list[Event]:
     """Events of the execution as a whole: its ``TimeoutSeconds`` expiring."""
     if state[0] != RUNNING or t.machine_timeout is None:
+        return []
+    pc = state[t.regions[0].base]
+    if pc >= AT and not t.timeout_at[pc - AT]:
+        # Every run leaves this state before the timeout can expire.
         return []
     return [Event(kind="machine_timeout")]
 

@@ -134,3 +134,66 @@ def test_without_the_timeout_fault_it_is_left_out(tmp_path: Path) -> None:
     r = check(load(tmp_path, machine(50)), faults="fail")
     assert r["compensation_completeness"].verdict.value == "holds"
     assert "TimeoutSeconds" not in r["compensation_completeness"].fault_model
+
+
+def timeout_states(im: ImportedMachine) -> set[str]:
+    """The top-level states in which the machine timeout may expire."""
+    from saga_models.importers import graph_semantics as gs
+    from saga_models.semantics import FaultModel
+    from verifier._imported_ts import ImportedTransitionSystem
+
+    ts = ImportedTransitionSystem(im, FaultModel.parse(FAULTS))
+    t = ts.tables
+    top = t.regions[0]
+    seen = set(ts.initial())
+    todo = list(seen)
+    out: set[str] = set()
+    while todo:
+        state = todo.pop()
+        for ev, nxt in ts.successors(state):
+            if ev.kind == "machine_timeout":
+                out.add(top.names[state[top.base] - gs.AT])
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return out
+
+
+def test_it_fires_only_where_a_run_may_still_be(tmp_path: Path) -> None:
+    # Latest ends: BookHotel 54, Pause 60, ChargeCard and Done 65,
+    # RefundCard 72, CancelHotel and Failed 96 (after RefundCard).
+    assert timeout_states(load(tmp_path, machine(80))) == {
+        "CancelHotel", "Failed"}
+    assert timeout_states(load(tmp_path, machine(70))) == {
+        "RefundCard", "CancelHotel", "Failed"}
+    assert timeout_states(load(tmp_path, machine(50))) == {
+        "BookHotel", "Pause", "ChargeCard", "Done", "RefundCard",
+        "CancelHotel", "Failed"}
+    # A loop before a state leaves its latest end unbounded.
+    loop = {"Pause": {"Type": "Choice", "Default": "ChargeCard", "Choices": [
+        {"Variable": "$.wait", "BooleanEquals": True, "Next": "Again"}]},
+        "Again": {"Type": "Wait", "Seconds": 1, "Next": "Pause"}}
+    assert timeout_states(load(tmp_path, machine(80, **loop))) == {
+        "Pause", "Again", "ChargeCard", "Done", "RefundCard", "CancelHotel",
+        "Failed"}
+
+
+@pytest.mark.parametrize("backend", ["explicit", "smt"])
+def test_a_late_timeout_cuts_only_the_late_rollback(tmp_path: Path,
+                                                    backend: str) -> None:
+    r = completeness(load(tmp_path, machine(80)), backend)
+    assert r.verdict.value == "violated" and r.counterexample is not None
+    *_, before, cut = r.counterexample.steps
+    # Not at BookHotel, Pause or ChargeCard (every run is past them by
+    # 80 s): the timeout cuts the rollback at CancelHotel, which a run may
+    # still be in then (via RefundCard, until 96 s).
+    assert before.state["at"] == ["CancelHotel"]
+    assert "machine's TimeoutSeconds" in cut.action
+
+
+def test_z3_tabulates_where_it_fires(tmp_path: Path) -> None:
+    # The guarded commands z3 checks give exactly the semantics' successors
+    # (the timeout included only where it may fire) on every reachable state.
+    from tests.parity.test_imported_smt_parity import _relation_is_the_semantics
+
+    _relation_is_the_semantics(load(tmp_path, machine(80)))
