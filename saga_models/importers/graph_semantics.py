@@ -404,8 +404,10 @@ def _timeout_at(im: ImportedMachine, names: Sequence[str]
     the timeout; unbounded counts as later)."""
     ends = dict(im.latest_ends)
     limit = im.machine_timeout
-    return tuple(limit is not None and (ends.get(n) is None or float(
-        ends[n] or 0.0) >= limit) for n in names)
+    if limit is None:
+        return (False,) * len(names)
+    # A state without a bound (after a loop, or not in the table) is late.
+    return tuple((end := ends.get(n)) is None or end >= limit for n in names)
 
 
 def _task_errors(regions: Sequence[Region], r: Region, node: Node, *, fail: bool,
