@@ -105,3 +105,18 @@ def test_a_task_free_machine_is_refused_only_for_lowering(tmp_path: Path
         with pytest.raises(InvalidDefinition) as info:
             loader(path)
         assert info.value.diagnostics[0].code == "ASL101"
+
+
+def test_its_mapping_is_an_empty_sidecar_that_reads_back(tmp_path: Path
+                                                         ) -> None:
+    from saga_models.importers import graph_mapping
+    from saga_models.importers._mapping import read_sidecar
+
+    path = tmp_path / "m.asl.json"
+    path.write_text(json.dumps(either_or([TIMER, poll(1)])))
+    side = tmp_path / "m.map.yaml"
+    side.write_text(graph_mapping(path).to_yaml())  # sagaproof mapping
+    assert read_sidecar(str(side)).compensations == {}
+    side.write_text("compensations:\n")  # a bare key is null: refused
+    with pytest.raises(InvalidDefinition):
+        read_sidecar(str(side))
