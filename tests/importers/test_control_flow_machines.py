@@ -120,3 +120,20 @@ def test_its_mapping_is_an_empty_sidecar_that_reads_back(tmp_path: Path
     side.write_text("compensations:\n")  # a bare key is null: refused
     with pytest.raises(InvalidDefinition):
         read_sidecar(str(side))
+
+
+def test_the_same_rule_for_seata(tmp_path: Path) -> None:
+    from saga_models.importers.graph_semantics import load_seata
+
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({
+        "Name": "decide", "StartState": "Decide", "States": {
+            "Decide": {"Type": "Choice", "Choices": [
+                {"Expression": "[a] == 1", "Next": "Ok"}], "Default": "No"},
+            "Ok": {"Type": "Succeed"}, "No": {"Type": "Fail"}}}))
+    im = load_seata(read_document(path))
+    assert im.forward == ()
+    assert set(verdicts(im).values()) == {"holds"}
+    with pytest.raises(InvalidDefinition) as info:
+        load_all(path)
+    assert info.value.diagnostics[0].code == "SEATA100"
