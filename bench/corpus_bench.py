@@ -82,9 +82,12 @@ def main() -> None:
         "One run, 2-core machine shared with other work (2026-12-06).",
         "",
         "Caveat: the expectations were written by the author of the checker "
-        "(from the engines' rules, before comparing), and one Seata finding "
-        "(ReserveStock in seata-go-order_saga) was added after sagaproof's "
-        "trace showed it; an independent reviewer's list would make these "
+        "(from the engines' rules, before comparing), and two Seata findings "
+        "(ReserveStock in seata-go-order_saga, ReduceInventory in "
+        "reduce_inventory_and_balance: an UN state retried forward that "
+        "then fails) were added after sagaproof's trace showed them, each "
+        "checked against the engine's source; an independent reviewer's "
+        "list would make these "
         "figures stronger. The BPMN file is checked under Camunda 7 (its "
         "own dialect; tests/importers/test_corpus_expectations.py also "
         "checks it under Zeebe).",

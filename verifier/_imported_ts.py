@@ -73,6 +73,12 @@ class ImportedTransitionSystem:
         if self._t.machine_timeout is not None:
             self.fault_model += (f"; machine TimeoutSeconds "
                                  f"{self._t.machine_timeout:g}s may expire")
+        elif faults.timeout and im.machine_timeout is not None and \
+                im.worst_case is not None:
+            # Left out of the model: say why, so the verdict is read right.
+            self.fault_model += (
+                f"; machine TimeoutSeconds {im.machine_timeout:g}s cannot "
+                f"expire (every run ends within {im.worst_case:g}s)")
         self.fairness = FAIRNESS
         self._families: dict[tuple[str, int, int, int], int] = {}
         self.properties = self._properties()

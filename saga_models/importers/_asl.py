@@ -285,11 +285,16 @@ def parse(doc: Document, *, sidecar: Sidecar | None = None,
     name = name or _stem(doc.file)
     nodes = parser.nodes
     tasks = [n for n, (node, _) in nodes.items() if node.kind in TASK_KINDS]
-    if not tasks:
+    if not tasks and enumerate_paths:
+        # Lowering makes a saga of the forward Tasks; with none there is no
+        # saga to run or export. Checked as its own graph (enumerate_paths
+        # False) such a machine is still a machine: control flow through
+        # Parallel, Choice, Wait and Fail, whose termination is checked.
         raise reject("ASL100", f"state machine {name!r} has no Task state: it "
-                     "calls no participant, so there is no effect to verify",
-                     top.span, "sagaproof checks sagas: Tasks and the Catch "
-                     "routes that undo them")
+                     "calls no participant, so there is no saga to lower it "
+                     "into (for the runtime or export)", top.span,
+                     "check it as its own graph with 'sagaproof check FILE' "
+                     "(its termination is checked); add a Task to run it")
     forward = _forward_tasks(top)
     handlers = [t for t in tasks if t not in forward]
     mapping = _mapping(nodes, forward, handlers, sidecar)

@@ -15,6 +15,7 @@ from .._errors import Diagnostic, InvalidDefinition, Severity
 from .._source import Document
 from .._span import Span
 from ._asl import MAP_ITEMS, Machine, _at, parse
+from ._duration import latest_ends, worst_case
 from ._graph import Catcher, Graph, Retrier
 from ._mapping import Sidecar
 from ._seata import CATCH_ALL as SEATA_CATCH_ALL
@@ -52,6 +53,14 @@ class ImportedMachine:
     that fails stops the unwind)."""
     machine_timeout: float | None = None
     """The machine-level ``TimeoutSeconds`` (it cannot be caught)."""
+    worst_case: float | None = None
+    """The longest any run can last (:func:`._duration.worst_case`); None
+    when the file does not bound it. A ``machine_timeout`` longer than it
+    cannot expire, so it is left out of the model."""
+    latest_ends: tuple[tuple[str, float | None], ...] = ()
+    """Per top-level state: the latest a run leaves it (seconds since the
+    start; None unbounded, :func:`._duration.latest_ends`). The machine
+    timeout cannot expire in a state every run leaves before it."""
     undoes: Undoes = field(default_factory=lambda: Undoes(
         undoes=(), no_effect=frozenset(), source=()))
     """Which Task undoes which (inferred from the graph, or the sidecar)."""
@@ -60,6 +69,9 @@ class ImportedMachine:
     """BPMN: ``camunda7`` (compensation handlers run one at a time, newest
     first; an incident stops the rest) or ``zeebe`` (every handler at once;
     an incident stops only its own)."""
+    decided_choices: tuple[tuple[str, int], ...] = ()
+    """Seata: (Choice, index of a rule that is true whenever the Choice is
+    reached); see :func:`_decided_choices`."""
     raises: tuple[tuple[str, tuple[str, ...]], ...] | None = None
     """BPMN: (Task, the error codes an attempt may throw), exactly; None
     means the format's own rule (:func:`.graph_semantics.tables`)."""
@@ -98,7 +110,9 @@ def load_machine(doc: Document, *, sidecar: Sidecar | None = None
                 help="if it compensates something, map it in --compensations"))
     return ImportedMachine(
         name=m.name, top=m.top, forward=tuple(m.forward), span=m.top.span,
-        machine_timeout=seconds, undoes=undoes, notices=notices,
+        machine_timeout=seconds, worst_case=worst_case(m.top),
+        latest_ends=tuple(latest_ends(m.top).items()),
+        undoes=undoes, notices=notices,
         import_diagnostics=tuple(warnings))
 
 
@@ -128,6 +142,7 @@ def load_seata(doc: Document, *, sidecar: Sidecar | None = None
         unknowns=tuple((n, _un_exceptions(nodes[n].raw)) for n in m.forward
                        if _un_exceptions(nodes[n].raw)),
         fa_status=frozenset(n for n in m.forward if _fa_status(nodes[n].raw)),
+        decided_choices=_decided_choices(m.graph),
         undoes=Undoes(undoes=tuple((c, tuple(fs)) for c, fs in pairs.items()),
                       no_effect=frozenset(no_effect), source=tuple(source)),
         import_diagnostics=(*m.diags.items, *_seata_warnings(m)))
@@ -170,6 +185,73 @@ def _un_exceptions(raw: dict[str, object]) -> tuple[str, ...]:
         name = key[len("$exception{"):].rstrip("}").strip()
         out.append("*" if name in SEATA_CATCH_ALL else name)
     return tuple(dict.fromkeys(out))
+
+
+def _decided_choices(graph: Graph) -> tuple[tuple[str, int], ...]:
+    """Choice rules that Seata's engine provably evaluates to true.
+
+    ``ServiceTaskHandlerInterceptor.decideExecutionStatus`` ends a state SU
+    when one of its Status expressions mapped to SU is true of the service's
+    return value (``#root``), and ``postProcess`` then stores that value in
+    the context under each ``Output`` name mapped to ``$.#root``
+    (``ParameterUtils.createOutputParams``). ``ChoiceStateHandler.process``
+    evaluates the rules in order on the context and takes the first true
+    one. So when a Choice is entered only by the ``Next`` of such a state
+    (its only way in is that state's success), its only SU expression is
+    over ``#root`` alone, no exception maps to SU and the state is not
+    asynchronous (the Status map is then skipped), a rule whose expression
+    is that SU expression with ``#root`` read as ``[name]`` is true: the
+    Choice takes it or an earlier rule, never a later one or its Default.
+    Anything else keeps every branch.
+    """
+    from ._seata import _STATUS, _get
+
+    ways_in: dict[str, list[tuple[str, bool]]] = {graph.start: [("", False)]}
+    for n in graph.nodes.values():
+        for target, by_next in ((n.next, True), *((c, False) for c in n.choices),
+                                (n.default, False),
+                                *((c.next, False) for c in n.catches)):
+            if target is not None:
+                ways_in.setdefault(target, []).append((n.name, by_next))
+    out: list[tuple[str, int]] = []
+    for choice in graph.nodes.values():
+        ways = ways_in.get(choice.name, [])
+        if choice.kind != "choice" or len(ways) != 1 or not ways[0][1]:
+            continue
+        raw = graph.nodes[ways[0][0]].raw
+        status, output = _get(raw, "Status"), _get(raw, "Output")
+        if not isinstance(status, dict) or not isinstance(output, dict) or \
+                _get(raw, "IsAsync", "Async") is True:
+            continue
+        su = [str(k) for k, v in status.items()
+              if _STATUS.get(str(v).upper()) == "SU"]
+        if len(su) != 1 or su[0].lower().startswith("$exception{"):
+            continue
+        expr = _squeeze(su[0])
+        if any(c in expr.replace("#root", "") for c in "#[$"):
+            continue  # it reads more than the return value
+        names = [str(k) for k, v in output.items()
+                 if isinstance(v, str) and _squeeze(v) == "$.#root"]
+        rules = _raw_rules(choice.raw)
+        for k, rule in enumerate(rules):
+            text = _get(rule, "Expression")
+            if isinstance(text, str) and any(
+                    _squeeze(text).replace(f"[{name}]", "#root") == expr
+                    for name in names):
+                out.append((choice.name, k))
+                break
+    return tuple(out)
+
+
+def _raw_rules(raw: dict[str, object]) -> list[dict[str, object]]:
+    """A Choice's rules as the graph numbers them (those with a Next)."""
+    rules = raw.get("Choices")
+    return [r for r in rules if isinstance(r, dict) and "Next" in r] \
+        if isinstance(rules, list) else []
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
 
 
 def _seata_warnings(m: SeataMachine) -> list[Diagnostic]:

@@ -145,7 +145,9 @@ class CompensationMap:
         """The mapping as a sidecar file the user can edit and pass back with
         ``--compensations``."""
         lines = [f"# {line}" for line in header.splitlines()]
-        lines.append("compensations:")
+        # A machine without forward Tasks maps nothing; '{}' keeps the file
+        # a sidecar that reads back (a bare key would be null).
+        lines.append("compensations:" if self.entries else "compensations: {}")
         width = max((len(repr(e.forward)) for e in self.entries), default=0)
         for e in self.entries:
             key = _yaml_key(e.forward)

@@ -157,9 +157,13 @@ def parse(doc: Document, *, sidecar: Sidecar | None = None,
     tasks = [n for n, node in nodes.items() if node.kind in TASK_KINDS]
     forward = [n for n in reachable(graph, start)
                if nodes[n].kind in TASK_KINDS and n not in comps]
-    if not forward:
-        raise reject("SEATA100", f"Seata saga {name!r} runs no service task",
-                     graph.span, "a saga needs at least one ServiceTask")
+    if not forward and enumerate_paths:
+        # As ASL100: only lowering needs a forward task; checked as its own
+        # graph, such a machine still has its termination to check.
+        raise reject("SEATA100", f"Seata saga {name!r} runs no service task: "
+                     "there is no saga to lower it into (for the runtime or "
+                     "export)", graph.span, "check it as its own graph with "
+                     "'sagaproof check FILE'; add a ServiceTask to run it")
     if sidecar is not None:
         check_sidecar_names(sidecar, tasks)
     entries: list[MappingEntry] = []

@@ -24,7 +24,10 @@ the engine's rules (Amazon States Language specification, "Errors",
   does not have), and a Choice without Default may raise
   ``States.NoChoiceMatched``;
 - the machine-level ``TimeoutSeconds`` may fire at any point: it cannot be
-  caught and leaves every effect in place.
+  caught and leaves every effect in place; unless it is longer than the
+  worst case of every run (:mod:`._duration`), when it cannot fire at all
+  and is left out; it fires only while the run is in a top-level state some
+  run may still be in when it expires.
 
 Each forward Task's effect is tracked (none, held, undone); a Task that the
 compensation map names as undoing it undoes it. The state is a flat tuple of
@@ -210,12 +213,19 @@ class Tables:
     """Tasks that wait for a task token with no timeout: the callback may
     never come."""
     machine_timeout: float | None
+    timeout_at: tuple[bool, ...] = ()
+    """Per top-level state: whether the machine timeout can expire while the
+    run is there (some run may still be there when it does)."""
     fail: bool = True
     timeout: bool = True
     comp_fail: bool = True
     bpmn: str | None = None
     """BPMN dialect (``camunda7``, ``zeebe``): the compensation stack holds
     only activities with a handler, and an incident stops the rollback."""
+    decided: dict[tuple[int, int], int] = field(
+        default_factory=dict, compare=False, hash=False)
+    """(region, node) of a Choice -> index of a rule known to be true when
+    it is reached (Seata: the Status map already decided it)."""
     incident_slot: int = -1
     """Zeebe: 1 once a handler raised an incident (the others go on)."""
 
@@ -356,6 +366,8 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
                        if im.bpmn_dialect is not None else -1),
         undoes=tuple(undoes),
         task_errors=tuple(task_errors), errors_of=dict(task_errors),
+        decided={(r.index, r.names.index(c)): k for c, k in im.decided_choices
+                 for r in regions if c in r.names},
         forward=forward,
         fallbacks=frozenset(
             n for r in regions for n, node in r.graph.nodes.items()
@@ -365,8 +377,37 @@ def tables(im: ImportedMachine, *, fail: bool = True, timeout: bool = True,
             (r.index, i) for r in regions for i, n in enumerate(r.names)
             if ".waitForTaskToken" in str(r.graph.nodes[n].raw.get("Resource", ""))
             and _timeout(r.graph.nodes[n]) is None),
-        machine_timeout=im.machine_timeout if timeout else None,
+        machine_timeout=(im.machine_timeout if timeout
+                         and machine_timeout_can_expire(im) else None),
+        timeout_at=_timeout_at(im, regions[0].names),
         fail=fail, timeout=timeout, comp_fail=comp_fail)
+
+
+def machine_timeout_can_expire(im: ImportedMachine) -> bool:
+    """Whether the machine-level ``TimeoutSeconds`` can end some run: it has
+    one, and it is not longer than the worst case of every run (unbounded
+    when a Task has no timeout, a retry is forever, or a loop polls).
+
+    Only a timeout strictly longer than the worst case is left out: the
+    engine's own transitions take time too, so a run may last a little
+    longer than the sum of its attempts, waits and retry delays.
+    """
+    if im.machine_timeout is None:
+        return False
+    return im.worst_case is None or im.worst_case >= im.machine_timeout
+
+
+def _timeout_at(im: ImportedMachine, names: Sequence[str]
+                ) -> tuple[bool, ...]:
+    """Per top-level state: whether a run may still be in it when the
+    machine timeout expires (the latest it leaves the state is not before
+    the timeout; unbounded counts as later)."""
+    ends = dict(im.latest_ends)
+    limit = im.machine_timeout
+    if limit is None:
+        return (False,) * len(names)
+    # A state without a bound (after a loop, or not in the table) is late.
+    return tuple((end := ends.get(n)) is None or end >= limit for n in names)
 
 
 def _task_errors(regions: Sequence[Region], r: Region, node: Node, *, fail: bool,
@@ -503,6 +544,15 @@ def region_events(t: Tables, state: tuple[int, ...], r: Region) -> list[Event]:
                 out.extend(_handled(t, state, r, i, kind="error", error=e,
                                     effect=eff))
     elif kind == "choice":
+        known = t.decided.get((r.index, i))
+        if known is not None:
+            # Seata (ChoiceStateHandler.process): the rules are tried in
+            # order and rule ``known`` is true here, so the Choice takes it
+            # or an earlier one; never a later one, nor its Default.
+            targets = _targets(node)
+            for k in sorted({targets.index(c) for c in node.choices[:known + 1]}):
+                out.append(Event(kind="choose", region=r.index, node=i, arg=k))
+            return out
         for k in range(len(_targets(node))):
             out.append(Event(kind="choose", region=r.index, node=i, arg=k))
         if node.default is None:
@@ -522,6 +572,10 @@ def region_events(t: Tables, state: tuple[int, ...], r: Region) -> list[Event]:
 def machine_events(t: Tables, state: tuple[int, ...]) -> list[Event]:
     """Events of the execution as a whole: its ``TimeoutSeconds`` expiring."""
     if state[0] != RUNNING or t.machine_timeout is None:
+        return []
+    pc = state[t.regions[0].base]
+    if pc >= AT and not t.timeout_at[pc - AT]:
+        # Every run leaves this state before the timeout can expire.
         return []
     return [Event(kind="machine_timeout")]
 
@@ -912,6 +966,7 @@ __all__ = [
     "load_seata",
     "load_sw",
     "machine_events",
+    "machine_timeout_can_expire",
     "region_events",
     "tables",
     "view",

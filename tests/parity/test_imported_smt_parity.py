@@ -31,8 +31,7 @@ from verifier.smt._imported_encode import ImportedEncoding
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 _ABSENT = not CORPUS.exists() and not os.environ.get("CI")
 FILES = sorted(p for d in ("asl", "seata", "sw") for p in (CORPUS / d).glob("*.*")
-               if p.suffix in {".json", ".yml", ".yaml"}
-               and p.name != "either-or-parallel.asl.json")  # no Task: ASL100
+               if p.suffix in {".json", ".yml", ".yaml"})
 SAFETY = ("compensation_completeness", "eventual_consistency")
 FAST = {"common-error-handling-option1.asl.json",
         "explicit-failure-with-parallel-states.asl.json",
@@ -48,6 +47,9 @@ NOT_YET = {
     "seata-go-order_saga.json": "a loop of state-changing steps: z3's fair "
     "lasso search has not finished within the test's time",
     "seata-go-order_saga.yaml": "the same machine as seata-go-order_saga.json",
+    "either-or-parallel.asl.json": "three polling loops in parallel "
+    "branches: z3's termination queries have not finished within the test's "
+    "time (over 10 minutes)",
     "quorum-with-parallel.asl.json": "11,040 states over 5 regions: z3 has "
     "not finished within the test's time",
 }
