@@ -191,9 +191,9 @@ def compiled() -> dict[str, Any] | None:
         g["np"] = numpy
         for name in _KERNEL_FUNCS:
             g[name] = _jit(numba, getattr(K, name), g)
-        for fn in (_hash, _equal, _rehash, _search):
-            g[fn.__name__] = _jit(numba, fn, g)
-        for fn in (kb._unpack_rows, kb._unpack_take):
+        search_funcs: tuple[Callable[..., Any], ...] = (
+            _hash, _equal, _rehash, _search, kb._unpack_rows, kb._unpack_take)
+        for fn in search_funcs:
             g[fn.__name__] = _jit(numba, fn, g)
     finally:
         config.CACHE_DIR = saved
@@ -280,7 +280,7 @@ def _fields(pack: kb.Packing) -> tuple[dict[str, Any], tuple[Any, Any, Any]]:
                n.array(pack.fmax, n.int64))
 
 
-def search(  # noqa: PLR0912, PLR0915 - one loop over the statuses
+def search(
     ts: WorkflowTransitionSystem, *, graph: bool, watch: int, max_states: int,
     check: Callable[[int, int], str] | None = None, chunk: int = 1 << 16,
 ) -> Found | None:
@@ -399,7 +399,7 @@ class _Packed(Sequence[bytes]):
             yield from self._f.rows(lo, min(lo + self._chunk, self._f.count))
 
 
-def kernel_search(  # noqa: PLR0913 - the interpreted search's budgets
+def kernel_search(
     ts: WorkflowTransitionSystem, props: list[Property], *, need_graph: bool,
     max_states: int, max_memory: int, progress: Callable[[int, int], None] | None,
     deadline: Deadline | None, now0: int,

@@ -45,10 +45,11 @@ class _GuardCompiler:
     def _push(self, base: int) -> None:
         self.depth = max(self.depth, base + 1)
 
-    def _emit(self, node: ast.expr, base: int) -> None:  # noqa: PLR0912
+    def _emit(self, node: ast.expr, base: int) -> None:
         """Code that leaves ``node``'s value on top of ``base`` values."""
         if isinstance(node, ast.Constant):
             v = node.value
+            assert isinstance(v, (int, str))  # the whitelist admits no other
             self._op(K.OP_PUSH, self.gid(v) if isinstance(v, str) else int(v))
             self._push(base)
         elif isinstance(node, ast.Name):
@@ -139,8 +140,8 @@ def lower(wf: Workflow, *, slots: Sequence[tuple[int, int]], fifo: bool,
 
     guards = _GuardCompiler(counters, svc_ix, gid)
     slot_of = [-1] * ((ns + 1) * ns if fifo else ns * ne)
-    for k, (a, b) in enumerate(slots):
-        slot_of[a * ns + b if fifo else a * ne + b] = k
+    for k, (x, y) in enumerate(slots):
+        slot_of[x * ns + y if fifo else x * ne + y] = k
     sub_ptr, sub_idx = [0], []
     for e in events:
         sub_idx += [i for i, s in enumerate(wf.services) if e in s.events]
@@ -148,7 +149,7 @@ def lower(wf: Workflow, *, slots: Sequence[tuple[int, int]], fifo: bool,
     sbase, trbase = [0], [0]
     hptr, hidx, timer, gid_of_state = [0], [], [], []
     trs: list[int] = []
-    brs: list[int] = []
+    rows: list[int] = []
     emits: list[int] = []
     adds: list[int] = []
     for i, s in enumerate(wf.services):
@@ -157,14 +158,14 @@ def lower(wf: Workflow, *, slots: Sequence[tuple[int, int]], fifo: bool,
         for k, t in enumerate(s.transitions):
             pc = -1 if t.guard is None else guards.compile(t.guard)
             trs += [i, k, idx[t.source], -1 if t.on is None else ev[t.on], pc,
-                    len(brs) // K.NBR, len(t.branches)]
+                    len(rows) // K.NBR, len(t.branches)]
             for b in t.branches:
-                brs += [idx[b.to], len(emits), len(b.emit), len(adds) // 2,
+                rows += [idx[b.to], len(emits), len(b.emit), len(adds) // 2,
                         len(b.add)]
                 emits += [ev[e] for e in b.emit]
                 for name, amount in b.add:
                     adds += [counters[name], amount]
-        for here, name in enumerate(s.states):
+        for name in s.states:
             gid_of_state.append(gid(name))
             fired = -1
             for k, t in enumerate(s.transitions):
@@ -176,13 +177,12 @@ def lower(wf: Workflow, *, slots: Sequence[tuple[int, int]], fifo: bool,
                     hidx.append(first_tr + k)
             hptr.append(len(hidx))
             timer.append(fired)
-            del here
         sbase.append(sbase[-1] + len(s.states))
         trbase.append(first_tr + len(s.transitions))
     ignore = [int(e in s.ignore) for s in wf.services for e in events]
     parts = [
         [x for p in slots for x in p], slot_of, sub_ptr, sub_idx, sbase, trbase,
-        hptr, hidx, timer, trs, brs, emits, adds,
+        hptr, hidx, timer, trs, rows, emits, adds,
         [c.cap for c in wf.counters], [c.initial for c in wf.counters], ignore,
         [int(s.dedup) for s in wf.services], gid_of_state,
         [ev[e] for e in wf.start], [], guards.code,

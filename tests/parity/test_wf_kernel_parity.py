@@ -100,7 +100,8 @@ def _conditions(draw: st.DrawFn, wf: Workflow) -> str:
             return f"{s.name}.state {neg} ({', '.join(repr(x) for x in lits)},)"
         if pick == 5:
             a, b = draw(svc), draw(svc)
-            return f"{a.name}.state {draw(st.sampled_from(['==', '!=']))} {b.name}.state"
+            eq = draw(st.sampled_from(["==", "!="]))
+            return f"{a.name}.state {eq} {b.name}.state"
         return draw(num)
 
     parts = [atom() for _ in range(draw(st.integers(1, 3)))]
@@ -118,9 +119,9 @@ def _workflows(draw: st.DrawFn, max_services: int = 2) -> Workflow:
     for s in wf.services:
         trans = []
         for t in s.transitions:
-            if draw(st.booleans()):
-                t = dataclasses.replace(t, guard=parse_expr(draw(_conditions(wf))))
-            trans.append(t)
+            guard = (parse_expr(draw(_conditions(wf))) if draw(st.booleans())
+                     else t.guard)
+            trans.append(dataclasses.replace(t, guard=guard))
         services.append(dataclasses.replace(s, transitions=tuple(trans)))
     return dataclasses.replace(wf, services=tuple(services))
 
