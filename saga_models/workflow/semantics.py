@@ -1,8 +1,13 @@
 """The one shared, pure step semantics of an event workflow.
 
 The verifier enumerates :func:`enabled` steps and follows them with
-:func:`apply`; the runtime's conformance check replays its log through the same
-two functions. No I/O, no clock, no randomness.
+:func:`apply`; the runtime asks :func:`react`, :func:`effect` and
+:func:`timers_enabled` for each delivery and timer, and its conformance check
+replays its log through :func:`enabled` and :func:`apply`. All five run the
+integer kernel :mod:`saga_models._wf_kernel` interpreted on the state tuple
+(the explicit checker's fast path runs the same functions compiled); this
+module lowers the definition for it (:func:`tables`) and turns its step codes
+into :class:`Step` values. No I/O, no clock, no randomness.
 
 A state is a flat tuple of small ints (each 0..255, so it packs into bytes)::
 
