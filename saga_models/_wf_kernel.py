@@ -29,7 +29,7 @@ A step is one int (:func:`encode`); the state layout is the one
 
 # Chained ``==`` rather than ``in (...)``: the compiled form stays plain integer
 # compares, and the interpreted form does not build a tuple per test.
-# ruff: noqa: SIM109, PLR1714, PLR0917, PLR0912
+# ruff: noqa: SIM109, PLR1714, PLR0917
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ NBR = 5
  OP_ABS) = range(20)
 
 
-def encode(  # noqa: PLR0913 - one field per argument, as the code holds them
+def encode(
     kind: int, service: int, event: int, transition: int, branch: int,
     duplicate: int, keep: int, sender: int, at: int,
 ) -> int:
@@ -213,7 +213,7 @@ def initial_into(d: MutableSequence[int], tab: Sequence[int],
 
 
 # --- the successor relation --------------------------------------------------------
-def handle_codes(  # noqa: PLR0913 - numba compiles positional calls only
+def handle_codes(
     s: Sequence[int], tab: Sequence[int], service: int, event: int,
     duplicate: int, sender: int, keepable: int, out: MutableSequence[int],
     k: int, stack: MutableSequence[int],

@@ -74,6 +74,16 @@ _JSON = st.recursive(
     max_leaves=6)
 
 
+def _mappings(x: Any, out: list[dict[str, Any]]) -> None:
+    if isinstance(x, dict):
+        out.append(x)
+        for v in x.values():
+            _mappings(v, out)
+    elif isinstance(x, list):
+        for v in x:
+            _mappings(v, out)
+
+
 @st.composite
 def _damaged(draw: st.DrawFn, doc: Any) -> Any:
     """``doc`` with one to three random edits: a key of some mapping set to a
@@ -81,17 +91,7 @@ def _damaged(draw: st.DrawFn, doc: Any) -> Any:
     doc = copy.deepcopy(doc)
     for _ in range(draw(st.integers(1, 3))):
         maps: list[dict[str, Any]] = []
-
-        def walk(x: Any) -> None:
-            if isinstance(x, dict):
-                maps.append(x)
-                for v in x.values():
-                    walk(v)
-            elif isinstance(x, list):
-                for v in x:
-                    walk(v)
-
-        walk(doc)
+        _mappings(doc, maps)
         target = draw(st.sampled_from(maps))
         keys = sorted(target) or ["x"]
         key = draw(st.sampled_from([*keys, "unknown_key"]))

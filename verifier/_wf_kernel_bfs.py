@@ -245,7 +245,9 @@ class Found:
     states: Any
     parent: Any
     quiet: Any
-    """1 where the state has no successor (quiescent)."""
+    """1 where the state has no successor (quiescent); known for the first
+    ``expanded`` states only."""
+    expanded: int
     count: int
     transitions: int
     depth: int
@@ -320,6 +322,7 @@ def search(
     parent[0] = -1
     g["_rehash"](states, 1, w, table)
     budget = ""
+    status = S_DONE
     while True:
         status = g["_search"](tab, int(ts.reduce), fw, fs, fm, w, states, parent,
                               table, quiet, estart, edst, ecode, graph, watch,
@@ -367,7 +370,11 @@ def search(
         estart[count] = nedge
     return Found(
         pack=pack, states=states[:count * w], parent=parent[:count],
-        quiet=quiet[:count], count=count, transitions=int(ctl[C_TRANS]),
+        quiet=quiet[:count],
+        # A state budget stops inside the expansion of the state at the head
+        # (its successors were being stored): that one is known too.
+        expanded=int(ctl[C_HEAD]) + (1 if status == S_BUDGET else 0),
+        count=count, transitions=int(ctl[C_TRANS]),
         depth=int(ctl[C_DEPTH]),
         edge_start=estart[:count + 1] if graph else None,
         edge_dst=edst[:nedge] if graph else None,
@@ -443,7 +450,9 @@ def kernel_search(
                 if p.name in first:
                     continue
                 msg = p.on_state(st) if p.on_state is not None else None
-                if not msg and quiet[idx] and p.on_terminal is not None:
+                if (not msg and p.on_terminal is not None
+                        and (quiet[idx] if idx < found.expanded
+                             else ts.is_terminal(st))):
                     msg = p.on_terminal(st)
                 if msg:
                     first[p.name] = _Found(idx, msg)

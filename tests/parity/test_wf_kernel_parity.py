@@ -315,6 +315,17 @@ def test_compiled_search_equals_interpreted_on_violations() -> None:
     _whole_run(bad, 2, False, 7)
 
 
+@pytest.mark.parametrize("budget", [*range(2, 40, 6), *range(40, 61)])
+def test_every_budget_stop_is_the_same(budget: int) -> None:
+    """A state budget that stops the search anywhere (the model has 60
+    states): the states stored but not expanded yet are checked as the
+    interpreted search checks them when it stores them (between 45 and 58,
+    one of them is quiescent in GAVE_UP, which is no declared outcome)."""
+    wf = _retries()
+    wf = dataclasses.replace(wf, outcomes=wf.outcomes[:1])
+    _whole_run(wf, 1, False, budget)
+
+
 def test_auto_engine_switches_to_the_kernel_past_its_threshold(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """``engine="auto"``: a workflow smaller than ``KERNEL_AFTER`` states is
