@@ -3,9 +3,15 @@
 # ruff: noqa
 # mypy: ignore-errors
 VERSION = "2.22.3"
-from decimal import Decimal
+class Decimal:  # a stand-in: see saga_models._fastschema
+    pass
 import re
-from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
+class JsonSchemaValueException(ValueError):
+    def __init__(self, message, *args, **kwargs):
+        super().__init__(message)
+
+
+JsonSchemaValuesException = JsonSchemaValueException
 
 
 REGEX_PATTERNS = {

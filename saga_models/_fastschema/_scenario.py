@@ -3,8 +3,14 @@
 # ruff: noqa
 # mypy: ignore-errors
 VERSION = "2.22.3"
-from decimal import Decimal
-from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
+class Decimal:  # a stand-in: see saga_models._fastschema
+    pass
+class JsonSchemaValueException(ValueError):
+    def __init__(self, message, *args, **kwargs):
+        super().__init__(message)
+
+
+JsonSchemaValuesException = JsonSchemaValueException
 
 
 NoneType = type(None)
