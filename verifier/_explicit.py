@@ -437,9 +437,16 @@ def _kernel_search(
     if wts is not None and type(ts) is wts.WorkflowTransitionSystem:
         from ._wf_kernel_bfs import kernel_search
 
-        return kernel_search(ts, props, need_graph=need_graph,  # type: ignore[arg-type]
-                             max_states=max_states, max_memory=max_memory,
-                             progress=progress, deadline=deadline, now0=now0)
+        got = kernel_search(ts, props, need_graph=need_graph,  # type: ignore[arg-type]
+                            max_states=max_states, max_memory=max_memory,
+                            progress=progress, deadline=deadline, now0=now0)
+        if got is None:
+            return None
+        return _Searched(states=got.states, parent=got.parent,
+                         found={n: _Found(*f) for n, f in got.found.items()},
+                         deadlocks=[], edges=got.edges,
+                         transitions=got.transitions, depth=got.depth,
+                         budget_reason=got.budget_reason, engine="kernel")
     from ._saga_ts import SagaTransitionSystem
 
     if type(ts) is not SagaTransitionSystem:

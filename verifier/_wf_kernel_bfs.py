@@ -42,7 +42,6 @@ from ._kernel_bfs import _equal, _grown, _hash, _rehash, _tuples
 
 if TYPE_CHECKING:
     from ._budget import Deadline
-    from ._explicit import _Searched
     from ._ts import Property
     from ._workflow_ts import WorkflowTransitionSystem
 
@@ -384,6 +383,24 @@ def search(
         budget_reason=budget)
 
 
+Violation = tuple[int, str, Any, Any]
+"""(state index, message, label, target) of a property's first violation, as
+``verifier._explicit`` records it (label and target for a transition's)."""
+
+
+@dataclass(slots=True, kw_only=True)
+class Checked:
+    """What :func:`kernel_search` hands back to the explicit checker."""
+
+    states: Sequence[bytes]
+    parent: array[int]
+    found: dict[str, Violation]
+    edges: tuple[array[int], array[int], array[int]]
+    transitions: int
+    depth: int
+    budget_reason: str
+
+
 class _Packed(Sequence[bytes]):
     """The searched states as the interpreted search keeps them: ``bytes``
     per state (unpacked on demand), ``iter_rows`` for a pass over all."""
@@ -410,13 +427,12 @@ def kernel_search(
     ts: WorkflowTransitionSystem, props: list[Property], *, need_graph: bool,
     max_states: int, max_memory: int, progress: Callable[[int, int], None] | None,
     deadline: Deadline | None, now0: int,
-) -> _Searched | None:
+) -> Checked | None:
     """The compiled search, then the property checks of
     ``verifier._explicit._python_search`` in the same order (so the first
     violation of each property, and its counterexample, are the same); None
     when the compiled search cannot run on ``ts``."""
     from ._budget import current_rss
-    from ._explicit import _Found, _int_array, _Searched
 
     def check(count: int, depth: int) -> str:
         if progress is not None:
@@ -440,7 +456,7 @@ def kernel_search(
     if found is None:
         return None
     states = _Packed(found)
-    first: dict[str, _Found] = {}
+    first: dict[str, Violation] = {}
     state_props = [p for p in props if p.on_state is not None
                    or p.on_terminal is not None]
     if state_props:
@@ -455,10 +471,10 @@ def kernel_search(
                              else ts.is_terminal(st))):
                     msg = p.on_terminal(st)
                 if msg:
-                    first[p.name] = _Found(idx, msg)
+                    first[p.name] = (idx, msg, None, None)
             if len(first) == len(state_props):
                 break
-    trans_first: dict[str, tuple[tuple[int, int], _Found]] = {}
+    trans_first: dict[str, tuple[tuple[int, int], Violation]] = {}
     wsrc, wpos, wcode, wdst = found.watched
     block = 1 << 14
     for lo in range(0, len(wsrc) if trans_props else 0, block):
@@ -475,12 +491,12 @@ def kernel_search(
                     msg = p.on_transition(srcs[q], label, dsts[q])  # type: ignore[misc]
                     if msg:
                         trans_first[p.name] = ((src, pos),
-                                               _Found(src, msg, label, dsts[q]))
+                                               (src, msg, label, dsts[q]))
     # A state is checked when the transition that discovers it is taken, just
     # before that transition's own checks: keep whichever came first.
     for name, (when, f) in trans_first.items():
         sf = first.get(name)
-        if sf is None or _discovered_at(ts, found, sf.index) > when:
+        if sf is None or _discovered_at(ts, found, sf[0]) > when:
             first[name] = f
     edges = (array("q"), array("q"), array("q"))
     if need_graph:
@@ -491,10 +507,15 @@ def kernel_search(
             fam[codes == c] = ts.fairness_family(sem.decode_step(c))
         edges = (_int_array(found.edge_start), _int_array(found.edge_dst),
                  _int_array(fam))
-    return _Searched(states=states, parent=_int_array(found.parent), found=first,
-                     deadlocks=[], edges=edges, transitions=found.transitions,
-                     depth=found.depth, budget_reason=found.budget_reason,
-                     engine="kernel")
+    return Checked(states=states, parent=_int_array(found.parent), found=first,
+                   edges=edges, transitions=found.transitions, depth=found.depth,
+                   budget_reason=found.budget_reason)
+
+
+def _int_array(a: Any) -> array[int]:
+    out = array("q")
+    out.frombytes(a.astype("int64").tobytes())
+    return out
 
 
 def _discovered_at(ts: WorkflowTransitionSystem, found: Found,
