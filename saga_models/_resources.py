@@ -102,8 +102,6 @@ def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
     resource nor a local (SAGA161), a guard on a compensation (SAGA162), a
     cached step that touches resources (SAGA164), an initial value the state
     cannot hold (SAGA165)."""
-    from .workflow._expr import ExprError, parse_expr
-
     resources = {n for n, _ in slots_of(saga)}
     records = records_of(saga)
     versions = {f"{r}.version" for r in records}
@@ -131,6 +129,10 @@ def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
             f"{local}: {local}'")
 
     def names(text: str, span: Span, where: str) -> Iterator[Diagnostic]:
+        # Imported only when there is an expression: a saga without any
+        # does not load the workflow package (a check's start-up).
+        from .workflow._expr import ExprError, parse_expr
+
         try:
             expr = parse_expr(text, records=records)
         except ExprError as exc:
@@ -201,6 +203,8 @@ def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
                 "or the step's effect if it does not touch shared resources")
     for inv in saga.invariants:
         yield from names(inv.expr, inv.span, f"invariant {inv.name!r}")
+        from .workflow._expr import ExprError, parse_expr
+
         try:
             used = parse_expr(inv.expr, records=records).counters
         except ExprError:

@@ -23,9 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from ._errors import Diagnostic, InvalidDefinition
+from ._fastschema import is_valid
 from ._ir import Saga
 from ._resources import MAX_INSTANCES
 from ._source import Document, escape
@@ -86,11 +85,8 @@ def load_scenario_document(doc: Document, *,
             declare differently (SAGA173), a total count out of range
             (SAGA174).
     """
-    schema = dict(scenario_schema())
-    validator = jsonschema.validators.validator_for(schema)(schema)
     problems: list[Diagnostic] = []
-    for error in sorted(validator.iter_errors(doc.data),
-                        key=lambda e: [str(p) for p in e.absolute_path]):
+    for error in _schema_errors(doc.data):
         pointer = "".join(f"/{escape(str(p))}" for p in error.absolute_path)
         problems.append(Diagnostic(
             code="SAGA171",
@@ -202,3 +198,16 @@ def _shape(shape: _Shape) -> str:
     if kind == "counter":
         return f"a counter from {initial}"
     return "a record with " + ", ".join(f"{f}={v}" for f, v in fields)
+
+
+def _schema_errors(data: Any) -> list[Any]:
+    """jsonschema's errors for a scenario, in file order; none, without
+    importing jsonschema, when the precompiled validator accepts it."""
+    if is_valid("scenario", data):
+        return []
+    import jsonschema
+
+    schema = dict(scenario_schema())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return sorted(validator.iter_errors(data),
+                  key=lambda e: [str(p) for p in e.absolute_path])

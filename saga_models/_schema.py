@@ -16,12 +16,14 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from ._errors import Diagnostic
+from ._fastschema import is_valid
 from ._source import Document, escape
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_RESOURCE = "schema/saga.schema.json"
 """Where the schema lives inside the ``saga_models`` package."""
@@ -47,6 +49,8 @@ def saga_schema() -> Mapping[str, Any]:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    import jsonschema
+
     schema = dict(saga_schema())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -55,6 +59,8 @@ def _validator() -> jsonschema.protocols.Validator:
 
 def schema_diagnostics(doc: Document) -> list[Diagnostic]:
     """Every schema violation in ``doc``, located, deduplicated, in file order."""
+    if is_valid("saga", doc.data):
+        return []  # without importing jsonschema (most of a check's start-up)
     seen: set[tuple[str, str, str]] = set()
     out: list[Diagnostic] = []
     for error in _validator().iter_errors(doc.data):

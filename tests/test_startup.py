@@ -1,8 +1,10 @@
 """Start-up cost: what the command line imports before it does anything.
 
 ``sagaproof --help`` and every command's ``--help`` load no definition, so
-they must import neither networkx nor jsonschema (issue 16); loading and
-validating a saga needs jsonschema but not networkx. Each check runs in a
+they must import neither networkx nor jsonschema (issue 16); neither does
+loading, validating and checking a valid saga (its schema's yes comes from a
+precompiled validator); a file that breaks its schema imports jsonschema for
+the located errors. Each check runs in a
 fresh interpreter and reads ``sys.modules`` there; the probe itself is shown
 to see an import when there is one. Figures: ``bench/startup_bench.py``.
 """
@@ -41,13 +43,31 @@ def test_help_of_every_command_imports_neither_networkx_nor_jsonschema() -> None
     assert _loaded(body) == []
 
 
-def test_the_probe_sees_an_import() -> None:
+def test_the_probe_sees_an_import(tmp_path: Path) -> None:
     # The other way round: drawing a graph does use networkx, and a check of
-    # a definition validates it against its JSON schema.
+    # a definition that does not match its JSON schema asks jsonschema for
+    # every located error.
     assert "networkx" in _loaded("import verifier.graph")
+    bad = tmp_path / "bad.saga.yaml"
+    bad.write_text("saga: s\nsteps:\n  - {name: a, participant: p, "
+                   "acton: x}\n")
     body = ("from sagaproof.cli import main\n"
-            f"main(['check', {SMALL!r}, '--no-progress'])")
+            "try:\n"
+            f"    main(['check', {str(bad)!r}, '--no-progress'])\n"
+            "except SystemExit as exc:\n"
+            "    assert exc.code == 2, exc.code\n")
     assert "jsonschema" in _loaded(body)
+
+
+def test_checking_a_valid_saga_imports_neither_networkx_nor_jsonschema() -> None:
+    # A valid file needs only the schema's yes, from the precompiled
+    # validator (saga_models/_fastschema); jsonschema is for the errors.
+    body = ("from sagaproof.cli import main\n"
+            "try:\n"
+            f"    main(['check', {SMALL!r}, '--no-progress'])\n"
+            "except SystemExit as exc:\n"
+            "    assert exc.code == 0, exc.code\n")
+    assert _loaded(body) == []
 
 
 def test_loading_and_validating_a_saga_does_not_import_networkx() -> None:
@@ -56,4 +76,4 @@ def test_loading_and_validating_a_saga_does_not_import_networkx() -> None:
             "errors = [d for d in structure_diagnostics(saga)\n"
             "          if d.severity.name == 'ERROR']\n"
             "assert not errors, errors")
-    assert _loaded(body) == ["jsonschema"]
+    assert _loaded(body) == []

@@ -205,10 +205,8 @@ def check(
         definition = _load_path(definition)
     if isinstance(faults, str):
         faults = FaultModel.parse(faults)
-    from saga_models.importers.graph_semantics import ImportedMachine
-
     ts: TransitionSystem
-    if backend == "smt" and isinstance(definition, ImportedMachine):
+    if backend == "smt" and _is_imported_machine(definition):
         # z3 decides unconditional termination itself: no explicit search.
         from ._imported_ts import ImportedTransitionSystem
 
@@ -264,3 +262,11 @@ def check(
         results=results,
         kind=kind,
     )
+
+
+def _is_imported_machine(definition: object) -> bool:
+    """Whether ``definition`` is an imported state machine (its module is
+    imported only to ask: a saga's check does without it)."""
+    from saga_models.importers.graph_semantics import ImportedMachine
+
+    return isinstance(definition, ImportedMachine)

@@ -125,7 +125,8 @@ def explore(
 
     ``engine``: ``auto`` searches a single saga of more than
     :data:`KERNEL_AFTER` states with the compiled semantics kernel when numba
-    is installed (``verifier._kernel_bfs``) and anything else with
+    is installed (``verifier._kernel_bfs``; an event workflow with
+    ``verifier._wf_kernel_bfs``) and anything else with
     ``ts.successors``; ``kernel`` insists on the first, ``python``
     on the second. Verdicts, counts and counterexamples are the same either
     way; ``Stats.engine`` says which ran.
@@ -161,7 +162,8 @@ def explore(
                                   progress=progress, deadline=deadline, now0=now0)
         if searched is None and engine == "kernel":
             raise ValueError("engine='kernel' cannot check this model (numba is "
-                             "not installed, or it is not a single saga)")
+                             "not installed, or it is not a single saga or "
+                             "workflow)")
     if searched is None:
         searched = _python_search(ts, props, need_graph=need_graph,
                                   max_states=max_states, max_memory=max_memory,
@@ -425,7 +427,12 @@ def _kernel_may_run(ts: TransitionSystem) -> bool:
 
     from ._saga_ts import SagaTransitionSystem
 
-    return type(ts) is SagaTransitionSystem and find_spec("numba") is not None
+    # A workflow's system exists only once its module is imported: no import
+    # here for a saga check.
+    wts = sys.modules.get("verifier._workflow_ts")
+    kinds = (SagaTransitionSystem,
+             *((wts.WorkflowTransitionSystem,) if wts is not None else ()))
+    return type(ts) in kinds and find_spec("numba") is not None
 
 
 def _kernel_search(
@@ -436,6 +443,20 @@ def _kernel_search(
     """The compiled search (``verifier._kernel_bfs``) for a single saga, then
     the same property checks as :func:`_python_search`, in the same order; or
     None when the compiled search cannot run on ``ts``."""
+    wts = sys.modules.get("verifier._workflow_ts")
+    if wts is not None and type(ts) is wts.WorkflowTransitionSystem:
+        from ._wf_kernel_bfs import kernel_search
+
+        got = kernel_search(ts, props, need_graph=need_graph,  # type: ignore[arg-type]
+                            max_states=max_states, max_memory=max_memory,
+                            progress=progress, deadline=deadline, now0=now0)
+        if got is None:
+            return None
+        return _Searched(states=got.states, parent=got.parent,
+                         found={n: _Found(*f) for n, f in got.found.items()},
+                         deadlocks=[], edges=got.edges,
+                         transitions=got.transitions, depth=got.depth,
+                         budget_reason=got.budget_reason, engine="kernel")
     from ._saga_ts import SagaTransitionSystem
 
     if type(ts) is not SagaTransitionSystem:

@@ -51,6 +51,13 @@ FAIRNESS = (
 class WorkflowTransitionSystem:
     """The transition system of one workflow under one fault model."""
 
+    transition_kinds = frozenset({(StepKind.UNHANDLED, False),
+                                  (StepKind.UNHANDLED, True),
+                                  (StepKind.DELIVER, True)})
+    """The only (kind, duplicate) pairs of steps whose transitions a
+    property's ``on_transition`` looks at (the compiled search keeps just
+    those)."""
+
     def __init__(self, wf: Workflow, faults: FaultModel = _DEFAULT_FAULTS, *,
                  reduce: bool = False) -> None:
         self.wf = wf

@@ -47,10 +47,13 @@ def detect(data: Any) -> str | None:
 
     A Serverless Workflow (``sw``) is only checked as its own graph
     (:mod:`.graph_semantics`); it has no lowering to a saga."""
+    if not isinstance(data, dict) or not (
+            "States" in data or "states" in data or "stepFunctions" in data):
+        # Every format below needs one of these keys: a native definition is
+        # told apart without importing the importers (a check's start-up).
+        return None
     from ._asl import find_machine
 
-    if not isinstance(data, dict):
-        return None
     if "StartState" in data and "States" in data:
         return "seata"
     from ._sw import detect as is_sw

@@ -12,12 +12,14 @@ import json
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from .._errors import Diagnostic
+from .._fastschema import is_valid
 from .._source import Document, escape
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_RESOURCE = "schema/workflow.schema.json"
 """Where the schema lives inside the ``saga_models`` package."""
@@ -34,6 +36,8 @@ def workflow_schema() -> Mapping[str, Any]:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    import jsonschema
+
     schema = dict(workflow_schema())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -42,6 +46,8 @@ def _validator() -> jsonschema.protocols.Validator:
 
 def workflow_schema_diagnostics(doc: Document) -> list[Diagnostic]:
     """Every place ``doc`` departs from the schema, located, in file order."""
+    if is_valid("workflow", doc.data):
+        return []  # without importing jsonschema
     out: list[Diagnostic] = []
     for error in sorted(_validator().iter_errors(doc.data),
                         key=lambda e: [str(p) for p in e.absolute_path]):

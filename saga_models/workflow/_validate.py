@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator
 
 from .._errors import Diagnostic
+from .._wf_kernel import MAX_BRANCHES, MAX_SERVICES, MAX_TRANSITIONS
 from ._expr import state_literals
 from ._ir import Workflow
 
@@ -50,11 +51,28 @@ def _shape(wf: Workflow) -> Iterator[Diagnostic]:
         yield Diagnostic(code="WF114", message=f"{len(wf.events)} events, over the "
                          f"{MAX_EVENTS} the model can pack", span=wf.span,
                          help="split the workflow")
+    if len(wf.services) > MAX_SERVICES:
+        # A step of the semantics kernel is one 64-bit int with a field for
+        # the service, its transition and the outcome (saga_models._wf_kernel).
+        yield Diagnostic(code="WF114", message=f"{len(wf.services)} services, "
+                         f"over the {MAX_SERVICES} the model can pack",
+                         span=wf.span, help="split the workflow")
     for s in wf.services:
         if len(s.states) > MAX_STATES:
             yield Diagnostic(code="WF114", message=f"service {s.name!r} has "
                              f"{len(s.states)} states, over {MAX_STATES}",
                              span=s.span, help="split the service")
+        if len(s.transitions) > MAX_TRANSITIONS:
+            yield Diagnostic(code="WF114", message=f"service {s.name!r} has "
+                             f"{len(s.transitions)} transitions, over "
+                             f"{MAX_TRANSITIONS}", span=s.span,
+                             help="split the service")
+        for t in s.transitions:
+            if len(t.branches) > MAX_BRANCHES:
+                yield Diagnostic(code="WF114", message=f"service {s.name!r}: a "
+                                 f"'choose' with {len(t.branches)} outcomes, "
+                                 f"over {MAX_BRANCHES}", span=t.span,
+                                 help="split the choice over two transitions")
 
 
 def _no_start(wf: Workflow) -> Iterator[Diagnostic]:

@@ -1,8 +1,13 @@
 """The one shared, pure step semantics of an event workflow.
 
 The verifier enumerates :func:`enabled` steps and follows them with
-:func:`apply`; the runtime's conformance check replays its log through the same
-two functions. No I/O, no clock, no randomness.
+:func:`apply`; the runtime asks :func:`react`, :func:`effect` and
+:func:`timers_enabled` for each delivery and timer, and its conformance check
+replays its log through :func:`enabled` and :func:`apply`. All five run the
+integer kernel :mod:`saga_models._wf_kernel` interpreted on the state tuple
+(the explicit checker's fast path runs the same functions compiled); this
+module lowers the definition for it (:func:`tables`) and turns its step codes
+into :class:`Step` values. No I/O, no clock, no randomness.
 
 A state is a flat tuple of small ints (each 0..255, so it packs into bytes)::
 
@@ -26,15 +31,16 @@ in the timer's state, once per entry into the state.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+from .. import _wf_kernel as _k
 from ._ir import ENV, Delivery, Order, Transition, Workflow
+from ._lower import lower as _lower
 
 State = tuple[int, ...]
 
-OVERFLOW, DUPS = 0, 1
-HEADER = 2
+OVERFLOW, DUPS, HEADER = _k.OVERFLOW, _k.DUPS, _k.HEADER
 
 
 class StepKind(enum.Enum):
@@ -105,6 +111,12 @@ class Tables:
     counter_base: int
     bus_base: int
     width: int
+    ktab: tuple[int, ...] = ()
+    """The kernel's flat table (``_wf_kernel`` documents the layout)."""
+    max_codes: int = 0
+    """Room for the steps enabled in one state."""
+    stack: int = 1
+    """Room for a guard's evaluation stack."""
 
     def transition(self, service: int, index: int) -> Transition:
         """The IR transition ``index`` of ``service``."""
@@ -165,6 +177,10 @@ def tables(wf: Workflow) -> Tables:
         capacity=wf.bus.capacity, counter_base=counter_base, bus_base=bus_base,
         width=bus_base + width,
     )
+    ktab = _lower(wf, slots=channels if fifo else slots, fifo=fifo,
+                  at_least_once=tab.at_least_once)
+    tab = replace(tab, ktab=ktab, max_codes=_k.max_codes(ktab),
+                  stack=ktab[_k.W_STACK])
     _TABLES[id(wf)] = (wf, tab)
     return tab
 
@@ -212,7 +228,52 @@ def bus_empty(wf: Workflow, state: State) -> bool:
     return not any(state[tables(wf).bus_base:])
 
 
-# --- the semantics ---------------------------------------------------------
+# --- the semantics: the integer kernel, interpreted -------------------------
+# The successor relation itself lives in ``saga_models._wf_kernel`` (integer
+# tables, integer step codes) so that the explicit checker can compile the very
+# same functions with numba; here it runs interpreted on the tuple state, and
+# the codes are turned back into :class:`Step` values.
+_KINDS = (StepKind.DELIVER, StepKind.IGNORE, StepKind.DROP, StepKind.UNHANDLED,
+          StepKind.TIMER)
+_KIND_CODE = {k: i for i, k in enumerate(_KINDS)}
+_DECODED: dict[int, Step] = {}
+
+
+def encode_step(step: Step) -> int:
+    """The kernel's int code of ``step``."""
+    return _k.encode(_KIND_CODE[step.kind], step.service, step.event,
+                     step.transition, step.branch, int(step.duplicate),
+                     int(step.keep), step.sender, step.at)
+
+
+def decode_step(code: int) -> Step:
+    """The :class:`Step` of a kernel code."""
+    hit = _DECODED.get(code)
+    if hit is None:
+        hit = Step(_KINDS[code & 7], (code >> _k.B_SERVICE) & 1023,
+                   ((code >> _k.B_EVENT) & 255) - 1,
+                   ((code >> _k.B_TRANS) & 8191) - 1,
+                   (code >> _k.B_BRANCH) & 255, bool((code >> _k.B_DUP) & 1),
+                   bool((code >> _k.B_KEEP) & 1),
+                   ((code >> _k.B_SENDER) & 2047) - 1, (code >> _k.B_AT) & 255)
+        _DECODED[code] = hit
+    return hit
+
+
+def lower(wf: Workflow) -> tuple[int, ...]:
+    """The kernel's flat integer table of ``wf`` (layout: ``_wf_kernel``)."""
+    return tables(wf).ktab
+
+
+def _steps(t: Tables, buf: list[int], count: int) -> list[Step]:
+    decoded = _DECODED
+    out = []
+    for x in range(count):
+        s = decoded.get(buf[x])
+        out.append(s if s is not None else decode_step(buf[x]))
+    return out
+
+
 def initial_state(wf: Workflow, *, duplicates: int = 1) -> State:
     """The start: every service in its initial state, counters at their
     initial values, the ``start`` events on the bus. ``duplicates`` is how many
@@ -220,55 +281,8 @@ def initial_state(wf: Workflow, *, duplicates: int = 1) -> State:
     """
     t = tables(wf)
     st = [0] * t.width
-    st[DUPS] = min(duplicates, 255) if t.at_least_once else 0
-    for i, c in enumerate(wf.counters):
-        st[t.counter_base + i] = c.initial
-    n = len(t.services)
-    ev = {e: i for i, e in enumerate(t.events)}
-    for e in wf.start:
-        _send(t, st, n, ev[e])
+    _k.initial_into(st, t.ktab, duplicates)
     return tuple(st)
-
-
-def _send(t: Tables, st: list[int], sender: int, event: int) -> None:
-    for r in t.subscribers[event]:
-        if t.fifo:
-            base = t.bus_base + t.channel_of[(sender, r)] * t.capacity
-            for q in range(t.capacity):
-                if st[base + q] == 0:
-                    st[base + q] = 2 * event + 1
-                    break
-            else:
-                st[OVERFLOW] = 1
-        else:
-            k = t.bus_base + 2 * t.slot_of[(r, event)]
-            if st[k] + st[k + 1] >= t.capacity:
-                st[OVERFLOW] = 1
-            else:
-                st[k] += 1
-
-
-def _env(t: Tables, state: State) -> tuple[dict[str, int], dict[str, str]]:
-    counters = {c: state[t.counter_base + i] for i, c in enumerate(t.counters)}
-    states = {s: t.state_names[i][state[HEADER + 2 * i]]
-              for i, s in enumerate(t.services)}
-    return counters, states
-
-
-def _handle(t: Tables, state: State, service: int, event: int, *,
-            duplicate: bool) -> list[Step]:
-    """How ``service`` reacts to ``event`` in ``state`` (before bus choices)."""
-    here = state[HEADER + 2 * service]
-    if duplicate and t.dedup[service]:
-        return [Step(StepKind.DROP, service, event, duplicate=True, at=here)]
-    for k in t.handlers.get((service, here, event), ()):
-        tr = t.transition(service, k)
-        if tr.guard is not None and not tr.guard.evaluate(*_env(t, state)):
-            continue
-        return [Step(StepKind.DELIVER, service, event, k, b, duplicate, at=here)
-                for b in range(len(tr.branches))]
-    kind = StepKind.IGNORE if event in t.ignore[service] else StepKind.UNHANDLED
-    return [Step(kind, service, event, duplicate=duplicate, at=here)]
 
 
 def enabled(wf: Workflow, state: State, *, reduce: bool = False) -> list[Step]:
@@ -279,114 +293,48 @@ def enabled(wf: Workflow, state: State, *, reduce: bool = False) -> list[Step]:
     de-duplication reduction that preserves every property's verdict.
     """
     t = tables(wf)
-    if state[OVERFLOW]:
-        return []
-    out: list[Step] = []
-    can_keep = state[DUPS] > 0
-    b = t.bus_base
-
-    def expand(steps: list[Step], sender: int) -> None:
-        for s in steps:
-            sent = s._replace(sender=sender)
-            out.append(sent)
-            if can_keep and not (reduce and t.dedup[s.service]):
-                out.append(sent._replace(keep=True))
-
-    if t.fifo:
-        cap = t.capacity
-        for c, (snd, r) in enumerate(t.channels):
-            code = state[b + c * cap]
-            if code:
-                e, seen = (code - 1) // 2, bool((code - 1) % 2)
-                expand(_handle(t, state, r, e, duplicate=seen), snd)
-    else:
-        for k, (s, e) in enumerate(t.slots):
-            if state[b + 2 * k]:
-                expand(_handle(t, state, s, e, duplicate=False), -1)
-            if state[b + 2 * k + 1]:
-                expand(_handle(t, state, s, e, duplicate=True), -1)
-    out += timers_enabled(wf, state)
-    return out
+    # Fresh buffers per call: the runtime may call this from several threads.
+    buf = [0] * t.max_codes
+    count = _k.enabled_codes(state, t.ktab, int(reduce), buf, [0] * t.stack)
+    return _steps(t, buf, count)
 
 
 def apply(wf: Workflow, state: State, step: Step) -> State:
-    """The state after ``step`` (which must be enabled in ``state``)."""
+    """The state after ``step``, which must be enabled in ``state`` (a step
+    that cannot happen there raises ``ValueError``)."""
     t = tables(wf)
     st = list(state)
-    b = t.bus_base
-    if step.kind is not StepKind.TIMER:
-        if step.keep:
-            st[DUPS] -= 1
-        if t.fifo:
-            cap = t.capacity
-            base = b + t.channel_of[(step.sender, step.service)] * cap
-            if step.keep:
-                st[base] = 2 * step.event + 2  # same head, now marked seen
-            else:
-                st[base:base + cap] = [*st[base + 1:base + cap], 0]
-        else:
-            k = b + 2 * t.slot_of[(step.service, step.event)]
-            st[k + (1 if step.duplicate else 0)] -= 1
-            if step.keep:
-                st[k + 1] += 1
-    _effect(t, st, state, step, send=True)
+    if _k.step_into(st, t.ktab, encode_step(step)):
+        raise ValueError(f"step {step!r} is not enabled in this state")
     return tuple(st)
-
-
-def _effect(t: Tables, st: list[int], before: State, step: Step, *,
-            send: bool) -> None:
-    """What a handled step does to its service, the counters and (with
-    ``send``) the bus."""
-    if step.kind not in (StepKind.DELIVER, StepKind.TIMER):
-        return
-    tr = t.transition(step.service, step.transition)
-    br = tr.branches[step.branch]
-    base = HEADER + 2 * step.service
-    to = t.state_names[step.service].index(br.to)
-    if to != st[base]:
-        st[base], st[base + 1] = to, 0  # entering a state re-arms its timer
-    if step.kind is StepKind.TIMER:
-        st[base + 1] = 1 if to == before[base] else 0
-    for name, amount in br.add:
-        i = t.counters.index(name)
-        v = st[t.counter_base + i] + amount
-        st[t.counter_base + i] = max(0, min(t.caps[i], v))
-    if send:
-        ev = {e: i for i, e in enumerate(t.events)}
-        for e in br.emit:
-            _send(t, st, step.service, ev[e])
 
 
 def react(wf: Workflow, state: State, service: int, event: int, *,
           duplicate: bool) -> list[Step]:
     """How ``service`` reacts to ``event`` in ``state``: the steps it may take
     (several for a ``choose``). The runtime asks this for every delivery."""
-    return _handle(tables(wf), state, service, event, duplicate=duplicate)
+    t = tables(wf)
+    buf = [0] * t.max_codes
+    count = _k.handle_codes(state, t.ktab, service, event, int(duplicate), -1, 0,
+                            buf, 0, [0] * t.stack)
+    return _steps(t, buf, count)
 
 
 def effect(wf: Workflow, state: State, step: Step) -> State:
     """``step``'s effect on services and counters only (the runtime carries
     the bus itself and publishes the branch's ``emit`` events)."""
     st = list(state)
-    _effect(tables(wf), st, state, step, send=False)
+    if _k.effect_into(st, tables(wf).ktab, encode_step(step), 0):
+        raise ValueError(f"step {step!r} cannot happen in this state")
     return tuple(st)
 
 
 def timers_enabled(wf: Workflow, state: State) -> list[Step]:
     """The timer steps enabled in ``state`` (whatever is on the bus)."""
     t = tables(wf)
-    out: list[Step] = []
-    for i in range(len(t.services)):
-        base = HEADER + 2 * i
-        k = t.timers.get((i, state[base]), -1)
-        if state[base + 1] or k < 0:
-            continue
-        tr = t.transition(i, k)
-        if tr.guard is not None and not tr.guard.evaluate(*_env(t, state)):
-            continue
-        out += [Step(StepKind.TIMER, i, -1, k, br, at=state[base])
-                for br in range(len(tr.branches))]
-    return out
+    buf = [0] * t.max_codes
+    count = _k.timer_codes(state, t.ktab, buf, 0, [0] * t.stack)
+    return _steps(t, buf, count)
 
 
 def is_quiescent(wf: Workflow, state: State) -> bool:

@@ -4,7 +4,6 @@ as separate processes over a Redis Streams bus, sharing one store."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 from typing import Any
 
@@ -125,6 +124,10 @@ def run_start(args: argparse.Namespace) -> int:
 
 
 def run_service(args: argparse.Namespace) -> int:
+    # asyncio only when a service runs: the parser (every command's --help,
+    # every check) is built without it.
+    import asyncio
+
     from runtime._participants import load_participants
     from runtime.workflow._redis_bus import ServiceProcess
 

@@ -234,3 +234,22 @@ def test_exports() -> None:
               if not n.startswith("_") and n.isidentifier()} - {
         "semantics"}
     assert set(wfpkg.__all__) == public
+
+
+@pytest.mark.parametrize(("outcomes", "ok"), [(256, True), (257, False)])
+def test_a_choice_wider_than_a_step_code_is_refused(outcomes: int,
+                                                    ok: bool) -> None:
+    """A step of the semantics kernel has 8 bits for the outcome of a
+    ``choose``: 256 outcomes load, 257 are WF114 on the transition's line."""
+    choose = [{"to": "IDLE"}] * outcomes
+    b = (WorkflowBuilder("wide").start("go").service("s", initial="IDLE")
+         .on("IDLE", "go", choose=choose))
+    if ok:
+        wf = b.build()
+        assert len(wf.services[0].transitions[0].branches) == outcomes
+        return
+    with pytest.raises(InvalidDefinition) as info:
+        b.build()
+    codes = [d.code for d in info.value.diagnostics]
+    assert codes == ["WF114"], codes
+    assert "257 outcomes" in info.value.diagnostics[0].message

@@ -1,0 +1,144 @@
+"""The precompiled schema validators (``saga_models._fastschema``).
+
+A check takes their yes instead of asking jsonschema, so a yes must never be
+wrong: on every shipped definition and on generated documents with random
+damage (keys set to values of every JSON type, keys removed), whenever the fast
+validator accepts a document jsonschema finds no error in it. They accept the
+valid documents (else they would save nothing), and the generated modules are
+what fastjsonschema writes from the schemas today (not stale).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from saga_models import _fastschema
+from saga_models._scenario import scenario_schema
+from saga_models._schema import saga_schema
+from saga_models._source import read_document
+from saga_models.strategies import saga_documents
+from saga_models.workflow._schema import workflow_schema
+
+ROOT = Path(__file__).parents[1]
+SCHEMAS: dict[str, Callable[[], Any]] = {
+    "saga": saga_schema, "workflow": workflow_schema, "scenario": scenario_schema,
+}
+
+
+def _kind(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return None
+    for kind in ("saga", "workflow", "scenario"):
+        if kind in data:
+            return kind
+    return None
+
+
+@cache
+def _shipped() -> list[tuple[str, Any]]:
+    out = []
+    for path in sorted((ROOT / "examples").rglob("*.yaml")):
+        data = read_document(path).data
+        kind = _kind(data)
+        if kind is not None:
+            out.append((kind, data))
+    return out
+
+
+@cache
+def _validator(kind: str) -> Any:
+    schema = dict(SCHEMAS[kind]())
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def _errors(kind: str, data: Any) -> list[str]:
+    return [e.message for e in _validator(kind).iter_errors(data)]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 300) | st.floats(-2, 2)
+    | st.sampled_from(["", "x", "5s", "5s\n", "pivot", "forever", "fifo",
+                       "at_least_once", "IDLE"]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["name", "to", "on", "x", "retry"]), inner,
+                      max_size=3),
+    max_leaves=6)
+
+
+def _mappings(x: Any, out: list[dict[str, Any]]) -> None:
+    if isinstance(x, dict):
+        out.append(x)
+        for v in x.values():
+            _mappings(v, out)
+    elif isinstance(x, list):
+        for v in x:
+            _mappings(v, out)
+
+
+@st.composite
+def _damaged(draw: st.DrawFn, doc: Any) -> Any:
+    """``doc`` with one to three random edits: a key of some mapping set to a
+    random value, or removed."""
+    doc = copy.deepcopy(doc)
+    for _ in range(draw(st.integers(1, 3))):
+        maps: list[dict[str, Any]] = []
+        _mappings(doc, maps)
+        target = draw(st.sampled_from(maps))
+        keys = sorted(target) or ["x"]
+        key = draw(st.sampled_from([*keys, "unknown_key"]))
+        if draw(st.integers(0, 4)) == 0 and key in target:
+            del target[key]
+        else:
+            target[key] = draw(_JSON)
+    return doc
+
+
+@pytest.mark.parametrize(("kind", "data"), _shipped())
+def test_shipped_definitions_are_accepted_by_both(kind: str, data: Any) -> None:
+    assert _errors(kind, data) == []
+    assert _fastschema.is_valid(kind, data)
+
+
+_SETTINGS: dict[str, Any] = {
+    "max_examples": 300, "deadline": None, "derandomize": True,
+    "database": None, "suppress_health_check": [HealthCheck.too_slow],
+}
+
+
+@given(data=st.data())
+@settings(**_SETTINGS)
+def test_a_fast_yes_is_never_wrong(data: st.DataObject) -> None:
+    shipped = _shipped()
+    kind, doc = data.draw(st.one_of(
+        st.sampled_from(shipped),
+        saga_documents(max_steps=3).map(lambda d: ("saga", d))))
+    damaged = data.draw(_damaged(doc))
+    yes = _fastschema.is_valid(kind, damaged)
+    event(f"fast validator: {'yes' if yes else 'no'}")
+    if yes:
+        assert _errors(kind, damaged) == [], damaged
+
+
+def test_a_damaged_document_is_refused_by_both() -> None:
+    """The other way round: an edit the schema forbids is a no from both."""
+    kind, doc = next((k, d) for k, d in _shipped() if k == "saga")
+    bad = copy.deepcopy(doc)
+    bad["steps"][0]["acton"] = "x"
+    assert _errors(kind, bad)
+    assert not _fastschema.is_valid(kind, bad)
+
+
+@pytest.mark.parametrize("kind", _fastschema.KINDS)
+def test_the_generated_validators_are_not_stale(kind: str) -> None:
+    path = Path(_fastschema.__file__).with_name(f"_{kind}.py")
+    assert path.read_text(encoding="utf-8") == _fastschema.generate(kind), (
+        "run: python -m saga_models._fastschema")
