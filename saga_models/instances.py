@@ -128,6 +128,9 @@ class _Inst:
     """Steps with an effect declaration (action or compensation)."""
     writes_any: tuple[frozenset[int], ...]
     """Per step: resources its action writes."""
+    reach: tuple[frozenset[int], ...] = ()
+    """Per step: every resource its action or compensation reads, writes,
+    decides on or may lock (what relates it to another instance's moves)."""
 
     @property
     def loc(self) -> int:
@@ -211,6 +214,13 @@ class Composition:
             insts.append(dataclasses.replace(inst, end=off))
         self.instances = tuple(insts)
         self.width = off
+        reach = [frozenset().union(*inst.reach) for inst in insts]
+        self.shared = tuple(
+            frozenset().union(*(reach[k] for k in range(self.k) if k != i))
+            for i in range(self.k))
+        """Per instance: the resources some other instance's action or
+        compensation may read, write, decide on or lock (a static
+        over-approximation of what the other instances can ever touch)."""
         kinds: dict[int, int] = {}
         self._kind = tuple(kinds.setdefault(id(s), len(kinds)) for s in self.sagas)
         # Locks (declared, or chosen by value) make an instance's moves depend
@@ -250,6 +260,8 @@ class Composition:
                                if action[j] is not None or comp[j] is not None),
             writes_any=tuple(a.writes if a is not None else frozenset()
                              for a in action),
+            reach=tuple(_reach(a) | _reach(c)
+                        for a, c in zip(action, comp, strict=True)),
         )
 
     def _eff(self, eff: Effect | None, lindex: dict[str, int],
@@ -332,19 +344,47 @@ class Composition:
         return tuple(state[base + r] - BIAS for r in range(self.r))
 
     def footprint(self, i: int) -> tuple[int, ...]:
-        """Positions of instance ``i``'s single-saga state that anything
-        outside it reads: its phase (whether it has ended: the other
-        instances' holders, settling, termination) and the effect counter of
-        every step with an effect declaration (a change applies or undoes a
-        resource effect; a held one is what locks and dirty reads see).
+        """Positions of instance ``i``'s single-saga state that another
+        instance can observe, besides whether ``i`` has ended
+        (:meth:`ended`): the effect counter of every step whose action or
+        compensation reaches a resource that another instance may touch
+        (:attr:`shared`; a change of the counter applies or undoes the
+        effect, a held one is what locks and dirty reads see).
 
-        An event of ``i`` that changes none of these writes only ``i``'s
-        single state, which no other instance reads or writes: it is
-        independent of every event of every other instance (the footprint
-        :mod:`verifier._por` reduces with).
+        The phase itself is not a position here: outside the instance only
+        whether it has ended is read (the other instances' holders, settling,
+        the end of the composition), so an abort (running to compensating)
+        is seen by nobody else.
+
+        An event of ``i`` that changes none of these and does not end ``i``
+        writes only ``i``'s own block and resources no other instance reads,
+        writes or locks: it is independent of every event of every other
+        instance (the footprint :mod:`verifier._por` reduces with). Whether
+        a property sees the resources it writes is the reduction's concern
+        (visibility).
         """
         inst = self.instances[i]
+        shared = self.shared[i]
+        return tuple(HEADER + WIDTH * j + EF for j in inst.effect_steps
+                     if inst.reach[j] & shared)
+
+    @staticmethod
+    def ended(single: Sequence[int]) -> bool:
+        """Whether a single-saga state is a terminal outcome (what the rest
+        of the composition reads of its phase)."""
+        return single[PHASE] >= _COMPLETED
+
+    def instance_footprint(self, i: int) -> tuple[int, ...]:
+        """The coarser footprint without disjoint resources: the phase and
+        the effect counter of every step with an effect declaration, as if
+        every resource were shared (what :meth:`footprint` was before
+        independence over disjoint resources; kept for comparisons)."""
+        inst = self.instances[i]
         return (PHASE, *(HEADER + WIDTH * j + EF for j in inst.effect_steps))
+
+    def counter_position(self, j: int) -> int:
+        """Position of step ``j``'s effect counter in a single-saga state."""
+        return HEADER + WIDTH * j + EF
 
     def successors(self, state: tuple[int, ...]) -> list[tuple[InstanceEvent,
                                                                 tuple[int, ...]]]:
@@ -623,6 +663,13 @@ class Composition:
 @dataclass(frozen=True, slots=True)
 class _Blocked:
     by_guard: bool
+
+
+def _reach(eff: _Eff | None) -> frozenset[int]:
+    """Every resource ``eff`` reads, writes, decides on or may lock."""
+    if eff is None:
+        return frozenset()
+    return eff.touches | eff.writes | eff.risk_lock
 
 
 def _biased(value: int, what: str) -> int:

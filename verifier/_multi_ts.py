@@ -65,7 +65,9 @@ class MultiSagaTransitionSystem:
         self.reduced = self.comp.symmetry
         """Whether states are representatives (the checker then replays a
         counterexample with :meth:`concretize`)."""
-        self.por = AmpleSets(self.comp, footprint=footprint) if por else None
+        self.por = (AmpleSets(self.comp, footprint=footprint,
+                              visible=self._invariant_reads())
+                    if por else None)
         """The ample sets the explorer follows (:meth:`reduce_successors`)."""
         ran = [name for name, on in (("symmetry", self.reduced),
                                      ("por", self.por is not None)) if on]
@@ -84,6 +86,20 @@ class MultiSagaTransitionSystem:
         if self.comp.symmetry or por:
             props = tuple(p for p in props if not p.liveness)
         self.properties = props
+
+    def _invariant_reads(self) -> frozenset[int]:
+        """Resources a declared invariant reads: the only ones a property
+        looks at in every state (conservation looks at terminal states,
+        which the reduction keeps; the anomaly properties look at labels of
+        moves on shared resources, never at a local move's)."""
+        comp = self.comp
+        out: set[int] = set()
+        for saga in self.sagas:
+            for inv in saga.invariants:
+                expr = parse_expr(inv.expr, records=comp.records)
+                out |= {comp.resource_names.index(n) for n in expr.counters
+                        if n in comp.resource_names}
+        return frozenset(out)
 
     # --- the protocol ----------------------------------------------------------
     def initial(self) -> list[StateT]:

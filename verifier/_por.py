@@ -84,33 +84,51 @@ class AmpleSets:
     """
 
     def __init__(self, comp: Composition, *,
-                 footprint: Footprint | None = None) -> None:
+                 footprint: Footprint | None = None,
+                 visible: frozenset[int] = frozenset()) -> None:
         self.comp = comp
         pick = footprint or Composition.footprint
-        self._seen = tuple(tuple(pick(comp, i)) for i in range(comp.k))
-        self._local: dict[tuple[int, tuple[int, ...]], int] = {}
+        # Visibility: a step whose action or compensation writes a resource a
+        # property reads in every state (a declared invariant) is never
+        # local, even when no other instance can touch the resource.
+        self._seen = tuple(
+            tuple(sorted(set(pick(comp, i)) | {
+                comp.counter_position(j) for j in inst.effect_steps
+                if _writes(inst, j) & visible}))
+            for i, inst in enumerate(comp.instances))
+        self._local: dict[tuple[int, tuple[int, ...]], bool] = {}
 
-    def local_moves(self, state: StateT, i: int) -> int:
-        """How many moves instance ``i`` has in ``state`` if every one is
-        local (invisible and independent of every other instance's), else 0.
-        Depends only on ``i``'s single state, so it is computed once each."""
+    def local_moves(self, state: StateT, i: int) -> bool:
+        """Whether every event the one saga semantics enables for instance
+        ``i`` in ``state`` is local (invisible and independent of every other
+        instance's). Depends only on ``i``'s single state, so it is computed
+        once each. An event that would take or undo an effect on resources
+        only ``i`` reaches is local even when the composition blocks it: only
+        ``i``'s own moves can change what blocks it."""
         single = self.comp.single(state, i)
         key = (i, single)
-        n = self._local.get(key)
-        if n is None:
+        ok = self._local.get(key)
+        if ok is None:
             saga = self.comp.instances[i].saga
             seen = self._seen[i]
-            moves = sem.enabled(saga, single, self.comp.faults)
-            n = len(moves)
-            for e in moves:
+            ok = True
+            ended = Composition.ended
+            for e in sem.enabled(saga, single, self.comp.faults):
                 nxt = sem.apply(saga, single, e)
-                if any(nxt[p] != single[p] for p in seen):
-                    n = 0
+                if ended(nxt) or any(nxt[p] != single[p] for p in seen):
+                    ok = False
                     break
             if len(self._local) > 1 << 20:
                 self._local.clear()
-            self._local[key] = n
-        return n
+            self._local[key] = ok
+        return ok
+
+    def _local_move(self, state: StateT, i: int, nxt: StateT) -> bool:
+        """Whether one move of ``i`` (e.g. a business failure the composition
+        offers in place of a blocked event) leaves the footprint alone."""
+        comp = self.comp
+        a, b = comp.single(state, i), comp.single(nxt, i)
+        return not comp.ended(b) and all(a[p] == b[p] for p in self._seen[i])
 
     def reduce(self, state: StateT, succ: list[tuple[Any, StateT]],
                expanded: Callable[[StateT], bool]) -> list[tuple[Any, StateT]]:
@@ -127,14 +145,26 @@ class AmpleSets:
         # Fewest moves first: the smallest ample set that qualifies.
         for i in sorted(by, key=lambda i: len(by[i])):
             moves = by[i]
-            if self.local_moves(state, i) != len(moves):
-                continue  # not all local, or a move blocked by a resource
-            if any(ev.business or ev.notes for ev, _ in moves):
+            if not self.local_moves(state, i):
+                continue  # a move the others can see, or one they can block
+            if any(ev.notes for ev, _ in moves):
                 continue  # cannot happen for local moves; kept as a guard
+            if any(ev.business and not self._local_move(state, i, t)
+                   for ev, t in moves):
+                continue  # a business failure that ends or aborts ``i``
             if any(expanded(t) for _, t in moves):
                 continue  # C3: this choice could close a cycle
             return moves
         return succ
+
+
+def _writes(inst: Any, j: int) -> frozenset[int]:
+    """Resources step ``j``'s action or compensation writes."""
+    out: frozenset[int] = frozenset()
+    for eff in (inst.action[j], inst.comp[j]):
+        if eff is not None:
+            out |= eff.writes
+    return out
 
 
 def explore_shortest(reduced: TransitionSystem, plain: TransitionSystem, *,
