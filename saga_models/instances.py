@@ -352,16 +352,15 @@ class Composition:
         effect, a held one is what locks and dirty reads see).
 
         The phase itself is not a position here: outside the instance only
-        whether it has ended is read (the other instances' holders, settling,
-        the end of the composition), so an abort (running to compensating)
-        is seen by nobody else.
+        whether it has ended is read (:meth:`end_seen`), so an abort
+        (running to compensating) is seen by nobody else.
 
         An event of ``i`` that changes none of these and does not end ``i``
-        writes only ``i``'s own block and resources no other instance reads,
-        writes or locks: it is independent of every event of every other
-        instance (the footprint :mod:`verifier._por` reduces with). Whether
-        a property sees the resources it writes is the reduction's concern
-        (visibility).
+        where that is seen (:meth:`end_seen`) writes only ``i``'s own block
+        and resources no other instance reads, writes or locks: it is
+        independent of every event of every other instance (the footprint
+        :mod:`verifier._por` reduces with). Whether a property sees the
+        resources it writes is the reduction's concern (visibility).
         """
         inst = self.instances[i]
         shared = self.shared[i]
@@ -373,6 +372,20 @@ class Composition:
         """Whether a single-saga state is a terminal outcome (what the rest
         of the composition reads of its phase)."""
         return single[PHASE] >= _COMPLETED
+
+    def end_seen(self, i: int) -> bool:
+        """Whether another instance can observe that instance ``i`` ends.
+
+        Only a holder check reads it (an instance that has ended holds
+        nothing: a lock is free, a decision no longer reads dirty, and its
+        part of the anomaly history is settled), and holder checks ask only
+        about resources their own instance reaches. So the end is seen
+        exactly when an action of ``i`` writes a resource in
+        :attr:`shared`. (The end of the whole composition is a terminal
+        state, which the reduction keeps.)
+        """
+        inst = self.instances[i]
+        return any(w & self.shared[i] for w in inst.writes_any)
 
     def instance_footprint(self, i: int) -> tuple[int, ...]:
         """The coarser footprint without disjoint resources: the phase and

@@ -1,37 +1,48 @@
 """Partial-order reduction for many saga instances: ample sets.
 
-K instances interleave; most of one instance's events touch nothing another
-instance can see (a retry, a timeout, a crash of its orchestrator, a
-compensation of a step without effect declarations). Exploring every order of
-such events multiplies states without finding anything new. In a state where
-some instance ``i`` can only make such moves, the reduced search follows ``i``'s
+K instances interleave; many of one instance's events touch nothing another
+instance can see (a retry, a timeout, a crash of its orchestrator, an abort,
+a compensation of a step without effect declarations, an effect on a
+resource that only this instance reaches). Exploring every order of such
+events multiplies states without finding anything new. In a state where some
+instance ``i`` can only make such moves, the reduced search follows ``i``'s
 moves alone (an *ample set*) and leaves the others for later.
 
-What "touch nothing another instance can see" means comes from the semantics,
-not from a list per example: :meth:`Composition.footprint` names the positions
-of an instance's single-saga state that the rest of the composition reads (its
-phase and the effect counter of every step with an effect declaration; a
-change of a counter is exactly when a resource effect is applied or undone).
-An event of the one saga semantics that leaves those positions alone writes
-only its instance's own state, which no other instance reads or writes. The
-conditions (Clarke, Grumberg, Peled, *Model Checking*, ch. 10):
+What "touch nothing another instance can see" means comes from the semantics
+and the effect declarations, not from a list per example:
+:meth:`Composition.footprint` names the positions of an instance's
+single-saga state that the rest of the composition reads: the effect counter
+of every step whose action or compensation reaches (reads, writes, decides
+on, or may lock by value) a resource that some *other* instance's action or
+compensation may reach (:attr:`Composition.shared`, a static
+over-approximation of every future move of the others). A change of a
+counter is exactly when a resource effect is applied or undone; besides the
+counters, the others read only whether the instance has ended
+(:meth:`Composition.ended`). An event of the one saga semantics that leaves
+those alone writes only its instance's own block and resources no other
+instance reads, writes or locks. The conditions (Clarke, Grumberg, Peled,
+*Model Checking*, ch. 10):
 
 * C0: the ample set of a state with successors is not empty (an instance
   with no move is never chosen).
 * C1: every move of ``i`` enabled in the state is in the set, and all are
-  local: the moves of ``i`` depend only on ``i``'s own state, which the other
-  instances never change, so no move dependent on the set (another of ``i``'s,
-  including a fault: crash, duplicate, late delivery, timeout) can happen
-  first. An event that would take a resource effect is never local, so a
-  guard or lock that blocks it in one state and not in another cannot hide a
-  move of ``i``.
-* C2: local moves are invisible: they change no resource, no local, no
-  anomaly history, no phase, commit no anomaly and end no instance, which
-  covers conservation, no dirty read, no lost update and the declared
-  invariants (resources and phases). The per-instance properties read the
-  moving instance's own state; they are preserved because the reduced search
-  reaches every state of each instance that the full one does (the argument
-  in docs/properties.md, "Partial-order reduction").
+  local: the moves of ``i`` depend only on ``i``'s own block and on
+  resources only ``i`` reaches, which the other instances never change, so
+  no move dependent on the set (another of ``i``'s, including a fault:
+  crash, duplicate, late delivery, timeout) can happen first. An event
+  that would take an effect on a shared resource is never local, so a
+  guard or lock that blocks it in one state and not in another cannot hide
+  a move of ``i``; an event blocked on resources only ``i`` reaches can be
+  unblocked by ``i`` alone.
+* C2: local moves are invisible: they change no resource a declared
+  invariant reads (a step that writes one is in the footprint, whoever
+  else reaches it), no other instance's block, end no instance and commit
+  no anomaly (an anomaly needs another instance on the same resource).
+  Conservation reads resources only in terminal states, which the
+  reduction reaches exactly; the per-instance properties read the moving
+  instance's own state, and the reduced search reaches every state of each
+  instance that the full one does (the argument in docs/properties.md,
+  "Partial-order reduction").
 * C3, the cycle proviso for breadth-first search: a state is expanded fully
   when one of the ample successors has already been expanded. States are
   expanded in the order they are stored, so the last state expanded on any
@@ -96,6 +107,7 @@ class AmpleSets:
                 comp.counter_position(j) for j in inst.effect_steps
                 if _writes(inst, j) & visible}))
             for i, inst in enumerate(comp.instances))
+        self._end_seen = tuple(comp.end_seen(i) for i in range(comp.k))
         self._local: dict[tuple[int, tuple[int, ...]], bool] = {}
 
     def local_moves(self, state: StateT, i: int) -> bool:
@@ -112,7 +124,7 @@ class AmpleSets:
             saga = self.comp.instances[i].saga
             seen = self._seen[i]
             ok = True
-            ended = Composition.ended
+            ended = Composition.ended if self._end_seen[i] else _never
             for e in sem.enabled(saga, single, self.comp.faults):
                 nxt = sem.apply(saga, single, e)
                 if ended(nxt) or any(nxt[p] != single[p] for p in seen):
@@ -128,7 +140,9 @@ class AmpleSets:
         offers in place of a blocked event) leaves the footprint alone."""
         comp = self.comp
         a, b = comp.single(state, i), comp.single(nxt, i)
-        return not comp.ended(b) and all(a[p] == b[p] for p in self._seen[i])
+        if self._end_seen[i] and comp.ended(b):
+            return False
+        return all(a[p] == b[p] for p in self._seen[i])
 
     def reduce(self, state: StateT, succ: list[tuple[Any, StateT]],
                expanded: Callable[[StateT], bool]) -> list[tuple[Any, StateT]]:
@@ -156,6 +170,10 @@ class AmpleSets:
                 continue  # C3: this choice could close a cycle
             return moves
         return succ
+
+
+def _never(single: Sequence[int]) -> bool:
+    return False
 
 
 def _writes(inst: Any, j: int) -> frozenset[int]:
