@@ -54,7 +54,13 @@ from typing import NamedTuple
 
 from . import semantics as sem
 from ._ir import Effect, Saga
-from ._resources import guard_text, locals_of, records_of, slots_of
+from ._resources import (
+    guard_text,
+    instance_records,
+    locals_of,
+    records_of,
+    slots_of,
+)
 from .semantics import EF, HEADER, PHASE, WIDTH, Event, EventKind, FaultModel, Outcome
 from .workflow._expr import Expr, parse_expr
 
@@ -180,8 +186,21 @@ class Composition:
         initial: dict[str, int] = {}
         locks: set[str] = set()
         records: set[str] = set()
-        for saga in self.sagas:
-            for name, value in slots_of(saga):
+        # A record keyed by instance has one row per instance that declares
+        # it: ``order[2].total`` is instance 2's, which its own expressions
+        # call ``order.total`` (:attr:`views`).
+        views: list[dict[str, str]] = []
+        for i, saga in enumerate(self.sagas):
+            mine = instance_records(saga)
+            view: dict[str, str] = {}
+            for name, _ in slots_of(saga):
+                rec, dot, field = name.partition(".")
+                view[name] = (f"{rec}[{i + 1}].{field}" if dot and rec in mine
+                              else name)
+            views.append(view)
+        for i, saga in enumerate(self.sagas):
+            for own, value in slots_of(saga):
+                name = views[i][own]
                 if name not in initial:
                     names.append(name)
                     initial[name] = value
@@ -195,12 +214,19 @@ class Composition:
         self.resource_names = tuple(names)
         self.initial_values = tuple(initial[n] for n in names)
         self._rindex = {n: i for i, n in enumerate(names)}
+        self.views = tuple({own: self._rindex[slot] for own, slot in v.items()}
+                           for v in views)
+        """Per instance: the slot index of each resource name its saga's
+        expressions use (its own row of a record keyed by instance)."""
+        self.per_instance = any(instance_records(s) for s in self.sagas)
+        """Whether some record is keyed by instance."""
         # A lock on a record holds every field of it (and its version).
         self.locks = frozenset(i for i, n in enumerate(names)
                                if n in locks or (n.partition(".")[0] in locks
                                                  and n.partition(".")[0] in records))
         self.conserved = tuple(
-            not (n.endswith(".version") and n.partition(".")[0] in records)
+            not (n.endswith(".version")
+                 and n.partition(".")[0].partition("[")[0] in records)
             for n in names)
         """Per resource slot: whether conservation covers it (a record's
         version only ever goes up, compensations included)."""
@@ -208,8 +234,8 @@ class Composition:
         self.r = len(names)
         insts: list[_Inst] = []
         off = self.r
-        for saga in self.sagas:
-            inst = self._compile(saga, off)
+        for i, saga in enumerate(self.sagas):
+            inst = self._compile(saga, off, self.views[i])
             off = inst.dirty + self.k + self.r
             insts.append(dataclasses.replace(inst, end=off))
         self.instances = tuple(insts)
@@ -231,25 +257,29 @@ class Composition:
         groups: dict[int, list[int]] = {}
         for i, kind in enumerate(self._kind):
             groups.setdefault(kind, []).append(i)
-        self._groups = tuple(tuple(g) for g in groups.values() if len(g) > 1)
+        # Rows keyed by instance sit among the resources, outside the blocks
+        # that a permutation exchanges: no symmetry then.
+        self._groups = tuple(tuple(g) for g in groups.values()
+                             if len(g) > 1 and not self.per_instance)
         self.symmetry = symmetry and bool(self._groups)
         self._cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]],
                           tuple[tuple[Event, bool, tuple[str, ...],
                                       tuple[int, ...], tuple[int, ...]], ...]] = {}
 
     # --- compilation of effect declarations --------------------------------------
-    def _compile(self, saga: Saga, off: int) -> _Inst:
+    def _compile(self, saga: Saga, off: int, view: dict[str, int]) -> _Inst:
         local_names = locals_of(saga)
         source: dict[str, int] = {}
         for step in saga.steps:
             for eff in (step.effect, step.compensation_effect):
                 for local, res in eff.reads if eff is not None else ():
-                    source.setdefault(local, self._rindex[res])
+                    source.setdefault(local, view[res])
         lindex = {n: i for i, n in enumerate(local_names)}
-        action = tuple(self._eff(s.effect, lindex, source) for s in saga.steps)
+        action = tuple(self._eff(s.effect, lindex, source, view)
+                       for s in saga.steps)
         # Countermeasures become part of the action's guard; a compensation
         # has neither (the loader refuses them there).
-        comp = tuple(self._eff(s.compensation_effect, lindex, source)
+        comp = tuple(self._eff(s.compensation_effect, lindex, source, view)
                      for s in saga.steps)
         return _Inst(
             saga=saga, off=off, length=HEADER + WIDTH * len(saga.steps),
@@ -265,12 +295,12 @@ class Composition:
         )
 
     def _eff(self, eff: Effect | None, lindex: dict[str, int],
-             source: dict[str, int]) -> _Eff | None:
+             source: dict[str, int], view: dict[str, int]) -> _Eff | None:
         if eff is None:
             return None
-        ri = self._rindex
-        names = self.resource_names
-        text = guard_text(eff, {n: names[r] for n, r in source.items()})
+        ri = view
+        own = {r: n for n, r in view.items()}
+        text = guard_text(eff, {n: own[r] for n, r in source.items()})
         guard = (parse_expr(text, records=self.records) if text is not None
                  else None)
         decides: set[int] = set()
@@ -291,7 +321,7 @@ class Composition:
                 locals_used=tuple(sorted(lindex[n] for n in expr.counters
                                          if n in lindex))))
         bumps = tuple(ri[f"{rec}.version"] for rec in sorted(
-            {names[u.resource].partition(".")[0] for u in updates}
+            {own[u.resource].partition(".")[0] for u in updates}
             & self.records))
         # A version bump is a write of the version slot: whatever relates
         # steps by the slots they touch (locks, independence) must see it.
@@ -302,7 +332,7 @@ class Composition:
             touches |= {ri[n] for n in risk.counters if n in ri}
             touches |= {source[n] for n in risk.counters if n in lindex}
         risk_lock = frozenset(
-            i for i, n in enumerate(names)
+            r for n, r in view.items()
             if n in eff.high_risk_lock or n.partition(".")[0] in eff.high_risk_lock)
         return _Eff(guard=guard, reads=reads, updates=tuple(updates),
                     touches=frozenset(touches), decides=frozenset(decides),
@@ -549,7 +579,7 @@ class Composition:
 
     def _env(self, s: Sequence[int], i: int) -> dict[str, int]:
         inst = self.instances[i]
-        env = {n: s[r] - BIAS for r, n in enumerate(self.resource_names)}
+        env = {n: s[r] - BIAS for n, r in self.views[i].items()}
         for j, n in enumerate(inst.local_names):
             env[n] = s[inst.loc + j] - BIAS
         return env
@@ -582,8 +612,9 @@ class Composition:
             return
         env = self._env(s, i)
         committed = dict(env)
+        own = {r: n for n, r in self.views[i].items()}
         for r, holders in held.items():
-            name = self.resource_names[r]
+            name = own.get(r, "")
             if name in committed:
                 committed[name] -= sum(self.net_of(s, k)[r] for k in holders)
         if bool(eff.guard.evaluate(env, {})) == bool(
