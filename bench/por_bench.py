@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from saga_models import FaultModel, Saga, SagaBuilder, load  # noqa: E402
+from saga_models import FaultModel, Saga, SagaBuilder, load, loads  # noqa: E402
 from saga_models.instances import Composition  # noqa: E402
 from verifier import Verdict  # noqa: E402
 from verifier._explicit import explore  # noqa: E402
@@ -89,10 +89,26 @@ def shop() -> tuple[Saga, Saga, Saga]:
     return order, topup, restock
 
 
+def per_instance_orders() -> Saga:
+    """examples/isolation/order_lost_update with its order row keyed by
+    instance (``key: instance``): each instance has its own row."""
+    path = ROOT / "examples" / "isolation" / "order_lost_update.saga.yaml"
+    row = "order: {kind: record, fields: {total: 0}}"
+    text = path.read_text()
+    assert row in text
+    saga = loads(text.replace(row, row.replace("record,",
+                                               "record, key: instance,")))
+    assert isinstance(saga, Saga)
+    return saga
+
+
 def scenarios() -> list[tuple[str, list[Saga]]]:
     """The compositions of different sagas the bench runs."""
     order, topup, restock = shop()
-    return [("shop: order+topup", [order, topup]),
+    rows = per_instance_orders()
+    return [("order_lost_update, rows per instance", [rows] * 2),
+            ("order_lost_update, rows per instance", [rows] * 3),
+            ("shop: order+topup", [order, topup]),
             ("shop: order+restock", [order, restock]),
             ("shop: order+topup+restock", [order, topup, restock]),
             ("shop: 2 orders+topup+restock", [order, order, topup, restock])]
