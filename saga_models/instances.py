@@ -117,6 +117,10 @@ class _Eff:
     risk: Expr | None = None
     """By value: when this holds, the action runs under ``risk_lock``."""
     risk_lock: frozenset[int] = frozenset()
+    sources: frozenset[int] = frozenset()
+    """Resources the locals its updates use were read from: a write from a
+    local reads its source too (whether it was changed since is a lost
+    update, and the serial intent counts its current value)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +139,9 @@ class _Inst:
     writes_any: tuple[frozenset[int], ...]
     """Per step: resources its action writes."""
     reach: tuple[frozenset[int], ...] = ()
-    """Per step: every resource its action or compensation reads, writes,
-    decides on or may lock (what relates it to another instance's moves)."""
+    """Per step: every resource its action or compensation reads (directly
+    or through a local it writes from), writes, decides on or may lock (what
+    relates it to another instance's moves)."""
 
     @property
     def loc(self) -> int:
@@ -337,7 +342,9 @@ class Composition:
         return _Eff(guard=guard, reads=reads, updates=tuple(updates),
                     touches=frozenset(touches), decides=frozenset(decides),
                     writes=frozenset(u.resource for u in updates) | set(bumps),
-                    bumps=bumps, risk=risk, risk_lock=risk_lock)
+                    bumps=bumps, risk=risk, risk_lock=risk_lock,
+                    sources=frozenset(source[n] for u in updates
+                                      for n in u.expr.counters if n in lindex))
 
     # --- the semantics -------------------------------------------------------------
     def initial(self) -> tuple[int, ...]:
@@ -710,10 +717,11 @@ class _Blocked:
 
 
 def _reach(eff: _Eff | None) -> frozenset[int]:
-    """Every resource ``eff`` reads, writes, decides on or may lock."""
+    """Every resource ``eff`` reads (directly or through a local it writes
+    from), writes, decides on or may lock."""
     if eff is None:
         return frozenset()
-    return eff.touches | eff.writes | eff.risk_lock
+    return eff.touches | eff.writes | eff.risk_lock | eff.sources
 
 
 def _biased(value: int, what: str) -> int:
