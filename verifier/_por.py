@@ -12,8 +12,9 @@ What "touch nothing another instance can see" means comes from the semantics
 and the effect declarations, not from a list per example:
 :meth:`Composition.footprint` names the positions of an instance's
 single-saga state that the rest of the composition reads: the effect counter
-of every step whose action or compensation reaches (reads, writes, decides
-on, or may lock by value) a resource that some *other* instance's action or
+of every step whose action or compensation reaches (reads, directly or
+through a local a write uses; writes; decides on; or may lock by value) a
+resource that some *other* instance's action or
 compensation may reach (:attr:`Composition.shared`, a static
 over-approximation of every future move of the others). A change of a
 counter is exactly when a resource effect is applied or undone; besides the
