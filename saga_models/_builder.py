@@ -307,6 +307,15 @@ class SagaBuilder:
                                         span=_call_site()))
         return self
 
+    def instance_record(self, name: str, **fields: int) -> SagaBuilder:
+        """Declare a record keyed by instance: each instance has its own row
+        (fields and version) that no other instance sees (``key: instance``
+        in a file; see :class:`Resource`)."""
+        self._resources.append(Resource(name=name, kind="record",
+                                        fields=tuple(fields.items()),
+                                        key="instance", span=_call_site()))
+        return self
+
     def invariant(self, name: str, expr: str) -> SagaBuilder:
         """Declare an invariant over the resources, e.g. ``stock >= 0``."""
         self._invariants.append(ResourceInvariant(name=name, expr=expr,

@@ -131,6 +131,10 @@ class Resource:
     """``counter`` or ``record``."""
     fields: tuple[tuple[str, int], ...] = ()
     """A record's ``(field, initial value)`` pairs."""
+    key: str = "shared"
+    """A record's key: ``shared`` (one row every instance reads and writes)
+    or ``instance`` (one row per instance, with its own version, which no
+    other instance can see: e.g. the order row an instance creates)."""
     span: Span = UNKNOWN_SPAN
 
 

@@ -261,6 +261,7 @@ class _Lowering:
                     name=str(name), initial=int(value.get("initial", 0)),
                     kind=str(value.get("kind", "counter")),
                     fields=tuple((str(f), int(v)) for f, v in fields.items()),
+                    key=str(value.get("key", "shared")),
                     span=self.doc.span(ptr)))
         return tuple(out)
 

@@ -69,6 +69,19 @@ def records_of(saga: Saga) -> frozenset[str]:
     return frozenset(r.name for r in saga.resources if r.kind == "record")
 
 
+def instance_records(saga: Saga) -> frozenset[str]:
+    """Names of the records of ``saga`` keyed by instance (``key:
+    instance``): each instance has its own row.
+
+    >>> from saga_models import SagaBuilder
+    >>> sorted(instance_records(SagaBuilder("s").instance_record("order", total=1)
+    ...        .record("catalog", price=2).step("a", participant="p").build()))
+    ['order']
+    """
+    return frozenset(r.name for r in saga.resources
+                     if r.kind == "record" and r.key == "instance")
+
+
 def guard_text(eff: Effect, source: Mapping[str, str]) -> str | None:
     """The one condition under which ``eff`` can take effect: its guard, and
     each declared countermeasure's check (``order.version == v`` for a version
@@ -259,8 +272,17 @@ def _unknown_slot(saga: Saga, where: str, what: str, name: str,
 
 def _record_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
     """A record without fields, a counter with fields, a field named
-    ``version`` (SAGA166)."""
+    ``version`` (SAGA166); a key on a counter (SAGA153); a lock or a
+    pessimistic view of a record keyed by instance (SAGA154)."""
     for r in saga.resources:
+        if r.kind == "counter" and r.key != "shared":
+            yield Diagnostic(
+                code="SAGA153",
+                message=f"counter {r.name!r} has key={r.key!r}",
+                span=r.span, help="only a record is keyed: write "
+                f"'{r.name}: {{kind: record, key: instance, fields: {{...}}}}' "
+                "for one row per instance, or drop 'key:' for a counter every "
+                "instance shares")
         if r.kind == "record" and not r.fields:
             yield Diagnostic(
                 code="SAGA166", message=f"record {r.name!r} has no fields",
@@ -280,6 +302,21 @@ def _record_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
                     message=f"record {r.name!r}: field 'version' is reserved",
                     span=r.span, help="every record has a version the model "
                     "keeps; rename the field")
+    mine = instance_records(saga)
+    wanted = [("semantic lock on", lock) for lock in saga.semantic_locks]
+    wanted += [("pessimistic view of", res) for res in saga.pessimistic_view]
+    wanted += [(f"step {step.name!r}: by_value lock on", res)
+               for step in saga.steps if step.effect is not None
+               for res in step.effect.high_risk_lock]
+    for what, res in wanted:
+        if res.partition(".")[0] in mine:
+            yield Diagnostic(
+                code="SAGA154",
+                message=f"{what} {res!r}, a record keyed by instance",
+                span=saga.span, help="no other instance can see a row keyed by "
+                "instance, so there is nothing to lock or to read dirty: drop "
+                f"{res!r} here, or declare the record 'key: shared' if the "
+                "instances share one row")
 
 
 def _countermeasure_diagnostics(

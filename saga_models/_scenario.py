@@ -167,7 +167,7 @@ def _conflicts(doc: Document, members: list[ScenarioMember]
     invariants_seen: dict[str, tuple[str, int]] = {}
     for i, m in enumerate(members):
         for r in m.saga.resources:
-            shape: _Shape = (r.kind, r.initial, r.fields)
+            shape: _Shape = (r.kind, r.initial, r.fields, r.key)
             first = resources_seen.setdefault(r.name, (shape, i))
             if first[0] != shape:
                 yield Diagnostic(
@@ -190,14 +190,15 @@ def _conflicts(doc: Document, members: list[ScenarioMember]
                     "condition")
 
 
-_Shape = tuple[str, int, tuple[tuple[str, int], ...]]
+_Shape = tuple[str, int, tuple[tuple[str, int], ...], str]
 
 
 def _shape(shape: _Shape) -> str:
-    kind, initial, fields = shape
+    kind, initial, fields, key = shape
     if kind == "counter":
         return f"a counter from {initial}"
-    return "a record with " + ", ".join(f"{f}={v}" for f, v in fields)
+    per = "a record keyed by instance" if key == "instance" else "a record"
+    return f"{per} with " + ", ".join(f"{f}={v}" for f, v in fields)
 
 
 def _schema_errors(data: Any) -> list[Any]:

@@ -54,7 +54,13 @@ from typing import NamedTuple
 
 from . import semantics as sem
 from ._ir import Effect, Saga
-from ._resources import guard_text, locals_of, records_of, slots_of
+from ._resources import (
+    guard_text,
+    instance_records,
+    locals_of,
+    records_of,
+    slots_of,
+)
 from .semantics import EF, HEADER, PHASE, WIDTH, Event, EventKind, FaultModel, Outcome
 from .workflow._expr import Expr, parse_expr
 
@@ -111,6 +117,10 @@ class _Eff:
     risk: Expr | None = None
     """By value: when this holds, the action runs under ``risk_lock``."""
     risk_lock: frozenset[int] = frozenset()
+    sources: frozenset[int] = frozenset()
+    """Resources the locals its updates use were read from: a write from a
+    local reads its source too (whether it was changed since is a lost
+    update, and the serial intent counts its current value)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +138,10 @@ class _Inst:
     """Steps with an effect declaration (action or compensation)."""
     writes_any: tuple[frozenset[int], ...]
     """Per step: resources its action writes."""
+    reach: tuple[frozenset[int], ...] = ()
+    """Per step: every resource its action or compensation reads (directly
+    or through a local it writes from), writes, decides on or may lock (what
+    relates it to another instance's moves)."""
 
     @property
     def loc(self) -> int:
@@ -177,8 +191,21 @@ class Composition:
         initial: dict[str, int] = {}
         locks: set[str] = set()
         records: set[str] = set()
-        for saga in self.sagas:
-            for name, value in slots_of(saga):
+        # A record keyed by instance has one row per instance that declares
+        # it: ``order[2].total`` is instance 2's, which its own expressions
+        # call ``order.total`` (:attr:`views`).
+        views: list[dict[str, str]] = []
+        for i, saga in enumerate(self.sagas):
+            mine = instance_records(saga)
+            view: dict[str, str] = {}
+            for name, _ in slots_of(saga):
+                rec, dot, field = name.partition(".")
+                view[name] = (f"{rec}[{i + 1}].{field}" if dot and rec in mine
+                              else name)
+            views.append(view)
+        for i, saga in enumerate(self.sagas):
+            for own, value in slots_of(saga):
+                name = views[i][own]
                 if name not in initial:
                     names.append(name)
                     initial[name] = value
@@ -192,12 +219,19 @@ class Composition:
         self.resource_names = tuple(names)
         self.initial_values = tuple(initial[n] for n in names)
         self._rindex = {n: i for i, n in enumerate(names)}
+        self.views = tuple({own: self._rindex[slot] for own, slot in v.items()}
+                           for v in views)
+        """Per instance: the slot index of each resource name its saga's
+        expressions use (its own row of a record keyed by instance)."""
+        self.per_instance = any(instance_records(s) for s in self.sagas)
+        """Whether some record is keyed by instance."""
         # A lock on a record holds every field of it (and its version).
         self.locks = frozenset(i for i, n in enumerate(names)
                                if n in locks or (n.partition(".")[0] in locks
                                                  and n.partition(".")[0] in records))
         self.conserved = tuple(
-            not (n.endswith(".version") and n.partition(".")[0] in records)
+            not (n.endswith(".version")
+                 and n.partition(".")[0].partition("[")[0] in records)
             for n in names)
         """Per resource slot: whether conservation covers it (a record's
         version only ever goes up, compensations included)."""
@@ -205,12 +239,19 @@ class Composition:
         self.r = len(names)
         insts: list[_Inst] = []
         off = self.r
-        for saga in self.sagas:
-            inst = self._compile(saga, off)
+        for i, saga in enumerate(self.sagas):
+            inst = self._compile(saga, off, self.views[i])
             off = inst.dirty + self.k + self.r
             insts.append(dataclasses.replace(inst, end=off))
         self.instances = tuple(insts)
         self.width = off
+        reach = [frozenset().union(*inst.reach) for inst in insts]
+        self.shared = tuple(
+            frozenset().union(*(reach[k] for k in range(self.k) if k != i))
+            for i in range(self.k))
+        """Per instance: the resources some other instance's action or
+        compensation may read, write, decide on or lock (a static
+        over-approximation of what the other instances can ever touch)."""
         kinds: dict[int, int] = {}
         self._kind = tuple(kinds.setdefault(id(s), len(kinds)) for s in self.sagas)
         # Locks (declared, or chosen by value) make an instance's moves depend
@@ -221,25 +262,29 @@ class Composition:
         groups: dict[int, list[int]] = {}
         for i, kind in enumerate(self._kind):
             groups.setdefault(kind, []).append(i)
-        self._groups = tuple(tuple(g) for g in groups.values() if len(g) > 1)
+        # Rows keyed by instance sit among the resources, outside the blocks
+        # that a permutation exchanges: no symmetry then.
+        self._groups = tuple(tuple(g) for g in groups.values()
+                             if len(g) > 1 and not self.per_instance)
         self.symmetry = symmetry and bool(self._groups)
         self._cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]],
                           tuple[tuple[Event, bool, tuple[str, ...],
                                       tuple[int, ...], tuple[int, ...]], ...]] = {}
 
     # --- compilation of effect declarations --------------------------------------
-    def _compile(self, saga: Saga, off: int) -> _Inst:
+    def _compile(self, saga: Saga, off: int, view: dict[str, int]) -> _Inst:
         local_names = locals_of(saga)
         source: dict[str, int] = {}
         for step in saga.steps:
             for eff in (step.effect, step.compensation_effect):
                 for local, res in eff.reads if eff is not None else ():
-                    source.setdefault(local, self._rindex[res])
+                    source.setdefault(local, view[res])
         lindex = {n: i for i, n in enumerate(local_names)}
-        action = tuple(self._eff(s.effect, lindex, source) for s in saga.steps)
+        action = tuple(self._eff(s.effect, lindex, source, view)
+                       for s in saga.steps)
         # Countermeasures become part of the action's guard; a compensation
         # has neither (the loader refuses them there).
-        comp = tuple(self._eff(s.compensation_effect, lindex, source)
+        comp = tuple(self._eff(s.compensation_effect, lindex, source, view)
                      for s in saga.steps)
         return _Inst(
             saga=saga, off=off, length=HEADER + WIDTH * len(saga.steps),
@@ -250,15 +295,17 @@ class Composition:
                                if action[j] is not None or comp[j] is not None),
             writes_any=tuple(a.writes if a is not None else frozenset()
                              for a in action),
+            reach=tuple(_reach(a) | _reach(c)
+                        for a, c in zip(action, comp, strict=True)),
         )
 
     def _eff(self, eff: Effect | None, lindex: dict[str, int],
-             source: dict[str, int]) -> _Eff | None:
+             source: dict[str, int], view: dict[str, int]) -> _Eff | None:
         if eff is None:
             return None
-        ri = self._rindex
-        names = self.resource_names
-        text = guard_text(eff, {n: names[r] for n, r in source.items()})
+        ri = view
+        own = {r: n for n, r in view.items()}
+        text = guard_text(eff, {n: own[r] for n, r in source.items()})
         guard = (parse_expr(text, records=self.records) if text is not None
                  else None)
         decides: set[int] = set()
@@ -279,7 +326,7 @@ class Composition:
                 locals_used=tuple(sorted(lindex[n] for n in expr.counters
                                          if n in lindex))))
         bumps = tuple(ri[f"{rec}.version"] for rec in sorted(
-            {names[u.resource].partition(".")[0] for u in updates}
+            {own[u.resource].partition(".")[0] for u in updates}
             & self.records))
         # A version bump is a write of the version slot: whatever relates
         # steps by the slots they touch (locks, independence) must see it.
@@ -290,12 +337,14 @@ class Composition:
             touches |= {ri[n] for n in risk.counters if n in ri}
             touches |= {source[n] for n in risk.counters if n in lindex}
         risk_lock = frozenset(
-            i for i, n in enumerate(names)
+            r for n, r in view.items()
             if n in eff.high_risk_lock or n.partition(".")[0] in eff.high_risk_lock)
         return _Eff(guard=guard, reads=reads, updates=tuple(updates),
                     touches=frozenset(touches), decides=frozenset(decides),
                     writes=frozenset(u.resource for u in updates) | set(bumps),
-                    bumps=bumps, risk=risk, risk_lock=risk_lock)
+                    bumps=bumps, risk=risk, risk_lock=risk_lock,
+                    sources=frozenset(source[n] for u in updates
+                                      for n in u.expr.counters if n in lindex))
 
     # --- the semantics -------------------------------------------------------------
     def initial(self) -> tuple[int, ...]:
@@ -332,19 +381,60 @@ class Composition:
         return tuple(state[base + r] - BIAS for r in range(self.r))
 
     def footprint(self, i: int) -> tuple[int, ...]:
-        """Positions of instance ``i``'s single-saga state that anything
-        outside it reads: its phase (whether it has ended: the other
-        instances' holders, settling, termination) and the effect counter of
-        every step with an effect declaration (a change applies or undoes a
-        resource effect; a held one is what locks and dirty reads see).
+        """Positions of instance ``i``'s single-saga state that another
+        instance can observe, besides whether ``i`` has ended
+        (:meth:`ended`): the effect counter of every step whose action or
+        compensation reaches a resource that another instance may touch
+        (:attr:`shared`; a change of the counter applies or undoes the
+        effect, a held one is what locks and dirty reads see).
 
-        An event of ``i`` that changes none of these writes only ``i``'s
-        single state, which no other instance reads or writes: it is
+        The phase itself is not a position here: outside the instance only
+        whether it has ended is read (:meth:`end_seen`), so an abort
+        (running to compensating) is seen by nobody else.
+
+        An event of ``i`` that changes none of these and does not end ``i``
+        where that is seen (:meth:`end_seen`) writes only ``i``'s own block
+        and resources no other instance reads, writes or locks: it is
         independent of every event of every other instance (the footprint
-        :mod:`verifier._por` reduces with).
+        :mod:`verifier._por` reduces with). Whether a property sees the
+        resources it writes is the reduction's concern (visibility).
         """
         inst = self.instances[i]
+        shared = self.shared[i]
+        return tuple(HEADER + WIDTH * j + EF for j in inst.effect_steps
+                     if inst.reach[j] & shared)
+
+    @staticmethod
+    def ended(single: Sequence[int]) -> bool:
+        """Whether a single-saga state is a terminal outcome (what the rest
+        of the composition reads of its phase)."""
+        return single[PHASE] >= _COMPLETED
+
+    def end_seen(self, i: int) -> bool:
+        """Whether another instance can observe that instance ``i`` ends.
+
+        Only a holder check reads it (an instance that has ended holds
+        nothing: a lock is free, a decision no longer reads dirty, and its
+        part of the anomaly history is settled), and holder checks ask only
+        about resources their own instance reaches. So the end is seen
+        exactly when an action of ``i`` writes a resource in
+        :attr:`shared`. (The end of the whole composition is a terminal
+        state, which the reduction keeps.)
+        """
+        inst = self.instances[i]
+        return any(w & self.shared[i] for w in inst.writes_any)
+
+    def instance_footprint(self, i: int) -> tuple[int, ...]:
+        """The coarser footprint without disjoint resources: the phase and
+        the effect counter of every step with an effect declaration, as if
+        every resource were shared (what :meth:`footprint` was before
+        independence over disjoint resources; kept for comparisons)."""
+        inst = self.instances[i]
         return (PHASE, *(HEADER + WIDTH * j + EF for j in inst.effect_steps))
+
+    def counter_position(self, j: int) -> int:
+        """Position of step ``j``'s effect counter in a single-saga state."""
+        return HEADER + WIDTH * j + EF
 
     def successors(self, state: tuple[int, ...]) -> list[tuple[InstanceEvent,
                                                                 tuple[int, ...]]]:
@@ -496,7 +586,7 @@ class Composition:
 
     def _env(self, s: Sequence[int], i: int) -> dict[str, int]:
         inst = self.instances[i]
-        env = {n: s[r] - BIAS for r, n in enumerate(self.resource_names)}
+        env = {n: s[r] - BIAS for n, r in self.views[i].items()}
         for j, n in enumerate(inst.local_names):
             env[n] = s[inst.loc + j] - BIAS
         return env
@@ -529,8 +619,9 @@ class Composition:
             return
         env = self._env(s, i)
         committed = dict(env)
+        own = {r: n for n, r in self.views[i].items()}
         for r, holders in held.items():
-            name = self.resource_names[r]
+            name = own.get(r, "")
             if name in committed:
                 committed[name] -= sum(self.net_of(s, k)[r] for k in holders)
         if bool(eff.guard.evaluate(env, {})) == bool(
@@ -623,6 +714,14 @@ class Composition:
 @dataclass(frozen=True, slots=True)
 class _Blocked:
     by_guard: bool
+
+
+def _reach(eff: _Eff | None) -> frozenset[int]:
+    """Every resource ``eff`` reads (directly or through a local it writes
+    from), writes, decides on or may lock."""
+    if eff is None:
+        return frozenset()
+    return eff.touches | eff.writes | eff.risk_lock | eff.sources
 
 
 def _biased(value: int, what: str) -> int:

@@ -65,7 +65,9 @@ class MultiSagaTransitionSystem:
         self.reduced = self.comp.symmetry
         """Whether states are representatives (the checker then replays a
         counterexample with :meth:`concretize`)."""
-        self.por = AmpleSets(self.comp, footprint=footprint) if por else None
+        self.por = (AmpleSets(self.comp, footprint=footprint,
+                              visible=self._invariant_reads())
+                    if por else None)
         """The ample sets the explorer follows (:meth:`reduce_successors`)."""
         ran = [name for name, on in (("symmetry", self.reduced),
                                      ("por", self.por is not None)) if on]
@@ -84,6 +86,20 @@ class MultiSagaTransitionSystem:
         if self.comp.symmetry or por:
             props = tuple(p for p in props if not p.liveness)
         self.properties = props
+
+    def _invariant_reads(self) -> frozenset[int]:
+        """Resources a declared invariant reads: the only ones a property
+        looks at in every state (conservation looks at terminal states,
+        which the reduction keeps; the anomaly properties look at labels of
+        moves on shared resources, never at a local move's)."""
+        comp = self.comp
+        out: set[int] = set()
+        for saga in self.sagas:
+            for inv in saga.invariants:
+                expr = parse_expr(inv.expr, records=comp.records)
+                for view in comp.views:
+                    out |= {view[n] for n in expr.counters if n in view}
+        return frozenset(out)
 
     # --- the protocol ----------------------------------------------------------
     def initial(self) -> list[StateT]:
@@ -375,15 +391,23 @@ class MultiSagaTransitionSystem:
     def _invariant(self, name: str, text: str) -> Property:
         comp = self.comp
         expr = parse_expr(text, records=comp.records)
-        idx = [(n, comp.resource_names.index(n)) for n in expr.counters
-               if n in comp.resource_names]
+        wanted = sorted(n for n in expr.counters
+                        if any(n in view for view in comp.views))
+        # One evaluation per distinct row an instance sees: a record keyed by
+        # instance makes the invariant one per instance (for all of them).
+        idx = list(dict.fromkeys(
+            tuple((n, view[n]) for n in wanted) for view in comp.views
+            if all(n in view for n in wanted)))
 
         def holds(state: StateT) -> str | None:
-            env = {n: state[r] - BIAS for n, r in idx}
-            if expr.evaluate(env, {}):
-                return None
-            values = ", ".join(f"{n}={v}" for n, v in sorted(env.items()))
-            return f"invariant {name!r} ({text}) is false: {values}"
+            for one in idx:
+                env = {n: state[r] - BIAS for n, r in one}
+                if expr.evaluate(env, {}):
+                    continue
+                values = ", ".join(f"{comp.resource_names[r]}={env[n]}"
+                                   for n, r in sorted(one))
+                return f"invariant {name!r} ({text}) is false: {values}"
+            return None
 
         return Property(name=f"invariant:{name}",
                         description=f"declared resource invariant: {text}",

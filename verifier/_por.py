@@ -1,37 +1,49 @@
 """Partial-order reduction for many saga instances: ample sets.
 
-K instances interleave; most of one instance's events touch nothing another
-instance can see (a retry, a timeout, a crash of its orchestrator, a
-compensation of a step without effect declarations). Exploring every order of
-such events multiplies states without finding anything new. In a state where
-some instance ``i`` can only make such moves, the reduced search follows ``i``'s
+K instances interleave; many of one instance's events touch nothing another
+instance can see (a retry, a timeout, a crash of its orchestrator, an abort,
+a compensation of a step without effect declarations, an effect on a
+resource that only this instance reaches). Exploring every order of such
+events multiplies states without finding anything new. In a state where some
+instance ``i`` can only make such moves, the reduced search follows ``i``'s
 moves alone (an *ample set*) and leaves the others for later.
 
-What "touch nothing another instance can see" means comes from the semantics,
-not from a list per example: :meth:`Composition.footprint` names the positions
-of an instance's single-saga state that the rest of the composition reads (its
-phase and the effect counter of every step with an effect declaration; a
-change of a counter is exactly when a resource effect is applied or undone).
-An event of the one saga semantics that leaves those positions alone writes
-only its instance's own state, which no other instance reads or writes. The
-conditions (Clarke, Grumberg, Peled, *Model Checking*, ch. 10):
+What "touch nothing another instance can see" means comes from the semantics
+and the effect declarations, not from a list per example:
+:meth:`Composition.footprint` names the positions of an instance's
+single-saga state that the rest of the composition reads: the effect counter
+of every step whose action or compensation reaches (reads, directly or
+through a local a write uses; writes; decides on; or may lock by value) a
+resource that some *other* instance's action or
+compensation may reach (:attr:`Composition.shared`, a static
+over-approximation of every future move of the others). A change of a
+counter is exactly when a resource effect is applied or undone; besides the
+counters, the others read only whether the instance has ended
+(:meth:`Composition.ended`). An event of the one saga semantics that leaves
+those alone writes only its instance's own block and resources no other
+instance reads, writes or locks. The conditions (Clarke, Grumberg, Peled,
+*Model Checking*, ch. 10):
 
 * C0: the ample set of a state with successors is not empty (an instance
   with no move is never chosen).
 * C1: every move of ``i`` enabled in the state is in the set, and all are
-  local: the moves of ``i`` depend only on ``i``'s own state, which the other
-  instances never change, so no move dependent on the set (another of ``i``'s,
-  including a fault: crash, duplicate, late delivery, timeout) can happen
-  first. An event that would take a resource effect is never local, so a
-  guard or lock that blocks it in one state and not in another cannot hide a
-  move of ``i``.
-* C2: local moves are invisible: they change no resource, no local, no
-  anomaly history, no phase, commit no anomaly and end no instance, which
-  covers conservation, no dirty read, no lost update and the declared
-  invariants (resources and phases). The per-instance properties read the
-  moving instance's own state; they are preserved because the reduced search
-  reaches every state of each instance that the full one does (the argument
-  in docs/properties.md, "Partial-order reduction").
+  local: the moves of ``i`` depend only on ``i``'s own block and on
+  resources only ``i`` reaches, which the other instances never change, so
+  no move dependent on the set (another of ``i``'s, including a fault:
+  crash, duplicate, late delivery, timeout) can happen first. An event
+  that would take an effect on a shared resource is never local, so a
+  guard or lock that blocks it in one state and not in another cannot hide
+  a move of ``i``; an event blocked on resources only ``i`` reaches can be
+  unblocked by ``i`` alone.
+* C2: local moves are invisible: they change no resource a declared
+  invariant reads (a step that writes one is in the footprint, whoever
+  else reaches it), no other instance's block, end no instance and commit
+  no anomaly (an anomaly needs another instance on the same resource).
+  Conservation reads resources only in terminal states, which the
+  reduction reaches exactly; the per-instance properties read the moving
+  instance's own state, and the reduced search reaches every state of each
+  instance that the full one does (the argument in docs/properties.md,
+  "Partial-order reduction").
 * C3, the cycle proviso for breadth-first search: a state is expanded fully
   when one of the ample successors has already been expanded. States are
   expanded in the order they are stored, so the last state expanded on any
@@ -84,33 +96,54 @@ class AmpleSets:
     """
 
     def __init__(self, comp: Composition, *,
-                 footprint: Footprint | None = None) -> None:
+                 footprint: Footprint | None = None,
+                 visible: frozenset[int] = frozenset()) -> None:
         self.comp = comp
         pick = footprint or Composition.footprint
-        self._seen = tuple(tuple(pick(comp, i)) for i in range(comp.k))
-        self._local: dict[tuple[int, tuple[int, ...]], int] = {}
+        # Visibility: a step whose action or compensation writes a resource a
+        # property reads in every state (a declared invariant) is never
+        # local, even when no other instance can touch the resource.
+        self._seen = tuple(
+            tuple(sorted(set(pick(comp, i)) | {
+                comp.counter_position(j) for j in inst.effect_steps
+                if _writes(inst, j) & visible}))
+            for i, inst in enumerate(comp.instances))
+        self._end_seen = tuple(comp.end_seen(i) for i in range(comp.k))
+        self._local: dict[tuple[int, tuple[int, ...]], bool] = {}
 
-    def local_moves(self, state: StateT, i: int) -> int:
-        """How many moves instance ``i`` has in ``state`` if every one is
-        local (invisible and independent of every other instance's), else 0.
-        Depends only on ``i``'s single state, so it is computed once each."""
+    def local_moves(self, state: StateT, i: int) -> bool:
+        """Whether every event the one saga semantics enables for instance
+        ``i`` in ``state`` is local (invisible and independent of every other
+        instance's). Depends only on ``i``'s single state, so it is computed
+        once each. An event that would take or undo an effect on resources
+        only ``i`` reaches is local even when the composition blocks it: only
+        ``i``'s own moves can change what blocks it."""
         single = self.comp.single(state, i)
         key = (i, single)
-        n = self._local.get(key)
-        if n is None:
+        ok = self._local.get(key)
+        if ok is None:
             saga = self.comp.instances[i].saga
             seen = self._seen[i]
-            moves = sem.enabled(saga, single, self.comp.faults)
-            n = len(moves)
-            for e in moves:
+            ok = True
+            ended = Composition.ended if self._end_seen[i] else _never
+            for e in sem.enabled(saga, single, self.comp.faults):
                 nxt = sem.apply(saga, single, e)
-                if any(nxt[p] != single[p] for p in seen):
-                    n = 0
+                if ended(nxt) or any(nxt[p] != single[p] for p in seen):
+                    ok = False
                     break
             if len(self._local) > 1 << 20:
                 self._local.clear()
-            self._local[key] = n
-        return n
+            self._local[key] = ok
+        return ok
+
+    def _local_move(self, state: StateT, i: int, nxt: StateT) -> bool:
+        """Whether one move of ``i`` (e.g. a business failure the composition
+        offers in place of a blocked event) leaves the footprint alone."""
+        comp = self.comp
+        a, b = comp.single(state, i), comp.single(nxt, i)
+        if self._end_seen[i] and comp.ended(b):
+            return False
+        return all(a[p] == b[p] for p in self._seen[i])
 
     def reduce(self, state: StateT, succ: list[tuple[Any, StateT]],
                expanded: Callable[[StateT], bool]) -> list[tuple[Any, StateT]]:
@@ -127,14 +160,30 @@ class AmpleSets:
         # Fewest moves first: the smallest ample set that qualifies.
         for i in sorted(by, key=lambda i: len(by[i])):
             moves = by[i]
-            if self.local_moves(state, i) != len(moves):
-                continue  # not all local, or a move blocked by a resource
-            if any(ev.business or ev.notes for ev, _ in moves):
+            if not self.local_moves(state, i):
+                continue  # a move the others can see, or one they can block
+            if any(ev.notes for ev, _ in moves):
                 continue  # cannot happen for local moves; kept as a guard
+            if any(ev.business and not self._local_move(state, i, t)
+                   for ev, t in moves):
+                continue  # a business failure that ends or aborts ``i``
             if any(expanded(t) for _, t in moves):
                 continue  # C3: this choice could close a cycle
             return moves
         return succ
+
+
+def _never(single: Sequence[int]) -> bool:
+    return False
+
+
+def _writes(inst: Any, j: int) -> frozenset[int]:
+    """Resources step ``j``'s action or compensation writes."""
+    out: frozenset[int] = frozenset()
+    for eff in (inst.action[j], inst.comp[j]):
+        if eff is not None:
+            out |= eff.writes
+    return out
 
 
 def explore_shortest(reduced: TransitionSystem, plain: TransitionSystem, *,
