@@ -237,17 +237,25 @@ class Engine:
             saga_id = f"{self.saga.name}-{self.worker_id.rsplit(':', 1)[-1]}-" \
                       f"{self._counter}-{self.rng.getrandbits(32):08x}"
         wall = self.clock.wall()
-        info = SagaInfo(
-            saga_id=saga_id, name=self.saga.name, definition_hash=self.hash,
-            definition_path=self.definition_path, participants=self.participants_spec,
-            input=input_json, status=RUNNING, owner=self.worker_id,
-            lease_until=wall + self.lease_seconds, created_at=wall, updated_at=wall)
         first = LogRecord(saga_id=saga_id, seq=0, kind="start",
                           definition_hash=self.hash, data=input_json, at=wall)
-        self.log.create(info, first)
         inst = _Instance(saga_id=saga_id, input=input, seq=1,
                          state=sem.initial_state(self.saga), results={}, attempts={},
                          comp_attempts={}, errors={})
+        # The first commands' dispatches commit with the start record: one
+        # transaction, one fsync instead of two, and still nothing is sent
+        # before its record is durable (the driver sends what the log shows
+        # in flight, as after a recovery).
+        self._advance(inst)
+        status = (sem.phase(inst.state).name if sem.is_terminal(inst.state)
+                  else RUNNING)
+        info = SagaInfo(
+            saga_id=saga_id, name=self.saga.name, definition_hash=self.hash,
+            definition_path=self.definition_path, participants=self.participants_spec,
+            input=input_json, status=status, owner=self.worker_id,
+            lease_until=wall + self.lease_seconds, created_at=wall, updated_at=wall)
+        self.log.create(info, first, inst.pending)
+        inst.pending = []
         self._publish(SagaEvent(type=EventType.SAGA_STARTED, saga_id=saga_id,
                                 saga_name=self.saga.name, seq=0))
         self._spawn(inst)
@@ -604,8 +612,10 @@ class Engine:
                              event.type.value)
 
     def _resend_in_flight(self, inst: _Instance) -> None:
-        """After recover/resume: what the log shows in flight is sent again, with
-        the same attempt number and idempotency key (at-least-once)."""
+        """Send what the log shows in flight: after recover/resume again, with
+        the same attempt number and idempotency key (at-least-once); after
+        :meth:`start`, the first commands, whose dispatches committed with the
+        start record."""
         aborting = inst.state[PHASE] != Phase.RUNNING
         for i in range(len(self.saga.steps)):
             base = HEADER + WIDTH * i

@@ -71,8 +71,11 @@ class SagaInfo:
 class SagaLog(Protocol):
     """What the engine needs from a durable log."""
 
-    def create(self, info: SagaInfo, first: LogRecord) -> None:
-        """Insert a new instance and its ``start`` record atomically."""
+    def create(self, info: SagaInfo, first: LogRecord,
+               more: Sequence[LogRecord] = ()) -> None:
+        """Insert a new instance, its ``start`` record and ``more`` (the
+        records that follow it, consecutive seqs from 1: the first commands'
+        dispatches) atomically and durably, in one transaction."""
         ...
 
     def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
@@ -135,6 +138,17 @@ def append_many(log: SagaLog, batches: Sequence[Batch], *, owner: str,
     return errors
 
 
+def check_consecutive(saga_id: str, first: LogRecord,
+                      more: Sequence[LogRecord]) -> None:
+    """Refuse a new instance whose records are not seqs 0, 1, 2, ... (a bug
+    in the caller: the log would have a gap or a duplicate)."""
+    for k, rec in enumerate((first, *more)):
+        if rec.seq != k or rec.saga_id != saga_id:
+            raise CorruptLog(
+                f"saga_id={saga_id!r}: creating with record seq={rec.seq} "
+                f"(saga_id={rec.saga_id!r}) at position {k}; expected seq={k}")
+
+
 def new_worker_id() -> str:
     """``host:pid:random``; the pid lets a worker on the same host see that the
     previous owner died and take over without waiting for the lease."""
@@ -176,11 +190,13 @@ class MemoryLog:
         self._info: dict[str, SagaInfo] = {}
         self._records: dict[str, list[LogRecord]] = {}
 
-    def create(self, info: SagaInfo, first: LogRecord) -> None:
+    def create(self, info: SagaInfo, first: LogRecord,
+               more: Sequence[LogRecord] = ()) -> None:
         if info.saga_id in self._info:
             raise CorruptLog(f"saga_id={info.saga_id!r} already exists in the log")
-        self._info[info.saga_id] = dataclasses.replace(info, next_seq=1)
-        self._records[info.saga_id] = [first]
+        check_consecutive(info.saga_id, first, more)
+        self._info[info.saga_id] = dataclasses.replace(info, next_seq=1 + len(more))
+        self._records[info.saga_id] = [first, *more]
 
     def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
                status: str = RUNNING, now: float = 0.0, sync: bool = True) -> None:

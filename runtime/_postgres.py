@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ._errors import CorruptLog, LeaseLost, LogError, NoSuchLog, UnknownSaga
-from ._log import RUNNING, LogRecord, SagaInfo, lease_is_free
+from ._log import RUNNING, LogRecord, SagaInfo, check_consecutive, lease_is_free
 
 MAGIC = "sagaproof-log"
 SCHEMA_VERSION = "1"
@@ -178,7 +178,9 @@ class PostgresLog:
 
     # --- the protocol ---------------------------------------------------------
     @_guarded("starting a saga")
-    def create(self, info: SagaInfo, first: LogRecord) -> None:
+    def create(self, info: SagaInfo, first: LogRecord,
+               more: Sequence[LogRecord] = ()) -> None:
+        check_consecutive(info.saga_id, first, more)
         s = self.schema
         try:
             with self._db.transaction():
@@ -187,11 +189,17 @@ class PostgresLog:
                     "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                     (info.saga_id, info.name, info.definition_hash,
                      info.definition_path, info.participants, info.input,
-                     info.status, info.owner, info.lease_until, 1,
+                     info.status, info.owner, info.lease_until, 1 + len(more),
                      info.created_at, info.updated_at))
-                self._db.execute(
-                    f"INSERT INTO {s}.log({_REC_COLS}) "
-                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", _row(first))
+                with self._db.cursor() as c:
+                    c.executemany(
+                        f"INSERT INTO {s}.log({_REC_COLS}) "
+                        "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                        [_row(r) for r in (first, *more)])
+                if more:
+                    # Wakes `sagaproof project` (LISTEN), as an append does.
+                    self._db.execute("SELECT pg_notify(%s, %s)",
+                                     (f"{s}_log", info.saga_id))
         except self._psycopg.errors.UniqueViolation:
             raise CorruptLog(
                 f"saga_id={info.saga_id!r} already exists in "

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._errors import CorruptLog, LeaseLost, LogError, NoSuchLog, UnknownSaga
-from ._log import RUNNING, LogRecord, SagaInfo, lease_is_free
+from ._log import RUNNING, LogRecord, SagaInfo, check_consecutive, lease_is_free
 
 MAGIC = "sagaproof-log"
 SCHEMA_VERSION = "1"
@@ -176,7 +176,9 @@ class SQLiteLog:
                 "is sent), full (fsync every commit) or os (no fsync)")
         self.path = str(path)
         self._durability = durability
-        self._sync = "NORMAL"
+        # Unknown until set: SQLite's default is FULL, so assuming NORMAL
+        # here skipped the first PRAGMA and left durability="os" fsyncing.
+        self._sync = ""
         self._lock_ms = max(0, int(lock_timeout * 1000))
         if not create and not Path(self.path).is_file():
             raise NoSuchLog(
@@ -261,7 +263,12 @@ class SQLiteLog:
 
     # --- the protocol ---------------------------------------------------------
     @guarded("starting a saga")
-    def create(self, info: SagaInfo, first: LogRecord) -> None:
+    def create(self, info: SagaInfo, first: LogRecord,
+               more: Sequence[LogRecord] = ()) -> None:
+        """See :class:`~runtime.SagaLog`: always synchronous (unless
+        ``durability="os"``), since ``more`` may hold dispatches whose commands
+        leave as soon as this returns."""
+        check_consecutive(info.saga_id, first, more)
         self._set_sync("FULL" if self._durability != "os" else "NORMAL")
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -270,9 +277,11 @@ class SQLiteLog:
                 f"INSERT INTO sagas({_INFO_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (info.saga_id, info.name, info.definition_hash, info.definition_path,
                  info.participants, info.input, info.status, info.owner,
-                 info.lease_until, 1, info.created_at, info.updated_at))
-            db.execute(f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                       _row(first))
+                 info.lease_until, 1 + len(more), info.created_at,
+                 info.updated_at))
+            db.executemany(
+                f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [_row(r) for r in (first, *more)])
             db.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             self._rollback()
