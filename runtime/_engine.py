@@ -52,6 +52,7 @@ from ._errors import (
 from ._events import EventBus, EventType, InProcessBus, SagaEvent, logger
 from ._log import (
     RUNNING,
+    Create,
     LogRecord,
     MemoryLog,
     SagaInfo,
@@ -218,6 +219,7 @@ class Engine:
         self.group_commit = group_commit
         self._group: list[tuple[str, list[LogRecord], str, bool,
                                 asyncio.Future[None]]] = []
+        self._group_creates: list[tuple[Create, asyncio.Future[None]]] = []
 
     # --- public API -------------------------------------------------------------
     def breaker(self, participant: str) -> Breaker | None:
@@ -254,8 +256,11 @@ class Engine:
             definition_path=self.definition_path, participants=self.participants_spec,
             input=input_json, status=status, owner=self.worker_id,
             lease_until=wall + self.lease_seconds, created_at=wall, updated_at=wall)
-        self.log.create(info, first, inst.pending)
-        inst.pending = []
+        more, inst.pending = inst.pending, []
+        if self.group_commit:
+            await self._join_group(create=(info, first, more))
+        else:
+            self.log.create(info, first, more)
         self._publish(SagaEvent(type=EventType.SAGA_STARTED, saga_id=saga_id,
                                 saga_name=self.saga.name, seq=0))
         self._spawn(inst)
@@ -544,25 +549,38 @@ class Engine:
         if not inst.pending or not self.group_commit:
             self._flush(inst, status=status, sync=sync)
             return
+        pending, inst.pending = inst.pending, []
+        await self._join_group(batch=(inst.saga_id, pending, status, sync))
+        self._flush(inst, status=status, sync=sync)  # publishes the events
+
+    async def _join_group(self, *, batch: tuple[str, list[LogRecord], str, bool]
+                          | None = None, create: Create | None = None) -> None:
+        """Wait until ``batch`` (records of a running instance) or ``create``
+        (a new instance) has committed with everything else that is ready in
+        this turn of the event loop; raises what its own part failed with."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._group.append((inst.saga_id, inst.pending, status, sync, done))
-        inst.pending = []
-        if len(self._group) == 1:
+        if batch is not None:
+            self._group.append((*batch, done))
+        if create is not None:
+            self._group_creates.append((create, done))
+        if len(self._group) + len(self._group_creates) == 1:
             loop.call_soon(self._commit_group)
         await done
-        self._flush(inst, status=status, sync=sync)  # publishes the events
 
     def _commit_group(self) -> None:
         group, self._group = self._group, []
+        creates, self._group_creates = self._group_creates, []
         batches = [(sid, recs, status) for sid, recs, status, _s, _d in group]
         sync = any(s for *_, s, _d in group)
+        futures = [fut for _, fut in creates] + [fut for *_, fut in group]
         try:
             errors = append_many(self.log, batches, owner=self.worker_id,
-                                 now=self.clock.wall(), sync=sync)
+                                 now=self.clock.wall(), sync=sync,
+                                 creates=[c for c, _ in creates])
         except Exception as exc:  # the transaction failed: nothing was written
-            errors = [exc] * len(group)
-        for (*_, fut), error in zip(group, errors, strict=True):
+            errors = [exc] * len(futures)
+        for fut, error in zip(futures, errors, strict=True):
             if fut.done():
                 continue  # its driver was cancelled meanwhile
             if error is None:

@@ -115,19 +115,33 @@ class SagaLog(Protocol):
 Batch = tuple[str, Sequence[LogRecord], str]
 """(saga id, records, status) of one instance in a group commit."""
 
+Create = tuple[SagaInfo, LogRecord, Sequence[LogRecord]]
+"""(header, start record, the records after it) of a new instance in a group
+commit: the arguments of :meth:`SagaLog.create`."""
+
 
 def append_many(log: SagaLog, batches: Sequence[Batch], *, owner: str,
-                now: float, sync: bool) -> list[Exception | None]:
-    """Append several instances' records; one transaction (one fsync) when
-    the log has ``append_many``, else one append each. Each instance's append
-    succeeds or fails on its own (fencing is per instance): the result is
-    None, or the error, per batch."""
+                now: float, sync: bool,
+                creates: Sequence[Create] = ()) -> list[Exception | None]:
+    """Create new instances and append several instances' records; one
+    transaction (one fsync) when the log has ``append_many``, else one
+    create or append each. Each instance's create or append succeeds or fails
+    on its own (a duplicate id, fencing per instance): the result is None, or
+    the error, per create and then per batch. ``creates`` force ``sync``:
+    their first commands leave once this returns."""
     group = getattr(log, "append_many", None)
     if group is not None:
-        out: list[Exception | None] = group(batches, owner=owner, now=now,
-                                            sync=sync)
+        out: list[Exception | None] = group(
+            batches, owner=owner, now=now, sync=sync or bool(creates),
+            creates=creates)
         return out
     errors: list[Exception | None] = []
+    for info, first, more in creates:
+        try:
+            log.create(info, first, more)
+            errors.append(None)
+        except CorruptLog as exc:
+            errors.append(exc)
     for saga_id, records, status in batches:
         try:
             log.append(saga_id, records, owner=owner, status=status, now=now,

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._errors import CorruptLog, LeaseLost, LogError, NoSuchLog, UnknownSaga
-from ._log import RUNNING, LogRecord, SagaInfo, check_consecutive, lease_is_free
+from ._log import (
+    RUNNING,
+    Create,
+    LogRecord,
+    SagaInfo,
+    check_consecutive,
+    lease_is_free,
+)
 
 MAGIC = "sagaproof-log"
 SCHEMA_VERSION = "1"
@@ -273,6 +280,22 @@ class SQLiteLog:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
+            error = self._insert_new(info, first, more)
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        if error is not None:
+            raise error
+
+    def _insert_new(self, info: SagaInfo, first: LogRecord,
+                    more: Sequence[LogRecord]) -> CorruptLog | None:
+        """Insert one new instance inside the open transaction, under a
+        savepoint: a duplicate id undoes only its own rows (the error is
+        returned), so a group commit keeps the other instances."""
+        db = self._db
+        db.execute("SAVEPOINT new_saga")
+        try:
             db.execute(
                 f"INSERT INTO sagas({_INFO_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (info.saga_id, info.name, info.definition_hash, info.definition_path,
@@ -282,17 +305,16 @@ class SQLiteLog:
             db.executemany(
                 f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [_row(r) for r in (first, *more)])
-            db.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
-            self._rollback()
+            db.execute("ROLLBACK TO new_saga")
+            db.execute("RELEASE new_saga")
             if getattr(exc, "sqlite_errorname", "") != "SQLITE_CONSTRAINT_PRIMARYKEY":
                 raise
-            raise CorruptLog(
+            return CorruptLog(
                 f"saga_id={info.saga_id!r} already exists in db={self.path!r}; "
-                "choose another id") from None
-        except BaseException:
-            self._rollback()
-            raise
+                "choose another id")
+        db.execute("RELEASE new_saga")
+        return None
 
     @guarded("appending to the log")
     def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
@@ -324,17 +346,24 @@ class SQLiteLog:
 
     @guarded("appending to the log")
     def append_many(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
-                    *, owner: str, now: float = 0.0,
-                    sync: bool = True) -> list[Exception | None]:
-        """Group commit: the batches of several instances in one transaction
-        (one fsync). An instance whose compare-and-set fails (lease lost,
-        stale seq) is skipped and gets its error; the others commit."""
+                    *, owner: str, now: float = 0.0, sync: bool = True,
+                    creates: Sequence[Create] = ()) -> list[Exception | None]:
+        """Group commit: new instances (``creates``) and the batches of
+        several instances in one transaction (one fsync). A duplicate new id,
+        or an instance whose compare-and-set fails (lease lost, stale seq),
+        is skipped and gets its error; the others commit. Errors: one per
+        create, then one per batch."""
+        for info, start, later in creates:
+            check_consecutive(info.saga_id, start, later)
         if self._durability == "commands":
-            self._set_sync("FULL" if sync else "NORMAL")
+            self._set_sync("FULL" if sync or creates else "NORMAL")
         db = self._db
         failed: dict[int, tuple[str, int]] = {}
+        create_errors: list[Exception | None] = []
         db.execute("BEGIN IMMEDIATE")
         try:
+            for info, start, later in creates:
+                create_errors.append(self._insert_new(info, start, later))
             for k, (saga_id, records, status) in enumerate(batches):
                 if not records:
                     continue
@@ -359,7 +388,7 @@ class SQLiteLog:
                 self._explain_append_failure(saga_id, owner, first)
             except (LeaseLost, CorruptLog, UnknownSaga) as exc:
                 out[k] = exc
-        return out
+        return create_errors + out
 
     def _explain_append_failure(self, saga_id: str, owner: str, seq: int) -> None:
         info = self.get(saga_id)

@@ -24,6 +24,7 @@ from runtime import (
     SQLiteLog,
     StepContext,
 )
+from runtime._log import Create
 from saga_models import Saga, SagaBuilder
 
 
@@ -76,12 +77,13 @@ class LateCreate(SQLiteLog):
     """A seeded bug: ``create`` commits the start record but leaves the first
     dispatches for the next transaction, after the command may have left."""
 
-    late: dict[str, tuple[list[LogRecord], str]]
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, durability="full")
+        self.late: dict[str, tuple[list[LogRecord], str]] = {}
 
     def create(self, info: SagaInfo, first: LogRecord,
                more: Sequence[LogRecord] = ()) -> None:
         super().create(info, first)
-        self.late = getattr(self, "late", {})
         self.late[info.saga_id] = (list(more), info.owner or "")
 
     def _write_late(self) -> None:
@@ -98,10 +100,18 @@ class LateCreate(SQLiteLog):
                        sync=sync)
 
     def append_many(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
-                    *, owner: str, now: float = 0.0,
-                    sync: bool = True) -> list[Exception | None]:
+                    *, owner: str, now: float = 0.0, sync: bool = True,
+                    creates: Sequence[Create] = ()) -> list[Exception | None]:
         self._write_late()
-        return super().append_many(batches, owner=owner, now=now, sync=sync)
+        errors: list[Exception | None] = []
+        for info, first, more in creates:  # the same bug in a group commit
+            try:
+                self.create(info, first, more)
+                errors.append(None)
+            except CorruptLog as exc:
+                errors.append(exc)
+        return errors + super().append_many(batches, owner=owner, now=now,
+                                            sync=sync)
 
 
 def _run_many(engine: Engine, n: int, *, concurrent: int) -> list[SagaOutcome]:
@@ -139,7 +149,7 @@ def test_every_command_is_durable_before_it_is_sent(
 def test_the_probe_catches_a_dispatch_committed_after_its_command(
         tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    log = LateCreate(path, durability="full")
+    log = LateCreate(path)
     probe = Probe(path)
     _run_many(Engine(_chain(), probe.participants(), log=log), 3, concurrent=1)
     log.close()
@@ -211,3 +221,50 @@ def test_synchronous_level_is_the_one_asked_for(
     # SQLite's default is FULL (2): a log that assumed otherwise kept it.
     assert log._db.execute("PRAGMA synchronous").fetchone()[0] == level
     log.close()
+
+
+@pytest.mark.parametrize("group_commit", [True, False])
+def test_sagas_started_together_share_one_commit(
+        tmp_path: Path, group_commit: bool) -> None:
+    log = SQLiteLog(tmp_path / "s.db", durability="full")
+    probe = Probe(tmp_path / "s.db")
+    engine = Engine(_chain(), probe.participants(), log=log,
+                    group_commit=group_commit)
+    statements = _commits(log)
+
+    async def main() -> list[SagaOutcome]:
+        try:
+            ids = await asyncio.gather(*(engine.start({}) for _ in range(8)))
+            started = statements.count("COMMIT")
+            assert started == (1 if group_commit else 8)
+            return [(await engine.wait(i)).outcome for i in ids]
+        finally:
+            await engine.aclose()
+
+    assert asyncio.run(main()) == [SagaOutcome.COMPLETED] * 8
+    log.close()
+    assert probe.unlogged == []
+
+
+def test_a_duplicate_id_in_a_group_is_refused_alone(tmp_path: Path) -> None:
+    log = SQLiteLog(tmp_path / "s.db")
+    probe = Probe(tmp_path / "s.db")
+    engine = Engine(_chain(), probe.participants(), log=log)
+
+    async def main() -> list[object]:
+        try:
+            out = await asyncio.gather(
+                engine.run({}, saga_id="x"), engine.run({}, saga_id="x"),
+                engine.run({}, saga_id="y"), return_exceptions=True)
+            await asyncio.sleep(0.01)
+            return list(out)
+        finally:
+            await engine.aclose()
+
+    first, second, other = asyncio.run(main())
+    log.close()
+    assert getattr(first, "outcome", None) is SagaOutcome.COMPLETED
+    assert isinstance(second, CorruptLog)
+    assert getattr(other, "outcome", None) is SagaOutcome.COMPLETED
+    assert probe.calls == 6  # the duplicate's first command never left
+    assert probe.unlogged == []
