@@ -461,6 +461,10 @@ class Engine:
 
     async def _drive(self, inst: _Instance) -> SagaResult:
         try:
+            # What the log shows in flight leaves once the instance's own
+            # first records (recover/resume) are durable: grouped with the
+            # other instances', so recovering many costs one fsync, not many.
+            await self._commit(inst, status=RUNNING, sync=True)
             self._resend_in_flight(inst)
             while True:
                 launches = self._advance(inst)
@@ -643,7 +647,6 @@ class Engine:
                     self._cancel_sibling(inst, i)
             if inst.state[base + CS] == CompStatus.RUNNING:
                 self._launch(inst, ("c", i))
-        self._flush(inst, status=RUNNING, sync=True)
 
     def _launch(self, inst: _Instance, key: _Key) -> None:
         kind, i = key

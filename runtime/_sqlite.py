@@ -263,6 +263,15 @@ class SQLiteLog:
                 self._rollback()
                 raise
 
+    @property
+    def _claim_sync(self) -> str:
+        """A lease needs no fsync of its own unless every commit gets one:
+        no command is sent under it before the instance's next records
+        commit with an fsync, which makes the claim durable too (the WAL is
+        one sequence); a claim lost to a power cut only means nobody holds
+        the instance, and the next recovery claims it again."""
+        return "FULL" if self._durability == "full" else "NORMAL"
+
     def _set_sync(self, mode: str) -> None:
         if mode != self._sync:
             self._db.execute(f"PRAGMA synchronous={mode}")
@@ -453,7 +462,7 @@ class SQLiteLog:
             return False
         if not lease_is_free(info, owner=owner, now=now, force=force):
             return False
-        self._set_sync("FULL" if self._durability != "os" else "NORMAL")
+        self._set_sync(self._claim_sync)
         # Compare-and-set on the owner we saw, so two workers cannot both win.
         cur = self._db.execute(
             "UPDATE sagas SET owner=?, lease_until=?, status=? "
@@ -467,7 +476,7 @@ class SQLiteLog:
         """Lease up to ``limit`` free running instances (never held, or lease
         expired) to ``owner``; ``BEGIN IMMEDIATE`` makes the pick and the
         update one step for every process sharing the file."""
-        self._set_sync("FULL" if self._durability != "os" else "NORMAL")
+        self._set_sync(self._claim_sync)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:

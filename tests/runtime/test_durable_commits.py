@@ -268,3 +268,19 @@ def test_a_duplicate_id_in_a_group_is_refused_alone(tmp_path: Path) -> None:
     assert getattr(other, "outcome", None) is SagaOutcome.COMPLETED
     assert probe.calls == 6  # the duplicate's first command never left
     assert probe.unlogged == []
+
+
+@pytest.mark.parametrize(("durability", "level"),
+                         [("os", 1), ("commands", 1), ("full", 2)])
+def test_a_claim_is_fsynced_only_when_every_commit_is(
+        tmp_path: Path, durability: str, level: int) -> None:
+    log = SQLiteLog(tmp_path / "s.db", durability=durability)
+    info = SagaInfo(saga_id="s", name="n", definition_hash="h", owner=None)
+    log.create(info, LogRecord(saga_id="s", seq=0, kind="start",
+                               definition_hash="h"))
+    assert log.claim("s", owner="w", lease_until=10.0, now=1.0)
+    assert log._db.execute("PRAGMA synchronous").fetchone()[0] == level
+    assert [i.saga_id for i in log.claimable(owner="v", lease_until=20.0,
+                                             now=11.0)] == ["s"]
+    assert log._db.execute("PRAGMA synchronous").fetchone()[0] == level
+    log.close()
