@@ -150,7 +150,9 @@ def bench_dbos(n: int, fail_every: int, journal: str = "wal",
             con = sqlite3.connect(f"{tmp}/dbos.sqlite")
             con.execute("PRAGMA journal_mode=WAL")
             con.close()
-        DBOS(config={"name": "bench",
+        # WARNING: its INFO lines (every migration at each launch; none per
+        # workflow) would bury the figures.
+        DBOS(config={"name": "bench", "log_level": "WARNING",
                      "system_database_url": f"sqlite:///{tmp}/dbos.sqlite"})
 
         @DBOS.step()
