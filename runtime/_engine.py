@@ -163,8 +163,8 @@ class Engine:
         definition_path: Recorded so ``sagaproof recover`` can reload it.
         participants_spec: Recorded ``module:object`` so recovery can re-bind.
         group_commit: Commit the records of instances that are ready together
-            in one transaction (one fsync); no command is sent before its
-            record is durable either way.
+            (new, running and recovered ones) in one transaction (one fsync);
+            no command is sent before its record is durable either way.
         telemetry: Told every published event with its time and the breaker
             state (e.g. :func:`otel_telemetry` for OpenTelemetry spans and
             metrics); it observes only.
