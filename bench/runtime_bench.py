@@ -9,9 +9,11 @@ log durably to SQLite in a fresh temporary directory (no server). Measured:
 - concurrent: 8 workflows in flight at a time (sagaproof: 8 asyncio instances;
   DBOS: a ``Queue`` with ``concurrency=8``), workflows per second.
 
-Durability is what makes a log slow, so every row says what it pays: the
-fsync/fdatasync calls per workflow, counted with ``strace -f -c`` on a
-separate short run of the same configuration. The configurations:
+Durability is what makes a log slow, so every row says what it pays, per
+phase: the fsync/fdatasync calls per workflow, counted with ``strace -f -c``
+on a separate short run of that configuration and phase, and the CPU time per
+workflow. The disk's own fdatasync latency and the load average are printed
+too: under load they, not the engine, set the pace. The configurations:
 
 - ``sagaproof/commands``: WAL, fsync before any command is sent (the default);
 - ``sagaproof/full``: WAL, fsync at every commit;
