@@ -52,6 +52,7 @@ from ._errors import (
 from ._events import EventBus, EventType, InProcessBus, SagaEvent, logger
 from ._log import (
     RUNNING,
+    Create,
     LogRecord,
     MemoryLog,
     SagaInfo,
@@ -162,8 +163,8 @@ class Engine:
         definition_path: Recorded so ``sagaproof recover`` can reload it.
         participants_spec: Recorded ``module:object`` so recovery can re-bind.
         group_commit: Commit the records of instances that are ready together
-            in one transaction (one fsync); no command is sent before its
-            record is durable either way.
+            (new, running and recovered ones) in one transaction (one fsync);
+            no command is sent before its record is durable either way.
         telemetry: Told every published event with its time and the breaker
             state (e.g. :func:`otel_telemetry` for OpenTelemetry spans and
             metrics); it observes only.
@@ -218,6 +219,7 @@ class Engine:
         self.group_commit = group_commit
         self._group: list[tuple[str, list[LogRecord], str, bool,
                                 asyncio.Future[None]]] = []
+        self._group_creates: list[tuple[Create, asyncio.Future[None]]] = []
 
     # --- public API -------------------------------------------------------------
     def breaker(self, participant: str) -> Breaker | None:
@@ -237,17 +239,28 @@ class Engine:
             saga_id = f"{self.saga.name}-{self.worker_id.rsplit(':', 1)[-1]}-" \
                       f"{self._counter}-{self.rng.getrandbits(32):08x}"
         wall = self.clock.wall()
-        info = SagaInfo(
-            saga_id=saga_id, name=self.saga.name, definition_hash=self.hash,
-            definition_path=self.definition_path, participants=self.participants_spec,
-            input=input_json, status=RUNNING, owner=self.worker_id,
-            lease_until=wall + self.lease_seconds, created_at=wall, updated_at=wall)
         first = LogRecord(saga_id=saga_id, seq=0, kind="start",
                           definition_hash=self.hash, data=input_json, at=wall)
-        self.log.create(info, first)
         inst = _Instance(saga_id=saga_id, input=input, seq=1,
                          state=sem.initial_state(self.saga), results={}, attempts={},
                          comp_attempts={}, errors={})
+        # The first commands' dispatches commit with the start record: one
+        # transaction, one fsync instead of two, and still nothing is sent
+        # before its record is durable (the driver sends what the log shows
+        # in flight, as after a recovery).
+        self._advance(inst)
+        status = (sem.phase(inst.state).name if sem.is_terminal(inst.state)
+                  else RUNNING)
+        info = SagaInfo(
+            saga_id=saga_id, name=self.saga.name, definition_hash=self.hash,
+            definition_path=self.definition_path, participants=self.participants_spec,
+            input=input_json, status=status, owner=self.worker_id,
+            lease_until=wall + self.lease_seconds, created_at=wall, updated_at=wall)
+        more, inst.pending = inst.pending, []
+        if self.group_commit:
+            await self._join_group(create=(info, first, more))
+        else:
+            self.log.create(info, first, more)
         self._publish(SagaEvent(type=EventType.SAGA_STARTED, saga_id=saga_id,
                                 saga_name=self.saga.name, seq=0))
         self._spawn(inst)
@@ -448,6 +461,10 @@ class Engine:
 
     async def _drive(self, inst: _Instance) -> SagaResult:
         try:
+            # What the log shows in flight leaves once the instance's own
+            # first records (recover/resume) are durable: grouped with the
+            # other instances', so recovering many costs one fsync, not many.
+            await self._commit(inst, status=RUNNING, sync=True)
             self._resend_in_flight(inst)
             while True:
                 launches = self._advance(inst)
@@ -536,25 +553,38 @@ class Engine:
         if not inst.pending or not self.group_commit:
             self._flush(inst, status=status, sync=sync)
             return
+        pending, inst.pending = inst.pending, []
+        await self._join_group(batch=(inst.saga_id, pending, status, sync))
+        self._flush(inst, status=status, sync=sync)  # publishes the events
+
+    async def _join_group(self, *, batch: tuple[str, list[LogRecord], str, bool]
+                          | None = None, create: Create | None = None) -> None:
+        """Wait until ``batch`` (records of a running instance) or ``create``
+        (a new instance) has committed with everything else that is ready in
+        this turn of the event loop; raises what its own part failed with."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._group.append((inst.saga_id, inst.pending, status, sync, done))
-        inst.pending = []
-        if len(self._group) == 1:
+        if batch is not None:
+            self._group.append((*batch, done))
+        if create is not None:
+            self._group_creates.append((create, done))
+        if len(self._group) + len(self._group_creates) == 1:
             loop.call_soon(self._commit_group)
         await done
-        self._flush(inst, status=status, sync=sync)  # publishes the events
 
     def _commit_group(self) -> None:
         group, self._group = self._group, []
+        creates, self._group_creates = self._group_creates, []
         batches = [(sid, recs, status) for sid, recs, status, _s, _d in group]
         sync = any(s for *_, s, _d in group)
+        futures = [fut for _, fut in creates] + [fut for *_, fut in group]
         try:
             errors = append_many(self.log, batches, owner=self.worker_id,
-                                 now=self.clock.wall(), sync=sync)
+                                 now=self.clock.wall(), sync=sync,
+                                 creates=[c for c, _ in creates])
         except Exception as exc:  # the transaction failed: nothing was written
-            errors = [exc] * len(group)
-        for (*_, fut), error in zip(group, errors, strict=True):
+            errors = [exc] * len(futures)
+        for fut, error in zip(futures, errors, strict=True):
             if fut.done():
                 continue  # its driver was cancelled meanwhile
             if error is None:
@@ -604,8 +634,10 @@ class Engine:
                              event.type.value)
 
     def _resend_in_flight(self, inst: _Instance) -> None:
-        """After recover/resume: what the log shows in flight is sent again, with
-        the same attempt number and idempotency key (at-least-once)."""
+        """Send what the log shows in flight: after recover/resume again, with
+        the same attempt number and idempotency key (at-least-once); after
+        :meth:`start`, the first commands, whose dispatches committed with the
+        start record."""
         aborting = inst.state[PHASE] != Phase.RUNNING
         for i in range(len(self.saga.steps)):
             base = HEADER + WIDTH * i
@@ -615,7 +647,6 @@ class Engine:
                     self._cancel_sibling(inst, i)
             if inst.state[base + CS] == CompStatus.RUNNING:
                 self._launch(inst, ("c", i))
-        self._flush(inst, status=RUNNING, sync=True)
 
     def _launch(self, inst: _Instance, key: _Key) -> None:
         kind, i = key

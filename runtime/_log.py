@@ -71,8 +71,11 @@ class SagaInfo:
 class SagaLog(Protocol):
     """What the engine needs from a durable log."""
 
-    def create(self, info: SagaInfo, first: LogRecord) -> None:
-        """Insert a new instance and its ``start`` record atomically."""
+    def create(self, info: SagaInfo, first: LogRecord,
+               more: Sequence[LogRecord] = ()) -> None:
+        """Insert a new instance, its ``start`` record and ``more`` (the
+        records that follow it, consecutive seqs from 1: the first commands'
+        dispatches) atomically and durably, in one transaction."""
         ...
 
     def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
@@ -112,19 +115,33 @@ class SagaLog(Protocol):
 Batch = tuple[str, Sequence[LogRecord], str]
 """(saga id, records, status) of one instance in a group commit."""
 
+Create = tuple[SagaInfo, LogRecord, Sequence[LogRecord]]
+"""(header, start record, the records after it) of a new instance in a group
+commit: the arguments of :meth:`SagaLog.create`."""
+
 
 def append_many(log: SagaLog, batches: Sequence[Batch], *, owner: str,
-                now: float, sync: bool) -> list[Exception | None]:
-    """Append several instances' records; one transaction (one fsync) when
-    the log has ``append_many``, else one append each. Each instance's append
-    succeeds or fails on its own (fencing is per instance): the result is
-    None, or the error, per batch."""
+                now: float, sync: bool,
+                creates: Sequence[Create] = ()) -> list[Exception | None]:
+    """Create new instances and append several instances' records; one
+    transaction (one fsync) when the log has ``append_many``, else one
+    create or append each. Each instance's create or append succeeds or fails
+    on its own (a duplicate id, fencing per instance): the result is None, or
+    the error, per create and then per batch. ``creates`` force ``sync``:
+    their first commands leave once this returns."""
     group = getattr(log, "append_many", None)
     if group is not None:
-        out: list[Exception | None] = group(batches, owner=owner, now=now,
-                                            sync=sync)
+        out: list[Exception | None] = group(
+            batches, owner=owner, now=now, sync=sync or bool(creates),
+            creates=creates)
         return out
     errors: list[Exception | None] = []
+    for info, first, more in creates:
+        try:
+            log.create(info, first, more)
+            errors.append(None)
+        except CorruptLog as exc:
+            errors.append(exc)
     for saga_id, records, status in batches:
         try:
             log.append(saga_id, records, owner=owner, status=status, now=now,
@@ -133,6 +150,17 @@ def append_many(log: SagaLog, batches: Sequence[Batch], *, owner: str,
         except (LeaseLost, CorruptLog, UnknownSaga) as exc:
             errors.append(exc)
     return errors
+
+
+def check_consecutive(saga_id: str, first: LogRecord,
+                      more: Sequence[LogRecord]) -> None:
+    """Refuse a new instance whose records are not seqs 0, 1, 2, ... (a bug
+    in the caller: the log would have a gap or a duplicate)."""
+    for k, rec in enumerate((first, *more)):
+        if rec.seq != k or rec.saga_id != saga_id:
+            raise CorruptLog(
+                f"saga_id={saga_id!r}: creating with record seq={rec.seq} "
+                f"(saga_id={rec.saga_id!r}) at position {k}; expected seq={k}")
 
 
 def new_worker_id() -> str:
@@ -176,11 +204,13 @@ class MemoryLog:
         self._info: dict[str, SagaInfo] = {}
         self._records: dict[str, list[LogRecord]] = {}
 
-    def create(self, info: SagaInfo, first: LogRecord) -> None:
+    def create(self, info: SagaInfo, first: LogRecord,
+               more: Sequence[LogRecord] = ()) -> None:
         if info.saga_id in self._info:
             raise CorruptLog(f"saga_id={info.saga_id!r} already exists in the log")
-        self._info[info.saga_id] = dataclasses.replace(info, next_seq=1)
-        self._records[info.saga_id] = [first]
+        check_consecutive(info.saga_id, first, more)
+        self._info[info.saga_id] = dataclasses.replace(info, next_seq=1 + len(more))
+        self._records[info.saga_id] = [first, *more]
 
     def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
                status: str = RUNNING, now: float = 0.0, sync: bool = True) -> None:

@@ -27,7 +27,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ._errors import CorruptLog, LeaseLost, LogError, NoSuchLog, UnknownSaga
-from ._log import RUNNING, LogRecord, SagaInfo, lease_is_free
+from ._log import (
+    RUNNING,
+    Create,
+    LogRecord,
+    SagaInfo,
+    check_consecutive,
+    lease_is_free,
+)
 
 MAGIC = "sagaproof-log"
 SCHEMA_VERSION = "1"
@@ -178,7 +185,19 @@ class PostgresLog:
 
     # --- the protocol ---------------------------------------------------------
     @_guarded("starting a saga")
-    def create(self, info: SagaInfo, first: LogRecord) -> None:
+    def create(self, info: SagaInfo, first: LogRecord,
+               more: Sequence[LogRecord] = ()) -> None:
+        check_consecutive(info.saga_id, first, more)
+        with self._db.transaction():
+            error = self._insert_new(info, first, more)
+        if error is not None:
+            raise error
+
+    def _insert_new(self, info: SagaInfo, first: LogRecord,
+                    more: Sequence[LogRecord]) -> CorruptLog | None:
+        """Insert one new instance inside the open transaction, under a
+        savepoint (a nested transaction): a duplicate id undoes only its own
+        rows (the error is returned), so a group commit keeps the others."""
         s = self.schema
         try:
             with self._db.transaction():
@@ -187,15 +206,22 @@ class PostgresLog:
                     "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                     (info.saga_id, info.name, info.definition_hash,
                      info.definition_path, info.participants, info.input,
-                     info.status, info.owner, info.lease_until, 1,
+                     info.status, info.owner, info.lease_until, 1 + len(more),
                      info.created_at, info.updated_at))
-                self._db.execute(
-                    f"INSERT INTO {s}.log({_REC_COLS}) "
-                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", _row(first))
+                with self._db.cursor() as c:
+                    c.executemany(
+                        f"INSERT INTO {s}.log({_REC_COLS}) "
+                        "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                        [_row(r) for r in (first, *more)])
+                if more:
+                    # Wakes `sagaproof project` (LISTEN), as an append does.
+                    self._db.execute("SELECT pg_notify(%s, %s)",
+                                     (f"{s}_log", info.saga_id))
         except self._psycopg.errors.UniqueViolation:
-            raise CorruptLog(
+            return CorruptLog(
                 f"saga_id={info.saga_id!r} already exists in "
-                f"db={_redact(self.path)!r}; choose another id") from None
+                f"db={_redact(self.path)!r}; choose another id")
+        return None
 
     @_guarded("appending to the log")
     def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
@@ -227,16 +253,22 @@ class PostgresLog:
 
     @_guarded("appending to the log")
     def append_many(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
-                    *, owner: str, now: float = 0.0,
-                    sync: bool = True) -> list[Exception | None]:
-        """Group commit: several instances' batches in one transaction (one
-        WAL flush); an instance whose compare-and-set fails is skipped and
-        gets its error, the others commit."""
+                    *, owner: str, now: float = 0.0, sync: bool = True,
+                    creates: Sequence[Create] = ()) -> list[Exception | None]:
+        """Group commit: new instances (``creates``) and several instances'
+        batches in one transaction (one WAL flush); a duplicate new id, or an
+        instance whose compare-and-set fails, is skipped and gets its error,
+        the others commit. Errors: one per create, then one per batch."""
+        for info, start, later in creates:
+            check_consecutive(info.saga_id, start, later)
         s = self.schema
         failed: dict[int, tuple[str, int]] = {}
+        create_errors: list[Exception | None] = []
         with self._db.transaction():
-            if not sync:
+            if not sync and not creates:
                 self._db.execute("SET LOCAL synchronous_commit = off")
+            for info, start, later in creates:
+                create_errors.append(self._insert_new(info, start, later))
             rows: list[tuple[object, ...]] = []
             for k, (saga_id, records, status) in enumerate(batches):
                 if not records:
@@ -262,7 +294,7 @@ class PostgresLog:
                 self._explain_append_failure(saga_id, owner, first)
             except (LeaseLost, CorruptLog, UnknownSaga) as exc:
                 out[k] = exc
-        return out
+        return create_errors + out
 
     def _explain_append_failure(self, saga_id: str, owner: str, seq: int) -> None:
         info = self.get(saga_id)

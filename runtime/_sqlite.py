@@ -5,8 +5,14 @@ batch that sends a command to a participant is on disk before the command
 leaves, so after a crash the log never knows less than the participants were
 told. Other batches (a final reply and the end marker) commit without fsync;
 they survive a killed process, and after a power cut the last reply is simply
-re-requested with the same idempotency key. ``durability="full"`` fsyncs every
-commit.
+re-requested with the same idempotency key; so do claims (a lease lost to a
+power cut is simply taken again). ``durability="full"`` fsyncs every commit.
+
+Fsyncs are few by construction: a new instance's start record commits with
+its first dispatches, and the engine's group commit puts the records of every
+instance that is ready at once (new ones included) in one transaction. A
+sequential saga of n commands pays n + 1 fsyncs with ``full`` (n with
+``commands``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,14 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._errors import CorruptLog, LeaseLost, LogError, NoSuchLog, UnknownSaga
-from ._log import RUNNING, LogRecord, SagaInfo, lease_is_free
+from ._log import (
+    RUNNING,
+    Create,
+    LogRecord,
+    SagaInfo,
+    check_consecutive,
+    lease_is_free,
+)
 
 MAGIC = "sagaproof-log"
 SCHEMA_VERSION = "1"
@@ -176,7 +189,9 @@ class SQLiteLog:
                 "is sent), full (fsync every commit) or os (no fsync)")
         self.path = str(path)
         self._durability = durability
-        self._sync = "NORMAL"
+        # Unknown until set: SQLite's default is FULL, so assuming NORMAL
+        # here skipped the first PRAGMA and left durability="os" fsyncing.
+        self._sync = ""
         self._lock_ms = max(0, int(lock_timeout * 1000))
         if not create and not Path(self.path).is_file():
             raise NoSuchLog(
@@ -254,6 +269,15 @@ class SQLiteLog:
                 self._rollback()
                 raise
 
+    @property
+    def _claim_sync(self) -> str:
+        """A lease needs no fsync of its own unless every commit gets one:
+        no command is sent under it before the instance's next records
+        commit with an fsync, which makes the claim durable too (the WAL is
+        one sequence); a claim lost to a power cut only means nobody holds
+        the instance, and the next recovery claims it again."""
+        return "FULL" if self._durability == "full" else "NORMAL"
+
     def _set_sync(self, mode: str) -> None:
         if mode != self._sync:
             self._db.execute(f"PRAGMA synchronous={mode}")
@@ -261,29 +285,51 @@ class SQLiteLog:
 
     # --- the protocol ---------------------------------------------------------
     @guarded("starting a saga")
-    def create(self, info: SagaInfo, first: LogRecord) -> None:
+    def create(self, info: SagaInfo, first: LogRecord,
+               more: Sequence[LogRecord] = ()) -> None:
+        """See :class:`~runtime.SagaLog`: always synchronous (unless
+        ``durability="os"``), since ``more`` may hold dispatches whose commands
+        leave as soon as this returns."""
+        check_consecutive(info.saga_id, first, more)
         self._set_sync("FULL" if self._durability != "os" else "NORMAL")
         db = self._db
         db.execute("BEGIN IMMEDIATE")
+        try:
+            error = self._insert_new(info, first, more)
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        if error is not None:
+            raise error
+
+    def _insert_new(self, info: SagaInfo, first: LogRecord,
+                    more: Sequence[LogRecord]) -> CorruptLog | None:
+        """Insert one new instance inside the open transaction, under a
+        savepoint: a duplicate id undoes only its own rows (the error is
+        returned), so a group commit keeps the other instances."""
+        db = self._db
+        db.execute("SAVEPOINT new_saga")
         try:
             db.execute(
                 f"INSERT INTO sagas({_INFO_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (info.saga_id, info.name, info.definition_hash, info.definition_path,
                  info.participants, info.input, info.status, info.owner,
-                 info.lease_until, 1, info.created_at, info.updated_at))
-            db.execute(f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                       _row(first))
-            db.execute("COMMIT")
+                 info.lease_until, 1 + len(more), info.created_at,
+                 info.updated_at))
+            db.executemany(
+                f"INSERT INTO log({_REC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [_row(r) for r in (first, *more)])
         except sqlite3.IntegrityError as exc:
-            self._rollback()
+            db.execute("ROLLBACK TO new_saga")
+            db.execute("RELEASE new_saga")
             if getattr(exc, "sqlite_errorname", "") != "SQLITE_CONSTRAINT_PRIMARYKEY":
                 raise
-            raise CorruptLog(
+            return CorruptLog(
                 f"saga_id={info.saga_id!r} already exists in db={self.path!r}; "
-                "choose another id") from None
-        except BaseException:
-            self._rollback()
-            raise
+                "choose another id")
+        db.execute("RELEASE new_saga")
+        return None
 
     @guarded("appending to the log")
     def append(self, saga_id: str, records: Sequence[LogRecord], *, owner: str,
@@ -315,17 +361,24 @@ class SQLiteLog:
 
     @guarded("appending to the log")
     def append_many(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
-                    *, owner: str, now: float = 0.0,
-                    sync: bool = True) -> list[Exception | None]:
-        """Group commit: the batches of several instances in one transaction
-        (one fsync). An instance whose compare-and-set fails (lease lost,
-        stale seq) is skipped and gets its error; the others commit."""
+                    *, owner: str, now: float = 0.0, sync: bool = True,
+                    creates: Sequence[Create] = ()) -> list[Exception | None]:
+        """Group commit: new instances (``creates``) and the batches of
+        several instances in one transaction (one fsync). A duplicate new id,
+        or an instance whose compare-and-set fails (lease lost, stale seq),
+        is skipped and gets its error; the others commit. Errors: one per
+        create, then one per batch."""
+        for info, start, later in creates:
+            check_consecutive(info.saga_id, start, later)
         if self._durability == "commands":
-            self._set_sync("FULL" if sync else "NORMAL")
+            self._set_sync("FULL" if sync or creates else "NORMAL")
         db = self._db
         failed: dict[int, tuple[str, int]] = {}
+        create_errors: list[Exception | None] = []
         db.execute("BEGIN IMMEDIATE")
         try:
+            for info, start, later in creates:
+                create_errors.append(self._insert_new(info, start, later))
             for k, (saga_id, records, status) in enumerate(batches):
                 if not records:
                     continue
@@ -350,7 +403,7 @@ class SQLiteLog:
                 self._explain_append_failure(saga_id, owner, first)
             except (LeaseLost, CorruptLog, UnknownSaga) as exc:
                 out[k] = exc
-        return out
+        return create_errors + out
 
     def _explain_append_failure(self, saga_id: str, owner: str, seq: int) -> None:
         info = self.get(saga_id)
@@ -415,7 +468,7 @@ class SQLiteLog:
             return False
         if not lease_is_free(info, owner=owner, now=now, force=force):
             return False
-        self._set_sync("FULL" if self._durability != "os" else "NORMAL")
+        self._set_sync(self._claim_sync)
         # Compare-and-set on the owner we saw, so two workers cannot both win.
         cur = self._db.execute(
             "UPDATE sagas SET owner=?, lease_until=?, status=? "
@@ -429,7 +482,7 @@ class SQLiteLog:
         """Lease up to ``limit`` free running instances (never held, or lease
         expired) to ``owner``; ``BEGIN IMMEDIATE`` makes the pick and the
         update one step for every process sharing the file."""
-        self._set_sync("FULL" if self._durability != "os" else "NORMAL")
+        self._set_sync(self._claim_sync)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:

@@ -151,3 +151,37 @@ def test_group_commit_fences_each_instance_on_its_own(log: SQLiteLog) -> None:
     assert [r.seq for r in log.records("g2")] == [0]  # nothing of it written
     assert [r.seq for r in log.records("g3")] == [0, 1, 2]
     assert log.get("g3").next_seq == 3
+
+
+def test_create_writes_the_first_records_with_the_start(log: SQLiteLog) -> None:
+    log.create(_info(), _rec(0, "start"), [_rec(1), _rec(2)])
+    assert [r.seq for r in log.records("s1")] == [0, 1, 2]
+    assert log.get("s1").next_seq == 3
+    log.append("s1", [_rec(3, "reply")], owner="w1")
+    assert log.get("s1").next_seq == 4
+
+
+def test_create_refuses_records_out_of_sequence(log: SQLiteLog) -> None:
+    with pytest.raises(CorruptLog, match="expected seq=1"):
+        log.create(_info(), _rec(0, "start"), [_rec(2)])
+    with pytest.raises(CorruptLog, match="saga_id='other'"):
+        log.create(_info(), _rec(0, "start"), [_rec(1, sid="other")])
+    with pytest.raises(UnknownSaga):
+        log.get("s1")  # nothing of either was written
+
+
+def test_group_commit_creates_new_instances_each_on_its_own(
+        log: SQLiteLog) -> None:
+    from runtime._log import append_many
+
+    log.create(_info("g1"), _rec(0, "start", "g1"))
+    errors = append_many(
+        log, [("g1", [_rec(1, sid="g1")], "running")], owner="w1", now=1.0,
+        sync=True, creates=[(_info("g4"), _rec(0, "start", "g4"),
+                             [_rec(1, sid="g4")]),
+                            (_info("g1"), _rec(0, "start", "g1"), [])])
+    assert errors[0] is None and errors[2] is None
+    assert isinstance(errors[1], CorruptLog)  # g1 exists: only it is refused
+    assert [r.seq for r in log.records("g4")] == [0, 1]
+    assert log.get("g4").next_seq == 2
+    assert [r.seq for r in log.records("g1")] == [0, 1]
