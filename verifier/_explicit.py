@@ -62,6 +62,9 @@ class _Searched:
     engine: str
     state_budget_hit: bool = False
     """The search stopped at ``max_states`` (not at another budget)."""
+    omission: object = None
+    """A lossy search's :class:`verifier._kernel_compact.Omission` (then no
+    property holds), or None."""
 
 
 class _AsTuples(Sequence[StateT]):
@@ -101,6 +104,7 @@ def explore(
     deadline: Deadline | None = None,
     max_depth: int | None = None,
     engine: str = "auto",
+    compaction: object = None,
 ) -> tuple[PropertyResult, ...]:
     """Explore ``ts`` breadth-first and return one result per property.
 
@@ -122,6 +126,11 @@ def explore(
     ``ts.successors``; ``kernel`` insists on the first, ``python``
     on the second. Verdicts, counts and counterexamples are the same either
     way; ``Stats.engine`` says which ran.
+
+    ``compaction`` (a :class:`verifier._kernel_compact.Compaction`) stores
+    the visited set lossily (hash compaction or bitstate, compiled search
+    only): a violation found is real, and every other property is
+    ``unknown``, with the estimated probability that a state was missed.
     """
     if engine not in {"auto", "kernel", "python"}:
         raise ValueError(f"engine={engine!r}; use auto, kernel or python")
@@ -134,6 +143,12 @@ def explore(
     need_graph = any(p.liveness for p in props)
 
     searched = None
+    if compaction is not None:
+        searched = _lossy_search(ts, props, compaction, engine=engine,
+                                 max_states=max_states, max_memory=max_memory,
+                                 progress=progress, deadline=deadline, now0=now0)
+        need_graph = False
+        engine = "lossy"
     if engine == "auto" and (max_states <= KERNEL_AFTER or max_depth is not None
                              or not _kernel_may_run(ts)):
         engine = "python"
@@ -148,7 +163,7 @@ def explore(
             searched = None
         else:
             engine = "python"
-    if searched is None and engine != "python":
+    if searched is None and engine not in {"python", "lossy"}:
         searched = _kernel_search(ts, props, need_graph=need_graph,
                                   max_states=max_states, max_memory=max_memory,
                                   progress=progress, deadline=deadline, now0=now0)
@@ -189,6 +204,11 @@ def explore(
         depth=depth,
         peak_memory_bytes=max(0, _rss_bytes() - rss0),
         engine=searched.engine,
+        search_note=(searched.omission.note()  # type: ignore[attr-defined]
+                     if searched.omission is not None else ""),
+        omission_probability=(
+            searched.omission.probability  # type: ignore[attr-defined]
+            if searched.omission is not None else None),
     )
 
     def path_to(i: int) -> list[int]:
@@ -260,6 +280,17 @@ def explore(
                 verdict=Verdict.VIOLATED, reason=msg,
                 counterexample=trace(prefix, loop_start=loop_at, violation=msg),
                 **common))  # type: ignore[arg-type]
+            continue
+        if searched.omission is not None:
+            # A lossy search may have missed states: nothing it did not
+            # find a violation of is known to hold.
+            from ._kernel_compact import lossy_reason
+
+            results.append(PropertyResult(
+                verdict=Verdict.UNKNOWN, reason=lossy_reason(
+                    searched.omission, liveness=p.liveness,  # type: ignore[arg-type]
+                    complete_only=p.on_complete is not None,
+                    budget=budget_reason), **common))  # type: ignore[arg-type]
             continue
         if not complete:
             results.append(PropertyResult(verdict=Verdict.UNKNOWN,
@@ -513,6 +544,39 @@ def _kernel_search(
                      found=first, deadlocks=deadlocks, edges=edges,
                      transitions=found.transitions, depth=found.depth,
                      budget_reason=found.budget_reason, engine="kernel")
+
+
+def _lossy_search(
+    ts: TransitionSystem, props: list[Property], compaction: object, *,
+    engine: str, max_states: int, max_memory: int, progress: Progress | None,
+    deadline: Deadline | None, now0: int,
+) -> _Searched:
+    """The compiled search with a lossy visited set
+    (:mod:`verifier._kernel_compact`), with the budgets of the others."""
+    from . import _kernel_compact as kc
+
+    if engine == "python" or not kc.available(ts):
+        raise ValueError(
+            "hash compaction and bitstate need the compiled search: a single "
+            "saga (no composed instances or shared resources, not a "
+            "workflow), with numba installed")
+
+    def check(count: int, depth: int) -> str:
+        if progress is not None:
+            progress(count, depth)
+        if deadline is not None and deadline.expired():
+            return deadline.reason(f"at {count:,} states, depth {depth}")
+        if current_rss() - now0 > max_memory:
+            return (f"memory budget reached: more than {max_memory:,} bytes "
+                    f"(--max-memory) at {count:,} states, depth {depth}")
+        return ""
+
+    found = kc.search(ts, props, compaction, max_states=max_states,  # type: ignore[arg-type]
+                      check=check)
+    if found is None:
+        raise ValueError("hash compaction and bitstate need the compiled "
+                         "search: a field of this saga's state outgrew its bits")
+    return found
 
 
 def _discovered_at(ts: TransitionSystem, found: object, idx: int) -> tuple[int, int]:
