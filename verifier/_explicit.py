@@ -30,6 +30,11 @@ _CHECK_EVERY = 8192
 _CLOCK_EVERY = 512
 """The clock is read more often than RSS: a state can be slow to expand."""
 
+class CompactionUnsupported(ValueError):
+    """Hash compaction or bitstate asked of a check that cannot use them
+    (the CLI reports it as SAGA194)."""
+
+
 Progress = Callable[[int, int], None]
 """Called with (states explored, current depth) every few thousand states."""
 
@@ -556,7 +561,7 @@ def _lossy_search(
     from . import _kernel_compact as kc
 
     if engine == "python" or not kc.available(ts):
-        raise ValueError(
+        raise CompactionUnsupported(
             "hash compaction and bitstate need the compiled search: a single "
             "saga (no composed instances or shared resources, not a "
             "workflow), with numba installed")
@@ -574,7 +579,7 @@ def _lossy_search(
     found = kc.search(ts, props, compaction, max_states=max_states,  # type: ignore[arg-type]
                       check=check)
     if found is None:
-        raise ValueError("hash compaction and bitstate need the compiled "
+        raise CompactionUnsupported("hash compaction and bitstate need the compiled "
                          "search: a field of this saga's state outgrew its bits")
     return found
 

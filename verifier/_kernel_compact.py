@@ -92,6 +92,25 @@ class Compaction:
         if not 1 <= self.hashes <= 8:
             raise ValueError(f"hashes={self.hashes!r} must be from 1 to 8")
 
+    @classmethod
+    def parse(cls, text: str) -> Compaction:
+        """``hash-compact``, ``bitstate`` or ``bitstate=BITS`` (the array has
+        ``2**BITS`` bits).
+
+        >>> Compaction.parse("bitstate=28").bits
+        28
+        """
+        mode, _, size = text.partition("=")
+        if mode == "hash-compact" and not size:
+            return cls(mode=mode)
+        if mode == "bitstate":
+            if not size:
+                return cls(mode=mode)
+            if size.isdigit():
+                return cls(mode=mode, bits=int(size))
+        raise ValueError(f"compaction={text!r}; use hash-compact, bitstate or "
+                         f"bitstate=BITS ({MIN_BITS} to {MAX_BITS})")
+
     def describe(self) -> str:
         """The storage in words, for a verdict."""
         if self.mode == "hash-compact":
