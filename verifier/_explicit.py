@@ -576,12 +576,22 @@ def _lossy_search(
                     f"(--max-memory) at {count:,} states, depth {depth}")
         return ""
 
-    found = kc.search(ts, props, compaction, max_states=max_states,  # type: ignore[arg-type]
-                      check=check)
-    if found is None:
-        raise CompactionUnsupported("hash compaction and bitstate need the compiled "
-                         "search: a field of this saga's state outgrew its bits")
-    return found
+    got = kc.search(ts, props, compaction, max_states=max_states,  # type: ignore[arg-type]
+                    check=check)
+    if got is None:
+        raise CompactionUnsupported(
+            "hash compaction and bitstate need the compiled search: a field "
+            "of this saga's state outgrew its bits")
+    return _Searched(
+        states=got.states, parent=got.parent,
+        found={name: _Found(v.index, v.message, v.label, v.target)
+               for name, v in got.found.items()},
+        deadlocks=[] if got.deadlock is None else [got.deadlock],
+        edges=(array("q"), array("q"), array("q")),
+        transitions=got.transitions, depth=got.depth,
+        budget_reason=got.budget_reason, engine="kernel",
+        state_budget_hit=got.budget_reason.startswith("state budget"),
+        omission=got.omission)
 
 
 def _discovered_at(ts: TransitionSystem, found: object, idx: int) -> tuple[int, int]:

@@ -51,7 +51,6 @@ from . import _kernel_bfs as kb
 from ._kernel_bfs import _hash
 
 if TYPE_CHECKING:
-    from ._explicit import _Searched
     from ._ts import Property, StateT, TransitionSystem
 
 np: Any = None
@@ -370,6 +369,35 @@ def available(ts: TransitionSystem) -> bool:
 
 
 # --- the driver --------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """The first violation of a property in search order."""
+
+    index: int
+    """The violating state, or the source of the violating transition."""
+    message: str
+    label: object = None
+    """For a transition: the event taken ..."""
+    target: tuple[int, ...] | None = None
+    """... and the state it led to."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LossySearch:
+    """What a lossy search found (see :func:`search`)."""
+
+    states: ReplayedStates
+    parent: Any
+    """int32 parent index per state (-1 for the initial state)."""
+    found: dict[str, Violation]
+    deadlock: int | None
+    """The first deadlocked state, or None."""
+    transitions: int
+    depth: int
+    budget_reason: str
+    omission: Omission
+
+
 class ReplayedStates(Sequence[bytes]):
     """The states of a lossy search, as far as they can be had: a state is
     rebuilt on demand by replaying, through the interpreted semantics, the
@@ -420,15 +448,13 @@ class ReplayedStates(Sequence[bytes]):
         return label, here
 
 
-def search(  # noqa: PLR0915 - one loop: search, evaluate, grow, swap layers
+def search(
     ts: TransitionSystem, props: list[Property], compaction: Compaction, *,
     max_states: int, check: Callable[[int, int], str],
     chunk: int = 1 << 15,
-) -> _Searched | None:
+) -> LossySearch | None:
     """Search ``ts`` breadth-first with a lossy visited set, evaluating
     ``props`` (safety parts) as states are found; None when it cannot run."""
-    from ._explicit import _Found, _Searched
-
     g = _compiled()
     pack = kb.packing(ts.saga, ts.faults)  # type: ignore[attr-defined]
     if g is None or pack is None:
@@ -475,7 +501,7 @@ def search(  # noqa: PLR0915 - one loop: search, evaluate, grow, swap layers
     watch = 0
     for kind in getattr(ts, "transition_kinds", ()) if trans_props else ():
         watch |= 1 << (sem.encode_event(sem.Event(kind)) & 15)
-    first: dict[str, tuple[tuple[int, int], _Found]] = {}
+    first: dict[str, tuple[tuple[int, int], Violation]] = {}
     names = {p.name for p in (*state_props, *trans_props)}
 
     def unpack(arr: Any, lo: int, hi: int) -> list[tuple[int, ...]]:
@@ -497,7 +523,7 @@ def search(  # noqa: PLR0915 - one loop: search, evaluate, grow, swap layers
                 if not msg and term and p.on_terminal is not None:
                     msg = p.on_terminal(st)
                 if msg:
-                    first[p.name] = (when, _Found(idx, msg))
+                    first[p.name] = (when, Violation(idx, msg))
 
     def visit_watched(nw: int) -> None:
         if not nw or not trans_props:
@@ -513,8 +539,8 @@ def search(  # noqa: PLR0915 - one loop: search, evaluate, grow, swap layers
                     continue
                 msg = p.on_transition(srcs[q], label, dsts[q])  # type: ignore[misc]
                 if msg:
-                    first[p.name] = (when, _Found(int(wsrc[q]), msg, label,
-                                                  dsts[q]))
+                    first[p.name] = (when, Violation(int(wsrc[q]), msg, label,
+                                                     dsts[q]))
 
     visit_states([tuple(init)], 0)
     seen_next = 0  # rows of ``nxt`` already evaluated
@@ -587,19 +613,14 @@ def search(  # noqa: PLR0915 - one loop: search, evaluate, grow, swap layers
                            "semantics")
     omission = Omission(storage=compaction.describe(), stored=count,
                         expected_missed=float(missed[0]))
-    from array import array
-
-    return _Searched(states=states, parent=parent[:count], found=found,
-                     deadlocks=deadlocks,
-                     edges=(array("q"), array("q"), array("q")),
-                     transitions=int(ctl[X_TRANS]), depth=depth,
-                     budget_reason=budget, engine="kernel",
-                     state_budget_hit=budget.startswith("state budget"),
-                     omission=omission)
+    return LossySearch(states=states, parent=parent[:count], found=found,
+                       deadlock=deadlocks[0] if deadlocks else None,
+                       transitions=int(ctl[X_TRANS]), depth=depth,
+                       budget_reason=budget, omission=omission)
 
 
 def _confirm(ts: TransitionSystem, props: list[Property],
-             found: dict[str, Any], states: ReplayedStates) -> None:
+             found: dict[str, Violation], states: ReplayedStates) -> None:
     """Replay each violation through the interpreted semantics and evaluate
     the property again there: a lossy search reports only what it confirms
     (a disagreement is a bug in the kernel, not a verdict)."""
