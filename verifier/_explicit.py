@@ -512,16 +512,17 @@ def _kernel_search(
                 break
     # Transition checks on the transitions of the kinds they look at.
     trans_first: dict[str, tuple[tuple[int, int], _Found]] = {}
-    wsrc, wpos, wcode, wdst = found.watched
+    wsrc, wpos = found.watched
     block = 1 << 14
     for lo in range(0, len(wsrc) if trans_props else 0, block):
         if len(trans_first) == len(trans_props):
             break
         hi = lo + block
-        srcs, dsts = found.take(wsrc[lo:hi]), found.take(wdst[lo:hi])
+        codes, dsts = found.watched_block(lo, hi)
+        srcs = found.take(wsrc[lo:hi])
         for q, (src, pos, code) in enumerate(zip(
-                wsrc[lo:hi].tolist(), wpos[lo:hi].tolist(),
-                wcode[lo:hi].tolist(), strict=True)):
+                wsrc[lo:hi].tolist(), wpos[lo:hi].tolist(), codes,
+                strict=True)):
             label = sem.decode_event(code)
             for p in trans_props:
                 if p.name not in trans_first:
@@ -545,7 +546,7 @@ def _kernel_search(
             fam[codes == c] = ts.fairness_family(sem.decode_event(c))
         edges = (_int_array(found.edge_start), _int_array(found.edge_dst),
                  _int_array(fam))
-    return _Searched(states=states, parent=_int_array(found.parent),
+    return _Searched(states=states, parent=found.parent,
                      found=first, deadlocks=deadlocks, edges=edges,
                      transitions=found.transitions, depth=found.depth,
                      budget_reason=found.budget_reason, engine="kernel")

@@ -296,6 +296,19 @@ def _csearch(  # noqa: PLR0917 - numba compiles positional calls only
     return S_LAYER
 
 
+def _unpack_words(  # noqa: PLR0917 - compiled: positional only
+    words: Any, lo: int, hi: int, w: int, fword: Any, fshift: Any, fmax: Any,
+) -> Any:
+    """Rows ``lo`` to ``hi`` of a frontier (whole words, not collapsed)."""
+    length = len(fword)
+    out = np.zeros((hi - lo, length), np.int64)
+    for r in range(lo, hi):
+        b = r * w
+        for f in range(length):
+            out[r - lo, f] = (words[b + fword[f]] >> fshift[f]) & fmax[f]
+    return out
+
+
 def _probe(mode: int, table: Any, fp: int, k: int) -> bool:
     """Whether ``fp`` is in the visited set (adds nothing)."""
     if mode == 0:
@@ -343,7 +356,8 @@ def _compiled() -> dict[str, Any] | None:
     config.CACHE_DIR = str(where)
     try:
         g = dict(base)
-        for fn in (_fingerprint, _seen_or_add, _probe, _regrow, _csearch):
+        for fn in (_fingerprint, _seen_or_add, _probe, _regrow, _csearch,
+                   _unpack_words):
             clone = types.FunctionType(fn.__code__, g, fn.__name__,
                                        fn.__defaults__, fn.__closure__)
             clone.__module__ = fn.__module__
@@ -505,7 +519,7 @@ def search(
     names = {p.name for p in (*state_props, *trans_props)}
 
     def unpack(arr: Any, lo: int, hi: int) -> list[tuple[int, ...]]:
-        rows = g["_unpack_rows"](arr, lo, hi, w, fword, fshift, fmax)
+        rows = g["_unpack_words"](arr, lo, hi, w, fword, fshift, fmax)
         return kb._tuples(rows, max(pack.fmax))
 
     def visit_states(rows: list[tuple[int, ...]], idx0: int) -> None:
@@ -584,10 +598,10 @@ def search(
             continue
         if status == kb.S_GROW:
             if count + m > len(parent):
-                parent = kb._grown(np_, parent, 2 * (count + m))
-                pos = kb._grown(np_, pos, 2 * (count + m))
+                parent.resize(2 * (count + m), refcheck=False)
+                pos.resize(2 * (count + m), refcheck=False)
             if (nnext + m) * w > len(nxt):
-                nxt = kb._grown(np_, nxt, 2 * (nnext + m) * w)
+                nxt.resize(2 * (nnext + m) * w, refcheck=False)
             if hash_mode and (int(ctl[X_FILLED]) + m) * 10 > len(table) * 7:
                 bigger = np_.zeros(2 * len(table), np_.int64)
                 g["_regrow"](table, bigger)
