@@ -15,7 +15,16 @@ is shared: wall clock measures the neighbours) of:
 * ``search``: the compiled search alone (``verifier._kernel_bfs.search``),
   states/s and the bytes its arrays hold per state;
 * ``check``: the whole compiled check (``engine="kernel"``: search, then the
-  property checks), and the child's peak RSS per state.
+  property checks), and the child's peak RSS per state;
+* ``hash`` / ``bitstate``: the whole check with hash compaction or bitstate
+  (``--bitstate-bits``) storage (``verifier._kernel_compact``), its peak RSS
+  per state and the estimated probability that a state was missed.
+
+``--modes`` picks modes (default ``python,oracle,search,check``);
+``--max-states`` caps every compiled row (a budget stop: the row measures
+that many states). RSS per state counts everything the child holds
+(interpreter, numpy, numba and the compiled code, about 155 MB) over the
+states; ``rss0`` is that fixed part, measured before the search.
 """
 
 from __future__ import annotations
@@ -44,7 +53,8 @@ def _saga(name: str):  # type: ignore[no-untyped-def]
     return parallel(int(b), int(k))
 
 
-def child(name: str, mode: str, python_max: int) -> dict[str, object]:
+def child(name: str, mode: str, python_max: int, max_states: int = 1 << 31,
+          bits: int = 30) -> dict[str, object]:
     """One measurement in this process."""
     from saga_models import FaultModel
     from verifier import SagaTransitionSystem
@@ -77,24 +87,35 @@ def child(name: str, mode: str, python_max: int) -> dict[str, object]:
                   max_states=10)  # loads the compiled code from the cache
         t = time.process_time()
         s = kb.search(saga, faults, graph=False, watch_kinds=1 << 5,
-                      max_states=1 << 31)
+                      max_states=max_states)
         out["seconds"] = time.process_time() - t
         assert s is not None
         out["states"] = s.count
         out["words"] = s.pack.words
         out["array_bytes_per_state"] = s.bytes_used() / s.count
     else:
+        from verifier._kernel_compact import Compaction
+
+        store = {"check": None, "hash": Compaction(mode="hash-compact"),
+                 "bitstate": Compaction(mode="bitstate", bits=bits)}[mode]
         ts = SagaTransitionSystem(saga, faults)
         explore(SagaTransitionSystem(_saga("chain4"), faults),
                 properties=SAFETY, engine="kernel")  # compiled-code load
+        if store is not None:
+            explore(SagaTransitionSystem(_saga("chain4"), faults),
+                    properties=SAFETY, compaction=store)
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         t = time.process_time()
         r = explore(ts, properties=SAFETY, engine="kernel",
-                    max_states=1 << 31)
+                    max_states=max_states, compaction=store)
         out["seconds"] = time.process_time() - t
         out["states"] = r[0].stats.states
         out["verdicts"] = [x.verdict.value for x in r]
+        if store is not None:
+            out["omission"] = r[0].stats.omission_probability
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    out["rss_bytes_per_state"] = (rss - rss0) / max(1, int(out["states"]))  # type: ignore[call-overload]
+    out["rss0"] = rss0
+    out["rss_bytes_per_state"] = rss / max(1, int(out["states"]))  # type: ignore[call-overload]
     return out
 
 
@@ -103,31 +124,41 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="par2x6,par3x3")
     ap.add_argument("--python-max", type=int, default=1_500_000)
+    ap.add_argument("--modes", default="python,oracle,search,check")
+    ap.add_argument("--max-states", type=int, default=1 << 31)
+    ap.add_argument("--bitstate-bits", type=int, default=30)
     ap.add_argument("--child", nargs=2, metavar=("CASE", "MODE"))
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(child(*args.child, args.python_max)))
+        print(json.dumps(child(*args.child, args.python_max, args.max_states,
+                               args.bitstate_bits)))
         return 0
     print("| case | mode | states | CPU s | states/s | words | array B/state | "
-          "RSS B/state | verdicts |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+          "RSS B/state (all) | fixed MB | P(missed) | verdicts |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name in args.cases.split(","):
-        for mode in ("python", "oracle", "search", "check"):
+        for mode in args.modes.split(","):
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", name, mode,
-                 "--python-max", str(args.python_max)],
+                 "--python-max", str(args.python_max),
+                 "--max-states", str(args.max_states),
+                 "--bitstate-bits", str(args.bitstate_bits)],
                 capture_output=True, text=True, check=False)
             if proc.returncode:
                 print(f"| {name} | {mode} | failed: "
                       f"{proc.stderr.strip().splitlines()[-1:]} |")
                 continue
             r = json.loads(proc.stdout)
+            missed = r.get("omission")
+            missed_text = "" if missed is None else f"{missed:.2g}"
             sec = float(r["seconds"])
             states = int(r["states"])
             print(f"| {name} | {mode} | {states:,} | {sec:.2f} | "
                   f"{states / sec if sec else 0:,.0f} | {r.get('words', '')} | "
                   f"{float(r.get('array_bytes_per_state', 0)):.1f} | "
                   f"{float(r['rss_bytes_per_state']):.1f} | "
+                  f"{int(r['rss0']) / 1e6:.0f} | "
+                  f"{missed_text} | "
                   f"{','.join(r.get('verdicts', []))} |", flush=True)
     return 0
 

@@ -486,7 +486,7 @@ class Searched:
 def search(
     saga: Saga, faults: sem.FaultModel, *, graph: bool, watch_kinds: int,
     max_states: int, check: Callable[[int, int], str] | None = None,
-    chunk: int = 1 << 16,
+    chunk: int = 1 << 16, workers: int = 1,
 ) -> Searched | None:
     """Breadth-first search of ``saga`` under ``faults`` with the compiled
     kernel, or None when it cannot run here (numba missing, a state too wide,
@@ -503,6 +503,8 @@ def search(
         check: called with (states, depth) between chunks of expanded
             states; a non-empty return is a budget reason that stops the search.
         chunk: how many states to expand between two calls of ``check``.
+        workers: threads that expand states (:mod:`verifier._kernel_parallel`;
+            the same results as one).
     """
     g = compiled()
     pack = packing(saga, faults)
@@ -540,8 +542,13 @@ def search(
     ctl[C_NEXT_LAYER] = 1
     g["_rehash"](states, 1, w, table)
     budget = ""
+    run = g["_search"]
+    if workers > 1:
+        from . import _kernel_parallel
+
+        run = _kernel_parallel.runner(workers, len(saga.steps), w) or run
     while True:
-        status = g["_search"](tab, fm, fword, fshift, fmax, w, states, layers,
+        status = run(tab, fm, fword, fshift, fmax, w, states, layers,
                               table, estart, edst, ecode, graph, watch_kinds,
                               *watched, ctl, max_states,
                               int(ctl[C_HEAD]) + chunk, cvals, ctab, idmax)
