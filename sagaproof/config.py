@@ -54,6 +54,8 @@ KEYS: dict[str, tuple[Callable[[object], bool], str]] = {
                      "true or false (store 64-bit fingerprints, not states)"),
     "bitstate": (lambda v: _is_count(v) and 10 <= v <= 40,  # type: ignore[operator]
                  "a number of bits from 10 to 40 (an array of 2**bits bits)"),
+    "workers": (lambda v: _is_count(v) and v <= 256,  # type: ignore[operator]
+                "a number of threads from 1 to 256"),
 }
 """Every key ``[tool.sagaproof]`` accepts, with its check and what to write."""
 

@@ -178,6 +178,7 @@ def check(
     symmetry: bool = False,
     por: bool = False,
     compaction: Any = None,
+    workers: int = 1,
 ) -> CheckResult:
     """Check every property of ``definition`` (a :class:`Saga`, a workflow, or a
     path to a file) under ``faults``; ``instances`` composes that many
@@ -206,11 +207,16 @@ def check(
     replayed through the semantics), and every other property is
     ``unknown``, with the estimated probability that a state was missed.
 
+    ``workers`` > 1 expands states on that many threads where the compiled
+    search runs (a single saga past a few thousand states); verdicts, counts
+    and counterexamples are those of one.
+
     Raises:
         ValueError: a budget is not positive, or an unknown property or
             backend, or ``compaction`` where it cannot run.
     """
-    for name, value in (("max_states", max_states), ("max_memory", max_memory)):
+    for name, value in (("max_states", max_states), ("max_memory", max_memory),
+                        ("workers", workers)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name}={value!r} must be a positive integer")
     # The clock starts before loading and compiling: they count too.
@@ -271,6 +277,7 @@ def check(
             progress=progress,
             deadline=deadline,
             compaction=compaction,
+            workers=workers,
         )
     elif backend in {"smt", "auto"}:
         from . import smt  # the only place z3 is imported

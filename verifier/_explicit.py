@@ -110,6 +110,7 @@ def explore(
     max_depth: int | None = None,
     engine: str = "auto",
     compaction: object = None,
+    workers: int = 1,
 ) -> tuple[PropertyResult, ...]:
     """Explore ``ts`` breadth-first and return one result per property.
 
@@ -131,6 +132,9 @@ def explore(
     ``ts.successors``; ``kernel`` insists on the first, ``python``
     on the second. Verdicts, counts and counterexamples are the same either
     way; ``Stats.engine`` says which ran.
+
+    ``workers`` > 1 expands states on that many threads in the compiled
+    search (:mod:`verifier._kernel_parallel`), with identical results.
 
     ``compaction`` (a :class:`verifier._kernel_compact.Compaction`) stores
     the visited set lossily (hash compaction or bitstate, compiled search
@@ -171,7 +175,8 @@ def explore(
     if searched is None and engine not in {"python", "lossy"}:
         searched = _kernel_search(ts, props, need_graph=need_graph,
                                   max_states=max_states, max_memory=max_memory,
-                                  progress=progress, deadline=deadline, now0=now0)
+                                  progress=progress, deadline=deadline, now0=now0,
+                                  workers=workers)
         if searched is None and engine == "kernel":
             raise ValueError("engine='kernel' cannot check this model (numba is "
                              "not installed, or it is not a single saga)")
@@ -457,7 +462,7 @@ def _kernel_may_run(ts: TransitionSystem) -> bool:
 def _kernel_search(
     ts: TransitionSystem, props: list[Property], *, need_graph: bool,
     max_states: int, max_memory: int, progress: Progress | None,
-    deadline: Deadline | None, now0: int,
+    deadline: Deadline | None, now0: int, workers: int = 1,
 ) -> _Searched | None:
     """The compiled search (``verifier._kernel_bfs``) for a single saga, then
     the same property checks as :func:`_python_search`, in the same order; or
@@ -489,7 +494,7 @@ def _kernel_search(
     if deadline is not None and deadline.expired():
         return None  # the interpreted search reports the spent budget
     found = kb.search(ts.saga, ts.faults, graph=need_graph, watch_kinds=watch,
-                      max_states=max_states, check=check)
+                      max_states=max_states, check=check, workers=workers)
     if found is None:
         return None
     states = kb.PackedStates(found)

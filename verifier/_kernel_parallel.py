@@ -230,9 +230,17 @@ def _compiled() -> dict[str, Any] | None:
     if base is None:
         return None
     import hashlib
+    import os
     from pathlib import Path
 
     import numba
+
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        # The OpenMP and TBB layers keep their threads spinning between the
+        # many short parallel regions (one per chunk), which doubles the CPU
+        # time on a busy machine; the workqueue layer lets them sleep.
+        cfg: Any = numba.config
+        cfg.THREADING_LAYER = "workqueue"
 
     where = kb.cache_dir() / ("parallel-" + hashlib.sha256(
         Path(__file__).read_bytes()).hexdigest()[:12])
@@ -261,7 +269,8 @@ def available_threads() -> int:
     machine's cores)."""
     import numba
 
-    return int(numba.config.NUMBA_NUM_THREADS)
+    cfg: Any = numba.config
+    return int(cfg.NUMBA_NUM_THREADS)
 
 
 def runner(workers: int, n_steps: int, w: int) -> Callable[..., int] | None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..budget import add_budget_args
+from ..budget import add_budget_args, count_arg
 from ..cli import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VIOLATED, version
 
 if TYPE_CHECKING:
@@ -71,6 +71,10 @@ def register(sub: Any) -> None:
                    "(SPIN's bitstate or supertrace; default 30, 128 MiB); as "
                    "lossy as --hash-compact, smaller still; write "
                    "--bitstate=BITS")
+    p.add_argument("--workers", type=count_arg, default=None, metavar="N",
+                   help="threads that expand states in the compiled search "
+                   "(a single saga); the same verdicts, counts and "
+                   "counterexamples as one (default: 1)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
@@ -80,7 +84,7 @@ DEFAULTS: dict[str, Any] = {
     "format": "text", "faults": "all", "max_states": 5_000_000,
     "max_memory": 8 * 1024**3, "backend": "explicit", "properties": None,
     "compensations": None, "bpmn_dialect": "camunda7", "hash_compact": False,
-    "bitstate": None,
+    "bitstate": None, "workers": 1,
 }
 """Built-in defaults, used when neither a flag nor the configuration sets one."""
 
@@ -211,7 +215,7 @@ def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
                 max_memory=args.max_memory, progress=update, source=path,
                 timeout=args.timeout, instances=args.instances,
                 symmetry=args.symmetry, por=args.por,
-                compaction=args.compaction,
+                compaction=args.compaction, workers=args.workers,
             ))
             sources.append(render.SourceMap.of(definition))
         except CompactionUnsupported as exc:
