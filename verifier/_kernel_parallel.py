@@ -179,7 +179,7 @@ def _merge(  # noqa: PLR0917 - one loop, as the one-core search's
             if rbad[q] != 0:
                 ctl[0] = src
                 ctl[9] = code
-                return rbad[q]
+                return int(rbad[q])
             ctl[2] += 1
             j = rfound[q]
             if j < 0:
