@@ -20,7 +20,10 @@ is shared: wall clock measures the neighbours) of:
   (``--bitstate-bits``) storage (``verifier._kernel_compact``), its peak RSS
   per state and the estimated probability that a state was missed.
 
-``--modes`` picks modes (default ``python,oracle,search,check``);
+``--workers N`` runs the ``search`` and ``check`` rows on N threads
+(``verifier._kernel_parallel``); the table then also gives wall seconds (on
+a shared machine, CPU seconds say what the work cost, wall seconds what
+the threads bought). ``--modes`` picks modes (default ``python,oracle,search,check``);
 ``--max-states`` caps every compiled row (a budget stop: the row measures
 that many states). RSS per state counts everything the child holds
 (interpreter, numpy, numba and the compiled code, about 155 MB) over the
@@ -53,8 +56,8 @@ def _saga(name: str):  # type: ignore[no-untyped-def]
     return parallel(int(b), int(k))
 
 
-def child(name: str, mode: str, python_max: int, max_states: int = 1 << 31,
-          bits: int = 30) -> dict[str, object]:
+def child(name: str, mode: str, python_max: int, max_states: int = 1 << 31,  # noqa: PLR0917
+          bits: int = 30, workers: int = 1) -> dict[str, object]:
     """One measurement in this process."""
     from saga_models import FaultModel
     from verifier import SagaTransitionSystem
@@ -84,11 +87,13 @@ def child(name: str, mode: str, python_max: int, max_states: int = 1 << 31,
     elif mode == "search":
         kb.compiled()
         kb.search(_saga("chain4"), faults, graph=False, watch_kinds=0,
-                  max_states=10)  # loads the compiled code from the cache
+                  max_states=10, workers=workers)  # loads the compiled code
         t = time.process_time()
+        wall = time.perf_counter()
         s = kb.search(saga, faults, graph=False, watch_kinds=1 << 5,
-                      max_states=max_states)
+                      max_states=max_states, workers=workers)
         out["seconds"] = time.process_time() - t
+        out["wall"] = time.perf_counter() - wall
         assert s is not None
         out["states"] = s.count
         out["words"] = s.pack.words
@@ -106,9 +111,11 @@ def child(name: str, mode: str, python_max: int, max_states: int = 1 << 31,
                     properties=SAFETY, compaction=store)
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         t = time.process_time()
+        wall = time.perf_counter()
         r = explore(ts, properties=SAFETY, engine="kernel",
-                    max_states=max_states, compaction=store)
+                    max_states=max_states, compaction=store, workers=workers)
         out["seconds"] = time.process_time() - t
+        out["wall"] = time.perf_counter() - wall
         out["states"] = r[0].stats.states
         out["verdicts"] = [x.verdict.value for x in r]
         if store is not None:
@@ -127,22 +134,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="python,oracle,search,check")
     ap.add_argument("--max-states", type=int, default=1 << 31)
     ap.add_argument("--bitstate-bits", type=int, default=30)
+    ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--child", nargs=2, metavar=("CASE", "MODE"))
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child, args.python_max, args.max_states,
-                               args.bitstate_bits)))
+                               args.bitstate_bits, args.workers)))
         return 0
-    print("| case | mode | states | CPU s | states/s | words | array B/state | "
-          "RSS B/state (all) | fixed MB | P(missed) | verdicts |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("| case | mode | workers | states | CPU s | wall s | states/s (CPU) | "
+          "words | array B/state | RSS B/state (all) | P(missed) | verdicts |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name in args.cases.split(","):
         for mode in args.modes.split(","):
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", name, mode,
                  "--python-max", str(args.python_max),
                  "--max-states", str(args.max_states),
-                 "--bitstate-bits", str(args.bitstate_bits)],
+                 "--bitstate-bits", str(args.bitstate_bits),
+                 "--workers", str(args.workers)],
                 capture_output=True, text=True, check=False)
             if proc.returncode:
                 print(f"| {name} | {mode} | failed: "
@@ -153,11 +162,13 @@ def main(argv: list[str] | None = None) -> int:
             missed_text = "" if missed is None else f"{missed:.2g}"
             sec = float(r["seconds"])
             states = int(r["states"])
-            print(f"| {name} | {mode} | {states:,} | {sec:.2f} | "
+            wall = r.get("wall")
+            wall_text = "" if wall is None else f"{float(wall):.2f}"
+            print(f"| {name} | {mode} | {args.workers} | {states:,} | {sec:.2f} | "
+                  f"{wall_text} | "
                   f"{states / sec if sec else 0:,.0f} | {r.get('words', '')} | "
                   f"{float(r.get('array_bytes_per_state', 0)):.1f} | "
                   f"{float(r['rss_bytes_per_state']):.1f} | "
-                  f"{int(r['rss0']) / 1e6:.0f} | "
                   f"{missed_text} | "
                   f"{','.join(r.get('verdicts', []))} |", flush=True)
     return 0
