@@ -86,12 +86,17 @@ def child(name: str, mode: str, python_max: int, max_states: int = 1 << 31,  # n
         out["verdicts"] = [x.verdict.value for x in r]
     elif mode == "search":
         kb.compiled()
+        from verifier import _kernel_parallel as kp
+
+        def run(steps: int) -> object:
+            return kp.runner(workers, steps) if workers > 1 else None
+
         kb.search(_saga("chain4"), faults, graph=False, watch_kinds=0,
-                  max_states=10, workers=workers)  # loads the compiled code
+                  max_states=10, runner=run(4))  # loads the compiled code
         t = time.process_time()
         wall = time.perf_counter()
         s = kb.search(saga, faults, graph=False, watch_kinds=1 << 5,
-                      max_states=max_states, workers=workers)
+                      max_states=max_states, runner=run(len(saga.steps)))
         out["seconds"] = time.process_time() - t
         out["wall"] = time.perf_counter() - wall
         assert s is not None

@@ -493,8 +493,13 @@ def _kernel_search(
 
     if deadline is not None and deadline.expired():
         return None  # the interpreted search reports the spent budget
+    runner = None
+    if workers > 1:
+        from . import _kernel_parallel as kp
+
+        runner = kp.runner(workers, len(ts.saga.steps))
     found = kb.search(ts.saga, ts.faults, graph=need_graph, watch_kinds=watch,
-                      max_states=max_states, check=check, workers=workers)
+                      max_states=max_states, check=check, runner=runner)
     if found is None:
         return None
     states = kb.PackedStates(found)

@@ -486,7 +486,7 @@ class Searched:
 def search(
     saga: Saga, faults: sem.FaultModel, *, graph: bool, watch_kinds: int,
     max_states: int, check: Callable[[int, int], str] | None = None,
-    chunk: int = 1 << 16, workers: int = 1,
+    chunk: int = 1 << 16, runner: Callable[..., int] | None = None,
 ) -> Searched | None:
     """Breadth-first search of ``saga`` under ``faults`` with the compiled
     kernel, or None when it cannot run here (numba missing, a state too wide,
@@ -503,8 +503,9 @@ def search(
         check: called with (states, depth) between chunks of expanded
             states; a non-empty return is a budget reason that stops the search.
         chunk: how many states to expand between two calls of ``check``.
-        workers: threads that expand states (:mod:`verifier._kernel_parallel`;
-            the same results as one).
+        runner: a stand-in for the compiled one-thread search, with its
+            arguments and effects (:func:`verifier._kernel_parallel.runner`:
+            several threads, the same results).
     """
     g = compiled()
     pack = packing(saga, faults)
@@ -542,11 +543,7 @@ def search(
     ctl[C_NEXT_LAYER] = 1
     g["_rehash"](states, 1, w, table)
     budget = ""
-    run = g["_search"]
-    if workers > 1:
-        from . import _kernel_parallel
-
-        run = _kernel_parallel.runner(workers, len(saga.steps), w) or run
+    run = g["_search"] if runner is None else runner
     while True:
         status = run(tab, fm, fword, fshift, fmax, w, states, layers,
                               table, estart, edst, ecode, graph, watch_kinds,

@@ -273,10 +273,10 @@ def available_threads() -> int:
     return int(cfg.NUMBA_NUM_THREADS)
 
 
-def runner(workers: int, n_steps: int, w: int) -> Callable[..., int] | None:
-    """A stand-in for the compiled one-core ``_search`` (same arguments, same
-    statuses, same effect on every array) that expands on ``workers``
-    threads; None without numba."""
+def runner(workers: int, n_steps: int) -> Callable[..., int] | None:
+    """A stand-in for the compiled one-core ``_search`` of an ``n_steps``-step
+    saga (same arguments, same statuses, same effect on every array) that
+    expands on ``workers`` threads; None without numba."""
     g = _compiled()
     if g is None:
         return None
@@ -291,9 +291,8 @@ def runner(workers: int, n_steps: int, w: int) -> Callable[..., int] | None:
     dead = np_.zeros(CHUNK, np_.uint8)
     rcode = np_.zeros(total, np_.int64)
     rfound = np_.zeros(total, np_.int64)
-    rwords = np_.zeros(total * w, np_.int64)
-    rids = np_.zeros(total * w, np_.int64)
     rbad = np_.zeros(total, np_.int64)
+    per_word: list[Any] = []  # rwords, rids: sized at the first call
 
     def run(  # noqa: PLR0917 - the one-core search's positional signature
         tab: Any, fm: Any, fword: Any, fshift: Any, fmax: Any, w: int,
@@ -302,6 +301,9 @@ def runner(workers: int, n_steps: int, w: int) -> Callable[..., int] | None:
         max_states: int, head_stop: int, cvals: Any, ctab: Any, idmax: int,
     ) -> int:
         numba.set_num_threads(threads)
+        if not per_word:
+            per_word.extend(np_.zeros(total * w, np_.int64) for _ in range(2))
+        rwords, rids = per_word
         while int(ctl[0]) < int(ctl[1]):
             lo = int(ctl[0])
             if lo >= head_stop:

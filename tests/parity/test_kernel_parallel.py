@@ -116,7 +116,8 @@ def test_par3x3_two_threads_store_the_same_arrays() -> None:
                    empty_rollback=i == 0, anti_suspension=i == 0)
     saga = b.build()
     runs = [kb.search(saga, FaultModel(), graph=True, watch_kinds=1 << 5,
-                      max_states=1 << 31, workers=k) for k in (1, 2)]
+                      max_states=1 << 31, runner=run)
+            for run in (None, kp.runner(2, len(saga.steps)))]
     one, two = runs
     assert one is not None
     assert two is not None
