@@ -91,6 +91,20 @@ def child(name: str, mode: str, python_max: int, max_states: int = 1 << 31,  # n
         def run(steps: int) -> object:
             return kp.runner(workers, steps) if workers > 1 else None
 
+        phases = {"_expand": 0.0, "_merge": 0.0}
+        if workers > 1:
+            # CPU seconds of each phase: the merge is the sequential part.
+            g = kp._compiled()
+            assert g is not None
+            for fname in phases:
+                def timed(*a: object, f: object = g[fname],
+                          fname: str = fname) -> object:
+                    t0 = time.process_time()
+                    r = f(*a)  # type: ignore[operator]
+                    phases[fname] += time.process_time() - t0
+                    return r
+                g[fname] = timed
+
         kb.search(_saga("chain4"), faults, graph=False, watch_kinds=0,
                   max_states=10, runner=run(4))  # loads the compiled code
         t = time.process_time()
@@ -99,6 +113,8 @@ def child(name: str, mode: str, python_max: int, max_states: int = 1 << 31,  # n
                       max_states=max_states, runner=run(len(saga.steps)))
         out["seconds"] = time.process_time() - t
         out["wall"] = time.perf_counter() - wall
+        if workers > 1:
+            out["phases"] = {k: round(v, 2) for k, v in phases.items()}
         assert s is not None
         out["states"] = s.count
         out["words"] = s.pack.words
@@ -175,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{float(r.get('array_bytes_per_state', 0)):.1f} | "
                   f"{float(r['rss_bytes_per_state']):.1f} | "
                   f"{missed_text} | "
-                  f"{','.join(r.get('verdicts', []))} |", flush=True)
+                  f"{','.join(r.get('verdicts', []))} |"
+                  + (f" phases (CPU s): {r['phases']}" if "phases" in r else ""),
+                  flush=True)
     return 0
 
 
