@@ -86,12 +86,17 @@ def test_seeded_bugs_same_traces(path: Path) -> None:
     _same(*_both(load(path), faults, 5_000_000))
 
 
-def test_check_api_and_budget() -> None:
-    """``check(..., workers=2)`` through the automatic engine, and a
+def test_check_api_and_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``check(..., workers=2)`` through the automatic engine (switching to
+    the compiled search early, as it does past 20,000 states), and a
     non-positive count refused."""
+    import verifier._explicit as ex
+
+    monkeypatch.setattr(ex, "KERNEL_AFTER", 50)
     path = ROOT / "tests" / "quality" / "sagas" / "correct" / "wide_parallel.yaml"
     one = check(load(path))
     two = check(load(path), workers=2)
+    assert {r.stats.engine for r in two.results} == {"kernel"}
     _same(one.results, two.results)
     with pytest.raises(ValueError, match="workers"):
         check(load(path), workers=0)
