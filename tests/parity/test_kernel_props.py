@@ -227,3 +227,29 @@ def test_a_property_the_kernel_does_not_know_is_checked_in_python(
     for a, b in zip(slow, fast, strict=True):
         assert (a.verdict, a.reason, a.counterexample) == (
             b.verdict, b.reason, b.counterexample)
+
+
+def test_property_pass_on_32_bit_indices() -> None:
+    """The search stores each word as a 16-bit index into its table of
+    distinct words, widened to 32 bits past 65,535 of them: the compiled
+    property pass reads both and finds the same first violations (on a
+    seeded bug, so that there is something to find)."""
+    import dataclasses
+
+    saga = dataclasses.replace(
+        _two_step(), compensation_policy=dataclasses.replace(
+            _two_step().compensation_policy, max_attempts=1))
+    found = kb.search(saga, FaultModel(), graph=False, watch_kinds=1 << 5,
+                      max_states=1_000_000)
+    assert found is not None
+    assert found.states.dtype == np.uint16
+    kw = {"completeness": True, "consistency": True, "reached": True,
+          "transitions": True}
+    narrow = kp.property_pass(saga, found, **kw)
+    assert narrow is not None
+    assert narrow.consistency_state >= 0
+    found.states = found.states.astype(np.int32)
+    assert kp.property_pass(saga, found, **kw) == narrow
+    # Read without the table of distinct words, the indices are no states.
+    found.cvals = np.arange(len(found.cvals), dtype=np.int64)
+    assert kp.property_pass(saga, found, **kw) != narrow
