@@ -162,28 +162,41 @@ def _state_pass(  # noqa: PLR0917 - numba compiles positional calls only
 
 def _transition_pass(  # noqa: PLR0917 - numba compiles positional calls only
     tab: Any, fm: Any, states: Any, cvals: Any, w: int, fword: Any,
-    fshift: Any, fmax: Any, has_comp: Any, aptr: Any, aidx: Any, wsrc: Any,
-    wpos: Any,
+    fshift: Any, fmax: Any, need: Any, has_comp: Any, aptr: Any, aidx: Any,
+    wsrc: Any, wpos: Any,
 ) -> int:
     """The first watched transition (its position in ``wsrc``) that starts a
     compensation before that of a step depending on it, or -1.
 
     The search keeps a watched transition's source and its event's position
-    among the source's events, not the event: the source's events are
-    offered again by the kernel (``Searched.watched_block`` does the same),
-    once per source, since a source's watched transitions are consecutive."""
+    among the source's events, not the event. A source's watched transitions
+    are consecutive, so each source is read once: when no step's
+    compensation would start out of order in it (the fields ``need`` say),
+    none of its transitions can, and its events are not needed; otherwise
+    the kernel offers them again (as ``Searched.watched_block`` does) and
+    each watched one is checked."""
     n = tab[T_N]
     s = np.zeros(len(fword), np.int64)
     words = np.zeros(w, np.int64)
     buf = np.zeros(24 * n + 8, np.int64)
     src = -1
+    suspect = False
     for q in range(len(wsrc)):
         if wsrc[q] != src:
             src = wsrc[q]
             _words(states, cvals, src, w, words)
-            for f in range(len(fword)):
-                s[f] = (words[fword[f]] >> fshift[f]) & fmax[f]
-            enabled_codes(s, tab, fm, buf)
+            _unpack(words, fword, fshift, fmax, need, s)
+            suspect = False
+            for i in range(n):
+                if _out_of_order(s, i, has_comp, aptr, aidx):
+                    suspect = True
+                    break
+            if suspect:
+                for f in range(len(fword)):
+                    s[f] = (words[fword[f]] >> fshift[f]) & fmax[f]
+                enabled_codes(s, tab, fm, buf)
+        if not suspect:
+            continue
         code = buf[wpos[q]]
         if code & 15 != E_COMP_DISPATCH:
             continue
@@ -296,6 +309,7 @@ def property_pass(
                     np.int64)
     steps = [HEADER + WIDTH * i + f for i in range(n) for f in (ST, CS)]
     need = np.array([PHASE, *steps], np.int64)
+    need_tr = np.array(steps, np.int64)
     need_term = np.array([HEADER + WIDTH * i + EF for i in range(n)], np.int64)
     first = np.full(2, -1, np.int64)
     seen = np.full(n, -1, np.int64)
@@ -308,8 +322,8 @@ def property_pass(
         wsrc, wpos = searched.watched
         q = int(g["_transition_pass"](searched.tab, searched.fm,
                                       searched.states, searched.cvals, p.words,
-                                      fword, fshift, fmax, has_comp, aptr, aidx,
-                                      wsrc, wpos))
+                                      fword, fshift, fmax, need_tr, has_comp,
+                                      aptr, aidx, wsrc, wpos))
     return Firsts(completeness_state=int(first[0]),
                   consistency_state=int(first[1]), out_of_order=q,
                   reached=tuple(int(x) for x in seen))

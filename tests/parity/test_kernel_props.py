@@ -253,3 +253,53 @@ def test_property_pass_on_32_bit_indices() -> None:
     # Read without the table of distinct words, the indices are no states.
     found.cvals = np.arange(len(found.cvals), dtype=np.int64)
     assert kp.property_pass(saga, found, **kw) != narrow
+
+
+@pytest.mark.parametrize("tampered", [False, True])
+def test_transition_pass_finds_the_first_watched_violation(
+        monkeypatch: pytest.MonkeyPatch, tampered: bool) -> None:
+    """The compiled ordering check over the watched transitions (kept as
+    source and event position only) answers what a plain walk over them
+    answers, with each event and source derived again through
+    ``watched_block``: nothing on the true table, and, with the order turned
+    round (charge's compensation made to wait for reserve's, which the
+    semantics starts after it when ship fails), the very first transition
+    that breaks it."""
+    from saga_models import SagaBuilder
+
+    g = _compiled()
+    saga = (SagaBuilder("three")
+            .step("reserve", participant="stock", action="reserve",
+                  compensation="release")
+            .step("charge", participant="bank", action="charge",
+                  compensation="refund")
+            .step("ship", participant="post", action="ship",
+                  compensation="recall")
+            .build())
+    eff, has_comp, aptr, aidx = kp.tables(saga)
+    # Each step's compensation waits for those of every step after it.
+    assert (aptr.tolist(), aidx.tolist()) == ([0, 2, 3, 3], [1, 2, 2])
+    if tampered:
+        aptr = np.array([0, 0, 1, 1], np.int64)
+        aidx = np.array([0], np.int64)
+        monkeypatch.setattr(kp, "tables", lambda _: (eff, has_comp, aptr, aidx))
+    found = kb.search(saga, FaultModel(), graph=False, watch_kinds=1 << 5,
+                      max_states=1_000_000)
+    assert found is not None
+    wsrc, _ = found.watched
+    codes, _ = found.watched_block(0, len(wsrc))
+    srcs = found.take(wsrc)
+    expected = -1
+    for q, (code, src) in enumerate(zip(codes, srcs, strict=True)):
+        event = sem.decode_event(code)
+        assert event.kind is EventKind.COMP_DISPATCH
+        if g["_out_of_order"](np.array(src, np.int64), event.step, has_comp,
+                              aptr, aidx):
+            expected = q
+            break
+    firsts = kp.property_pass(saga, found, completeness=False,
+                              consistency=False, reached=False,
+                              transitions=True)
+    assert firsts is not None
+    assert firsts.out_of_order == expected
+    assert (expected >= 0) is tampered
