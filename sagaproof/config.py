@@ -50,6 +50,12 @@ KEYS: dict[str, tuple[Callable[[object], bool], str]] = {
     "compensations": (_is_str, "the path of a compensation map (imported ASL)"),
     "bpmn-dialect": (lambda v: v in ("camunda7", "zeebe"),
                      'the BPMN engine: "camunda7" or "zeebe"'),
+    "hash-compact": (lambda v: isinstance(v, bool),
+                     "true or false (store 64-bit fingerprints, not states)"),
+    "bitstate": (lambda v: _is_count(v) and 10 <= v <= 40,  # type: ignore[operator]
+                 "a number of bits from 10 to 40 (an array of 2**bits bits)"),
+    "workers": (lambda v: _is_count(v) and v <= 256,  # type: ignore[operator]
+                "a number of threads from 1 to 256"),
 }
 """Every key ``[tool.sagaproof]`` accepts, with its check and what to write."""
 

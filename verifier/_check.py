@@ -11,7 +11,13 @@ from typing import Any
 from saga_models import FaultModel, Saga
 
 from ._budget import deadline_after
-from ._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
+from ._explicit import (
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_MAX_STATES,
+    CompactionUnsupported,
+    Progress,
+    explore,
+)
 from ._result import CheckResult, PropertyResult
 from ._saga_ts import SagaTransitionSystem
 from ._ts import TransitionSystem
@@ -171,6 +177,8 @@ def check(
     instances: int | None = None,
     symmetry: bool = False,
     por: bool = False,
+    compaction: Any = None,
+    workers: int = 1,
 ) -> CheckResult:
     """Check every property of ``definition`` (a :class:`Saga`, a workflow, or a
     path to a file) under ``faults``; ``instances`` composes that many
@@ -192,10 +200,23 @@ def check(
     of wall clock for the whole check, or None). One that runs out leaves the
     undecided properties ``unknown``, with the budget named.
 
+    ``compaction`` (``"hash-compact"``, ``"bitstate"`` or
+    ``"bitstate=BITS"``, for ``2**BITS`` bits; explicit backend, a single
+    saga) keeps a lossy
+    visited set for models beyond memory: a violation it finds is real (and
+    replayed through the semantics), and every other property is
+    ``unknown``, with the estimated probability that a state was missed.
+
+    ``workers`` > 1 expands states on that many threads where the compiled
+    search runs (a single saga past a few thousand states); verdicts, counts
+    and counterexamples are those of one.
+
     Raises:
-        ValueError: a budget is not positive, or an unknown property or backend.
+        ValueError: a budget is not positive, or an unknown property or
+            backend, or ``compaction`` where it cannot run.
     """
-    for name, value in (("max_states", max_states), ("max_memory", max_memory)):
+    for name, value in (("max_states", max_states), ("max_memory", max_memory),
+                        ("workers", workers)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name}={value!r} must be a positive integer")
     # The clock starts before loading and compiling: they count too.
@@ -228,6 +249,15 @@ def check(
             raise ValueError("the smt backend checks one instance without shared "
                              "resources; use --backend explicit (or auto)")
         backend = "explicit"
+    if isinstance(compaction, str):
+        from ._kernel_compact import Compaction
+
+        compaction = Compaction.parse(compaction)
+    if compaction is not None and (backend != "explicit" or _composed(ts)):
+        raise CompactionUnsupported(
+            "hash compaction and bitstate are storage modes of the explicit "
+            "search of a single saga (not --backend smt or auto, not composed "
+            "instances or shared resources)")
     if por and backend == "smt":
         raise ValueError("partial-order reduction (por) is a reduction of the "
                          "explicit search; use --backend explicit or auto")
@@ -244,6 +274,8 @@ def check(
             max_memory=max_memory,
             progress=progress,
             deadline=deadline,
+            compaction=compaction,
+            workers=workers,
         )
     elif backend in {"smt", "auto"}:
         from . import smt  # the only place z3 is imported

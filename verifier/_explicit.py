@@ -31,6 +31,11 @@ _CHECK_EVERY = 8192
 _CLOCK_EVERY = 512
 """The clock is read more often than RSS: a state can be slow to expand."""
 
+class CompactionUnsupported(ValueError):
+    """Hash compaction or bitstate asked of a check that cannot use them
+    (the CLI reports it as SAGA194)."""
+
+
 Progress = Callable[[int, int], None]
 """Called with (states explored, current depth) every few thousand states."""
 
@@ -69,6 +74,9 @@ class _Searched:
     fair_cycle: Callable[[], tuple[list[int], int] | None] | None = None
     """The fair-cycle search on a graph kept elsewhere than ``edges`` (the
     compiled search's arrays); :func:`_fair_cycle` on ``edges`` otherwise."""
+    omission: object = None
+    """A lossy search's :class:`verifier._kernel_compact.Omission` (then no
+    property holds), or None."""
 
 
 class _AsTuples(Sequence[StateT]):
@@ -108,6 +116,8 @@ def explore(
     deadline: Deadline | None = None,
     max_depth: int | None = None,
     engine: str = "auto",
+    compaction: object = None,
+    workers: int = 1,
 ) -> tuple[PropertyResult, ...]:
     """Explore ``ts`` breadth-first and return one result per property.
 
@@ -130,6 +140,14 @@ def explore(
     ``ts.successors``; ``kernel`` insists on the first, ``python``
     on the second. Verdicts, counts and counterexamples are the same either
     way; ``Stats.engine`` says which ran.
+
+    ``workers`` > 1 expands states on that many threads in the compiled
+    search (:mod:`verifier._kernel_parallel`), with identical results.
+
+    ``compaction`` (a :class:`verifier._kernel_compact.Compaction`) stores
+    the visited set lossily (hash compaction or bitstate, compiled search
+    only): a violation found is real, and every other property is
+    ``unknown``, with the estimated probability that a state was missed.
     """
     if engine not in {"auto", "kernel", "python"}:
         raise ValueError(f"engine={engine!r}; use auto, kernel or python")
@@ -142,6 +160,12 @@ def explore(
     need_graph = any(p.liveness for p in props)
 
     searched = None
+    if compaction is not None:
+        searched = _lossy_search(ts, props, compaction, engine=engine,
+                                 max_states=max_states, max_memory=max_memory,
+                                 progress=progress, deadline=deadline, now0=now0)
+        need_graph = False
+        engine = "lossy"
     if engine == "auto" and (max_states <= KERNEL_AFTER or max_depth is not None
                              or not _kernel_may_run(ts)):
         engine = "python"
@@ -156,10 +180,11 @@ def explore(
             searched = None
         else:
             engine = "python"
-    if searched is None and engine != "python":
+    if searched is None and engine not in {"python", "lossy"}:
         searched = _kernel_search(ts, props, need_graph=need_graph,
                                   max_states=max_states, max_memory=max_memory,
-                                  progress=progress, deadline=deadline, now0=now0)
+                                  progress=progress, deadline=deadline, now0=now0,
+                                  workers=workers)
         if searched is None and engine == "kernel":
             raise ValueError("engine='kernel' cannot check this model (numba is "
                              "not installed, or it is not a single saga or "
@@ -199,6 +224,11 @@ def explore(
         depth=depth,
         peak_memory_bytes=max(0, _rss_bytes() - rss0),
         engine=searched.engine,
+        search_note=(searched.omission.note()  # type: ignore[attr-defined]
+                     if searched.omission is not None else ""),
+        omission_probability=(
+            searched.omission.probability  # type: ignore[attr-defined]
+            if searched.omission is not None else None),
     )
 
     def path_to(i: int) -> list[int]:
@@ -270,6 +300,17 @@ def explore(
                 verdict=Verdict.VIOLATED, reason=msg,
                 counterexample=trace(prefix, loop_start=loop_at, violation=msg),
                 **common))  # type: ignore[arg-type]
+            continue
+        if searched.omission is not None:
+            # A lossy search may have missed states: nothing it did not
+            # find a violation of is known to hold.
+            from ._kernel_compact import lossy_reason
+
+            results.append(PropertyResult(
+                verdict=Verdict.UNKNOWN, reason=lossy_reason(
+                    searched.omission, liveness=p.liveness,  # type: ignore[arg-type]
+                    complete_only=p.on_complete is not None,
+                    budget=budget_reason), **common))  # type: ignore[arg-type]
             continue
         if not complete:
             results.append(PropertyResult(verdict=Verdict.UNKNOWN,
@@ -438,7 +479,7 @@ def _kernel_may_run(ts: TransitionSystem) -> bool:
 def _kernel_search(
     ts: TransitionSystem, props: list[Property], *, need_graph: bool,
     max_states: int, max_memory: int, progress: Progress | None,
-    deadline: Deadline | None, now0: int,
+    deadline: Deadline | None, now0: int, workers: int = 1,
 ) -> _Searched | None:
     """The compiled search (``verifier._kernel_bfs``) for a single saga, then
     the same property checks as :func:`_python_search`, in the same order; or
@@ -483,8 +524,13 @@ def _kernel_search(
 
     if deadline is not None and deadline.expired():
         return None  # the interpreted search reports the spent budget
+    runner = None
+    if workers > 1:
+        from . import _kernel_parallel as kp
+
+        runner = kp.runner(workers, len(ts.saga.steps))
     found = kb.search(ts.saga, ts.faults, graph=need_graph, watch_kinds=watch,
-                      max_states=max_states, check=check)
+                      max_states=max_states, check=check, runner=runner)
     if found is None:
         return None
     states = kb.PackedStates(found)
@@ -510,7 +556,7 @@ def _kernel_search(
 
         def fair_cycle() -> tuple[list[int], int] | None:
             return kl.fair_cycle(ts, found)
-    return _Searched(states=states, parent=_int_array(found.parent),
+    return _Searched(states=states, parent=found.parent,
                      found=first, deadlocks=deadlocks, edges=edges,
                      transitions=found.transitions, depth=found.depth,
                      budget_reason=found.budget_reason, engine="kernel",
@@ -558,10 +604,13 @@ def _compiled_checks(
         first[ec.name] = at_state(ec, firsts.consistency_state)
     trans_first: dict[str, tuple[tuple[int, int], _Found]] = {}
     if cc is not None and firsts.out_of_order >= 0:
-        wsrc, wpos, wcode, wdst = (int(a[firsts.out_of_order])
-                                   for a in found.watched)
-        label = sem.decode_event(wcode)
-        dst = found.state(wdst)
+        q = firsts.out_of_order
+        wsrc, wpos = (int(a[q]) for a in found.watched)
+        # The search keeps only source and position: the event and the
+        # target are derived again, for this one transition.
+        codes, dsts = found.watched_block(q, q + 1)
+        label = sem.decode_event(codes[0])
+        dst = dsts[0]
         msg = cc.on_transition(found.state(wsrc), label, dst)  # type: ignore[misc]
         if not msg:
             raise AssertionError(
@@ -601,16 +650,17 @@ def _python_checks(
                 break
     # Transition checks on the transitions of the kinds they look at.
     trans_first: dict[str, tuple[tuple[int, int], _Found]] = {}
-    wsrc, wpos, wcode, wdst = found.watched
+    wsrc, wpos = found.watched
     block = 1 << 14
     for lo in range(0, len(wsrc) if trans_props else 0, block):
         if len(trans_first) == len(trans_props):
             break
         hi = lo + block
-        srcs, dsts = found.take(wsrc[lo:hi]), found.take(wdst[lo:hi])
+        codes, dsts = found.watched_block(lo, hi)
+        srcs = found.take(wsrc[lo:hi])
         for q, (src, pos, code) in enumerate(zip(
-                wsrc[lo:hi].tolist(), wpos[lo:hi].tolist(),
-                wcode[lo:hi].tolist(), strict=True)):
+                wsrc[lo:hi].tolist(), wpos[lo:hi].tolist(), codes,
+                strict=True)):
             label = sem.decode_event(code)
             for p in trans_props:
                 if p.name not in trans_first:
@@ -619,6 +669,49 @@ def _python_checks(
                         trans_first[p.name] = ((src, pos),
                                                _Found(src, msg, label, dsts[q]))
     return first, trans_first
+
+
+def _lossy_search(
+    ts: TransitionSystem, props: list[Property], compaction: object, *,
+    engine: str, max_states: int, max_memory: int, progress: Progress | None,
+    deadline: Deadline | None, now0: int,
+) -> _Searched:
+    """The compiled search with a lossy visited set
+    (:mod:`verifier._kernel_compact`), with the budgets of the others."""
+    from . import _kernel_compact as kc
+
+    if engine == "python" or not kc.available(ts):
+        raise CompactionUnsupported(
+            "hash compaction and bitstate need the compiled search: a single "
+            "saga (no composed instances or shared resources, not a "
+            "workflow), with numba installed")
+
+    def check(count: int, depth: int) -> str:
+        if progress is not None:
+            progress(count, depth)
+        if deadline is not None and deadline.expired():
+            return deadline.reason(f"at {count:,} states, depth {depth}")
+        if current_rss() - now0 > max_memory:
+            return (f"memory budget reached: more than {max_memory:,} bytes "
+                    f"(--max-memory) at {count:,} states, depth {depth}")
+        return ""
+
+    got = kc.search(ts, props, compaction, max_states=max_states,  # type: ignore[arg-type]
+                    check=check)
+    if got is None:
+        raise CompactionUnsupported(
+            "hash compaction and bitstate need the compiled search: a field "
+            "of this saga's state outgrew its bits")
+    return _Searched(
+        states=got.states, parent=got.parent,
+        found={name: _Found(v.index, v.message, v.label, v.target)
+               for name, v in got.found.items()},
+        deadlocks=[] if got.deadlock is None else [got.deadlock],
+        edges=(array("q"), array("q"), array("q")),
+        transitions=got.transitions, depth=got.depth,
+        budget_reason=got.budget_reason, engine="kernel",
+        state_budget_hit=got.budget_reason.startswith("state budget"),
+        omission=got.omission)
 
 
 def _discovered_at(ts: TransitionSystem, found: object, idx: int) -> tuple[int, int]:
@@ -632,13 +725,6 @@ def _discovered_at(ts: TransitionSystem, found: object, idx: int) -> tuple[int, 
         if tuple(nxt) == target:
             return (par, k)
     raise AssertionError("a state's parent has no transition to it")
-
-
-def _int_array(a: object) -> array[int]:
-    """A numpy int array as ``array('q')`` (what the SCC code indexes fastest)."""
-    out = array("q")
-    out.frombytes(a.astype("int64").tobytes())  # type: ignore[attr-defined]
-    return out
 
 
 def _concrete_tail(ts: TransitionSystem, real: StateT,

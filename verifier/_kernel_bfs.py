@@ -4,10 +4,18 @@ The successor relation is the semantics' own kernel (``saga_models._kernel``):
 the functions the runtime runs interpreted are handed here, unchanged, to
 ``numba.njit``. Around them sits a breadth-first search over bit-packed states:
 each state is a few 64-bit words (every field gets just the bits its bound
-needs), stored once in a flat array, found again through an open-addressing
-hash table of 32-bit indices, with a 32-bit parent index for the shortest
-counterexample. The edges (with the event code) are kept only when a liveness
-property needs the graph; the transitions a property looks at are kept always.
+needs), and each word is stored as the index of its value in a table of the
+distinct words seen (SPIN's ``-DCOLLAPSE``: a model has few distinct values
+per word, so a state takes ``w`` 16-bit indices, widened to 32 bits when more
+than 65,535 distinct words turn up), once in a flat array, found again
+through an open-addressing hash table of 32-bit indices. No parent index is
+kept: states are stored in breadth-first order, so a state's parent is the
+first state of the layer before it with a transition to it, found again when
+a counterexample is rebuilt (:class:`Parents`); it is the parent the search
+would have recorded, so counterexamples stay shortest and the same. The edges
+(with the event code) are kept only when a liveness property needs the
+graph; of the transitions a property looks at, the source and the event's
+position are kept (:meth:`Searched.watched_block` gives the rest).
 
 Compiled code is cached on disk (under the user's cache directory, in a folder
 named by a hash of the kernel's source), so a second check pays no JIT time.
@@ -43,10 +51,10 @@ the runtime never needs it)."""
 
 # --- control block indices (ctl array) -----------------------------------------
 C_HEAD, C_COUNT, C_TRANS, C_NEDGE, C_NWATCH, C_DEPTH, C_NEXT_LAYER = range(7)
-C_NDEAD, C_FIRST_DEAD, C_BAD_CODE = 7, 8, 9
-NCTL = 10
+C_NDEAD, C_FIRST_DEAD, C_BAD_CODE, C_NCOMP = 7, 8, 9, 10
+NCTL = 11
 # --- statuses the search returns ---------------------------------------------------
-S_DONE, S_PAUSED, S_GROW, S_BUDGET, S_OVERFLOW, S_IMPOSSIBLE = range(6)
+S_DONE, S_PAUSED, S_GROW, S_BUDGET, S_OVERFLOW, S_IMPOSSIBLE, S_WIDEN = range(7)
 
 MAX_WORDS = 8
 """States wider than this many 64-bit words take the interpreted path."""
@@ -72,6 +80,37 @@ def _equal(states: Any, idx: int, words: Any, w: int) -> bool:
     return True
 
 
+def _intern(cvals: Any, ctab: Any, ctl: Any, v: int) -> int:
+    """The index of the word ``v`` in the table of distinct words (added when
+    new)."""
+    mask = len(ctab) - 1
+    h = v * -7046029254386353131
+    h ^= (h >> 29) & 0x7FFFFFFFF
+    h &= mask
+    while ctab[h] != 0:
+        c = ctab[h] - 1
+        if cvals[c] == v:
+            return int(c)
+        h = (h + 1) & mask
+    c = ctl[10]
+    cvals[c] = v
+    ctab[h] = c + 1
+    ctl[10] = c + 1
+    return int(c)
+
+
+def _rehash_words(cvals: Any, n: int, ctab: Any) -> None:
+    mask = len(ctab) - 1
+    ctab[:] = 0
+    for c in range(n):
+        h = cvals[c] * -7046029254386353131
+        h ^= (h >> 29) & 0x7FFFFFFFF
+        h &= mask
+        while ctab[h] != 0:
+            h = (h + 1) & mask
+        ctab[h] = c + 1
+
+
 def _rehash(states: Any, count: int, w: int, table: Any) -> None:
     mask = len(table) - 1
     table[:] = 0
@@ -84,10 +123,11 @@ def _rehash(states: Any, count: int, w: int, table: Any) -> None:
 
 def _search(  # noqa: PLR0917 - numba compiles positional calls only
     tab: Any, fm: Any, fword: Any, fshift: Any, fmax: Any, w: int,
-    states: Any, parent: Any, table: Any,
+    states: Any, layers: Any, table: Any,
     estart: Any, edst: Any, ecode: Any, graph: bool,
-    watch: int, wsrc: Any, wpos: Any, wcode: Any, wdst: Any,
+    watch: int, wsrc: Any, wpos: Any,
     ctl: Any, max_states: int, head_stop: int,
+    cvals: Any, ctab: Any, idmax: int,
 ) -> int:
     n = tab[T_N]
     length = HEADER + WIDTH * n
@@ -96,8 +136,9 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
     s = np.zeros(length, np.int64)
     d = np.zeros(length, np.int64)
     words = np.zeros(w, np.int64)
+    ids = np.zeros(w, np.int64)
     mask = len(table) - 1
-    cap = len(parent)
+    cap = len(states) // w
     head = ctl[0]
     while head < ctl[1]:
         if head >= head_stop:
@@ -105,16 +146,24 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
             return 1
         count = ctl[1]
         if (count + m > cap or ctl[3] + m > len(edst) or ctl[4] + m > len(wsrc)
-                or (count + m) * 10 > len(table) * 7):
+                or (count + m) * 10 > len(table) * 7
+                or ctl[10] + m * w > len(cvals) or ctl[5] + 2 > len(layers)
+                or (ctl[10] + m * w) * 10 > len(ctab) * 7):
             ctl[0] = head
             return 2
+        if ctl[10] + m * w > idmax:
+            ctl[0] = head
+            return 6
         if head == ctl[6]:
             ctl[5] += 1
             ctl[6] = count
+            layers[ctl[5]] = head
         # unpack
         b = head * w
+        for x in range(w):
+            words[x] = cvals[states[b + x]]
         for f in range(length):
-            s[f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
+            s[f] = (words[fword[f]] >> fshift[f]) & fmax[f]
         k = enabled_codes(s, tab, fm, buf)
         if graph:
             estart[head] = ctl[3]
@@ -139,11 +188,13 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
                     ctl[0] = head
                     return 4
                 words[fword[f]] |= v << fshift[f]
-            h = _hash(words, 0, w) & mask
+            for x in range(w):
+                ids[x] = _intern(cvals, ctab, ctl, words[x])
+            h = _hash(ids, 0, w) & mask
             j = -1
             while table[h] != 0:
                 idx = table[h] - 1
-                if _equal(states, idx, words, w):
+                if _equal(states, idx, ids, w):
                     j = idx
                     break
                 h = (h + 1) & mask
@@ -154,15 +205,12 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
                     return 3
                 table[h] = j + 1
                 for x in range(w):
-                    states[j * w + x] = words[x]
-                parent[j] = head
+                    states[j * w + x] = ids[x]
                 ctl[1] = j + 1
             if (watch >> (code & 15)) & 1:
                 q = ctl[4]
                 wsrc[q] = head
                 wpos[q] = e
-                wcode[q] = code
-                wdst[q] = j
                 ctl[4] = q + 1
             if graph:
                 q = ctl[3]
@@ -174,28 +222,91 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
     return 0
 
 
+def _find_parent(  # noqa: PLR0917 - compiled: positional only
+    tab: Any, fm: Any, fword: Any, fshift: Any, fmax: Any, w: int,
+    states: Any, cvals: Any, lo: int, hi: int, target: int,
+) -> int:
+    """The first state in ``lo`` to ``hi`` with a transition to ``target``
+    (the layer before it: its breadth-first parent), or -1."""
+    n = tab[T_N]
+    length = HEADER + WIDTH * n
+    buf = np.zeros(24 * n + 8, np.int64)
+    s = np.zeros(length, np.int64)
+    d = np.zeros(length, np.int64)
+    words = np.zeros(w, np.int64)
+    want = np.zeros(w, np.int64)
+    for x in range(w):
+        want[x] = cvals[states[target * w + x]]
+    for src in range(lo, hi):
+        for f in range(length):
+            s[f] = (cvals[states[src * w + fword[f]]] >> fshift[f]) & fmax[f]
+        k = enabled_codes(s, tab, fm, buf)
+        for e in range(k):
+            for f in range(length):
+                d[f] = s[f]
+            step_into(d, tab, buf[e])
+            for x in range(w):
+                words[x] = 0
+            for f in range(length):
+                words[fword[f]] |= d[f] << fshift[f]
+            same = True
+            for x in range(w):
+                if words[x] != want[x]:
+                    same = False
+                    break
+            if same:
+                return src
+    return -1
+
+
+def _watched_detail(  # noqa: PLR0917 - compiled: positional only
+    tab: Any, fm: Any, fword: Any, fshift: Any, fmax: Any, w: int,
+    states: Any, cvals: Any, wsrc: Any, wpos: Any,
+) -> Any:
+    """The event code and the target state (unpacked) of each watched
+    transition, from its source and position (the search keeps only those)."""
+    n = tab[T_N]
+    length = HEADER + WIDTH * n
+    buf = np.zeros(24 * n + 8, np.int64)
+    codes = np.zeros(len(wsrc), np.int64)
+    out = np.zeros((len(wsrc), length), np.int64)
+    s = np.zeros(length, np.int64)
+    for q in range(len(wsrc)):
+        b = wsrc[q] * w
+        for f in range(length):
+            s[f] = (cvals[states[b + fword[f]]] >> fshift[f]) & fmax[f]
+        enabled_codes(s, tab, fm, buf)
+        code = buf[wpos[q]]
+        codes[q] = code
+        for f in range(length):
+            out[q, f] = s[f]
+        step_into(out[q], tab, code)
+    return codes, out
+
+
 def _unpack_rows(  # noqa: PLR0917 - compiled: positional only
     states: Any, lo: int, hi: int, w: int, fword: Any,
-    fshift: Any, fmax: Any,
+    fshift: Any, fmax: Any, cvals: Any,
 ) -> Any:
     length = len(fword)
     out = np.zeros((hi - lo, length), np.int64)
     for r in range(lo, hi):
         b = r * w
         for f in range(length):
-            out[r - lo, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
+            out[r - lo, f] = (cvals[states[b + fword[f]]] >> fshift[f]) & fmax[f]
     return out
 
 
 def _unpack_take(  # noqa: PLR0917 - compiled: positional only
     states: Any, idx: Any, w: int, fword: Any, fshift: Any, fmax: Any,
+    cvals: Any,
 ) -> Any:
     length = len(fword)
     out = np.zeros((len(idx), length), np.int64)
     for r in range(len(idx)):
         b = idx[r] * w
         for f in range(length):
-            out[r, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
+            out[r, f] = (cvals[states[b + fword[f]]] >> fshift[f]) & fmax[f]
     return out
 
 
@@ -238,7 +349,8 @@ def compiled() -> dict[str, Any] | None:
         g["np"] = np
         for name in _KERNEL_FUNCS:
             g[name] = _jit(numba, getattr(K, name), g)
-        for fn in (_hash, _equal, _rehash, _search, _unpack_rows, _unpack_take):
+        for fn in (_hash, _equal, _intern, _rehash_words, _rehash, _search,
+                   _find_parent, _watched_detail, _unpack_rows, _unpack_take):
             g[fn.__name__] = _jit(numba, fn, g)
     finally:
         config.CACHE_DIR = saved
@@ -299,8 +411,13 @@ class Searched:
 
     pack: Packing
     states: Any
-    """``count * words`` int64 words."""
-    parent: Any
+    """``count * words`` indices into :attr:`cvals` (uint16, or int32 past
+    65,535 distinct words): word ``x`` of state ``i`` is
+    ``cvals[states[i * words + x]]``."""
+    cvals: Any
+    """The distinct words, int64."""
+    parent: Parents
+    """Each state's breadth-first parent, found on demand."""
     count: int
     transitions: int
     depth: int
@@ -309,11 +426,16 @@ class Searched:
     edge_start: Any | None
     edge_dst: Any | None
     edge_code: Any | None
-    watched: tuple[Any, Any, Any, Any]
-    """(source, position among its successors, event code, target) of every
-    transition whose kind a transition property looks at, in search order."""
+    watched: tuple[Any, Any]
+    """(source, position among its successors) of every transition whose
+    kind a transition property looks at, in search order
+    (:meth:`watched_block` gives their events and targets)."""
+    tab: Any = None
+    fm: Any = None
     budget_reason: str
     table_slots: int
+    word_slots: int = 0
+    """Slots of the distinct words' hash table (32-bit)."""
 
     def _fields(self) -> tuple[Any, Any, Any, dict[str, Any]]:
         g = compiled()
@@ -326,33 +448,45 @@ class Searched:
         """States ``lo`` to ``hi`` (exclusive), unpacked."""
         fword, fshift, fmax, g = self._fields()
         arr = g["_unpack_rows"](self.states, lo, hi, self.pack.words, fword,
-                                fshift, fmax)
+                                fshift, fmax, self.cvals)
         return _tuples(arr, max(self.pack.fmax))
 
     def take(self, indices: Any) -> list[tuple[int, ...]]:
         """The states at ``indices`` (an int array), unpacked."""
         fword, fshift, fmax, g = self._fields()
         arr = g["_unpack_take"](self.states, indices, self.pack.words, fword,
-                                fshift, fmax)
+                                fshift, fmax, self.cvals)
         return _tuples(arr, max(self.pack.fmax))
 
     def state(self, i: int) -> tuple[int, ...]:
         """State ``i``, unpacked."""
         return self.rows(i, i + 1)[0]
 
+    def watched_block(self, lo: int, hi: int) -> tuple[list[int], list[tuple[
+            int, ...]]]:
+        """The event codes and the target states of watched transitions
+        ``lo`` to ``hi`` (re-derived from source and position)."""
+        fword, fshift, fmax, g = self._fields()
+        wsrc, wpos = self.watched
+        codes, dst = g["_watched_detail"](
+            self.tab, self.fm, fword, fshift, fmax, self.pack.words,
+            self.states, self.cvals, wsrc[lo:hi], wpos[lo:hi])
+        return codes.tolist(), _tuples(dst, max(self.pack.fmax))
+
     def bytes_used(self) -> int:
         """The bytes of every array the search keeps (states, parents, hash
-        table, edges, watched transitions)."""
-        arrays = [self.states, self.parent, *self.watched]
+        table, distinct words and their table, edges, watched transitions)."""
+        arrays = [self.states, self.cvals, *self.watched]
         if self.edge_start is not None:
             arrays += [self.edge_start, self.edge_dst, self.edge_code]
-        return int(sum(a.nbytes for a in arrays)) + 4 * self.table_slots
+        return (int(sum(a.nbytes for a in arrays)) + 4 * self.table_slots
+                + 4 * self.word_slots)
 
 
 def search(
     saga: Saga, faults: sem.FaultModel, *, graph: bool, watch_kinds: int,
     max_states: int, check: Callable[[int, int], str] | None = None,
-    chunk: int = 1 << 16,
+    chunk: int = 1 << 16, runner: Callable[..., int] | None = None,
 ) -> Searched | None:
     """Breadth-first search of ``saga`` under ``faults`` with the compiled
     kernel, or None when it cannot run here (numba missing, a state too wide,
@@ -369,6 +503,9 @@ def search(
         check: called with (states, depth) between chunks of expanded
             states; a non-empty return is a budget reason that stops the search.
         chunk: how many states to expand between two calls of ``check``.
+        runner: a stand-in for the compiled one-thread search, with its
+            arguments and effects (:func:`verifier._kernel_parallel.runner`:
+            several threads, the same results).
     """
     g = compiled()
     pack = packing(saga, faults)
@@ -383,29 +520,35 @@ def search(
     w = pack.words
     m = K.max_events(len(saga.steps))
     cap = min(max_states, 1 << 14) + m + 1
-    states = np.zeros(cap * w, np.int64)
-    parent = np.zeros(cap, np.int32)
+    states = np.zeros(cap * w, np.uint16)
+    idmax = 0xFFFF
+    cvals = np.zeros(1 << 10, np.int64)
+    ctab = np.zeros(1 << 11, np.int32)
+    layers = np.zeros(1 << 10, np.int64)
     table = np.zeros(1 << max(4, (4 * cap).bit_length()), np.int32)
     ecap = cap * 4 if graph else 0
     estart = np.zeros(cap + 1 if graph else 0, np.int64)
     edst = np.zeros(ecap if graph else m + 1, np.int32)
     ecode = np.zeros(ecap if graph else 0, np.int32)
     wcap = 4 * m
-    watched = [np.zeros(wcap, np.int32) for _ in range(4)]
+    watched = [np.zeros(wcap, np.int32), np.zeros(wcap, np.uint16)]
     init = sem.initial_state(saga)
+    first = [0] * w
     for f, v in enumerate(init):
-        states[pack.fword[f]] |= v << pack.fshift[f]
+        first[pack.fword[f]] |= v << pack.fshift[f]
     ctl = np.zeros(NCTL, np.int64)
+    for x, v in enumerate(first):
+        states[x] = g["_intern"](cvals, ctab, ctl, v)
     ctl[C_COUNT] = 1
-    parent[0] = -1  # the root: a counterexample's walk up ends here
     ctl[C_NEXT_LAYER] = 1
     g["_rehash"](states, 1, w, table)
     budget = ""
+    run = g["_search"] if runner is None else runner
     while True:
-        status = g["_search"](tab, fm, fword, fshift, fmax, w, states, parent,
+        status = run(tab, fm, fword, fshift, fmax, w, states, layers,
                               table, estart, edst, ecode, graph, watch_kinds,
                               *watched, ctl, max_states,
-                              int(ctl[C_HEAD]) + chunk)
+                              int(ctl[C_HEAD]) + chunk, cvals, ctab, idmax)
         count = int(ctl[C_COUNT])
         if status == S_DONE:
             break
@@ -415,23 +558,42 @@ def search(
                 if budget:
                     break
             continue
+        if status == S_WIDEN:
+            # More distinct words than 16-bit indices hold: 32 bits from now.
+            states = states.astype(np.int32)
+            idmax = (1 << 31) - 1
+            continue
         if status == S_GROW:
-            if count + m > len(parent):
-                cap = min(2 * len(parent), max_states + m + 1)
+            if int(ctl[C_DEPTH]) + 2 > len(layers):
+                layers.resize(2 * len(layers), refcheck=False)
+            if count + m > len(states) // w:
+                cap = min(2 * (len(states) // w), max_states + m + 1)
                 if cap < count + m:
                     cap = count + m + 1
-                states = _grown(np, states, cap * w)
-                parent = _grown(np, parent, cap)
+                # In place (realloc, which moves pages rather than copying a
+                # large block): no second copy at the peak.
+                states.resize(cap * w, refcheck=False)
                 if graph:
-                    estart = _grown(np, estart, cap + 1)
+                    estart.resize(cap + 1, refcheck=False)
             if (count + m) * 10 > len(table) * 7:
-                table = np.zeros(2 * len(table), np.int32)
+                # Rebuilt from the states: drop the old table first, so the
+                # two are never held at once.
+                size = 2 * len(table)
+                table = None
+                table = np.zeros(size, np.int32)
                 g["_rehash"](states, count, w, table)
+            nwords = int(ctl[C_NCOMP])
+            if nwords + m * w > len(cvals):
+                cvals.resize(2 * (nwords + m * w), refcheck=False)
+            if (nwords + m * w) * 10 > len(ctab) * 7:
+                ctab = np.zeros(2 * len(ctab), np.int32)
+                g["_rehash_words"](cvals, nwords, ctab)
             if graph and int(ctl[C_NEDGE]) + m > len(edst):
-                edst = _grown(np, edst, 2 * len(edst))
-                ecode = _grown(np, ecode, 2 * len(ecode))
+                edst.resize(2 * len(edst), refcheck=False)
+                ecode.resize(2 * len(ecode), refcheck=False)
             if int(ctl[C_NWATCH]) + m > len(watched[0]):
-                watched = [_grown(np, a, 2 * len(a)) for a in watched]
+                for a in watched:
+                    a.resize(2 * len(a), refcheck=False)
             continue
         if status == S_BUDGET:
             budget = (f"state budget reached: {count:,} states stored "
@@ -448,17 +610,68 @@ def search(
     nwatch = int(ctl[C_NWATCH])
     if graph:
         estart[count] = nedge
-    return Searched(
-        pack=pack, states=states[:count * w], parent=parent[:count],
+    starts = layers[:int(ctl[C_DEPTH]) + 1].tolist()
+    if int(ctl[C_NEXT_LAYER]) < count:
+        starts.append(int(ctl[C_NEXT_LAYER]))  # the layer a budget cut short
+    out = Searched(
+        pack=pack, states=states[:count * w], tab=tab, fm=fm,
+        parent=Parents(starts, count, tab, fm, fword, fshift, fmax, w),
+        cvals=cvals[:int(ctl[C_NCOMP])], word_slots=len(ctab),
         count=count, transitions=int(ctl[C_TRANS]), depth=int(ctl[C_DEPTH]),
         deadlocks=int(ctl[C_NDEAD]), first_deadlock=int(ctl[C_FIRST_DEAD]),
         edge_start=estart[:count + 1] if graph else None,
         edge_dst=edst[:nedge] if graph else None,
         edge_code=ecode[:nedge] if graph else None,
-        watched=(watched[0][:nwatch], watched[1][:nwatch], watched[2][:nwatch],
-                 watched[3][:nwatch]),
+        watched=(watched[0][:nwatch], watched[1][:nwatch]),
         budget_reason=budget, table_slots=len(table),
     )
+    out.parent.bind(out)
+    return out
+
+
+class Parents(Sequence[int]):
+    """The breadth-first parent of each state, found when asked: the first
+    state of the layer before with a transition to it (what the search would
+    have stored), remembered once found. ``-1`` for the initial state."""
+
+    def __init__(self, layers: list[int], count: int, *args: Any) -> None:
+        self.layers = layers
+        """Index of the first state of each layer (layer 0 at index 0)."""
+        self._count = count
+        self._args = args
+        self._searched: Searched | None = None
+        self._known: dict[int, int] = {}
+
+    def bind(self, searched: Searched) -> None:
+        """Attach the search whose states these are the parents of."""
+        self._searched = searched
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i: int) -> int:  # type: ignore[override]
+        if not 0 <= i < self._count:
+            raise IndexError(i)
+        if i == 0:
+            return -1
+        known = self._known.get(i)
+        if known is not None:
+            return known
+        assert self._searched is not None
+        import bisect
+
+        layer = bisect.bisect_right(self.layers, i) - 1
+        lo, hi = self.layers[layer - 1], self.layers[layer]
+        g = compiled()
+        assert g is not None
+        tab, fm, fword, fshift, fmax, w = self._args
+        got = int(g["_find_parent"](tab, fm, fword, fshift, fmax, w,
+                                    self._searched.states,
+                                    self._searched.cvals, lo, hi, i))
+        if got < 0:
+            raise AssertionError(f"state {i} has no parent in its layer")
+        self._known[i] = got
+        return got
 
 
 def _tuples(arr: Any, largest: int) -> list[tuple[int, ...]]:
@@ -469,12 +682,6 @@ def _tuples(arr: Any, largest: int) -> list[tuple[int, ...]]:
     width = arr.shape[1]
     raw = arr.astype("uint8").tobytes()
     return [tuple(raw[b:b + width]) for b in range(0, len(raw), width)]
-
-
-def _grown(np: Any, a: Any, size: int) -> Any:
-    out = np.zeros(size, a.dtype)
-    out[:len(a)] = a
-    return out
 
 
 class PackedStates(Sequence[bytes]):

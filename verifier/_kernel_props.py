@@ -44,8 +44,10 @@ from saga_models._kernel import (
     PHASE,
     RETRY_U,
     ST,
+    T_N,
     UNKNOWN,
     WIDTH,
+    enabled_codes,
 )
 
 np: Any = None
@@ -101,27 +103,35 @@ def _out_of_order(s: Any, i: int, has_comp: Any, aptr: Any, aidx: Any) -> bool:
     return False
 
 
-def _unpack(  # noqa: PLR0917 - numba compiles positional calls only
-    states: Any, idx: int, w: int, fword: Any, fshift: Any, fmax: Any,
-    need: Any, s: Any,
-) -> None:
-    """The fields ``need`` of state ``idx`` into ``s`` (the checks read only
-    the phase and each step's status, compensation and effect)."""
+def _words(states: Any, cvals: Any, idx: int, w: int, words: Any) -> None:
+    """The 64-bit words of state ``idx`` into ``words``: the search stores
+    each word as an index into the table ``cvals`` of distinct words."""
     b = idx * w
+    for x in range(w):
+        words[x] = cvals[states[b + x]]
+
+
+def _unpack(  # noqa: PLR0917 - numba compiles positional calls only
+    words: Any, fword: Any, fshift: Any, fmax: Any, need: Any, s: Any,
+) -> None:
+    """The fields ``need`` of the state whose words are ``words`` into ``s``
+    (the checks read only the phase and each step's status, compensation and
+    effect)."""
     for x in range(len(need)):
         f = need[x]
-        s[f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
+        s[f] = (words[fword[f]] >> fshift[f]) & fmax[f]
 
 
 def _state_pass(  # noqa: PLR0917 - numba compiles positional calls only
-    states: Any, count: int, w: int, fword: Any, fshift: Any, fmax: Any,
-    need: Any, need_term: Any, n: int, eff: Any, want: Any, first: Any,
-    reached: Any,
+    states: Any, cvals: Any, count: int, w: int, fword: Any, fshift: Any,
+    fmax: Any, need: Any, need_term: Any, n: int, eff: Any, want: Any,
+    first: Any, reached: Any,
 ) -> None:
     """Fill ``first`` (first violating index per check, or -1) and
     ``reached`` (first index where each step has left PENDING, or -1),
     stopping as soon as everything asked for is found."""
     s = np.zeros(len(fword), np.int64)
+    words = np.zeros(w, np.int64)
     left = n if want[W_REACHED] != 0 else 0
     for idx in range(count):
         todo = left > 0
@@ -131,10 +141,11 @@ def _state_pass(  # noqa: PLR0917 - numba compiles positional calls only
             todo = True
         if not todo:
             return
-        _unpack(states, idx, w, fword, fshift, fmax, need, s)
+        _words(states, cvals, idx, w, words)
+        _unpack(words, fword, fshift, fmax, need, s)
         term = s[PHASE] >= P_COMPLETED
         if term:  # the effects are read in terminal states only
-            _unpack(states, idx, w, fword, fshift, fmax, need_term, s)
+            _unpack(words, fword, fshift, fmax, need_term, s)
         if want[W_COMPLETENESS] != 0 and first[W_COMPLETENESS] < 0 and (
                 _compensated_unstarted(s, n)
                 or (term and _left_uncompensated(s, n, eff))):
@@ -150,24 +161,52 @@ def _state_pass(  # noqa: PLR0917 - numba compiles positional calls only
 
 
 def _transition_pass(  # noqa: PLR0917 - numba compiles positional calls only
-    states: Any, w: int, fword: Any, fshift: Any, fmax: Any, need: Any,
-    has_comp: Any, aptr: Any, aidx: Any, wsrc: Any, wcode: Any,
+    tab: Any, fm: Any, states: Any, cvals: Any, w: int, fword: Any,
+    fshift: Any, fmax: Any, need: Any, has_comp: Any, aptr: Any, aidx: Any,
+    wsrc: Any, wpos: Any,
 ) -> int:
     """The first watched transition (its position in ``wsrc``) that starts a
-    compensation before that of a step depending on it, or -1."""
+    compensation before that of a step depending on it, or -1.
+
+    The search keeps a watched transition's source and its event's position
+    among the source's events, not the event. A source's watched transitions
+    are consecutive, so each source is read once: when no step's
+    compensation would start out of order in it (the fields ``need`` say),
+    none of its transitions can, and its events are not needed; otherwise
+    the kernel offers them again (as ``Searched.watched_block`` does) and
+    each watched one is checked."""
+    n = tab[T_N]
     s = np.zeros(len(fword), np.int64)
+    words = np.zeros(w, np.int64)
+    buf = np.zeros(24 * n + 8, np.int64)
+    src = -1
+    suspect = False
     for q in range(len(wsrc)):
-        code = wcode[q]
+        if wsrc[q] != src:
+            src = wsrc[q]
+            _words(states, cvals, src, w, words)
+            _unpack(words, fword, fshift, fmax, need, s)
+            suspect = False
+            for i in range(n):
+                if _out_of_order(s, i, has_comp, aptr, aidx):
+                    suspect = True
+                    break
+            if suspect:
+                for f in range(len(fword)):
+                    s[f] = (words[fword[f]] >> fshift[f]) & fmax[f]
+                enabled_codes(s, tab, fm, buf)
+        if not suspect:
+            continue
+        code = buf[wpos[q]]
         if code & 15 != E_COMP_DISPATCH:
             continue
-        _unpack(states, wsrc[q], w, fword, fshift, fmax, need, s)
         if _out_of_order(s, (code >> 10) - 1, has_comp, aptr, aidx):
             return q
     return -1
 
 
 _FUNCS = (_compensated_unstarted, _left_uncompensated, _inconsistent,
-          _out_of_order, _unpack, _state_pass, _transition_pass)
+          _out_of_order, _words, _unpack, _state_pass, _transition_pass)
 _COMPILED: dict[str, Any] | None = None
 
 
@@ -275,15 +314,16 @@ def property_pass(
     first = np.full(2, -1, np.int64)
     seen = np.full(n, -1, np.int64)
     if completeness or consistency or reached:
-        g["_state_pass"](searched.states, searched.count, p.words, fword,
-                         fshift, fmax, need, need_term, n, eff, want, first,
-                         seen)
+        g["_state_pass"](searched.states, searched.cvals, searched.count,
+                         p.words, fword, fshift, fmax, need, need_term, n, eff,
+                         want, first, seen)
     q = -1
     if transitions:
-        wsrc, _, wcode, _ = searched.watched
-        q = int(g["_transition_pass"](searched.states, p.words, fword, fshift,
-                                      fmax, need_tr, has_comp, aptr, aidx, wsrc,
-                                      wcode))
+        wsrc, wpos = searched.watched
+        q = int(g["_transition_pass"](searched.tab, searched.fm,
+                                      searched.states, searched.cvals, p.words,
+                                      fword, fshift, fmax, need_tr, has_comp,
+                                      aptr, aidx, wsrc, wpos))
     return Firsts(completeness_state=int(first[0]),
                   consistency_state=int(first[1]), out_of_order=q,
                   reached=tuple(int(x) for x in seen))

@@ -87,6 +87,12 @@ class Stats:
     engine: str = "python"
     """Which search ran: ``kernel`` (the semantics kernel compiled with numba,
     over packed states) or ``python`` (``successors`` interpreted)."""
+    search_note: str = ""
+    """What a lossy search (hash compaction, bitstate) may have missed: its
+    storage and the estimated probability that a state was missed; "" for a
+    search that kept every state."""
+    omission_probability: float | None = None
+    """That probability, as a number (None: no state can have been missed)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,6 +126,9 @@ class PropertyResult:
                 "seconds": round(self.stats.seconds, 6),
                 "depth": self.stats.depth,
                 "engine": self.stats.engine,
+                **({"storage": self.stats.search_note,
+                    "omission_probability": self.stats.omission_probability}
+                   if self.stats.search_note else {}),
             },
         }
 

@@ -244,6 +244,11 @@ def _property_result(res: CheckResult, r: PropertyResult,
         "properties": {"verdict": r.verdict.value, "faultModel": r.fault_model,
                        "definition": res.definition, "backend": r.backend},
     }
+    if r.stats.search_note:
+        # Hash compaction or bitstate: the estimate SPIN prints, kept beside
+        # the verdict it qualifies.
+        out["properties"]["storage"] = r.stats.search_note
+        out["properties"]["omissionProbability"] = r.stats.omission_probability
     if r.counterexample is not None:
         out["codeFlows"] = [_code_flow(r.counterexample, smap, res.source)]
     return out

@@ -42,6 +42,9 @@ def text(results: Sequence[CheckResult], *, verbose: bool = False) -> str:
             out.append(f"  faults: {r0.fault_model}; {r0.stats.states:,} states, "
                        f"{r0.stats.transitions:,} transitions, "
                        f"{r0.stats.seconds:.2f}s")
+            if r0.stats.search_note:
+                # A lossy search: what its verdicts may have missed.
+                out.append(f"  storage: {r0.stats.search_note}")
     return "\n".join(out)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..budget import add_budget_args
+from ..budget import add_budget_args, count_arg
 from ..cli import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VIOLATED, version
 
 if TYPE_CHECKING:
@@ -59,6 +59,22 @@ def register(sub: Any) -> None:
                    "instance that no other instance can see (safety "
                    "properties, counterexamples still shortest; termination is "
                    "checked unreduced; combines with --symmetry)")
+    p.add_argument("--hash-compact", action="store_true", default=None,
+                   help="store a 64-bit fingerprint per state instead of the "
+                   "state (SPIN's hash compaction), for models beyond memory: "
+                   "violations found are real, nothing is reported as holding "
+                   "(unknown, with the estimated probability that a state was "
+                   "missed)")
+    p.add_argument("--bitstate", nargs="?", const="", default=None,
+                   metavar="BITS",
+                   help="store k=3 bits per state in an array of 2**BITS bits "
+                   "(SPIN's bitstate or supertrace; default 30, 128 MiB); as "
+                   "lossy as --hash-compact, smaller still; write "
+                   "--bitstate=BITS")
+    p.add_argument("--workers", type=count_arg, default=None, metavar="N",
+                   help="threads that expand states in the compiled search "
+                   "(a single saga); the same verdicts, counts and "
+                   "counterexamples as one (default: 1)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
@@ -67,7 +83,8 @@ def register(sub: Any) -> None:
 DEFAULTS: dict[str, Any] = {
     "format": "text", "faults": "all", "max_states": 5_000_000,
     "max_memory": 8 * 1024**3, "backend": "explicit", "properties": None,
-    "compensations": None, "bpmn_dialect": "camunda7",
+    "compensations": None, "bpmn_dialect": "camunda7", "hash_compact": False,
+    "bitstate": None, "workers": 1,
 }
 """Built-in defaults, used when neither a flag nor the configuration sets one."""
 
@@ -125,7 +142,11 @@ def run(args: argparse.Namespace) -> int:
 
     results: list[CheckResult] = []
     sources: list[render.SourceMap] = []
+    lossy_flags = _lossy_flags(args)
     problems = _configure(args)
+    if lossy_flags is not None:
+        # A flag given overrides both keys of [tool.sagaproof].
+        args.hash_compact, args.bitstate = lossy_flags
     if problems:
         _emit(args, results, sources, problems)
         return EXIT_USAGE
@@ -137,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
             "composed sagas explicitly)"))
         _emit(args, results, sources, problems)
         return EXIT_USAGE
+    compaction, problem = _compaction(args)
+    if problem is not None:
+        problems.append(problem)
+        _emit(args, results, sources, problems)
+        return EXIT_USAGE
+    args.compaction = compaction
     try:
         faults = FaultModel.parse(args.faults)
     except ValueError as exc:
@@ -165,6 +192,7 @@ def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
     """Check every definition in ``path``, appending to the three lists."""
     from saga_models import InvalidDefinition
     from verifier import check, render
+    from verifier._explicit import CompactionUnsupported
 
     try:
         definitions = _load_all(path, args)
@@ -187,8 +215,15 @@ def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
                 max_memory=args.max_memory, progress=update, source=path,
                 timeout=args.timeout, instances=args.instances,
                 symmetry=args.symmetry, por=args.por,
+                compaction=args.compaction, workers=args.workers,
             ))
             sources.append(render.SourceMap.of(definition))
+        except CompactionUnsupported as exc:
+            problems.append(_usage(
+                "SAGA194", f"{args.compaction.mode}: {exc}",
+                "drop --hash-compact/--bitstate for this definition: the "
+                "full search (or --symmetry, --por for composed sagas) is the "
+                "way to check it", where=path))
         except ValueError as exc:
             problems.append(_usage(
                 "SAGA011", str(exc),
@@ -197,6 +232,58 @@ def _check_path(path: str, args: argparse.Namespace, faults: FaultModel, *,
         finally:
             if bar is not None:
                 bar.close()
+
+
+def _lossy_flags(args: argparse.Namespace) -> tuple[bool, Any] | None:
+    """(``--hash-compact``, ``--bitstate``) as given on the command line, or
+    None when neither is."""
+    from pathlib import Path
+
+    bits = args.bitstate
+    if isinstance(bits, str) and bits and not bits.isdigit() \
+            and Path(bits).exists():
+        # ``--bitstate order.yaml``: argparse took the path for BITS.
+        args.paths.append(bits)
+        bits = args.bitstate = ""
+    if args.hash_compact is None and bits is None:
+        return None
+    return bool(args.hash_compact), bits
+
+
+def _compaction(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The lossy storage asked for (``--hash-compact``, ``--bitstate``, or
+    their keys in [tool.sagaproof]), or a usage problem."""
+    bits = args.bitstate
+    if not args.hash_compact and bits is None:
+        return None, None
+    if args.hash_compact and bits is not None:
+        return None, _usage(
+            "SAGA192", "--hash-compact and --bitstate together: each is a "
+            "way to store the visited states",
+            "choose one: --hash-compact (8 bytes a state, almost never "
+            "misses one) or --bitstate=BITS (a fixed 2**BITS-bit array)")
+    if args.backend != "explicit" or args.symmetry or args.por:
+        flag = "--hash-compact" if args.hash_compact else "--bitstate"
+        other = (f"--backend {args.backend}" if args.backend != "explicit"
+                 else "--symmetry" if args.symmetry else "--por")
+        return None, _usage(
+            "SAGA193", f"{flag} with {other}: hash compaction and bitstate are "
+            "storage modes of the explicit search of a single saga",
+            f"drop {flag}, or drop {other}")
+    from verifier._kernel_compact import MAX_BITS, MIN_BITS, Compaction
+
+    if args.hash_compact:
+        return Compaction(mode="hash-compact"), None
+    text = str(bits)
+    if text == "":
+        return Compaction(mode="bitstate"), None
+    if not text.isdigit() or not MIN_BITS <= int(text) <= MAX_BITS:
+        return None, _usage(
+            "SAGA195", f"--bitstate={text!r} is not a number of bits from "
+            f"{MIN_BITS} to {MAX_BITS}",
+            "write --bitstate=BITS for an array of 2**BITS bits, e.g. "
+            "--bitstate=30 (128 MiB) or --bitstate=33 (1 GiB)")
+    return Compaction(mode="bitstate", bits=int(text)), None
 
 
 def _emit(args: argparse.Namespace, results: list[Any], sources: list[Any],

@@ -188,3 +188,35 @@ def test_family_table_is_the_transition_systems() -> None:
     assert searched is not None
     for code in set(searched.edge_code.tolist()):
         assert lut[code] == ts.fairness_family(sem.decode_event(code))
+
+
+@pytest.mark.parametrize(("path", "verdict"), [
+    ("examples/hotel_cancel_needs_id.yaml", "violated"),
+    ("examples/trip_booking.saga.yaml", "holds"),
+])
+def test_termination_on_two_threads(monkeypatch: pytest.MonkeyPatch, path: str,
+                                    verdict: str) -> None:
+    """Termination on the parallel search's edges (``workers=2``): the
+    compiled fair-cycle search runs on them (with the parents found again on
+    demand for the lasso's prefix) and gives the one-thread search's and the
+    interpreted search's verdict and counterexample."""
+    _compiled()
+    pytest.importorskip("verifier._kernel_parallel")
+    ts = SagaTransitionSystem(load(path), FaultModel())  # type: ignore[arg-type]
+    calls: list[int] = []
+    real = kl.fair_cycle
+
+    def spy(ts_: Any, searched: Any, **kw: Any) -> Any:
+        calls.append(searched.count)
+        return real(ts_, searched, **kw)
+
+    monkeypatch.setattr(kl, "fair_cycle", spy)
+    runs = [explore(ts, engine=engine, properties=["termination"],
+                    max_states=100_000, workers=workers)
+            for engine, workers in (("python", 1), ("kernel", 1), ("kernel", 2))]
+    assert len(calls) == 2  # both compiled runs, not the reference
+    (a,), (b,), (c,) = runs
+    assert a.verdict.value == verdict
+    for r in (b, c):
+        assert (r.verdict, r.reason, r.counterexample) == (
+            a.verdict, a.reason, a.counterexample)

@@ -227,3 +227,79 @@ def test_a_property_the_kernel_does_not_know_is_checked_in_python(
     for a, b in zip(slow, fast, strict=True):
         assert (a.verdict, a.reason, a.counterexample) == (
             b.verdict, b.reason, b.counterexample)
+
+
+def test_property_pass_on_32_bit_indices() -> None:
+    """The search stores each word as a 16-bit index into its table of
+    distinct words, widened to 32 bits past 65,535 of them: the compiled
+    property pass reads both and finds the same first violations (on a
+    seeded bug, so that there is something to find)."""
+    import dataclasses
+
+    saga = dataclasses.replace(
+        _two_step(), compensation_policy=dataclasses.replace(
+            _two_step().compensation_policy, max_attempts=1))
+    found = kb.search(saga, FaultModel(), graph=False, watch_kinds=1 << 5,
+                      max_states=1_000_000)
+    assert found is not None
+    assert found.states.dtype == np.uint16
+    kw = {"completeness": True, "consistency": True, "reached": True,
+          "transitions": True}
+    narrow = kp.property_pass(saga, found, **kw)
+    assert narrow is not None
+    assert narrow.consistency_state >= 0
+    found.states = found.states.astype(np.int32)
+    assert kp.property_pass(saga, found, **kw) == narrow
+    # Read without the table of distinct words, the indices are no states.
+    found.cvals = np.arange(len(found.cvals), dtype=np.int64)
+    assert kp.property_pass(saga, found, **kw) != narrow
+
+
+@pytest.mark.parametrize("tampered", [False, True])
+def test_transition_pass_finds_the_first_watched_violation(
+        monkeypatch: pytest.MonkeyPatch, tampered: bool) -> None:
+    """The compiled ordering check over the watched transitions (kept as
+    source and event position only) answers what a plain walk over them
+    answers, with each event and source derived again through
+    ``watched_block``: nothing on the true table, and, with the order turned
+    round (charge's compensation made to wait for reserve's, which the
+    semantics starts after it when ship fails), the very first transition
+    that breaks it."""
+    from saga_models import SagaBuilder
+
+    g = _compiled()
+    saga = (SagaBuilder("three")
+            .step("reserve", participant="stock", action="reserve",
+                  compensation="release")
+            .step("charge", participant="bank", action="charge",
+                  compensation="refund")
+            .step("ship", participant="post", action="ship",
+                  compensation="recall")
+            .build())
+    eff, has_comp, aptr, aidx = kp.tables(saga)
+    # Each step's compensation waits for those of every step after it.
+    assert (aptr.tolist(), aidx.tolist()) == ([0, 2, 3, 3], [1, 2, 2])
+    if tampered:
+        aptr = np.array([0, 0, 1, 1], np.int64)
+        aidx = np.array([0], np.int64)
+        monkeypatch.setattr(kp, "tables", lambda _: (eff, has_comp, aptr, aidx))
+    found = kb.search(saga, FaultModel(), graph=False, watch_kinds=1 << 5,
+                      max_states=1_000_000)
+    assert found is not None
+    wsrc, _ = found.watched
+    codes, _ = found.watched_block(0, len(wsrc))
+    srcs = found.take(wsrc)
+    expected = -1
+    for q, (code, src) in enumerate(zip(codes, srcs, strict=True)):
+        event = sem.decode_event(code)
+        assert event.kind is EventKind.COMP_DISPATCH
+        if g["_out_of_order"](np.array(src, np.int64), event.step, has_comp,
+                              aptr, aidx):
+            expected = q
+            break
+    firsts = kp.property_pass(saga, found, completeness=False,
+                              consistency=False, reached=False,
+                              transitions=True)
+    assert firsts is not None
+    assert firsts.out_of_order == expected
+    assert (expected >= 0) is tampered
