@@ -38,7 +38,7 @@ from saga_models._wf_kernel import (
 from saga_models.workflow import semantics as sem
 
 from . import _kernel_bfs as kb
-from ._kernel_bfs import _equal, _grown, _hash, _rehash, _tuples
+from ._kernel_bfs import _equal, _hash, _rehash, _tuples
 
 if TYPE_CHECKING:
     from ._budget import Deadline
@@ -57,6 +57,14 @@ MAX_WORDS = 8
 _KERNEL_FUNCS = ("encode", "max_codes", "guard_holds", "_passes", "_send",
                  "initial_into", "handle_codes", "timer_codes", "enabled_codes",
                  "effect_into", "step_into")
+
+
+def _grown(np: Any, a: Any, size: int) -> Any:
+    """A copy of ``a`` with room for ``size`` items (the search's arrays
+    grow by copying; the saga search now grows its own in place)."""
+    out = np.zeros(size, a.dtype)
+    out[:len(a)] = a
+    return out
 
 
 def watch_bit(kind: sem.StepKind, duplicate: bool) -> int:
@@ -167,6 +175,34 @@ def cache_dir() -> Path:
     return base / "sagaproof" / "numba" / ("wf-" + digest.hexdigest()[:16])
 
 
+# The saga search stores its words through a table of distinct words (see
+# ``_kernel_bfs``); the workflow search stores the words themselves, so it
+# unpacks them directly.
+def _unpack_rows(  # noqa: PLR0917 - compiled: positional only
+    states: Any, lo: int, hi: int, w: int, fword: Any,
+    fshift: Any, fmax: Any,
+) -> Any:
+    length = len(fword)
+    out = np.zeros((hi - lo, length), np.int64)
+    for r in range(lo, hi):
+        b = r * w
+        for f in range(length):
+            out[r - lo, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
+    return out
+
+
+def _unpack_take(  # noqa: PLR0917 - compiled: positional only
+    states: Any, idx: Any, w: int, fword: Any, fshift: Any, fmax: Any,
+) -> Any:
+    length = len(fword)
+    out = np.zeros((len(idx), length), np.int64)
+    for r in range(len(idx)):
+        b = idx[r] * w
+        for f in range(length):
+            out[r, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
+    return out
+
+
 def compiled() -> dict[str, Any] | None:
     """The compiled search and kernel, or None when numba is not installed."""
     global _COMPILED, _TRIED  # noqa: PLW0603 - compile once per process
@@ -191,7 +227,7 @@ def compiled() -> dict[str, Any] | None:
         for name in _KERNEL_FUNCS:
             g[name] = _jit(numba, getattr(K, name), g)
         search_funcs: tuple[Callable[..., Any], ...] = (
-            _hash, _equal, _rehash, _search, kb._unpack_rows, kb._unpack_take)
+            _hash, _equal, _rehash, _search, _unpack_rows, _unpack_take)
         for fn in search_funcs:
             g[fn.__name__] = _jit(numba, fn, g)
     finally:
