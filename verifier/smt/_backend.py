@@ -24,7 +24,7 @@ from .._budget import BudgetExhausted, Deadline
 from .._explicit import DEFAULT_MAX_MEMORY, DEFAULT_MAX_STATES, Progress, explore
 from .._result import Counterexample, PropertyResult, Stats, TraceStep, Verdict
 from .._ts import Property, TransitionSystem
-from ._encode import Encoding, Unsupported, encode
+from ._encode import LOGIC, Encoding, Unsupported, encode
 from ._engine import (
     StateBad,
     Trace,
@@ -330,7 +330,7 @@ class _Run:
         )
 
     def _never(self, inv: LocalInvariant, i: int) -> bool:
-        slv = new_solver(rlimit=self.rlimit)
+        slv = new_solver(rlimit=self.rlimit, logic=LOGIC)
         s = self.enc.frame("u")
         slv.add(inv.holds(s), self.enc.at(s, i, ST) != Status.PENDING)
         return bool(slv.check() == z3.unsat)

@@ -70,6 +70,13 @@ CHOICE_BITS = 16
 Frame = list[z3.BitVecRef]
 """One state: the same flat layout as :data:`saga_models.semantics.State`."""
 
+LOGIC = "QF_BV"
+"""The logic of every query over this encoding (bit-vectors and Booleans
+only). z3 answers it with its incremental bit-blasting SAT solver, which on
+these queries (BMC unrollings, invariant closure) does several times less
+work than the general SMT core a solver without a logic falls back to once it
+is used incrementally."""
+
 
 def _bv(value: int) -> z3.BitVecRef:
     return z3.BitVecVal(int(value), FIELD_BITS)

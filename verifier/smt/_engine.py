@@ -46,7 +46,7 @@ from saga_models.semantics import (
     Status,
 )
 
-from ._encode import Encoding, Frame, replay
+from ._encode import LOGIC, Encoding, Frame, replay
 from ._invariant import LocalInvariant
 from ._z3 import Labelled, model_int, new_solver
 
@@ -176,7 +176,7 @@ class Unrolling:
     @classmethod
     def start(cls, enc: Encoding, rlimit: int, tag: str = "") -> Unrolling:
         """An unrolling of depth 0, in the initial state (label ``init``)."""
-        u = cls(enc=enc, slv=new_solver(rlimit=rlimit))
+        u = cls(enc=enc, slv=new_solver(rlimit=rlimit, logic=LOGIC))
         s0 = enc.frame(f"{tag}s0")
         u.frames.append(s0)
         u.slv.add(enc.initial(s0))
@@ -269,7 +269,7 @@ def k_induction(
     Assumes the base case (no violation within ``max_k`` steps) is established
     by BMC when ``k > 1`` is needed; the caller runs BMC first in that case.
     """
-    slv = new_solver(rlimit=rlimit)
+    slv = new_solver(rlimit=rlimit, logic=LOGIC)
     frames = [enc.frame("i0")]
     choices: list[z3.ArithRef] = []
     lemmas = [slv.track("step lemmas at step 0", inv.holds(frames[0]))]
@@ -428,7 +428,7 @@ class RankOutcome:
 
 def no_deadlock(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> bool | str:
     """True when no invariant state is a deadlock; else False or a z3 reason."""
-    slv = new_solver(rlimit=rlimit, logic="QF_BV")
+    slv = new_solver(rlimit=rlimit, logic=LOGIC)
     s = enc.frame("d0")
     slv.add(inv.holds(s), deadlock_bad(enc, s))
     res = slv.check()
@@ -524,12 +524,12 @@ def induction_by_cases(
     from ._cases import refute, shared
 
     init = sem.initial_state(enc.saga)
-    check0 = new_solver(rlimit=rlimit, logic="QF_BV")
+    check0 = new_solver(rlimit=rlimit, logic=LOGIC)
     s0 = enc.frame("b0")
     check0.add(enc.initial(s0), state_bad(enc, s0))
     if check0.check() != z3.unsat:
         return InductionOutcome(proved=False, k=1, detail=f"bad initial state {init}")
-    slv = new_solver(rlimit=rlimit, logic="QF_BV")
+    slv = new_solver(rlimit=rlimit, logic=LOGIC)
     sh = shared(enc)
     s, gs = sh.frame, sh.groups
     lemmas = slv.track("step lemmas at step 0", inv.holds(s))
@@ -567,7 +567,7 @@ def ranking_by_cases(enc: Encoding, inv: LocalInvariant, *, rlimit: int) -> Rank
     """
     from ._cases import refute, shared
 
-    slv = new_solver(rlimit=rlimit, logic="QF_BV")
+    slv = new_solver(rlimit=rlimit, logic=LOGIC)
     sh = shared(enc)
     s = sh.frame
     lemmas = slv.track("step lemmas", inv.holds(s))

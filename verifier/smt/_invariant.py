@@ -30,7 +30,7 @@ from saga_models import Saga
 from saga_models import semantics as sem
 from saga_models.semantics import CRASHES, CS, DOWN, DUPS, HEADER, PHASE, ST, WIDTH
 
-from ._encode import Encoding, Frame
+from ._encode import LOGIC, Encoding, Frame
 from ._z3 import model_int, new_solver
 
 _SEED_STATES = 4000
@@ -244,7 +244,7 @@ def local_invariant(
             enc, classes, sigs, sets, header=header, rlimit=rlimit,
             max_rounds=max_rounds,
         )
-    slv = new_solver(rlimit=rlimit)
+    slv = new_solver(rlimit=rlimit, logic=LOGIC)
     s = enc.frame("s")
     s2 = enc.frame("t")
     c = enc.choice("choice")
@@ -348,7 +348,7 @@ def _close_by_cases(
     """
     from ._cases import refute, shared, touched
 
-    slv = new_solver(rlimit=rlimit, logic="QF_BV")
+    slv = new_solver(rlimit=rlimit, logic=LOGIC)
     sh = shared(enc)
     s, gs = sh.frame, sh.groups
     slv.add(enc.ranges(s), enc.settled(s))
