@@ -187,9 +187,8 @@ class PostgresLog:
     @_guarded("starting a saga")
     def create(self, info: SagaInfo, first: LogRecord,
                more: Sequence[LogRecord] = ()) -> None:
-        check_consecutive(info.saga_id, first, more)
-        with self._db.transaction():
-            error = self._insert_new(info, first, more)
+        [error] = self._write((), owner="", now=0.0, sync=True,
+                              creates=((info, first, more),))
         if error is not None:
             raise error
 
@@ -259,6 +258,15 @@ class PostgresLog:
         batches in one transaction (one WAL flush); a duplicate new id, or an
         instance whose compare-and-set fails, is skipped and gets its error,
         the others commit. Errors: one per create, then one per batch."""
+        return self._write(batches, owner=owner, now=now, sync=sync,
+                           creates=creates)
+
+    def _write(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
+               *, owner: str, now: float, sync: bool,
+               creates: Sequence[Create]) -> list[Exception | None]:
+        """:meth:`append_many` and :meth:`create` (one transaction, each
+        instance on its own); a create is always synchronous: its first
+        commands leave once this returns."""
         for info, start, later in creates:
             check_consecutive(info.saga_id, start, later)
         s = self.schema

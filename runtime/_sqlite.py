@@ -289,17 +289,9 @@ class SQLiteLog:
                more: Sequence[LogRecord] = ()) -> None:
         """See :class:`~runtime.SagaLog`: always synchronous (unless
         ``durability="os"``), since ``more`` may hold dispatches whose commands
-        leave as soon as this returns."""
-        check_consecutive(info.saga_id, first, more)
-        self._set_sync("FULL" if self._durability != "os" else "NORMAL")
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            error = self._insert_new(info, first, more)
-            db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
+        leave as soon as this returns. A group commit of this one instance."""
+        [error] = self._write((), owner="", now=0.0, sync=True,
+                              creates=((info, first, more),))
         if error is not None:
             raise error
 
@@ -368,6 +360,15 @@ class SQLiteLog:
         or an instance whose compare-and-set fails (lease lost, stale seq),
         is skipped and gets its error; the others commit. Errors: one per
         create, then one per batch."""
+        return self._write(batches, owner=owner, now=now, sync=sync,
+                           creates=creates)
+
+    def _write(self, batches: Sequence[tuple[str, Sequence[LogRecord], str]],
+               *, owner: str, now: float, sync: bool,
+               creates: Sequence[Create]) -> list[Exception | None]:
+        """:meth:`append_many` and :meth:`create` (one transaction, each
+        instance on its own); a create is synchronous unless
+        ``durability="os"``: its first commands leave once this returns."""
         for info, start, later in creates:
             check_consecutive(info.saga_id, start, later)
         if self._durability == "commands":
