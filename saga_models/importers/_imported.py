@@ -204,7 +204,7 @@ def _decided_choices(graph: Graph) -> tuple[tuple[str, int], ...]:
     Choice takes it or an earlier rule, never a later one or its Default.
     Anything else keeps every branch.
     """
-    from ._seata import _STATUS, _get
+    from ._seata import _STATUS, _get, rules
 
     ways_in: dict[str, list[tuple[str, bool]]] = {graph.start: [("", False)]}
     for n in graph.nodes.values():
@@ -232,8 +232,8 @@ def _decided_choices(graph: Graph) -> tuple[tuple[str, int], ...]:
             continue  # it reads more than the return value
         names = [str(k) for k, v in output.items()
                  if isinstance(v, str) and _squeeze(v) == "$.#root"]
-        rules = _raw_rules(choice.raw)
-        for k, rule in enumerate(rules):
+        # Numbered as the parser numbers ``choice.choices`` (one filter).
+        for k, rule in enumerate(rules(choice.raw)):
             text = _get(rule, "Expression")
             if isinstance(text, str) and any(
                     _squeeze(text).replace(f"[{name}]", "#root") == expr
@@ -241,13 +241,6 @@ def _decided_choices(graph: Graph) -> tuple[tuple[str, int], ...]:
                 out.append((choice.name, k))
                 break
     return tuple(out)
-
-
-def _raw_rules(raw: dict[str, object]) -> list[dict[str, object]]:
-    """A Choice's rules as the graph numbers them (those with a Next)."""
-    rules = raw.get("Choices")
-    return [r for r in rules if isinstance(r, dict) and "Next" in r] \
-        if isinstance(rules, list) else []
 
 
 def _squeeze(text: str) -> str:

@@ -74,6 +74,13 @@ def matches(pattern: str, error: str) -> bool:
     return pattern in CATCH_ALL or pattern == error
 
 
+def rules(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Choice's rules that the graph keeps (those with a ``Next``), in
+    order: ``Node.choices[k]`` is ``rules(raw)[k]["Next"]``."""
+    found = raw.get("Choices") or []
+    return [c for c in found if isinstance(c, dict) and "Next" in c]
+
+
 def _get(raw: dict[str, Any], *keys: str) -> Any:
     """The first of ``keys`` present, case-insensitively (old seata-go YAML
     wrote serviceName)."""
@@ -226,8 +233,7 @@ def _node(doc: Document, d: Diags, name: str, raw: Any) -> Node:
                       f"{expr!r}) is not SU/FA/UN (or SUCCEEDED/FAILED/UNKNOWN)",
                       doc.span(f"{pointer}/Status"), "map every expression to "
                       "SU, FA or UN", warning=True)
-    choices = tuple(str(c.get("Next")) for c in raw.get("Choices") or []
-                    if isinstance(c, dict) and "Next" in c)
+    choices = tuple(str(c.get("Next")) for c in rules(raw))
     nxt = raw.get("Next")
     return Node(
         name=name, kind=_TYPES[raw["Type"]], span=span,
