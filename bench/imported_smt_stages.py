@@ -22,10 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from saga_models._source import read_document  # noqa: E402
-from saga_models.importers import detect  # noqa: E402
-from saga_models.importers import graph_semantics as gs  # noqa: E402
 from saga_models.semantics import FaultModel  # noqa: E402
+from verifier._check import _load_path  # noqa: E402
 from verifier._imported_ts import ImportedTransitionSystem  # noqa: E402
 from verifier.smt._imported import DEFAULT_MAX_DEPTH, _Goal, _Run  # noqa: E402
 from verifier.smt._z3 import DEFAULT_RLIMIT  # noqa: E402
@@ -37,10 +35,8 @@ def main() -> None:
     ap.add_argument("--max-bound", type=int, default=DEFAULT_MAX_DEPTH,
                     help="stop the lasso search at this bound")
     args = ap.parse_args()
-    doc = read_document(args.file)
-    load = {"asl": gs.load_machine, "seata": gs.load_seata,
-            "sw": gs.load_sw}[str(detect(doc.data))]
-    ts = ImportedTransitionSystem(load(doc), FaultModel(),
+    # Loaded as `sagaproof check` loads it (ASL, Seata, SW or BPMN).
+    ts = ImportedTransitionSystem(_load_path(args.file), FaultModel(),
                                  explore_unconditional=False)
     print(f"{Path(args.file).name}: faults {ts.fault_model}")
     t0 = time.perf_counter()
