@@ -27,6 +27,8 @@ and any loop (polling).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ._asl import FOREVER
 from ._graph import TASK_KINDS, Graph, Node
 
@@ -41,32 +43,8 @@ def worst_case(graph: Graph) -> float | None:
     >>> worst_case(Graph(start="W", nodes={"W": wait}, span=UNKNOWN_SPAN))
     5.0
     """
-    done: dict[str, float | None] = {}
-    on_path: set[str] = set()
-    unbounded = False
-
-    def longest(name: str) -> float | None:
-        nonlocal unbounded
-        if name in done:
-            return done[name]
-        if name in on_path or name not in graph.nodes:
-            unbounded = True  # a loop: as many rounds as the data says
-            return None
-        on_path.add(name)
-        node = graph.nodes[name]
-        own = _cost(node)
-        after: list[float | None] = [
-            longest(t) for t in (node.next, *node.choices, node.default,
-                                 *(c.next for c in node.catches))
-            if t is not None]
-        on_path.discard(name)
-        total = None if own is None or None in after else own + max(
-            [a for a in after if a is not None], default=0.0)
-        done[name] = total
-        return total
-
-    result = longest(graph.start)
-    return None if unbounded else result
+    after = {n.name: _edges(n) for n in graph.nodes.values()}
+    return _longest(graph, after)(graph.start)
 
 
 def latest_ends(graph: Graph) -> dict[str, float | None]:
@@ -87,29 +65,46 @@ def latest_ends(graph: Graph) -> dict[str, float | None]:
     """
     into: dict[str, list[str]] = {n: [] for n in graph.nodes}
     for n in graph.nodes.values():
-        for t in (n.next, *n.choices, n.default, *(c.next for c in n.catches)):
-            if t is not None and t in into:
+        for t in _edges(n):
+            if t in into:
                 into[t].append(n.name)
-    ends: dict[str, float | None] = {}
+    end = _longest(graph, into)
+    return {n: end(n) for n in graph.nodes}
+
+
+def _edges(node: Node) -> list[str]:
+    """Where a run may go from ``node``: ``Next``, Choice targets, Catch
+    routes."""
+    return [t for t in (node.next, *node.choices, node.default,
+                        *(c.next for c in node.catches)) if t is not None]
+
+
+def _longest(graph: Graph, edges: dict[str, list[str]]
+             ) -> Callable[[str], float | None]:
+    """The longest a path along ``edges`` from a state lasts, the state's
+    own cost included (memoised): successors give the worst case of a run
+    from there, predecessors the latest a run leaves it. None when a state
+    on the way is unbounded, missing, or on a loop (as many rounds as the
+    data says): every state on that loop and every one computed through it
+    is unbounded too, since the None reaches each of them."""
+    done: dict[str, float | None] = {}
     on_path: set[str] = set()
 
-    def end(name: str) -> float | None:
-        if name in ends:
-            return ends[name]
-        if name in on_path:
-            return None  # a loop leads here: as many rounds as the data says
+    def longest(name: str) -> float | None:
+        if name in done:
+            return done[name]
+        if name in on_path or name not in graph.nodes:
+            return None
         on_path.add(name)
-        before = [end(p) for p in into[name]]
+        around = [longest(t) for t in edges[name]]
         on_path.discard(name)
         own = _cost(graph.nodes[name])
-        total = None if own is None or None in before else own + max(
-            [b for b in before if b is not None], default=0.0)
-        ends[name] = total
+        total = None if own is None or None in around else own + max(
+            [a for a in around if a is not None], default=0.0)
+        done[name] = total
         return total
 
-    # A state inside a loop depends on itself: unbounded, and so is every
-    # state after it (computed through it).
-    return {n: end(n) for n in graph.nodes}
+    return longest
 
 
 def _cost(node: Node) -> float | None:
