@@ -257,14 +257,32 @@ class Engine:
             input=input_json, status=status, owner=self.worker_id,
             lease_until=wall + self.lease_seconds, created_at=wall, updated_at=wall)
         more, inst.pending = inst.pending, []
-        if self.group_commit:
-            await self._join_group(create=(info, first, more))
-        else:
+        if not self.group_commit:
             self.log.create(info, first, more)
-        self._publish(SagaEvent(type=EventType.SAGA_STARTED, saga_id=saga_id,
+            self._started(inst)
+            return saga_id
+        done = self._join_group(create=(info, first, more))
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # The caller gave up, but the group commit still writes the
+            # instance (queued before any cancel could come): once it is in
+            # the log it is driven, else its first commands would wait,
+            # unsent, for this live worker's lease to run out.
+            def drive(f: asyncio.Future[None]) -> None:
+                if not f.cancelled() and f.exception() is None:
+                    self._started(inst)
+
+            done.add_done_callback(drive)
+            raise
+        self._started(inst)
+        return saga_id
+
+    def _started(self, inst: _Instance) -> None:
+        """Announce and drive an instance whose start is in the log."""
+        self._publish(SagaEvent(type=EventType.SAGA_STARTED, saga_id=inst.saga_id,
                                 saga_name=self.saga.name, seq=0))
         self._spawn(inst)
-        return saga_id
 
     def submit(self, input: Any = None, *, saga_id: str) -> str:
         """Log a new instance durably and leave it for a worker to claim
@@ -296,11 +314,9 @@ class Engine:
             self._restart(info, "recover", EventType.SAGA_RECOVERED)
             return
         rep = self._replay(info)
-        self._publish(SagaEvent(type=EventType.SAGA_STARTED, saga_id=info.saga_id,
-                                saga_name=self.saga.name, seq=0))
-        self._spawn(_Instance(saga_id=info.saga_id, input=rep.input, seq=1,
-                              state=rep.state, results={}, attempts={},
-                              comp_attempts={}, errors={}))
+        self._started(_Instance(saga_id=info.saga_id, input=rep.input, seq=1,
+                                state=rep.state, results={}, attempts={},
+                                comp_attempts={}, errors={}))
 
     def driving(self) -> int:
         """How many instances this engine is driving now."""
@@ -557,11 +573,13 @@ class Engine:
         await self._join_group(batch=(inst.saga_id, pending, status, sync))
         self._flush(inst, status=status, sync=sync)  # publishes the events
 
-    async def _join_group(self, *, batch: tuple[str, list[LogRecord], str, bool]
-                          | None = None, create: Create | None = None) -> None:
-        """Wait until ``batch`` (records of a running instance) or ``create``
-        (a new instance) has committed with everything else that is ready in
-        this turn of the event loop; raises what its own part failed with."""
+    def _join_group(self, *, batch: tuple[str, list[LogRecord], str, bool]
+                    | None = None, create: Create | None = None
+                    ) -> asyncio.Future[None]:
+        """Queue ``batch`` (records of a running instance) or ``create`` (a
+        new instance) to commit with everything else that is ready in this
+        turn of the event loop; the future is done when it has, with what its
+        own part failed with."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         if batch is not None:
@@ -570,7 +588,7 @@ class Engine:
             self._group_creates.append((create, done))
         if len(self._group) + len(self._group_creates) == 1:
             loop.call_soon(self._commit_group)
-        await done
+        return done
 
     def _commit_group(self) -> None:
         group, self._group = self._group, []

@@ -270,6 +270,31 @@ def test_a_duplicate_id_in_a_group_is_refused_alone(tmp_path: Path) -> None:
     assert probe.unlogged == []
 
 
+def test_a_start_cancelled_after_its_commit_is_still_driven(
+        tmp_path: Path) -> None:
+    log = SQLiteLog(tmp_path / "s.db")
+    probe = Probe(tmp_path / "s.db")
+    engine = Engine(_chain(), probe.participants(), log=log)
+
+    async def main() -> SagaOutcome:
+        try:
+            starting = asyncio.create_task(engine.start({}, saga_id="x"))
+            await asyncio.sleep(0)  # start() has queued its group commit
+            starting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await starting
+            # The commit wrote its start and first dispatch: it is driven
+            # (a log with nobody driving it would say "recover it" here).
+            return (await engine.wait("x")).outcome
+        finally:
+            await engine.aclose()
+
+    assert asyncio.run(main()) is SagaOutcome.COMPLETED
+    log.close()
+    assert probe.calls == 3
+    assert probe.unlogged == []
+
+
 @pytest.mark.parametrize(("durability", "level"),
                          [("os", 1), ("commands", 1), ("full", 2)])
 def test_a_claim_is_fsynced_only_when_every_commit_is(
