@@ -5,7 +5,8 @@ wrong: on every shipped definition and on generated documents with random
 damage (keys set to values of every JSON type, keys removed), whenever the fast
 validator accepts a document jsonschema finds no error in it. They accept the
 valid documents (else they would save nothing), and the generated modules are
-what fastjsonschema writes from the schemas today (not stale).
+what fastjsonschema writes from the schemas today (not stale), and a schema
+that draft 7 would read more leniently is not precompiled at all.
 """
 
 from __future__ import annotations
@@ -126,6 +127,26 @@ def test_a_fast_yes_is_never_wrong(data: st.DataObject) -> None:
     event(f"fast validator: {'yes' if yes else 'no'}")
     if yes:
         assert _errors(kind, damaged) == [], damaged
+
+
+def test_a_schema_draft7_reads_otherwise_is_not_precompiled() -> None:
+    """``generate`` refuses a schema the draft-7 validator would read more
+    leniently than jsonschema (its yes could be wrong), and takes the
+    shipped ones."""
+    for kind, read in SCHEMAS.items():
+        assert _fastschema.draft7_problems(dict(read())) == [], kind
+    seeded = {
+        "$ref beside": {"$defs": {"n": {"type": "string"}},
+                        "properties": {"a": {"$ref": "#/$defs/n",
+                                             "minLength": 1}}},
+        "unknown to draft 7": {"type": "object",
+                               "unevaluatedProperties": False},
+        "items as a list": {"items": [{"type": "string"}]},
+        "a boolean in an enum": {"enum": ["x", True]},
+        "a number as const": {"properties": {"a": {"const": 1}}},
+    }
+    for name, schema in seeded.items():
+        assert len(_fastschema.draft7_problems(schema)) == 1, name
 
 
 def test_a_damaged_document_is_refused_by_both() -> None:
