@@ -258,12 +258,7 @@ def decode_step(code: int) -> Step:
     return hit
 
 
-def lower(wf: Workflow) -> tuple[int, ...]:
-    """The kernel's flat integer table of ``wf`` (layout: ``_wf_kernel``)."""
-    return tables(wf).ktab
-
-
-def _steps(t: Tables, buf: list[int], count: int) -> list[Step]:
+def _steps(buf: list[int], count: int) -> list[Step]:
     decoded = _DECODED
     out = []
     for x in range(count):
@@ -294,7 +289,7 @@ def enabled(wf: Workflow, state: State, *, reduce: bool = False) -> list[Step]:
     # Fresh buffers per call: the runtime may call this from several threads.
     buf = [0] * t.max_codes
     count = _k.enabled_codes(state, t.ktab, int(reduce), buf, [0] * t.stack)
-    return _steps(t, buf, count)
+    return _steps(buf, count)
 
 
 def apply(wf: Workflow, state: State, step: Step) -> State:
@@ -315,7 +310,7 @@ def react(wf: Workflow, state: State, service: int, event: int, *,
     buf = [0] * t.max_codes
     count = _k.handle_codes(state, t.ktab, service, event, int(duplicate), -1, 0,
                             buf, 0, [0] * t.stack)
-    return _steps(t, buf, count)
+    return _steps(buf, count)
 
 
 def effect(wf: Workflow, state: State, step: Step) -> State:
@@ -332,7 +327,7 @@ def timers_enabled(wf: Workflow, state: State) -> list[Step]:
     t = tables(wf)
     buf = [0] * t.max_codes
     count = _k.timer_codes(state, t.ktab, buf, 0, [0] * t.stack)
-    return _steps(t, buf, count)
+    return _steps(buf, count)
 
 
 def is_quiescent(wf: Workflow, state: State) -> bool:
