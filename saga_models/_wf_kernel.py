@@ -222,40 +222,34 @@ def handle_codes(
     (several for a ``choose``), each followed by its not-acknowledged twin when
     ``keepable``; written into ``out`` from ``k``; returns the new count."""
     here = s[HEADER + 2 * service]
+    # Which step it is, and how many outcomes (several for a ``choose``): a
+    # drop by the inbox, else the first transition (in file order) whose guard
+    # holds, else an ignored or unhandled event. One loop below writes them.
+    kind = K_UNHANDLED
+    local = -1
+    outcomes = 1
     if duplicate != 0 and tab[tab[W_DEDUP] + service] != 0:
-        code = encode(K_DROP, service, event, -1, 0, 1, 0, sender, here)
+        kind = K_DROP
+    else:
+        p = tab[W_HPTR] + tab[tab[W_SBASE] + service] + here
+        for x in range(tab[p], tab[p + 1]):
+            tr = tab[tab[W_HIDX] + x]
+            row = tab[W_TR] + tr * NTR
+            if tab[row + TR_EVENT] == event and _passes(s, tab, tr, stack):
+                kind = K_DELIVER
+                local = tab[row + TR_LOCAL]
+                outcomes = tab[row + TR_NBR]
+                break
+        if kind == K_UNHANDLED and tab[tab[W_IGN] + service * tab[W_NE]
+                                       + event] != 0:
+            kind = K_IGNORE
+    for b in range(outcomes):
+        code = encode(kind, service, event, local, b, duplicate, 0, sender, here)
         out[k] = code
         k += 1
         if keepable != 0:
             out[k] = code | (1 << B_KEEP)
             k += 1
-        return k
-    gs = tab[tab[W_SBASE] + service] + here
-    p = tab[W_HPTR] + gs
-    for x in range(tab[p], tab[p + 1]):
-        tr = tab[tab[W_HIDX] + x]
-        row = tab[W_TR] + tr * NTR
-        if tab[row + TR_EVENT] != event or not _passes(s, tab, tr, stack):
-            continue
-        # The first transition (in file order) whose guard holds handles it.
-        for b in range(tab[row + TR_NBR]):
-            code = encode(K_DELIVER, service, event, tab[row + TR_LOCAL], b,
-                          duplicate, 0, sender, here)
-            out[k] = code
-            k += 1
-            if keepable != 0:
-                out[k] = code | (1 << B_KEEP)
-                k += 1
-        return k
-    kind = K_UNHANDLED
-    if tab[tab[W_IGN] + service * tab[W_NE] + event] != 0:
-        kind = K_IGNORE
-    code = encode(kind, service, event, -1, 0, duplicate, 0, sender, here)
-    out[k] = code
-    k += 1
-    if keepable != 0:
-        out[k] = code | (1 << B_KEEP)
-        k += 1
     return k
 
 

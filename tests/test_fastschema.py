@@ -3,9 +3,11 @@
 A check takes their yes instead of asking jsonschema, so a yes must never be
 wrong: on every shipped definition and on generated documents with random
 damage (keys set to values of every JSON type, keys removed), whenever the fast
-validator accepts a document jsonschema finds no error in it. They accept the
-valid documents (else they would save nothing), and the generated modules are
-what fastjsonschema writes from the schemas today (not stale).
+validator accepts a document jsonschema finds no error in it; and that
+search finds a wrong yes of validators made to miss one keyword. They accept
+the valid documents (else they would save nothing), the generated modules are
+what fastjsonschema writes from the schemas today (not stale), and a schema
+that draft 7 would read more leniently is not precompiled at all.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, find, given, settings
 from hypothesis import strategies as st
 
 from saga_models import _fastschema
@@ -86,8 +88,10 @@ def _mappings(x: Any, out: list[dict[str, Any]]) -> None:
 
 @st.composite
 def _damaged(draw: st.DrawFn, doc: Any) -> Any:
-    """``doc`` with one to three random edits: a key of some mapping set to a
-    random value, or removed."""
+    """``doc`` with one to three random edits: a key of some mapping removed,
+    set to a random value, or set to the empty value of its type (``""``,
+    ``0``, ``[]``, ``{}``: the edge of ``minLength``, ``minimum``,
+    ``minItems`` and ``minProperties``, which random values seldom hit)."""
     doc = copy.deepcopy(doc)
     for _ in range(draw(st.integers(1, 3))):
         maps: list[dict[str, Any]] = []
@@ -95,8 +99,11 @@ def _damaged(draw: st.DrawFn, doc: Any) -> Any:
         target = draw(st.sampled_from(maps))
         keys = sorted(target) or ["x"]
         key = draw(st.sampled_from([*keys, "unknown_key"]))
-        if draw(st.integers(0, 4)) == 0 and key in target:
+        edit = draw(st.integers(0, 4))
+        if edit == 0 and key in target:
             del target[key]
+        elif edit == 1 and target.get(key) is not None:
+            target[key] = type(target[key])()
         else:
             target[key] = draw(_JSON)
     return doc
@@ -114,18 +121,84 @@ _SETTINGS: dict[str, Any] = {
 }
 
 
-@given(data=st.data())
+# A shipped definition or a generated saga, damaged; built on first use (it
+# reads the examples).
+_DAMAGED = st.deferred(lambda: st.one_of(
+    st.sampled_from(_shipped()),
+    saga_documents(max_steps=3).map(lambda d: ("saga", d)),
+).flatmap(lambda kd: _damaged(kd[1]).map(lambda d: (kd[0], d))))
+
+IsValid = Callable[[str, Any], bool]
+
+
+def _wrong_yes(is_valid: IsValid, kind: str, doc: Any) -> bool:
+    """``is_valid`` says yes to ``doc``, and jsonschema finds an error."""
+    return is_valid(kind, doc) and _errors(kind, doc) != []
+
+
+@given(case=_DAMAGED)
 @settings(**_SETTINGS)
-def test_a_fast_yes_is_never_wrong(data: st.DataObject) -> None:
-    shipped = _shipped()
-    kind, doc = data.draw(st.one_of(
-        st.sampled_from(shipped),
-        saga_documents(max_steps=3).map(lambda d: ("saga", d))))
-    damaged = data.draw(_damaged(doc))
-    yes = _fastschema.is_valid(kind, damaged)
-    event(f"fast validator: {'yes' if yes else 'no'}")
-    if yes:
-        assert _errors(kind, damaged) == [], damaged
+def test_a_fast_yes_is_never_wrong(case: tuple[str, Any]) -> None:
+    kind, damaged = case
+    event(f"fast validator: {'yes' if _fastschema.is_valid(kind, damaged) else 'no'}")
+    assert not _wrong_yes(_fastschema.is_valid, kind, damaged), damaged
+
+
+def _without(schema: Any, keyword: str) -> Any:
+    """``schema`` with ``keyword`` dropped everywhere (no property of the
+    shipped schemas is named like the keywords dropped here)."""
+    if isinstance(schema, dict):
+        return {k: _without(v, keyword) for k, v in schema.items() if k != keyword}
+    if isinstance(schema, list):
+        return [_without(v, keyword) for v in schema]
+    return schema
+
+
+@pytest.mark.parametrize("keyword", ["additionalProperties", "required",
+                                     "minLength", "minimum", "type", "enum"])
+def test_a_lenient_fast_validator_is_caught(keyword: str) -> None:
+    """The other way round: fast validators that miss one keyword (as draft 7
+    misses a keyword it does not know) say a wrong yes, and the search of
+    ``test_a_fast_yes_is_never_wrong`` finds one."""
+    import fastjsonschema
+
+    lenient = {}
+    for kind, read in SCHEMAS.items():
+        schema = _without(dict(read()), keyword)
+        schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+        lenient[kind] = fastjsonschema.compile(schema)
+
+    def is_valid(kind: str, doc: Any) -> bool:
+        try:
+            lenient[kind](doc)
+        except Exception:
+            return False
+        return True
+
+    kind, doc = find(_DAMAGED, lambda case: _wrong_yes(is_valid, *case),
+                     settings=settings(**_SETTINGS))
+    assert _errors(kind, doc)
+    assert not _fastschema.is_valid(kind, doc)
+
+
+def test_a_schema_draft7_reads_otherwise_is_not_precompiled() -> None:
+    """``generate`` refuses a schema the draft-7 validator would read more
+    leniently than jsonschema (its yes could be wrong), and takes the
+    shipped ones."""
+    for kind, read in SCHEMAS.items():
+        assert _fastschema.draft7_problems(dict(read())) == [], kind
+    seeded = {
+        "$ref beside": {"$defs": {"n": {"type": "string"}},
+                        "properties": {"a": {"$ref": "#/$defs/n",
+                                             "minLength": 1}}},
+        "unknown to draft 7": {"type": "object",
+                               "unevaluatedProperties": False},
+        "items as a list": {"items": [{"type": "string"}]},
+        "a boolean in an enum": {"enum": ["x", True]},
+        "a number as const": {"properties": {"a": {"const": 1}}},
+    }
+    for name, schema in seeded.items():
+        assert len(_fastschema.draft7_problems(schema)) == 1, name
 
 
 def test_a_damaged_document_is_refused_by_both() -> None:

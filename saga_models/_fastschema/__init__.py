@@ -39,13 +39,81 @@ def is_valid(kind: str, data: Any) -> bool:
     return True
 
 
+# Keywords that mean the same to fastjsonschema's draft 7 as to jsonschema's
+# 2020-12 (annotations, and ``x-*`` keys, mean nothing to either). A schema
+# edit that uses another keyword must be looked at before a fast validator is
+# trusted with it: draft 7 may ignore it (``unevaluatedProperties``,
+# ``dependentRequired``) or read it otherwise (``items`` as a list), and an
+# ignored keyword would make the fast yes wrong.
+_SUBSCHEMA = frozenset({"additionalProperties", "items", "not"})
+_SUBSCHEMA_LIST = frozenset({"anyOf", "oneOf", "allOf"})
+_SUBSCHEMA_MAP = frozenset({"properties", "$defs"})
+_PLAIN = frozenset({
+    "type", "required", "minLength", "maxLength", "pattern", "minimum",
+    "maximum", "minItems", "maxItems", "minProperties", "maxProperties",
+    "enum", "const",
+})
+_ANNOTATION = frozenset({"$schema", "$id", "title", "description", "default"})
+
+
+def _inert(key: str) -> bool:
+    return key in _ANNOTATION or key.startswith("x-")
+
+
+def draft7_problems(schema: Any, where: str = "") -> list[str]:
+    """Where fastjsonschema's draft-7 reading of ``schema`` could accept a
+    value that jsonschema's 2020-12 reading refuses (empty: none).
+
+    >>> draft7_problems({"$ref": "#/$defs/name", "minLength": 2})
+    ["/: 'minLength' beside '$ref' (draft 7 ignores it)"]
+    """
+    if isinstance(schema, bool):
+        return []
+    if not isinstance(schema, dict):
+        return [f"{where or '/'}: a schema that is not a mapping"]
+    out: list[str] = []
+    for key, value in schema.items():
+        at = f"{where}/{key}"
+        if key in _SUBSCHEMA and not (key == "items" and isinstance(value, list)):
+            out += draft7_problems(value, at)
+        elif key in _SUBSCHEMA_LIST and isinstance(value, list):
+            for n, sub in enumerate(value):
+                out += draft7_problems(sub, f"{at}/{n}")
+        elif key in _SUBSCHEMA_MAP and isinstance(value, dict):
+            for name, sub in value.items():
+                out += draft7_problems(sub, f"{at}/{name}")
+        elif key in ("enum", "const") and any(
+                not isinstance(v, str) for v in
+                (value if key == "enum" and isinstance(value, list) else [value])):
+            # fastjsonschema compares with ==, so True == 1; jsonschema does not.
+            out.append(f"{at}: a value that is not a string")
+        elif key == "$ref":
+            beside = [k for k in schema if not _inert(k) and k != "$ref"]
+            if beside:
+                out.append(f"{where or '/'}: {beside[0]!r} beside '$ref' "
+                           "(draft 7 ignores it)")
+        elif not (key in _PLAIN or _inert(key)):
+            out.append(f"{at}: keyword {key!r} is not read alike by draft 7")
+    return out
+
+
 def generate(kind: str) -> str:
-    """The validator module of ``kind``, as fastjsonschema writes it."""
+    """The validator module of ``kind``, as fastjsonschema writes it.
+
+    Raises:
+        RuntimeError: the schema uses a keyword the draft-7 validator would
+            read otherwise (:func:`draft7_problems`), or fastjsonschema's code
+            changed shape.
+    """
     import fastjsonschema
 
     text = (resources.files("saga_models").joinpath(f"schema/{kind}.schema.json")
             .read_text("utf-8"))
     schema = json.loads(text)
+    problems = draft7_problems(schema)
+    if problems:
+        raise RuntimeError(f"schema/{kind}.schema.json cannot be precompiled: "
+                           + "; ".join(problems))
     # fastjsonschema knows drafts 4, 6 and 7; the keywords these schemas use
     # mean the same in draft 7 as in 2020-12 ($defs is reached by $ref).
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"

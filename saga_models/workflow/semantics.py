@@ -31,7 +31,7 @@ in the timer's state, once per entry into the state.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from .. import _wf_kernel as _k
@@ -111,11 +111,11 @@ class Tables:
     counter_base: int
     bus_base: int
     width: int
-    ktab: tuple[int, ...] = ()
+    ktab: tuple[int, ...]
     """The kernel's flat table (``_wf_kernel`` documents the layout)."""
-    max_codes: int = 0
+    max_codes: int
     """Room for the steps enabled in one state."""
-    stack: int = 1
+    stack: int
     """Room for a guard's evaluation stack."""
 
     def transition(self, service: int, index: int) -> Transition:
@@ -159,9 +159,10 @@ def tables(wf: Workflow) -> Tables:
             else:
                 handlers.setdefault((i, idx[t.source], ev[t.on]), []).append(k)
     fifo = wf.bus.order is Order.FIFO
-    counter_base = HEADER + 2 * n
-    bus_base = counter_base + len(wf.counters)
-    width = (len(channels) * wf.bus.capacity) if fifo else 2 * len(slots)
+    at_least_once = wf.bus.delivery is Delivery.AT_LEAST_ONCE
+    # The state layout is the kernel's: its header has the bases and width.
+    ktab = _lower(wf, slots=channels if fifo else slots, fifo=fifo,
+                  at_least_once=at_least_once)
     tab = Tables(
         wf=wf, services=services, events=events,
         state_names=tuple(s.states for s in wf.services),
@@ -173,14 +174,11 @@ def tables(wf: Workflow) -> Tables:
         handlers={k: tuple(v) for k, v in handlers.items()}, timers=timers,
         ignore=tuple(frozenset(ev[e] for e in s.ignore) for s in wf.services),
         dedup=tuple(s.dedup for s in wf.services), fifo=fifo,
-        at_least_once=wf.bus.delivery is Delivery.AT_LEAST_ONCE,
-        capacity=wf.bus.capacity, counter_base=counter_base, bus_base=bus_base,
-        width=bus_base + width,
+        at_least_once=at_least_once, capacity=wf.bus.capacity,
+        counter_base=ktab[_k.W_CBASE], bus_base=ktab[_k.W_BBASE],
+        width=ktab[_k.W_WIDTH], ktab=ktab, max_codes=_k.max_codes(ktab),
+        stack=ktab[_k.W_STACK],
     )
-    ktab = _lower(wf, slots=channels if fifo else slots, fifo=fifo,
-                  at_least_once=tab.at_least_once)
-    tab = replace(tab, ktab=ktab, max_codes=_k.max_codes(ktab),
-                  stack=ktab[_k.W_STACK])
     _TABLES[id(wf)] = (wf, tab)
     return tab
 
@@ -260,12 +258,7 @@ def decode_step(code: int) -> Step:
     return hit
 
 
-def lower(wf: Workflow) -> tuple[int, ...]:
-    """The kernel's flat integer table of ``wf`` (layout: ``_wf_kernel``)."""
-    return tables(wf).ktab
-
-
-def _steps(t: Tables, buf: list[int], count: int) -> list[Step]:
+def _steps(buf: list[int], count: int) -> list[Step]:
     decoded = _DECODED
     out = []
     for x in range(count):
@@ -296,7 +289,7 @@ def enabled(wf: Workflow, state: State, *, reduce: bool = False) -> list[Step]:
     # Fresh buffers per call: the runtime may call this from several threads.
     buf = [0] * t.max_codes
     count = _k.enabled_codes(state, t.ktab, int(reduce), buf, [0] * t.stack)
-    return _steps(t, buf, count)
+    return _steps(buf, count)
 
 
 def apply(wf: Workflow, state: State, step: Step) -> State:
@@ -317,7 +310,7 @@ def react(wf: Workflow, state: State, service: int, event: int, *,
     buf = [0] * t.max_codes
     count = _k.handle_codes(state, t.ktab, service, event, int(duplicate), -1, 0,
                             buf, 0, [0] * t.stack)
-    return _steps(t, buf, count)
+    return _steps(buf, count)
 
 
 def effect(wf: Workflow, state: State, step: Step) -> State:
@@ -334,7 +327,7 @@ def timers_enabled(wf: Workflow, state: State) -> list[Step]:
     t = tables(wf)
     buf = [0] * t.max_codes
     count = _k.timer_codes(state, t.ktab, buf, 0, [0] * t.stack)
-    return _steps(t, buf, count)
+    return _steps(buf, count)
 
 
 def is_quiescent(wf: Workflow, state: State) -> bool:

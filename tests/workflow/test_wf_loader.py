@@ -14,6 +14,7 @@ from saga_models.workflow import (
     WorkflowBuilder,
     parse_expr,
 )
+from saga_models.workflow import semantics as sem
 
 SPEC = """\
 workflow: order_choreography
@@ -253,3 +254,48 @@ def test_a_choice_wider_than_a_step_code_is_refused(outcomes: int,
     codes = [d.code for d in info.value.diagnostics]
     assert codes == ["WF114"], codes
     assert "257 outcomes" in info.value.diagnostics[0].message
+
+
+def _refused(b: WorkflowBuilder) -> str:
+    with pytest.raises(InvalidDefinition) as info:
+        b.build()
+    codes = [d.code for d in info.value.diagnostics]
+    assert codes == ["WF114"], codes
+    return info.value.diagnostics[0].message
+
+
+@pytest.mark.parametrize(("services", "ok"), [(1_000, True), (1_001, False)])
+def test_more_services_than_a_step_code_holds_are_refused(services: int,
+                                                          ok: bool) -> None:
+    """A step code has 10 bits for the service (and 11 for a fifo sender, env
+    being the last): 1,000 services load and every one's delivery decodes to
+    it; 1,001 are WF114."""
+    b = WorkflowBuilder("many", order="fifo").start("go")
+    for i in range(services):
+        b = b.service(f"s{i}", initial="IDLE").on("IDLE", "go", to="DONE")
+    if not ok:
+        assert "1001 services" in _refused(b)
+        return
+    wf = b.build()
+    steps = sem.enabled(wf, sem.initial_state(wf))
+    assert [(s.service, s.sender) for s in steps] == [
+        (i, services) for i in range(services)]
+
+
+@pytest.mark.parametrize(("transitions", "ok"), [(8_000, True), (8_001, False)])
+def test_more_transitions_than_a_step_code_holds_are_refused(
+        transitions: int, ok: bool) -> None:
+    """A step code has 13 bits for the transition: with 8,000 the last one
+    (the only one whose guard holds) is the step taken; 8,001 are WF114."""
+    b = WorkflowBuilder("long").start("go").service("s", initial="IDLE")
+    for _ in range(transitions - 1):
+        b = b.on("IDLE", "go", guard="false", to="IDLE")
+    b = b.on("IDLE", "go", to="DONE")
+    if not ok:
+        assert "8001 transitions" in _refused(b)
+        return
+    wf = b.build()
+    init = sem.initial_state(wf)
+    [step] = sem.enabled(wf, init)
+    assert step.transition == transitions - 1
+    assert sem.service_state(wf, sem.apply(wf, init, step), 0) == "DONE"
