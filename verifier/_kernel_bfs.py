@@ -18,17 +18,20 @@ graph; of the transitions a property looks at, the source and the event's
 position are kept (:meth:`Searched.watched_block` gives the rest).
 
 Compiled code is cached on disk (under the user's cache directory, in a folder
-named by a hash of the kernel's source), so a second check pays no JIT time.
+named by a hash of the sources it is compiled from: :func:`compile_into`, for
+this search and every compiled module beside it), so a second check pays no
+JIT time.
 Nothing here decides a verdict: :mod:`verifier._explicit` evaluates the
 properties on what this search returns, exactly as on its own search.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -311,59 +314,83 @@ def _unpack_take(  # noqa: PLR0917 - compiled: positional only
 
 
 # --- compilation, cached -------------------------------------------------------------
-_COMPILED: dict[str, Any] | None = None
-_TRIED = False
-
-
-def cache_dir() -> Path:
-    """Where compiled kernels are kept: ``$XDG_CACHE_HOME/sagaproof/numba/<hash>``
-    (the hash covers the kernel's and this module's source, because numba
-    checks only a function's own file before reusing what it compiled)."""
+def cache_dir(name: str, *sources: str) -> Path:
+    """Where the compiled code of ``name`` is kept:
+    ``$XDG_CACHE_HOME/sagaproof/numba/<name>-<hash>``, the hash covering every
+    file in ``sources`` (numba checks only a function's own file before
+    reusing what it compiled, and compiled code here calls other files')."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     digest = hashlib.sha256()
-    for path in (K.__file__, __file__):
+    for path in sources:
         digest.update(Path(path).read_bytes())
-    return base / "sagaproof" / "numba" / digest.hexdigest()[:16]
+    return base / "sagaproof" / "numba" / f"{name}-{digest.hexdigest()[:16]}"
 
 
-def compiled() -> dict[str, Any] | None:
-    """The compiled search and kernel, or None when numba is not installed."""
-    global _COMPILED, _TRIED  # noqa: PLW0603 - compile once per process
-    if _TRIED:
-        return _COMPILED
-    _TRIED = True
-    try:
-        import numba
-        import numpy as np
-    except ImportError:
-        return None
-    where = cache_dir()
+def compile_into(
+    g: dict[str, Any], funcs: Iterable[Callable[..., Any]], *, where: Path,
+    parallel: Collection[Callable[..., Any]] = (),
+) -> dict[str, Any]:
+    """Compile each of ``funcs`` with numba into the namespace ``g`` (under
+    its own name), cached on disk in ``where``; returns ``g``.
+
+    Every function is a clone whose globals are ``g``: numba resolves the
+    names a compiled function calls from its globals, so the kernel, the
+    search and its add-ons call one another's compiled versions. Those in
+    ``parallel`` are compiled with ``parallel=True`` (``numba.prange``)."""
+    import numba
+
     where.mkdir(parents=True, exist_ok=True)
     config: Any = numba.config
     saved = config.CACHE_DIR
     config.CACHE_DIR = str(where)
     try:
-        # One namespace for the kernel and the search: numba resolves the
-        # names a compiled function calls from its globals.
-        g: dict[str, Any] = dict(vars(K))
-        g["np"] = np
-        for name in _KERNEL_FUNCS:
-            g[name] = _jit(numba, getattr(K, name), g)
-        for fn in (_hash, _equal, _intern, _rehash_words, _rehash, _search,
-                   _find_parent, _watched_detail, _unpack_rows, _unpack_take):
-            g[fn.__name__] = _jit(numba, fn, g)
+        for fn in funcs:
+            clone = types.FunctionType(fn.__code__, g, fn.__name__,
+                                       fn.__defaults__, fn.__closure__)
+            clone.__module__ = fn.__module__
+            clone.__qualname__ = fn.__qualname__
+            g[fn.__name__] = numba.njit(cache=True, nogil=True,
+                                        parallel=fn in parallel)(clone)
     finally:
         config.CACHE_DIR = saved
-    _COMPILED = g
     return g
 
 
-def _jit(numba: Any, fn: Callable[..., Any], g: dict[str, Any]) -> Any:
-    clone = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__,
-                               fn.__closure__)
-    clone.__module__ = fn.__module__
-    clone.__qualname__ = fn.__qualname__
-    return numba.njit(cache=True, nogil=True)(clone)
+@functools.cache
+def compiled() -> dict[str, Any] | None:
+    """The compiled search and kernel, or None when numba is not installed
+    (compiled once per process)."""
+    try:
+        import numba  # noqa: F401 - only whether it is there
+        import numpy
+    except ImportError:
+        return None
+    g: dict[str, Any] = dict(vars(K))
+    g["np"] = numpy
+    funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
+    funcs += [_hash, _equal, _intern, _rehash_words, _rehash, _search,
+              _find_parent, _watched_detail, _unpack_rows, _unpack_take]
+    return compile_into(g, funcs, where=cache_dir("saga", K.__file__, __file__))
+
+
+def extend(
+    source: str, names: dict[str, Any], funcs: Iterable[Callable[..., Any]], *,
+    extra: dict[str, Any] | None = None,
+    parallel: Collection[Callable[..., Any]] = (),
+) -> dict[str, Any] | None:
+    """The namespace of :func:`compiled` plus ``funcs`` of the module at
+    ``source`` (with its constants, the upper-case ``names``, and ``extra``),
+    compiled and cached in a folder keyed by that module too; None without
+    numba."""
+    base = compiled()
+    if base is None:
+        return None
+    g = dict(base)
+    g.update((k, v) for k, v in names.items() if k.isupper())
+    g.update(extra or {})
+    where = cache_dir(Path(source).stem.lstrip("_"), K.__file__, __file__,
+                      source)
+    return compile_into(g, funcs, where=where, parallel=parallel)
 
 
 # --- packing ---------------------------------------------------------------

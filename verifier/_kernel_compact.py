@@ -30,8 +30,8 @@ termination is violated here only by a deadlock, else ``unknown``.
 
 from __future__ import annotations
 
+import functools
 import math
-import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -331,43 +331,12 @@ def _probe(mode: int, table: Any, fp: int, k: int) -> bool:
     return True
 
 
-_COMPILED: dict[str, Any] | None = None
-
-
+@functools.cache
 def _compiled() -> dict[str, Any] | None:
     """The compiled lossy search, in the namespace of the compiled kernel
     (cached on disk beside it), or None without numba."""
-    global _COMPILED  # noqa: PLW0603 - compile once per process
-    if _COMPILED is not None:
-        return _COMPILED
-    base = kb.compiled()
-    if base is None:
-        return None
-    import hashlib
-    from pathlib import Path
-
-    import numba
-
-    where = kb.cache_dir() / ("compact-" + hashlib.sha256(
-        Path(__file__).read_bytes()).hexdigest()[:12])
-    where.mkdir(parents=True, exist_ok=True)
-    config: Any = numba.config
-    saved = config.CACHE_DIR
-    config.CACHE_DIR = str(where)
-    try:
-        g = dict(base)
-        for fn in (_fingerprint, _seen_or_add, _probe, _regrow, _csearch,
-                   _unpack_words):
-            clone = types.FunctionType(fn.__code__, g, fn.__name__,
-                                       fn.__defaults__, fn.__closure__)
-            clone.__module__ = fn.__module__
-            clone.__qualname__ = fn.__qualname__
-            g[fn.__name__] = numba.njit(cache=True, nogil=True)(clone)
-        g["S_LAYER"] = S_LAYER
-    finally:
-        config.CACHE_DIR = saved
-    _COMPILED = g
-    return g
+    return kb.extend(__file__, globals(), (
+        _fingerprint, _seen_or_add, _probe, _regrow, _csearch, _unpack_words))
 
 
 def available(ts: TransitionSystem) -> bool:

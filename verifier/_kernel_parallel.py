@@ -25,7 +25,7 @@ successor the expansion did not find stored, and a store per new state).
 
 from __future__ import annotations
 
-import types
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -217,21 +217,13 @@ def _merge(  # noqa: PLR0917 - one loop, as the one-core search's
     return -1
 
 
-_COMPILED: dict[str, Any] | None = None
-
-
+@functools.cache
 def _compiled() -> dict[str, Any] | None:
     """The two phases, compiled in the kernel's namespace (cached on disk
     beside it), or None without numba."""
-    global _COMPILED  # noqa: PLW0603 - compile once per process
-    if _COMPILED is not None:
-        return _COMPILED
-    base = kb.compiled()
-    if base is None:
+    if kb.compiled() is None:
         return None
-    import hashlib
     import os
-    from pathlib import Path
 
     import numba
 
@@ -241,27 +233,8 @@ def _compiled() -> dict[str, Any] | None:
         # time on a busy machine; the workqueue layer lets them sleep.
         cfg: Any = numba.config
         cfg.THREADING_LAYER = "workqueue"
-
-    where = kb.cache_dir() / ("parallel-" + hashlib.sha256(
-        Path(__file__).read_bytes()).hexdigest()[:12])
-    where.mkdir(parents=True, exist_ok=True)
-    config: Any = numba.config
-    saved = config.CACHE_DIR
-    config.CACHE_DIR = str(where)
-    try:
-        g = dict(base)
-        g["prange"] = numba.prange
-        for fn, parallel in ((_lookup, False), (_expand, True), (_merge, False)):
-            clone = types.FunctionType(fn.__code__, g, fn.__name__,
-                                       fn.__defaults__, fn.__closure__)
-            clone.__module__ = fn.__module__
-            clone.__qualname__ = fn.__qualname__
-            g[fn.__name__] = numba.njit(cache=True, nogil=True,
-                                        parallel=parallel)(clone)
-    finally:
-        config.CACHE_DIR = saved
-    _COMPILED = g
-    return g
+    return kb.extend(__file__, globals(), (_lookup, _expand, _merge),
+                     extra={"prange": numba.prange}, parallel=(_expand,))
 
 
 def available_threads() -> int:

@@ -8,8 +8,8 @@ hashing helpers it shares): bit-packed states stored once, an open-addressing
 hash table, parent indices for shortest counterexamples, the edges only when a
 liveness property needs the graph, and the transitions a property looks at.
 
-Compiled code is cached on disk (``verifier._kernel_bfs.cache_dir`` names the
-folder; here with a hash of this kernel's sources), so a second check pays no
+Compiled code is cached on disk (``verifier._kernel_bfs.compile_into``, in a
+folder keyed by a hash of this kernel's sources), so a second check pays no
 JIT time. Nothing here decides a verdict: :func:`kernel_search` hands what the
 search found to the same property checks :mod:`verifier._explicit` runs on its
 own search, in the same order.
@@ -17,13 +17,10 @@ own search, in the same order.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import types
+import functools
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saga_models import _wf_kernel as K
@@ -161,20 +158,6 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
     return 0
 
 
-_COMPILED: dict[str, Any] | None = None
-_TRIED = False
-
-
-def cache_dir() -> Path:
-    """Where the compiled workflow kernel is kept: beside the saga kernel's,
-    in a folder named by a hash of the sources it is compiled from."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    digest = hashlib.sha256()
-    for path in (K.__file__, __file__, kb.__file__):
-        digest.update(Path(path).read_bytes())
-    return base / "sagaproof" / "numba" / ("wf-" + digest.hexdigest()[:16])
-
-
 # The saga search stores its words through a table of distinct words (see
 # ``_kernel_bfs``); the workflow search stores the words themselves, so it
 # unpacks them directly.
@@ -203,45 +186,21 @@ def _unpack_take(  # noqa: PLR0917 - compiled: positional only
     return out
 
 
+@functools.cache
 def compiled() -> dict[str, Any] | None:
-    """The compiled search and kernel, or None when numba is not installed."""
-    global _COMPILED, _TRIED  # noqa: PLW0603 - compile once per process
-    if _TRIED:
-        return _COMPILED
-    _TRIED = True
+    """The compiled search and kernel, or None when numba is not installed
+    (compiled once per process, cached on disk beside the saga kernel's)."""
     try:
-        import numba
+        import numba  # noqa: F401 - only whether it is there
         import numpy
     except ImportError:
         return None
-    where = cache_dir()
-    where.mkdir(parents=True, exist_ok=True)
-    config: Any = numba.config
-    saved = config.CACHE_DIR
-    config.CACHE_DIR = str(where)
-    try:
-        # One namespace for the kernel and the search: numba resolves the
-        # names a compiled function calls from its globals.
-        g: dict[str, Any] = dict(vars(K))
-        g["np"] = numpy
-        for name in _KERNEL_FUNCS:
-            g[name] = _jit(numba, getattr(K, name), g)
-        search_funcs: tuple[Callable[..., Any], ...] = (
-            _hash, _equal, _rehash, _search, _unpack_rows, _unpack_take)
-        for fn in search_funcs:
-            g[fn.__name__] = _jit(numba, fn, g)
-    finally:
-        config.CACHE_DIR = saved
-    _COMPILED = g
-    return g
-
-
-def _jit(numba: Any, fn: Callable[..., Any], g: dict[str, Any]) -> Any:
-    clone = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__,
-                               fn.__closure__)
-    clone.__module__ = fn.__module__
-    clone.__qualname__ = fn.__qualname__
-    return numba.njit(cache=True, nogil=True)(clone)
+    g: dict[str, Any] = dict(vars(K))
+    g["np"] = numpy
+    funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
+    funcs += [_hash, _equal, _rehash, _search, _unpack_rows, _unpack_take]
+    return kb.compile_into(
+        g, funcs, where=kb.cache_dir("wf", K.__file__, __file__, kb.__file__))
 
 
 def packing(wf: Any, duplicates: int) -> kb.Packing | None:
