@@ -38,7 +38,6 @@ from . import _kernel_bfs as kb
 from ._kernel_bfs import _equal, _hash, _rehash, _tuples
 
 if TYPE_CHECKING:
-    from ._budget import Deadline
     from ._ts import Property
     from ._workflow_ts import WorkflowTransitionSystem
 
@@ -420,27 +419,14 @@ class _Packed(Sequence[bytes]):
 
 def kernel_search(
     ts: WorkflowTransitionSystem, props: list[Property], *, need_graph: bool,
-    max_states: int, max_memory: int, progress: Callable[[int, int], None] | None,
-    deadline: Deadline | None, now0: int,
+    max_states: int, check: Callable[[int, int], str],
 ) -> Checked | None:
     """The compiled search, then the property checks of
     ``verifier._explicit._python_search`` in the same order (so the first
     violation of each property, and its counterexample, are the same); None
-    when the compiled search cannot run on ``ts``."""
-    from ._budget import current_rss
-
-    def check(count: int, depth: int) -> str:
-        if progress is not None:
-            progress(count, depth)
-        if deadline is not None and deadline.expired():
-            return deadline.reason(f"at {count:,} states, depth {depth}")
-        if current_rss() - now0 > max_memory:
-            return (f"memory budget reached: more than {max_memory:,} bytes "
-                    f"(--max-memory) at {count:,} states, depth {depth}")
-        return ""
-
-    if deadline is not None and deadline.expired():
-        return None  # the interpreted search reports the spent budget
+    when the compiled search cannot run on ``ts``. ``check`` is called
+    between chunks, as by :func:`search`: a non-empty return is a budget
+    reason that stops the search."""
     trans_props = [p for p in props if p.on_transition is not None]
     watch = 0
     if trans_props:
