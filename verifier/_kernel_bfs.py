@@ -287,29 +287,17 @@ def _watched_detail(  # noqa: PLR0917 - compiled: positional only
     return codes, out
 
 
-def _unpack_rows(  # noqa: PLR0917 - compiled: positional only
-    states: Any, lo: int, hi: int, w: int, fword: Any,
-    fshift: Any, fmax: Any, cvals: Any,
+def _unpack_words(  # noqa: PLR0917 - compiled: positional only
+    words: Any, lo: int, hi: int, w: int, fword: Any, fshift: Any, fmax: Any,
 ) -> Any:
+    """The fields of states ``lo`` to ``hi`` of ``words`` (``w`` whole words
+    a state, not indices into a table of distinct words), one row a state."""
     length = len(fword)
     out = np.zeros((hi - lo, length), np.int64)
     for r in range(lo, hi):
         b = r * w
         for f in range(length):
-            out[r - lo, f] = (cvals[states[b + fword[f]]] >> fshift[f]) & fmax[f]
-    return out
-
-
-def _unpack_take(  # noqa: PLR0917 - compiled: positional only
-    states: Any, idx: Any, w: int, fword: Any, fshift: Any, fmax: Any,
-    cvals: Any,
-) -> Any:
-    length = len(fword)
-    out = np.zeros((len(idx), length), np.int64)
-    for r in range(len(idx)):
-        b = idx[r] * w
-        for f in range(length):
-            out[r, f] = (cvals[states[b + fword[f]]] >> fshift[f]) & fmax[f]
+            out[r - lo, f] = (words[b + fword[f]] >> fshift[f]) & fmax[f]
     return out
 
 
@@ -369,7 +357,7 @@ def compiled() -> dict[str, Any] | None:
     g["np"] = numpy
     funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
     funcs += [_hash, _equal, _intern, _rehash_words, _rehash, _search,
-              _find_parent, _watched_detail, _unpack_rows, _unpack_take]
+              _find_parent, _watched_detail, _unpack_words]
     return compile_into(g, funcs, where=cache_dir("saga", K.__file__, __file__))
 
 
@@ -403,6 +391,12 @@ class Packing:
     fshift: tuple[int, ...]
     fmax: tuple[int, ...]
     """The largest value the field's bits hold (``2**bits - 1``)."""
+
+    def arrays(self, np: Any) -> tuple[Any, Any, Any]:
+        """``fword``, ``fshift`` and ``fmax`` as the int64 arrays the compiled
+        code reads (``np`` is numpy, imported by the caller)."""
+        return (np.array(self.fword, np.int64), np.array(self.fshift, np.int64),
+                np.array(self.fmax, np.int64))
 
 
 def packing(saga: Saga, faults: sem.FaultModel) -> Packing | None:
@@ -467,22 +461,24 @@ class Searched:
     def _fields(self) -> tuple[Any, Any, Any, dict[str, Any]]:
         g = compiled()
         assert g is not None
-        np, p = g["np"], self.pack
-        return (np.array(p.fword, np.int64), np.array(p.fshift, np.int64),
-                np.array(p.fmax, np.int64), g)
+        return (*self.pack.arrays(g["np"]), g)
 
     def rows(self, lo: int, hi: int) -> list[tuple[int, ...]]:
         """States ``lo`` to ``hi`` (exclusive), unpacked."""
-        fword, fshift, fmax, g = self._fields()
-        arr = g["_unpack_rows"](self.states, lo, hi, self.pack.words, fword,
-                                fshift, fmax, self.cvals)
-        return _tuples(arr, max(self.pack.fmax))
+        w = self.pack.words
+        return self._unpack(self.cvals[self.states[lo * w:hi * w]])
 
     def take(self, indices: Any) -> list[tuple[int, ...]]:
         """The states at ``indices`` (an int array), unpacked."""
+        w = self.pack.words
+        return self._unpack(self.cvals[self.states.reshape(-1, w)[indices]])
+
+    def _unpack(self, words: Any) -> list[tuple[int, ...]]:
+        """Whole words (``words`` a state, one after another) as tuples."""
         fword, fshift, fmax, g = self._fields()
-        arr = g["_unpack_take"](self.states, indices, self.pack.words, fword,
-                                fshift, fmax, self.cvals)
+        w = self.pack.words
+        arr = g["_unpack_words"](words.reshape(-1), 0, words.size // w, w,
+                                 fword, fshift, fmax)
         return _tuples(arr, max(self.pack.fmax))
 
     def state(self, i: int) -> tuple[int, ...]:
@@ -541,9 +537,7 @@ def search(
     np = g["np"]
     tab = np.array(sem.lower(saga), np.int64)
     fm = np.array(sem.fault_vector(faults), np.int64)
-    fword = np.array(pack.fword, np.int64)
-    fshift = np.array(pack.fshift, np.int64)
-    fmax = np.array(pack.fmax, np.int64)
+    fword, fshift, fmax = pack.arrays(np)
     w = pack.words
     m = K.max_events(len(saga.steps))
     cap = min(max_states, 1 << 14) + m + 1

@@ -296,19 +296,6 @@ def _csearch(  # noqa: PLR0917 - numba compiles positional calls only
     return S_LAYER
 
 
-def _unpack_words(  # noqa: PLR0917 - compiled: positional only
-    words: Any, lo: int, hi: int, w: int, fword: Any, fshift: Any, fmax: Any,
-) -> Any:
-    """Rows ``lo`` to ``hi`` of a frontier (whole words, not collapsed)."""
-    length = len(fword)
-    out = np.zeros((hi - lo, length), np.int64)
-    for r in range(lo, hi):
-        b = r * w
-        for f in range(length):
-            out[r - lo, f] = (words[b + fword[f]] >> fshift[f]) & fmax[f]
-    return out
-
-
 def _probe(mode: int, table: Any, fp: int, k: int) -> bool:
     """Whether ``fp`` is in the visited set (adds nothing)."""
     if mode == 0:
@@ -336,7 +323,7 @@ def _compiled() -> dict[str, Any] | None:
     """The compiled lossy search, in the namespace of the compiled kernel
     (cached on disk beside it), or None without numba."""
     return kb.extend(__file__, globals(), (
-        _fingerprint, _seen_or_add, _probe, _regrow, _csearch, _unpack_words))
+        _fingerprint, _seen_or_add, _probe, _regrow, _csearch))
 
 
 def available(ts: TransitionSystem) -> bool:
@@ -446,9 +433,7 @@ def search(
     saga, faults = ts.saga, ts.faults  # type: ignore[attr-defined]
     tab = np_.array(sem.lower(saga), np_.int64)
     fm = np_.array(sem.fault_vector(faults), np_.int64)
-    fword = np_.array(pack.fword, np_.int64)
-    fshift = np_.array(pack.fshift, np_.int64)
-    fmax = np_.array(pack.fmax, np_.int64)
+    fword, fshift, fmax = pack.arrays(np_)
     w = pack.words
     m = K.max_events(len(saga.steps))
     hash_mode = compaction.mode == "hash-compact"

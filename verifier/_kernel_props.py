@@ -264,9 +264,7 @@ def property_pass(
     n = len(saga.steps)
     eff, has_comp, aptr, aidx = tables(saga)
     p = searched.pack
-    fword = np.array(p.fword, np.int64)
-    fshift = np.array(p.fshift, np.int64)
-    fmax = np.array(p.fmax, np.int64)
+    fword, fshift, fmax = p.arrays(np)
     want = np.array([int(completeness), int(consistency), int(reached)],
                     np.int64)
     steps = [HEADER + WIDTH * i + f for i in range(n) for f in (ST, CS)]

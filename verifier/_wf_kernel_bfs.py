@@ -35,7 +35,7 @@ from saga_models._wf_kernel import (
 from saga_models.workflow import semantics as sem
 
 from . import _kernel_bfs as kb
-from ._kernel_bfs import _equal, _hash, _rehash, _tuples
+from ._kernel_bfs import _equal, _hash, _rehash, _tuples, _unpack_words
 
 if TYPE_CHECKING:
     from ._ts import Property
@@ -53,14 +53,6 @@ MAX_WORDS = 8
 _KERNEL_FUNCS = ("encode", "max_codes", "guard_holds", "_passes", "_send",
                  "initial_into", "handle_codes", "timer_codes", "enabled_codes",
                  "effect_into", "step_into")
-
-
-def _grown(np: Any, a: Any, size: int) -> Any:
-    """A copy of ``a`` with room for ``size`` items (the search's arrays
-    grow by copying; the saga search now grows its own in place)."""
-    out = np.zeros(size, a.dtype)
-    out[:len(a)] = a
-    return out
 
 
 def watch_bit(kind: sem.StepKind, duplicate: bool) -> int:
@@ -157,34 +149,6 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
     return 0
 
 
-# The saga search stores its words through a table of distinct words (see
-# ``_kernel_bfs``); the workflow search stores the words themselves, so it
-# unpacks them directly.
-def _unpack_rows(  # noqa: PLR0917 - compiled: positional only
-    states: Any, lo: int, hi: int, w: int, fword: Any,
-    fshift: Any, fmax: Any,
-) -> Any:
-    length = len(fword)
-    out = np.zeros((hi - lo, length), np.int64)
-    for r in range(lo, hi):
-        b = r * w
-        for f in range(length):
-            out[r - lo, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
-    return out
-
-
-def _unpack_take(  # noqa: PLR0917 - compiled: positional only
-    states: Any, idx: Any, w: int, fword: Any, fshift: Any, fmax: Any,
-) -> Any:
-    length = len(fword)
-    out = np.zeros((len(idx), length), np.int64)
-    for r in range(len(idx)):
-        b = idx[r] * w
-        for f in range(length):
-            out[r, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
-    return out
-
-
 @functools.cache
 def compiled() -> dict[str, Any] | None:
     """The compiled search and kernel, or None when numba is not installed
@@ -197,7 +161,7 @@ def compiled() -> dict[str, Any] | None:
     g: dict[str, Any] = dict(vars(K))
     g["np"] = numpy
     funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
-    funcs += [_hash, _equal, _rehash, _search, _unpack_rows, _unpack_take]
+    funcs += [_hash, _equal, _rehash, _search, _unpack_words]
     return kb.compile_into(
         g, funcs, where=kb.cache_dir("wf", K.__file__, __file__, kb.__file__))
 
@@ -252,27 +216,23 @@ class Found:
 
     def rows(self, lo: int, hi: int) -> list[tuple[int, ...]]:
         """States ``lo`` to ``hi`` (exclusive), unpacked."""
-        g, (fw, fs, fm) = _fields(self.pack)
-        arr = g["_unpack_rows"](self.states, lo, hi, self.pack.words, fw, fs, fm)
-        return _tuples(arr, max(self.pack.fmax))
+        return self._unpack(self.states, lo, hi)
 
     def take(self, indices: Any) -> list[tuple[int, ...]]:
         """The states at ``indices`` (an int array), unpacked."""
-        g, (fw, fs, fm) = _fields(self.pack)
-        arr = g["_unpack_take"](self.states, indices, self.pack.words, fw, fs, fm)
-        return _tuples(arr, max(self.pack.fmax))
+        words = self.states.reshape(-1, self.pack.words)[indices].reshape(-1)
+        return self._unpack(words, 0, len(indices))
 
     def state(self, i: int) -> tuple[int, ...]:
         """State ``i``, unpacked."""
         return self.rows(i, i + 1)[0]
 
-
-def _fields(pack: kb.Packing) -> tuple[dict[str, Any], tuple[Any, Any, Any]]:
-    g = compiled()
-    assert g is not None
-    n = g["np"]
-    return g, (n.array(pack.fword, n.int64), n.array(pack.fshift, n.int64),
-               n.array(pack.fmax, n.int64))
+    def _unpack(self, words: Any, lo: int, hi: int) -> list[tuple[int, ...]]:
+        g = compiled()
+        assert g is not None
+        arr = g["_unpack_words"](words, lo, hi, self.pack.words,
+                                 *self.pack.arrays(g["np"]))
+        return _tuples(arr, max(self.pack.fmax))
 
 
 def search(
@@ -291,8 +251,7 @@ def search(
     n = g["np"]
     t = sem.tables(ts.wf)
     tab = n.array(t.ktab, n.int64)
-    fw, fs, fm = (n.array(x, n.int64) for x in (pack.fword, pack.fshift,
-                                                  pack.fmax))
+    fw, fs, fm = pack.arrays(n)
     w = pack.words
     m = t.max_codes
     cap = min(max_states, 1 << 14) + m + 1
@@ -332,19 +291,22 @@ def search(
         if status == S_GROW:
             if count + m > len(parent):
                 cap = max(min(2 * len(parent), max_states + m + 1), count + m + 1)
-                states = _grown(n, states, cap * w)
-                parent = _grown(n, parent, cap)
-                quiet = _grown(n, quiet, cap)
+                # In place, as the saga search grows its arrays (realloc:
+                # no second copy at the peak; the new items are zero).
+                states.resize(cap * w, refcheck=False)
+                parent.resize(cap, refcheck=False)
+                quiet.resize(cap, refcheck=False)
                 if graph:
-                    estart = _grown(n, estart, cap + 1)
+                    estart.resize(cap + 1, refcheck=False)
             if (count + m) * 10 > len(table) * 7:
                 table = n.zeros(2 * len(table), n.int32)
                 g["_rehash"](states, count, w, table)
             if graph and int(ctl[C_NEDGE]) + m > len(edst):
-                edst = _grown(n, edst, 2 * len(edst))
-                ecode = _grown(n, ecode, 2 * len(ecode))
+                edst.resize(2 * len(edst), refcheck=False)
+                ecode.resize(2 * len(ecode), refcheck=False)
             if int(ctl[C_NWATCH]) + m > len(watched[0]):
-                watched = [_grown(n, a, 2 * len(a)) for a in watched]
+                for a in watched:
+                    a.resize(2 * len(a), refcheck=False)
             continue
         if status == S_BUDGET:
             budget = (f"state budget reached: {count:,} states stored "
