@@ -166,8 +166,12 @@ def _fingerprint(words: Any, base: int, w: int) -> int:
     return h
 
 
-def _seen_or_add(mode: int, table: Any, fp: int, k: int, ctl: Any) -> bool:
-    """Whether ``fp`` is in the visited set; adds it when it is not."""
+def _seen_or_add(  # noqa: PLR0917 - numba compiles positional calls only
+    mode: int, table: Any, fp: int, k: int, ctl: Any, add: bool,
+) -> bool:
+    """Whether ``fp`` is in the visited set; adds it when it is not and
+    ``add`` (one function for both, so a lookup probes exactly the slots or
+    bits that adding sets)."""
     if mode == 0:
         mask = len(table) - 1
         h = fp & mask
@@ -175,8 +179,9 @@ def _seen_or_add(mode: int, table: Any, fp: int, k: int, ctl: Any) -> bool:
             if table[h] == fp:
                 return True
             h = (h + 1) & mask
-        table[h] = fp
-        ctl[9] += 1
+        if add:
+            table[h] = fp
+            ctl[9] += 1
         return False
     nbits = len(table) * 64
     h2 = fp ^ 0x5BD1E9955BD1E995
@@ -189,6 +194,8 @@ def _seen_or_add(mode: int, table: Any, fp: int, k: int, ctl: Any) -> bool:
         word = b >> 6
         bit = 1 << (b & 63)
         if table[word] & bit == 0:
+            if not add:
+                return False
             seen = False
             table[word] |= bit
             ctl[9] += 1
@@ -262,10 +269,10 @@ def _csearch(  # noqa: PLR0917 - numba compiles positional calls only
             if ctl[2] >= max_states:
                 # Only a lookup: the budget stops the search at the first
                 # state it cannot store, as the full search does.
-                if not _probe(mode, table, fp, k):
+                if not _seen_or_add(mode, table, fp, k, ctl, False):
                     ctl[0] = head
                     return 3
-            elif not _seen_or_add(mode, table, fp, k, ctl):
+            elif not _seen_or_add(mode, table, fp, k, ctl, True):
                 # The probability that this state would have been taken for
                 # visited, had it been one already stored: the expected
                 # number of states missed is the sum over stored states.
@@ -296,34 +303,12 @@ def _csearch(  # noqa: PLR0917 - numba compiles positional calls only
     return S_LAYER
 
 
-def _probe(mode: int, table: Any, fp: int, k: int) -> bool:
-    """Whether ``fp`` is in the visited set (adds nothing)."""
-    if mode == 0:
-        mask = len(table) - 1
-        h = fp & mask
-        while table[h] != 0:
-            if table[h] == fp:
-                return True
-            h = (h + 1) & mask
-        return False
-    nbits = len(table) * 64
-    h2 = fp ^ 0x5BD1E9955BD1E995
-    h2 ^= (h2 >> 29) & 0x7FFFFFFFF
-    h2 *= -7046029254386353131
-    h2 |= 1
-    for i in range(k):
-        b = (fp + i * h2) & (nbits - 1)
-        if table[b >> 6] & (1 << (b & 63)) == 0:
-            return False
-    return True
-
-
 @functools.cache
 def _compiled() -> dict[str, Any] | None:
     """The compiled lossy search, in the namespace of the compiled kernel
     (cached on disk beside it), or None without numba."""
     return kb.extend(__file__, globals(), (
-        _fingerprint, _seen_or_add, _probe, _regrow, _csearch))
+        _fingerprint, _seen_or_add, _regrow, _csearch))
 
 
 def available(ts: TransitionSystem) -> bool:
@@ -458,7 +443,7 @@ def search(
     init = sem.initial_state(saga)
     for f, v in enumerate(init):
         cur[pack.fword[f]] |= v << pack.fshift[f]
-    g["_seen_or_add"](mode, table, g["_fingerprint"](cur, 0, w), k, ctl)
+    g["_seen_or_add"](mode, table, g["_fingerprint"](cur, 0, w), k, ctl, True)
     parent[0] = -1
     ctl[X_COUNT] = 1
     ctl[X_NCUR] = 1
