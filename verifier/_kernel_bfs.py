@@ -408,17 +408,27 @@ def packing(saga: Saga, faults: sem.FaultModel) -> Packing | None:
     bounds = [5, 1, faults.crashes, faults.duplicates, t.n, longest]
     for i in range(t.n):
         bounds += [6, t.attempt_cap[i], 2, sem.EFFECT_CAP, 3, t.comp_cap, 1]
+    return layout(bounds)
+
+
+def layout(bounds: Sequence[int], max_words: int = MAX_WORDS) -> Packing | None:
+    """Fields with these largest values, each given just the bits its bound
+    needs, packed in order into 63-bit words; None past ``max_words`` words.
+
+    >>> layout([1, 5, 2**62]).fshift
+    (0, 1, 0)
+    """
     fword, fshift, fmax = [], [], []
     word, used = 0, 0
     for bound in bounds:
-        bits = bound.bit_length()
+        bits = max(bound, 0).bit_length()
         if used + bits > 63:  # the sign bit stays clear
             word, used = word + 1, 0
         fword.append(word)
         fshift.append(used)
         fmax.append((1 << bits) - 1)
         used += bits
-    if word + 1 > MAX_WORDS:
+    if word + 1 > max_words:
         return None
     return Packing(words=word + 1, fword=tuple(fword), fshift=tuple(fshift),
                    fmax=tuple(fmax))

@@ -178,20 +178,7 @@ def packing(wf: Any, duplicates: int) -> kb.Packing | None:
         bounds += [2 * len(t.events)] * (len(t.channels) * t.capacity)
     else:
         bounds += [t.capacity] * (2 * len(t.slots))
-    fword, fshift, fmax = [], [], []
-    word, used = 0, 0
-    for bound in bounds:
-        bits = max(bound, 0).bit_length()
-        if used + bits > 63:  # the sign bit stays clear
-            word, used = word + 1, 0
-        fword.append(word)
-        fshift.append(used)
-        fmax.append((1 << bits) - 1)
-        used += bits
-    if word + 1 > MAX_WORDS:
-        return None
-    return kb.Packing(words=word + 1, fword=tuple(fword), fshift=tuple(fshift),
-                      fmax=tuple(fmax))
+    return kb.layout(bounds, MAX_WORDS)
 
 
 @dataclass(slots=True, kw_only=True)
