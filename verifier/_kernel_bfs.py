@@ -124,6 +124,48 @@ def _rehash(states: Any, count: int, w: int, table: Any) -> None:
         table[h] = idx + 1
 
 
+def _room(  # noqa: PLR0917 - numba compiles positional calls only
+    ctl: Any, m: int, w: int, states: Any, layers: Any, table: Any, edst: Any,
+    wsrc: Any, cvals: Any, ctab: Any, idmax: int,
+) -> int:
+    """0 when every array has room for the successors of one more source (at
+    most ``m``), else the status that makes it: ``S_GROW`` (2), or
+    ``S_WIDEN`` (6) when the distinct words may outgrow the indices' type.
+    The one-core search and the parallel merge both ask before a source."""
+    count = ctl[1]
+    if (count + m > len(states) // w or ctl[3] + m > len(edst)
+            or ctl[4] + m > len(wsrc) or (count + m) * 10 > len(table) * 7
+            or ctl[10] + m * w > len(cvals) or ctl[5] + 2 > len(layers)
+            or (ctl[10] + m * w) * 10 > len(ctab) * 7):
+        return 2
+    if ctl[10] + m * w > idmax:
+        return 6
+    return 0
+
+
+def _store(  # noqa: PLR0917 - numba compiles positional calls only
+    states: Any, table: Any, ids: Any, w: int, ctl: Any, max_states: int,
+) -> int:
+    """The index of the state whose word indices are ``ids``, stored (next
+    index, in the hash table) when new; -1 when it is new and the state
+    budget is spent."""
+    mask = len(table) - 1
+    h = _hash(ids, 0, w) & mask
+    while table[h] != 0:
+        idx = table[h] - 1
+        if _equal(states, idx, ids, w):
+            return int(idx)
+        h = (h + 1) & mask
+    j = ctl[1]
+    if j >= max_states:
+        return -1
+    table[h] = j + 1
+    for x in range(w):
+        states[j * w + x] = ids[x]
+    ctl[1] = j + 1
+    return int(j)
+
+
 def _search(  # noqa: PLR0917 - numba compiles positional calls only
     tab: Any, fm: Any, fword: Any, fshift: Any, fmax: Any, w: int,
     states: Any, layers: Any, table: Any,
@@ -140,23 +182,17 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
     d = np.zeros(length, np.int64)
     words = np.zeros(w, np.int64)
     ids = np.zeros(w, np.int64)
-    mask = len(table) - 1
-    cap = len(states) // w
     head = ctl[0]
     while head < ctl[1]:
         if head >= head_stop:
             ctl[0] = head
             return 1
+        room = _room(ctl, m, w, states, layers, table, edst, wsrc, cvals, ctab,
+                     idmax)
+        if room != 0:
+            ctl[0] = head
+            return room
         count = ctl[1]
-        if (count + m > cap or ctl[3] + m > len(edst) or ctl[4] + m > len(wsrc)
-                or (count + m) * 10 > len(table) * 7
-                or ctl[10] + m * w > len(cvals) or ctl[5] + 2 > len(layers)
-                or (ctl[10] + m * w) * 10 > len(ctab) * 7):
-            ctl[0] = head
-            return 2
-        if ctl[10] + m * w > idmax:
-            ctl[0] = head
-            return 6
         if head == ctl[6]:
             ctl[5] += 1
             ctl[6] = count
@@ -193,23 +229,10 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
                 words[fword[f]] |= v << fshift[f]
             for x in range(w):
                 ids[x] = _intern(cvals, ctab, ctl, words[x])
-            h = _hash(ids, 0, w) & mask
-            j = -1
-            while table[h] != 0:
-                idx = table[h] - 1
-                if _equal(states, idx, ids, w):
-                    j = idx
-                    break
-                h = (h + 1) & mask
+            j = _store(states, table, ids, w, ctl, max_states)
             if j < 0:
-                j = ctl[1]
-                if j >= max_states:
-                    ctl[0] = head
-                    return 3
-                table[h] = j + 1
-                for x in range(w):
-                    states[j * w + x] = ids[x]
-                ctl[1] = j + 1
+                ctl[0] = head
+                return 3
             if (watch >> (code & 15)) & 1:
                 q = ctl[4]
                 wsrc[q] = head
@@ -356,7 +379,8 @@ def compiled() -> dict[str, Any] | None:
     g: dict[str, Any] = dict(vars(K))
     g["np"] = numpy
     funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
-    funcs += [_hash, _equal, _intern, _rehash_words, _rehash, _search,
+    funcs += [_hash, _equal, _intern, _rehash_words, _rehash, _room, _store,
+              _search,
               _find_parent, _watched_detail, _unpack_words]
     return compile_into(g, funcs, where=cache_dir("saga", K.__file__, __file__))
 
