@@ -476,6 +476,27 @@ def _kernel_may_run(ts: TransitionSystem) -> bool:
     return type(ts) in kinds and find_spec("numba") is not None
 
 
+def _budget_check(
+    *, progress: Progress | None, deadline: Deadline | None, max_memory: int,
+    now0: int,
+) -> Callable[[int, int], str]:
+    """What a compiled search calls between chunks, with (states, depth):
+    reports progress, then returns the reason of the first budget spent (time,
+    then memory), or ``""`` to go on."""
+
+    def check(count: int, depth: int) -> str:
+        if progress is not None:
+            progress(count, depth)
+        if deadline is not None and deadline.expired():
+            return deadline.reason(f"at {count:,} states, depth {depth}")
+        if current_rss() - now0 > max_memory:
+            return (f"memory budget reached: more than {max_memory:,} bytes "
+                    f"(--max-memory) at {count:,} states, depth {depth}")
+        return ""
+
+    return check
+
+
 def _kernel_search(
     ts: TransitionSystem, props: list[Property], *, need_graph: bool,
     max_states: int, max_memory: int, progress: Progress | None,
@@ -484,13 +505,16 @@ def _kernel_search(
     """The compiled search (``verifier._kernel_bfs``) for a single saga, then
     the same property checks as :func:`_python_search`, in the same order; or
     None when the compiled search cannot run on ``ts``."""
+    if deadline is not None and deadline.expired():
+        return None  # the interpreted search reports the spent budget
+    check = _budget_check(progress=progress, deadline=deadline,
+                          max_memory=max_memory, now0=now0)
     wts = sys.modules.get("verifier._workflow_ts")
     if wts is not None and type(ts) is wts.WorkflowTransitionSystem:
         from ._wf_kernel_bfs import kernel_search
 
         got = kernel_search(ts, props, need_graph=need_graph,  # type: ignore[arg-type]
-                            max_states=max_states, max_memory=max_memory,
-                            progress=progress, deadline=deadline, now0=now0)
+                            max_states=max_states, check=check)
         if got is None:
             return None
         return _Searched(states=got.states, parent=got.parent,
@@ -512,18 +536,6 @@ def _kernel_search(
         for kind in ts.transition_kinds:
             watch |= 1 << (sem.encode_event(sem.Event(kind)) & 15)
 
-    def check(count: int, depth: int) -> str:
-        if progress is not None:
-            progress(count, depth)
-        if deadline is not None and deadline.expired():
-            return deadline.reason(f"at {count:,} states, depth {depth}")
-        if current_rss() - now0 > max_memory:
-            return (f"memory budget reached: more than {max_memory:,} bytes "
-                    f"(--max-memory) at {count:,} states, depth {depth}")
-        return ""
-
-    if deadline is not None and deadline.expired():
-        return None  # the interpreted search reports the spent budget
     runner = None
     if workers > 1:
         from . import _kernel_parallel as kp
@@ -686,16 +698,8 @@ def _lossy_search(
             "saga (no composed instances or shared resources, not a "
             "workflow), with numba installed")
 
-    def check(count: int, depth: int) -> str:
-        if progress is not None:
-            progress(count, depth)
-        if deadline is not None and deadline.expired():
-            return deadline.reason(f"at {count:,} states, depth {depth}")
-        if current_rss() - now0 > max_memory:
-            return (f"memory budget reached: more than {max_memory:,} bytes "
-                    f"(--max-memory) at {count:,} states, depth {depth}")
-        return ""
-
+    check = _budget_check(progress=progress, deadline=deadline,
+                          max_memory=max_memory, now0=now0)
     got = kc.search(ts, props, compaction, max_states=max_states,  # type: ignore[arg-type]
                     check=check)
     if got is None:

@@ -18,17 +18,20 @@ graph; of the transitions a property looks at, the source and the event's
 position are kept (:meth:`Searched.watched_block` gives the rest).
 
 Compiled code is cached on disk (under the user's cache directory, in a folder
-named by a hash of the kernel's source), so a second check pays no JIT time.
+named by a hash of the sources it is compiled from: :func:`compile_into`, for
+this search and every compiled module beside it), so a second check pays no
+JIT time.
 Nothing here decides a verdict: :mod:`verifier._explicit` evaluates the
 properties on what this search returns, exactly as on its own search.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +124,48 @@ def _rehash(states: Any, count: int, w: int, table: Any) -> None:
         table[h] = idx + 1
 
 
+def _room(  # noqa: PLR0917 - numba compiles positional calls only
+    ctl: Any, m: int, w: int, states: Any, layers: Any, table: Any, edst: Any,
+    wsrc: Any, cvals: Any, ctab: Any, idmax: int,
+) -> int:
+    """0 when every array has room for the successors of one more source (at
+    most ``m``), else the status that makes it: ``S_GROW`` (2), or
+    ``S_WIDEN`` (6) when the distinct words may outgrow the indices' type.
+    The one-core search and the parallel merge both ask before a source."""
+    count = ctl[1]
+    if (count + m > len(states) // w or ctl[3] + m > len(edst)
+            or ctl[4] + m > len(wsrc) or (count + m) * 10 > len(table) * 7
+            or ctl[10] + m * w > len(cvals) or ctl[5] + 2 > len(layers)
+            or (ctl[10] + m * w) * 10 > len(ctab) * 7):
+        return 2
+    if ctl[10] + m * w > idmax:
+        return 6
+    return 0
+
+
+def _store(  # noqa: PLR0917 - numba compiles positional calls only
+    states: Any, table: Any, ids: Any, w: int, ctl: Any, max_states: int,
+) -> int:
+    """The index of the state whose word indices are ``ids``, stored (next
+    index, in the hash table) when new; -1 when it is new and the state
+    budget is spent."""
+    mask = len(table) - 1
+    h = _hash(ids, 0, w) & mask
+    while table[h] != 0:
+        idx = table[h] - 1
+        if _equal(states, idx, ids, w):
+            return int(idx)
+        h = (h + 1) & mask
+    j = ctl[1]
+    if j >= max_states:
+        return -1
+    table[h] = j + 1
+    for x in range(w):
+        states[j * w + x] = ids[x]
+    ctl[1] = j + 1
+    return int(j)
+
+
 def _search(  # noqa: PLR0917 - numba compiles positional calls only
     tab: Any, fm: Any, fword: Any, fshift: Any, fmax: Any, w: int,
     states: Any, layers: Any, table: Any,
@@ -137,23 +182,17 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
     d = np.zeros(length, np.int64)
     words = np.zeros(w, np.int64)
     ids = np.zeros(w, np.int64)
-    mask = len(table) - 1
-    cap = len(states) // w
     head = ctl[0]
     while head < ctl[1]:
         if head >= head_stop:
             ctl[0] = head
             return 1
+        room = _room(ctl, m, w, states, layers, table, edst, wsrc, cvals, ctab,
+                     idmax)
+        if room != 0:
+            ctl[0] = head
+            return room
         count = ctl[1]
-        if (count + m > cap or ctl[3] + m > len(edst) or ctl[4] + m > len(wsrc)
-                or (count + m) * 10 > len(table) * 7
-                or ctl[10] + m * w > len(cvals) or ctl[5] + 2 > len(layers)
-                or (ctl[10] + m * w) * 10 > len(ctab) * 7):
-            ctl[0] = head
-            return 2
-        if ctl[10] + m * w > idmax:
-            ctl[0] = head
-            return 6
         if head == ctl[6]:
             ctl[5] += 1
             ctl[6] = count
@@ -190,23 +229,10 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
                 words[fword[f]] |= v << fshift[f]
             for x in range(w):
                 ids[x] = _intern(cvals, ctab, ctl, words[x])
-            h = _hash(ids, 0, w) & mask
-            j = -1
-            while table[h] != 0:
-                idx = table[h] - 1
-                if _equal(states, idx, ids, w):
-                    j = idx
-                    break
-                h = (h + 1) & mask
+            j = _store(states, table, ids, w, ctl, max_states)
             if j < 0:
-                j = ctl[1]
-                if j >= max_states:
-                    ctl[0] = head
-                    return 3
-                table[h] = j + 1
-                for x in range(w):
-                    states[j * w + x] = ids[x]
-                ctl[1] = j + 1
+                ctl[0] = head
+                return 3
             if (watch >> (code & 15)) & 1:
                 q = ctl[4]
                 wsrc[q] = head
@@ -284,86 +310,99 @@ def _watched_detail(  # noqa: PLR0917 - compiled: positional only
     return codes, out
 
 
-def _unpack_rows(  # noqa: PLR0917 - compiled: positional only
-    states: Any, lo: int, hi: int, w: int, fword: Any,
-    fshift: Any, fmax: Any, cvals: Any,
+def _unpack_words(  # noqa: PLR0917 - compiled: positional only
+    words: Any, lo: int, hi: int, w: int, fword: Any, fshift: Any, fmax: Any,
 ) -> Any:
+    """The fields of states ``lo`` to ``hi`` of ``words`` (``w`` whole words
+    a state, not indices into a table of distinct words), one row a state."""
     length = len(fword)
     out = np.zeros((hi - lo, length), np.int64)
     for r in range(lo, hi):
         b = r * w
         for f in range(length):
-            out[r - lo, f] = (cvals[states[b + fword[f]]] >> fshift[f]) & fmax[f]
-    return out
-
-
-def _unpack_take(  # noqa: PLR0917 - compiled: positional only
-    states: Any, idx: Any, w: int, fword: Any, fshift: Any, fmax: Any,
-    cvals: Any,
-) -> Any:
-    length = len(fword)
-    out = np.zeros((len(idx), length), np.int64)
-    for r in range(len(idx)):
-        b = idx[r] * w
-        for f in range(length):
-            out[r, f] = (cvals[states[b + fword[f]]] >> fshift[f]) & fmax[f]
+            out[r - lo, f] = (words[b + fword[f]] >> fshift[f]) & fmax[f]
     return out
 
 
 # --- compilation, cached -------------------------------------------------------------
-_COMPILED: dict[str, Any] | None = None
-_TRIED = False
-
-
-def cache_dir() -> Path:
-    """Where compiled kernels are kept: ``$XDG_CACHE_HOME/sagaproof/numba/<hash>``
-    (the hash covers the kernel's and this module's source, because numba
-    checks only a function's own file before reusing what it compiled)."""
+def cache_dir(name: str, *sources: str) -> Path:
+    """Where the compiled code of ``name`` is kept:
+    ``$XDG_CACHE_HOME/sagaproof/numba/<name>-<hash>``, the hash covering every
+    file in ``sources`` (numba checks only a function's own file before
+    reusing what it compiled, and compiled code here calls other files')."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     digest = hashlib.sha256()
-    for path in (K.__file__, __file__):
+    for path in sources:
         digest.update(Path(path).read_bytes())
-    return base / "sagaproof" / "numba" / digest.hexdigest()[:16]
+    return base / "sagaproof" / "numba" / f"{name}-{digest.hexdigest()[:16]}"
 
 
-def compiled() -> dict[str, Any] | None:
-    """The compiled search and kernel, or None when numba is not installed."""
-    global _COMPILED, _TRIED  # noqa: PLW0603 - compile once per process
-    if _TRIED:
-        return _COMPILED
-    _TRIED = True
-    try:
-        import numba
-        import numpy as np
-    except ImportError:
-        return None
-    where = cache_dir()
+def compile_into(
+    g: dict[str, Any], funcs: Iterable[Callable[..., Any]], *, where: Path,
+    parallel: Collection[Callable[..., Any]] = (),
+) -> dict[str, Any]:
+    """Compile each of ``funcs`` with numba into the namespace ``g`` (under
+    its own name), cached on disk in ``where``; returns ``g``.
+
+    Every function is a clone whose globals are ``g``: numba resolves the
+    names a compiled function calls from its globals, so the kernel, the
+    search and its add-ons call one another's compiled versions. Those in
+    ``parallel`` are compiled with ``parallel=True`` (``numba.prange``)."""
+    import numba
+
     where.mkdir(parents=True, exist_ok=True)
     config: Any = numba.config
     saved = config.CACHE_DIR
     config.CACHE_DIR = str(where)
     try:
-        # One namespace for the kernel and the search: numba resolves the
-        # names a compiled function calls from its globals.
-        g: dict[str, Any] = dict(vars(K))
-        g["np"] = np
-        for name in _KERNEL_FUNCS:
-            g[name] = _jit(numba, getattr(K, name), g)
-        for fn in (_hash, _equal, _intern, _rehash_words, _rehash, _search,
-                   _find_parent, _watched_detail, _unpack_rows, _unpack_take):
-            g[fn.__name__] = _jit(numba, fn, g)
+        for fn in funcs:
+            clone = types.FunctionType(fn.__code__, g, fn.__name__,
+                                       fn.__defaults__, fn.__closure__)
+            clone.__module__ = fn.__module__
+            clone.__qualname__ = fn.__qualname__
+            g[fn.__name__] = numba.njit(cache=True, nogil=True,
+                                        parallel=fn in parallel)(clone)
     finally:
         config.CACHE_DIR = saved
-    _COMPILED = g
     return g
 
 
-def _jit(numba: Any, fn: Callable[..., Any], g: dict[str, Any]) -> Any:
-    clone = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__,
-                               fn.__closure__)
-    clone.__module__ = fn.__module__
-    clone.__qualname__ = fn.__qualname__
-    return numba.njit(cache=True, nogil=True)(clone)
+@functools.cache
+def compiled() -> dict[str, Any] | None:
+    """The compiled search and kernel, or None when numba is not installed
+    (compiled once per process)."""
+    try:
+        import numba  # noqa: F401 - only whether it is there
+        import numpy
+    except ImportError:
+        return None
+    g: dict[str, Any] = dict(vars(K))
+    g["np"] = numpy
+    funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
+    funcs += [_hash, _equal, _intern, _rehash_words, _rehash, _room, _store,
+              _search,
+              _find_parent, _watched_detail, _unpack_words]
+    return compile_into(g, funcs, where=cache_dir("saga", K.__file__, __file__))
+
+
+def extend(
+    source: str, names: dict[str, Any], funcs: Iterable[Callable[..., Any]], *,
+    extra: dict[str, Any] | None = None,
+    parallel: Collection[Callable[..., Any]] = (),
+) -> dict[str, Any] | None:
+    """The namespace of :func:`compiled` plus ``funcs`` of the module at
+    ``source`` (with its constants, the upper-case ``names``, and ``extra``),
+    compiled and cached in a folder keyed by that module too; None without
+    numba."""
+    base = compiled()
+    if base is None:
+        return None
+    g = dict(base)
+    g.update((k, v) for k, v in names.items() if k.isupper())
+    g.update(extra or {})
+    where = cache_dir(Path(source).stem.lstrip("_"), K.__file__, __file__,
+                      source)
+    return compile_into(g, funcs, where=where, parallel=parallel)
 
 
 # --- packing ---------------------------------------------------------------
@@ -377,6 +416,12 @@ class Packing:
     fmax: tuple[int, ...]
     """The largest value the field's bits hold (``2**bits - 1``)."""
 
+    def arrays(self, np: Any) -> tuple[Any, Any, Any]:
+        """``fword``, ``fshift`` and ``fmax`` as the int64 arrays the compiled
+        code reads (``np`` is numpy, imported by the caller)."""
+        return (np.array(self.fword, np.int64), np.array(self.fshift, np.int64),
+                np.array(self.fmax, np.int64))
+
 
 def packing(saga: Saga, faults: sem.FaultModel) -> Packing | None:
     """Bit widths from each field's bound; None when the state needs more
@@ -387,17 +432,27 @@ def packing(saga: Saga, faults: sem.FaultModel) -> Packing | None:
     bounds = [5, 1, faults.crashes, faults.duplicates, t.n, longest]
     for i in range(t.n):
         bounds += [6, t.attempt_cap[i], 2, sem.EFFECT_CAP, 3, t.comp_cap, 1]
+    return layout(bounds)
+
+
+def layout(bounds: Sequence[int], max_words: int = MAX_WORDS) -> Packing | None:
+    """Fields with these largest values, each given just the bits its bound
+    needs, packed in order into 63-bit words; None past ``max_words`` words.
+
+    >>> layout([1, 5, 2**62]).fshift
+    (0, 1, 0)
+    """
     fword, fshift, fmax = [], [], []
     word, used = 0, 0
     for bound in bounds:
-        bits = bound.bit_length()
+        bits = max(bound, 0).bit_length()
         if used + bits > 63:  # the sign bit stays clear
             word, used = word + 1, 0
         fword.append(word)
         fshift.append(used)
         fmax.append((1 << bits) - 1)
         used += bits
-    if word + 1 > MAX_WORDS:
+    if word + 1 > max_words:
         return None
     return Packing(words=word + 1, fword=tuple(fword), fshift=tuple(fshift),
                    fmax=tuple(fmax))
@@ -440,22 +495,24 @@ class Searched:
     def _fields(self) -> tuple[Any, Any, Any, dict[str, Any]]:
         g = compiled()
         assert g is not None
-        np, p = g["np"], self.pack
-        return (np.array(p.fword, np.int64), np.array(p.fshift, np.int64),
-                np.array(p.fmax, np.int64), g)
+        return (*self.pack.arrays(g["np"]), g)
 
     def rows(self, lo: int, hi: int) -> list[tuple[int, ...]]:
         """States ``lo`` to ``hi`` (exclusive), unpacked."""
-        fword, fshift, fmax, g = self._fields()
-        arr = g["_unpack_rows"](self.states, lo, hi, self.pack.words, fword,
-                                fshift, fmax, self.cvals)
-        return _tuples(arr, max(self.pack.fmax))
+        w = self.pack.words
+        return self._unpack(self.cvals[self.states[lo * w:hi * w]])
 
     def take(self, indices: Any) -> list[tuple[int, ...]]:
         """The states at ``indices`` (an int array), unpacked."""
+        w = self.pack.words
+        return self._unpack(self.cvals[self.states.reshape(-1, w)[indices]])
+
+    def _unpack(self, words: Any) -> list[tuple[int, ...]]:
+        """Whole words (``words`` a state, one after another) as tuples."""
         fword, fshift, fmax, g = self._fields()
-        arr = g["_unpack_take"](self.states, indices, self.pack.words, fword,
-                                fshift, fmax, self.cvals)
+        w = self.pack.words
+        arr = g["_unpack_words"](words.reshape(-1), 0, words.size // w, w,
+                                 fword, fshift, fmax)
         return _tuples(arr, max(self.pack.fmax))
 
     def state(self, i: int) -> tuple[int, ...]:
@@ -514,9 +571,7 @@ def search(
     np = g["np"]
     tab = np.array(sem.lower(saga), np.int64)
     fm = np.array(sem.fault_vector(faults), np.int64)
-    fword = np.array(pack.fword, np.int64)
-    fshift = np.array(pack.fshift, np.int64)
-    fmax = np.array(pack.fmax, np.int64)
+    fword, fshift, fmax = pack.arrays(np)
     w = pack.words
     m = K.max_events(len(saga.steps))
     cap = min(max_states, 1 << 14) + m + 1

@@ -30,8 +30,8 @@ termination is violated here only by a deadlock, else ``unknown``.
 
 from __future__ import annotations
 
+import functools
 import math
-import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -166,8 +166,12 @@ def _fingerprint(words: Any, base: int, w: int) -> int:
     return h
 
 
-def _seen_or_add(mode: int, table: Any, fp: int, k: int, ctl: Any) -> bool:
-    """Whether ``fp`` is in the visited set; adds it when it is not."""
+def _seen_or_add(  # noqa: PLR0917 - numba compiles positional calls only
+    mode: int, table: Any, fp: int, k: int, ctl: Any, add: bool,
+) -> bool:
+    """Whether ``fp`` is in the visited set; adds it when it is not and
+    ``add`` (one function for both, so a lookup probes exactly the slots or
+    bits that adding sets)."""
     if mode == 0:
         mask = len(table) - 1
         h = fp & mask
@@ -175,8 +179,9 @@ def _seen_or_add(mode: int, table: Any, fp: int, k: int, ctl: Any) -> bool:
             if table[h] == fp:
                 return True
             h = (h + 1) & mask
-        table[h] = fp
-        ctl[9] += 1
+        if add:
+            table[h] = fp
+            ctl[9] += 1
         return False
     nbits = len(table) * 64
     h2 = fp ^ 0x5BD1E9955BD1E995
@@ -189,6 +194,8 @@ def _seen_or_add(mode: int, table: Any, fp: int, k: int, ctl: Any) -> bool:
         word = b >> 6
         bit = 1 << (b & 63)
         if table[word] & bit == 0:
+            if not add:
+                return False
             seen = False
             table[word] |= bit
             ctl[9] += 1
@@ -262,10 +269,10 @@ def _csearch(  # noqa: PLR0917 - numba compiles positional calls only
             if ctl[2] >= max_states:
                 # Only a lookup: the budget stops the search at the first
                 # state it cannot store, as the full search does.
-                if not _probe(mode, table, fp, k):
+                if not _seen_or_add(mode, table, fp, k, ctl, False):
                     ctl[0] = head
                     return 3
-            elif not _seen_or_add(mode, table, fp, k, ctl):
+            elif not _seen_or_add(mode, table, fp, k, ctl, True):
                 # The probability that this state would have been taken for
                 # visited, had it been one already stored: the expected
                 # number of states missed is the sum over stored states.
@@ -296,78 +303,12 @@ def _csearch(  # noqa: PLR0917 - numba compiles positional calls only
     return S_LAYER
 
 
-def _unpack_words(  # noqa: PLR0917 - compiled: positional only
-    words: Any, lo: int, hi: int, w: int, fword: Any, fshift: Any, fmax: Any,
-) -> Any:
-    """Rows ``lo`` to ``hi`` of a frontier (whole words, not collapsed)."""
-    length = len(fword)
-    out = np.zeros((hi - lo, length), np.int64)
-    for r in range(lo, hi):
-        b = r * w
-        for f in range(length):
-            out[r - lo, f] = (words[b + fword[f]] >> fshift[f]) & fmax[f]
-    return out
-
-
-def _probe(mode: int, table: Any, fp: int, k: int) -> bool:
-    """Whether ``fp`` is in the visited set (adds nothing)."""
-    if mode == 0:
-        mask = len(table) - 1
-        h = fp & mask
-        while table[h] != 0:
-            if table[h] == fp:
-                return True
-            h = (h + 1) & mask
-        return False
-    nbits = len(table) * 64
-    h2 = fp ^ 0x5BD1E9955BD1E995
-    h2 ^= (h2 >> 29) & 0x7FFFFFFFF
-    h2 *= -7046029254386353131
-    h2 |= 1
-    for i in range(k):
-        b = (fp + i * h2) & (nbits - 1)
-        if table[b >> 6] & (1 << (b & 63)) == 0:
-            return False
-    return True
-
-
-_COMPILED: dict[str, Any] | None = None
-
-
+@functools.cache
 def _compiled() -> dict[str, Any] | None:
     """The compiled lossy search, in the namespace of the compiled kernel
     (cached on disk beside it), or None without numba."""
-    global _COMPILED  # noqa: PLW0603 - compile once per process
-    if _COMPILED is not None:
-        return _COMPILED
-    base = kb.compiled()
-    if base is None:
-        return None
-    import hashlib
-    from pathlib import Path
-
-    import numba
-
-    where = kb.cache_dir() / ("compact-" + hashlib.sha256(
-        Path(__file__).read_bytes()).hexdigest()[:12])
-    where.mkdir(parents=True, exist_ok=True)
-    config: Any = numba.config
-    saved = config.CACHE_DIR
-    config.CACHE_DIR = str(where)
-    try:
-        g = dict(base)
-        for fn in (_fingerprint, _seen_or_add, _probe, _regrow, _csearch,
-                   _unpack_words):
-            clone = types.FunctionType(fn.__code__, g, fn.__name__,
-                                       fn.__defaults__, fn.__closure__)
-            clone.__module__ = fn.__module__
-            clone.__qualname__ = fn.__qualname__
-            g[fn.__name__] = numba.njit(cache=True, nogil=True)(clone)
-        g["S_LAYER"] = S_LAYER
-    finally:
-        config.CACHE_DIR = saved
-    _COMPILED = g
-    return g
+    return kb.extend(__file__, globals(), (
+        _fingerprint, _seen_or_add, _regrow, _csearch))
 
 
 def available(ts: TransitionSystem) -> bool:
@@ -477,9 +418,7 @@ def search(
     saga, faults = ts.saga, ts.faults  # type: ignore[attr-defined]
     tab = np_.array(sem.lower(saga), np_.int64)
     fm = np_.array(sem.fault_vector(faults), np_.int64)
-    fword = np_.array(pack.fword, np_.int64)
-    fshift = np_.array(pack.fshift, np_.int64)
-    fmax = np_.array(pack.fmax, np_.int64)
+    fword, fshift, fmax = pack.arrays(np_)
     w = pack.words
     m = K.max_events(len(saga.steps))
     hash_mode = compaction.mode == "hash-compact"
@@ -504,7 +443,7 @@ def search(
     init = sem.initial_state(saga)
     for f, v in enumerate(init):
         cur[pack.fword[f]] |= v << pack.fshift[f]
-    g["_seen_or_add"](mode, table, g["_fingerprint"](cur, 0, w), k, ctl)
+    g["_seen_or_add"](mode, table, g["_fingerprint"](cur, 0, w), k, ctl, True)
     parent[0] = -1
     ctl[X_COUNT] = 1
     ctl[X_NCUR] = 1

@@ -25,6 +25,7 @@ system's own ``fairness_family``, tabulated per event code.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 np: Any = None
@@ -330,23 +331,13 @@ def _cycle(  # noqa: PLR0917 - numba compiles positional calls only
     return out
 
 
-_FUNCS = (_lookup, _tarjan, _grow, _fair, _path, _cycle)
-_COMPILED: dict[str, Any] | None = None
-
-
+@functools.cache
 def compiled() -> dict[str, Any] | None:
     """The compiled fair-cycle search, or None when numba is not installed."""
-    global _COMPILED  # noqa: PLW0603 - compile once per process
-    if _COMPILED is not None:
-        return _COMPILED
     from . import _kernel_bfs as kb
-    from ._kernel_props import _with
 
-    base = kb.compiled()
-    if base is None:
-        return None
-    _COMPILED = _with(base, __file__, globals(), _FUNCS)
-    return _COMPILED
+    return kb.extend(__file__, globals(),
+                     (_lookup, _tarjan, _grow, _fair, _path, _cycle))
 
 
 def family_table(ts: Any, n: int) -> Any:

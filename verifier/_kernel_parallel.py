@@ -25,7 +25,7 @@ successor the expansion did not find stored, and a store per new state).
 
 from __future__ import annotations
 
-import types
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +39,7 @@ from saga_models._kernel import (
 )
 
 from . import _kernel_bfs as kb
-from ._kernel_bfs import _equal, _hash, _intern
+from ._kernel_bfs import _equal, _hash, _intern, _room, _store
 
 np: Any = None
 prange: Any = range
@@ -143,22 +143,16 @@ def _merge(  # noqa: PLR0917 - one loop, as the one-core search's
     chunk is merged."""
     n = tab[T_N]
     m = 24 * n + 8
-    mask = len(table) - 1
-    cap = len(states) // w
     ids = np.zeros(w, np.int64)
     span = (hi - lo + threads - 1) // threads
     r_next = 0
     for src in range(lo, hi):
+        room = _room(ctl, m, w, states, layers, table, edst, wsrc, cvals, ctab,
+                     idmax)
+        if room != 0:
+            ctl[0] = src
+            return room
         count = ctl[1]
-        if (count + m > cap or ctl[3] + m > len(edst) or ctl[4] + m > len(wsrc)
-                or (count + m) * 10 > len(table) * 7
-                or ctl[10] + m * w > len(cvals) or ctl[5] + 2 > len(layers)
-                or (ctl[10] + m * w) * 10 > len(ctab) * 7):
-            ctl[0] = src
-            return 2
-        if ctl[10] + m * w > idmax:
-            ctl[0] = src
-            return 6
         if src == ctl[6]:
             ctl[5] += 1
             ctl[6] = count
@@ -188,22 +182,10 @@ def _merge(  # noqa: PLR0917 - one loop, as the one-core search's
                     if c < 0:
                         c = _intern(cvals, ctab, ctl, rwords[q * w + x])
                     ids[x] = c
-                h = _hash(ids, 0, w) & mask
-                while table[h] != 0:
-                    idx = table[h] - 1
-                    if _equal(states, idx, ids, w):
-                        j = idx
-                        break
-                    h = (h + 1) & mask
+                j = _store(states, table, ids, w, ctl, max_states)
                 if j < 0:
-                    j = ctl[1]
-                    if j >= max_states:
-                        ctl[0] = src
-                        return 3
-                    table[h] = j + 1
-                    for x in range(w):
-                        states[j * w + x] = ids[x]
-                    ctl[1] = j + 1
+                    ctl[0] = src
+                    return 3
             if (watch >> (code & 15)) & 1:
                 p = ctl[4]
                 wsrc[p] = src
@@ -217,21 +199,13 @@ def _merge(  # noqa: PLR0917 - one loop, as the one-core search's
     return -1
 
 
-_COMPILED: dict[str, Any] | None = None
-
-
+@functools.cache
 def _compiled() -> dict[str, Any] | None:
     """The two phases, compiled in the kernel's namespace (cached on disk
     beside it), or None without numba."""
-    global _COMPILED  # noqa: PLW0603 - compile once per process
-    if _COMPILED is not None:
-        return _COMPILED
-    base = kb.compiled()
-    if base is None:
+    if kb.compiled() is None:
         return None
-    import hashlib
     import os
-    from pathlib import Path
 
     import numba
 
@@ -241,27 +215,8 @@ def _compiled() -> dict[str, Any] | None:
         # time on a busy machine; the workqueue layer lets them sleep.
         cfg: Any = numba.config
         cfg.THREADING_LAYER = "workqueue"
-
-    where = kb.cache_dir() / ("parallel-" + hashlib.sha256(
-        Path(__file__).read_bytes()).hexdigest()[:12])
-    where.mkdir(parents=True, exist_ok=True)
-    config: Any = numba.config
-    saved = config.CACHE_DIR
-    config.CACHE_DIR = str(where)
-    try:
-        g = dict(base)
-        g["prange"] = numba.prange
-        for fn, parallel in ((_lookup, False), (_expand, True), (_merge, False)):
-            clone = types.FunctionType(fn.__code__, g, fn.__name__,
-                                       fn.__defaults__, fn.__closure__)
-            clone.__module__ = fn.__module__
-            clone.__qualname__ = fn.__qualname__
-            g[fn.__name__] = numba.njit(cache=True, nogil=True,
-                                        parallel=parallel)(clone)
-    finally:
-        config.CACHE_DIR = saved
-    _COMPILED = g
-    return g
+    return kb.extend(__file__, globals(), (_lookup, _expand, _merge),
+                     extra={"prange": numba.prange}, parallel=(_expand,))
 
 
 def available_threads() -> int:

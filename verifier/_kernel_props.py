@@ -22,7 +22,7 @@ against the closures state by state on generated definitions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,53 +205,15 @@ def _transition_pass(  # noqa: PLR0917 - numba compiles positional calls only
     return -1
 
 
-_FUNCS = (_compensated_unstarted, _left_uncompensated, _inconsistent,
-          _out_of_order, _words, _unpack, _state_pass, _transition_pass)
-_COMPILED: dict[str, Any] | None = None
-
-
+@functools.cache
 def compiled() -> dict[str, Any] | None:
     """The compiled property pass (and the search's namespace it lives in), or
     None when numba is not installed."""
-    global _COMPILED  # noqa: PLW0603 - compile once per process
-    if _COMPILED is not None:
-        return _COMPILED
     from . import _kernel_bfs as kb
 
-    base = kb.compiled()
-    if base is None:
-        return None
-    g = _with(base, __file__, globals(), _FUNCS)
-    _COMPILED = g
-    return g
-
-
-def _with(base: dict[str, Any], source: str, names: dict[str, Any],
-          funcs: tuple[Callable[..., Any], ...]) -> dict[str, Any]:
-    """``base`` plus ``funcs`` compiled in one namespace (with the module's
-    constants), cached beside the search's code in a folder keyed by
-    ``source`` too."""
-    import hashlib
-    from pathlib import Path
-
-    import numba
-
-    from . import _kernel_bfs as kb
-
-    g = dict(base)
-    g.update((k, v) for k, v in names.items() if k.isupper())
-    digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12]
-    where = kb.cache_dir() / digest
-    where.mkdir(parents=True, exist_ok=True)
-    config: Any = numba.config
-    saved = config.CACHE_DIR
-    config.CACHE_DIR = str(where)
-    try:
-        for fn in funcs:
-            g[fn.__name__] = kb._jit(numba, fn, g)
-    finally:
-        config.CACHE_DIR = saved
-    return g
+    return kb.extend(__file__, globals(), (
+        _compensated_unstarted, _left_uncompensated, _inconsistent,
+        _out_of_order, _words, _unpack, _state_pass, _transition_pass))
 
 
 # --- the tables and the pass --------------------------------------------------------
@@ -302,9 +264,7 @@ def property_pass(
     n = len(saga.steps)
     eff, has_comp, aptr, aidx = tables(saga)
     p = searched.pack
-    fword = np.array(p.fword, np.int64)
-    fshift = np.array(p.fshift, np.int64)
-    fmax = np.array(p.fmax, np.int64)
+    fword, fshift, fmax = p.arrays(np)
     want = np.array([int(completeness), int(consistency), int(reached)],
                     np.int64)
     steps = [HEADER + WIDTH * i + f for i in range(n) for f in (ST, CS)]

@@ -8,8 +8,8 @@ hashing helpers it shares): bit-packed states stored once, an open-addressing
 hash table, parent indices for shortest counterexamples, the edges only when a
 liveness property needs the graph, and the transitions a property looks at.
 
-Compiled code is cached on disk (``verifier._kernel_bfs.cache_dir`` names the
-folder; here with a hash of this kernel's sources), so a second check pays no
+Compiled code is cached on disk (``verifier._kernel_bfs.compile_into``, in a
+folder keyed by a hash of this kernel's sources), so a second check pays no
 JIT time. Nothing here decides a verdict: :func:`kernel_search` hands what the
 search found to the same property checks :mod:`verifier._explicit` runs on its
 own search, in the same order.
@@ -17,13 +17,10 @@ own search, in the same order.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import types
+import functools
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saga_models import _wf_kernel as K
@@ -38,10 +35,9 @@ from saga_models._wf_kernel import (
 from saga_models.workflow import semantics as sem
 
 from . import _kernel_bfs as kb
-from ._kernel_bfs import _equal, _hash, _rehash, _tuples
+from ._kernel_bfs import _equal, _hash, _rehash, _tuples, _unpack_words
 
 if TYPE_CHECKING:
-    from ._budget import Deadline
     from ._ts import Property
     from ._workflow_ts import WorkflowTransitionSystem
 
@@ -57,14 +53,6 @@ MAX_WORDS = 8
 _KERNEL_FUNCS = ("encode", "max_codes", "guard_holds", "_passes", "_send",
                  "initial_into", "handle_codes", "timer_codes", "enabled_codes",
                  "effect_into", "step_into")
-
-
-def _grown(np: Any, a: Any, size: int) -> Any:
-    """A copy of ``a`` with room for ``size`` items (the search's arrays
-    grow by copying; the saga search now grows its own in place)."""
-    out = np.zeros(size, a.dtype)
-    out[:len(a)] = a
-    return out
 
 
 def watch_bit(kind: sem.StepKind, duplicate: bool) -> int:
@@ -161,87 +149,21 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
     return 0
 
 
-_COMPILED: dict[str, Any] | None = None
-_TRIED = False
-
-
-def cache_dir() -> Path:
-    """Where the compiled workflow kernel is kept: beside the saga kernel's,
-    in a folder named by a hash of the sources it is compiled from."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    digest = hashlib.sha256()
-    for path in (K.__file__, __file__, kb.__file__):
-        digest.update(Path(path).read_bytes())
-    return base / "sagaproof" / "numba" / ("wf-" + digest.hexdigest()[:16])
-
-
-# The saga search stores its words through a table of distinct words (see
-# ``_kernel_bfs``); the workflow search stores the words themselves, so it
-# unpacks them directly.
-def _unpack_rows(  # noqa: PLR0917 - compiled: positional only
-    states: Any, lo: int, hi: int, w: int, fword: Any,
-    fshift: Any, fmax: Any,
-) -> Any:
-    length = len(fword)
-    out = np.zeros((hi - lo, length), np.int64)
-    for r in range(lo, hi):
-        b = r * w
-        for f in range(length):
-            out[r - lo, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
-    return out
-
-
-def _unpack_take(  # noqa: PLR0917 - compiled: positional only
-    states: Any, idx: Any, w: int, fword: Any, fshift: Any, fmax: Any,
-) -> Any:
-    length = len(fword)
-    out = np.zeros((len(idx), length), np.int64)
-    for r in range(len(idx)):
-        b = idx[r] * w
-        for f in range(length):
-            out[r, f] = (states[b + fword[f]] >> fshift[f]) & fmax[f]
-    return out
-
-
+@functools.cache
 def compiled() -> dict[str, Any] | None:
-    """The compiled search and kernel, or None when numba is not installed."""
-    global _COMPILED, _TRIED  # noqa: PLW0603 - compile once per process
-    if _TRIED:
-        return _COMPILED
-    _TRIED = True
+    """The compiled search and kernel, or None when numba is not installed
+    (compiled once per process, cached on disk beside the saga kernel's)."""
     try:
-        import numba
+        import numba  # noqa: F401 - only whether it is there
         import numpy
     except ImportError:
         return None
-    where = cache_dir()
-    where.mkdir(parents=True, exist_ok=True)
-    config: Any = numba.config
-    saved = config.CACHE_DIR
-    config.CACHE_DIR = str(where)
-    try:
-        # One namespace for the kernel and the search: numba resolves the
-        # names a compiled function calls from its globals.
-        g: dict[str, Any] = dict(vars(K))
-        g["np"] = numpy
-        for name in _KERNEL_FUNCS:
-            g[name] = _jit(numba, getattr(K, name), g)
-        search_funcs: tuple[Callable[..., Any], ...] = (
-            _hash, _equal, _rehash, _search, _unpack_rows, _unpack_take)
-        for fn in search_funcs:
-            g[fn.__name__] = _jit(numba, fn, g)
-    finally:
-        config.CACHE_DIR = saved
-    _COMPILED = g
-    return g
-
-
-def _jit(numba: Any, fn: Callable[..., Any], g: dict[str, Any]) -> Any:
-    clone = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__,
-                               fn.__closure__)
-    clone.__module__ = fn.__module__
-    clone.__qualname__ = fn.__qualname__
-    return numba.njit(cache=True, nogil=True)(clone)
+    g: dict[str, Any] = dict(vars(K))
+    g["np"] = numpy
+    funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
+    funcs += [_hash, _equal, _rehash, _search, _unpack_words]
+    return kb.compile_into(
+        g, funcs, where=kb.cache_dir("wf", K.__file__, __file__, kb.__file__))
 
 
 def packing(wf: Any, duplicates: int) -> kb.Packing | None:
@@ -256,20 +178,7 @@ def packing(wf: Any, duplicates: int) -> kb.Packing | None:
         bounds += [2 * len(t.events)] * (len(t.channels) * t.capacity)
     else:
         bounds += [t.capacity] * (2 * len(t.slots))
-    fword, fshift, fmax = [], [], []
-    word, used = 0, 0
-    for bound in bounds:
-        bits = max(bound, 0).bit_length()
-        if used + bits > 63:  # the sign bit stays clear
-            word, used = word + 1, 0
-        fword.append(word)
-        fshift.append(used)
-        fmax.append((1 << bits) - 1)
-        used += bits
-    if word + 1 > MAX_WORDS:
-        return None
-    return kb.Packing(words=word + 1, fword=tuple(fword), fshift=tuple(fshift),
-                      fmax=tuple(fmax))
+    return kb.layout(bounds, MAX_WORDS)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -294,27 +203,23 @@ class Found:
 
     def rows(self, lo: int, hi: int) -> list[tuple[int, ...]]:
         """States ``lo`` to ``hi`` (exclusive), unpacked."""
-        g, (fw, fs, fm) = _fields(self.pack)
-        arr = g["_unpack_rows"](self.states, lo, hi, self.pack.words, fw, fs, fm)
-        return _tuples(arr, max(self.pack.fmax))
+        return self._unpack(self.states, lo, hi)
 
     def take(self, indices: Any) -> list[tuple[int, ...]]:
         """The states at ``indices`` (an int array), unpacked."""
-        g, (fw, fs, fm) = _fields(self.pack)
-        arr = g["_unpack_take"](self.states, indices, self.pack.words, fw, fs, fm)
-        return _tuples(arr, max(self.pack.fmax))
+        words = self.states.reshape(-1, self.pack.words)[indices].reshape(-1)
+        return self._unpack(words, 0, len(indices))
 
     def state(self, i: int) -> tuple[int, ...]:
         """State ``i``, unpacked."""
         return self.rows(i, i + 1)[0]
 
-
-def _fields(pack: kb.Packing) -> tuple[dict[str, Any], tuple[Any, Any, Any]]:
-    g = compiled()
-    assert g is not None
-    n = g["np"]
-    return g, (n.array(pack.fword, n.int64), n.array(pack.fshift, n.int64),
-               n.array(pack.fmax, n.int64))
+    def _unpack(self, words: Any, lo: int, hi: int) -> list[tuple[int, ...]]:
+        g = compiled()
+        assert g is not None
+        arr = g["_unpack_words"](words, lo, hi, self.pack.words,
+                                 *self.pack.arrays(g["np"]))
+        return _tuples(arr, max(self.pack.fmax))
 
 
 def search(
@@ -333,8 +238,7 @@ def search(
     n = g["np"]
     t = sem.tables(ts.wf)
     tab = n.array(t.ktab, n.int64)
-    fw, fs, fm = (n.array(x, n.int64) for x in (pack.fword, pack.fshift,
-                                                  pack.fmax))
+    fw, fs, fm = pack.arrays(n)
     w = pack.words
     m = t.max_codes
     cap = min(max_states, 1 << 14) + m + 1
@@ -374,19 +278,22 @@ def search(
         if status == S_GROW:
             if count + m > len(parent):
                 cap = max(min(2 * len(parent), max_states + m + 1), count + m + 1)
-                states = _grown(n, states, cap * w)
-                parent = _grown(n, parent, cap)
-                quiet = _grown(n, quiet, cap)
+                # In place, as the saga search grows its arrays (realloc:
+                # no second copy at the peak; the new items are zero).
+                states.resize(cap * w, refcheck=False)
+                parent.resize(cap, refcheck=False)
+                quiet.resize(cap, refcheck=False)
                 if graph:
-                    estart = _grown(n, estart, cap + 1)
+                    estart.resize(cap + 1, refcheck=False)
             if (count + m) * 10 > len(table) * 7:
                 table = n.zeros(2 * len(table), n.int32)
                 g["_rehash"](states, count, w, table)
             if graph and int(ctl[C_NEDGE]) + m > len(edst):
-                edst = _grown(n, edst, 2 * len(edst))
-                ecode = _grown(n, ecode, 2 * len(ecode))
+                edst.resize(2 * len(edst), refcheck=False)
+                ecode.resize(2 * len(ecode), refcheck=False)
             if int(ctl[C_NWATCH]) + m > len(watched[0]):
-                watched = [_grown(n, a, 2 * len(a)) for a in watched]
+                for a in watched:
+                    a.resize(2 * len(a), refcheck=False)
             continue
         if status == S_BUDGET:
             budget = (f"state budget reached: {count:,} states stored "
@@ -461,27 +368,14 @@ class _Packed(Sequence[bytes]):
 
 def kernel_search(
     ts: WorkflowTransitionSystem, props: list[Property], *, need_graph: bool,
-    max_states: int, max_memory: int, progress: Callable[[int, int], None] | None,
-    deadline: Deadline | None, now0: int,
+    max_states: int, check: Callable[[int, int], str],
 ) -> Checked | None:
     """The compiled search, then the property checks of
     ``verifier._explicit._python_search`` in the same order (so the first
     violation of each property, and its counterexample, are the same); None
-    when the compiled search cannot run on ``ts``."""
-    from ._budget import current_rss
-
-    def check(count: int, depth: int) -> str:
-        if progress is not None:
-            progress(count, depth)
-        if deadline is not None and deadline.expired():
-            return deadline.reason(f"at {count:,} states, depth {depth}")
-        if current_rss() - now0 > max_memory:
-            return (f"memory budget reached: more than {max_memory:,} bytes "
-                    f"(--max-memory) at {count:,} states, depth {depth}")
-        return ""
-
-    if deadline is not None and deadline.expired():
-        return None  # the interpreted search reports the spent budget
+    when the compiled search cannot run on ``ts``. ``check`` is called
+    between chunks, as by :func:`search`: a non-empty return is a budget
+    reason that stops the search."""
     trans_props = [p for p in props if p.on_transition is not None]
     watch = 0
     if trans_props:
