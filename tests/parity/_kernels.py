@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from verifier._explicit import explore
+from verifier._ts import TransitionSystem
+
 
 def compiled_or_skip(module: Any) -> dict[str, Any]:
     """``module.compiled()``, or skip the test when numba is not installed."""
@@ -36,3 +39,17 @@ def compiled_successors(g: dict[str, Any], arr: Any, ctab: Any,
                     f"{tuple(arr.tolist())}")
         out.append((decode(code), tuple(d.tolist())))
     return out
+
+
+def engines_agree(ts: TransitionSystem, *, max_states: int) -> None:
+    """The compiled search and the interpreted one give the same verdicts,
+    reasons, counterexamples and counts on ``ts`` (budget stops included)."""
+    slow = explore(ts, engine="python", max_states=max_states)
+    fast = explore(ts, engine="kernel", max_states=max_states)
+    assert {r.stats.engine for r in slow} == {"python"}
+    assert {r.stats.engine for r in fast} == {"kernel"}
+    for a, b in zip(slow, fast, strict=True):
+        assert (a.property, a.verdict, a.reason) == (b.property, b.verdict, b.reason)
+        assert a.counterexample == b.counterexample, a.property
+        assert (a.stats.states, a.stats.transitions, a.stats.depth) == (
+            b.stats.states, b.stats.transitions, b.stats.depth)

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import reference_semantics as ref
-from _kernels import compiled_or_skip, compiled_successors
+from _kernels import compiled_or_skip, compiled_successors, engines_agree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -122,15 +122,7 @@ def first_disagreement(saga: Saga, faults: FaultModel, *, limit: int,
 
 def _whole_run(saga: Saga, faults: FaultModel, max_states: int) -> None:
     ts = SagaTransitionSystem(saga, faults)
-    slow = explore(ts, engine="python", max_states=max_states)
-    fast = explore(ts, engine="kernel", max_states=max_states)
-    assert {r.stats.engine for r in slow} == {"python"}
-    assert {r.stats.engine for r in fast} == {"kernel"}
-    for a, b in zip(slow, fast, strict=True):
-        assert (a.property, a.verdict, a.reason) == (b.property, b.verdict, b.reason)
-        assert a.counterexample == b.counterexample, a.property
-        assert (a.stats.states, a.stats.transitions, a.stats.depth) == (
-            b.stats.states, b.stats.transitions, b.stats.depth)
+    engines_agree(ts, max_states=max_states)
 
 
 _SETTINGS: dict[str, Any] = {
