@@ -141,7 +141,8 @@ def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
             span=saga.span, help="rename the local in 'read:', e.g. 'seen_"
             f"{local}: {local}'")
 
-    def names(text: str, span: Span, where: str) -> Iterator[Diagnostic]:
+    def names(text: str, span: Span, where: str, *,
+              resources_only: bool = False) -> Iterator[Diagnostic]:
         # Imported only when there is an expression: a saga without any
         # does not load the workflow package (a check's start-up).
         from .workflow._expr import ExprError, parse_expr
@@ -167,6 +168,12 @@ def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
                 f"'read: {{{name}: <resource>}}'"
                 + (f"; resources: {', '.join(sorted(resources))}"
                    if resources else ""))
+        if resources_only:
+            for name in sorted(expr.counters & local_names - resources):
+                yield Diagnostic(
+                    code="SAGA161",
+                    message=f"{where}: name={name!r} is a local, not a resource",
+                    span=span, help="an invariant reads resources only")
 
     for step in saga.steps:
         for field, eff in (("effect", step.effect),
@@ -215,19 +222,8 @@ def resource_diagnostics(saga: Saga) -> Iterator[Diagnostic]:
                 "shared resource, which the model cannot see; drop cache_ttl, "
                 "or the step's effect if it does not touch shared resources")
     for inv in saga.invariants:
-        yield from names(inv.expr, inv.span, f"invariant {inv.name!r}")
-        from .workflow._expr import ExprError, parse_expr
-
-        try:
-            used = parse_expr(inv.expr, records=records).counters
-        except ExprError:
-            continue
-        for name in sorted(used & local_names - resources):
-            yield Diagnostic(
-                code="SAGA161",
-                message=f"invariant {inv.name!r}: name={name!r} is a local, "
-                "not a resource",
-                span=inv.span, help="an invariant reads resources only")
+        yield from names(inv.expr, inv.span, f"invariant {inv.name!r}",
+                         resources_only=True)
     for lock in saga.semantic_locks:
         if lock not in resources and lock not in records:
             yield Diagnostic(

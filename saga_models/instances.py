@@ -223,6 +223,10 @@ class Composition:
                            for v in views)
         """Per instance: the slot index of each resource name its saga's
         expressions use (its own row of a record keyed by instance)."""
+        # The inverse, built once: a dirty-read decision names the slots it
+        # read by the instance's own names on every such move.
+        self._names = tuple({slot: own for own, slot in v.items()}
+                            for v in self.views)
         self.per_instance = any(instance_records(s) for s in self.sagas)
         """Whether some record is keyed by instance."""
         # A lock on a record holds every field of it (and its version).
@@ -240,7 +244,7 @@ class Composition:
         insts: list[_Inst] = []
         off = self.r
         for i, saga in enumerate(self.sagas):
-            inst = self._compile(saga, off, self.views[i])
+            inst = self._compile(saga, off, i)
             off = inst.dirty + self.k + self.r
             insts.append(dataclasses.replace(inst, end=off))
         self.instances = tuple(insts)
@@ -272,7 +276,8 @@ class Composition:
                                       tuple[int, ...], tuple[int, ...]], ...]] = {}
 
     # --- compilation of effect declarations --------------------------------------
-    def _compile(self, saga: Saga, off: int, view: dict[str, int]) -> _Inst:
+    def _compile(self, saga: Saga, off: int, which: int) -> _Inst:
+        view = self.views[which]
         local_names = locals_of(saga)
         source: dict[str, int] = {}
         for step in saga.steps:
@@ -280,11 +285,11 @@ class Composition:
                 for local, res in eff.reads if eff is not None else ():
                     source.setdefault(local, view[res])
         lindex = {n: i for i, n in enumerate(local_names)}
-        action = tuple(self._eff(s.effect, lindex, source, view)
+        action = tuple(self._eff(s.effect, lindex, source, which)
                        for s in saga.steps)
         # Countermeasures become part of the action's guard; a compensation
         # has neither (the loader refuses them there).
-        comp = tuple(self._eff(s.compensation_effect, lindex, source, view)
+        comp = tuple(self._eff(s.compensation_effect, lindex, source, which)
                      for s in saga.steps)
         return _Inst(
             saga=saga, off=off, length=HEADER + WIDTH * len(saga.steps),
@@ -300,11 +305,11 @@ class Composition:
         )
 
     def _eff(self, eff: Effect | None, lindex: dict[str, int],
-             source: dict[str, int], view: dict[str, int]) -> _Eff | None:
+             source: dict[str, int], which: int) -> _Eff | None:
         if eff is None:
             return None
-        ri = view
-        own = {r: n for n, r in view.items()}
+        ri = view = self.views[which]
+        own = self._names[which]
         text = guard_text(eff, {n: own[r] for n, r in source.items()})
         guard = (parse_expr(text, records=self.records) if text is not None
                  else None)
@@ -619,7 +624,7 @@ class Composition:
             return
         env = self._env(s, i)
         committed = dict(env)
-        own = {r: n for n, r in self.views[i].items()}
+        own = self._names[i]
         for r, holders in held.items():
             name = own.get(r, "")
             if name in committed:

@@ -7,6 +7,10 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# The parity suites' shared helpers assert too: rewrite them like tests, so
+# that a failure shows the values compared.
+pytest.register_assert_rewrite("_kernels")
+
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile(
     "ci", max_examples=120, deadline=None, derandomize=True,

@@ -123,14 +123,8 @@ class AmpleSets:
         ok = self._local.get(key)
         if ok is None:
             saga = self.comp.instances[i].saga
-            seen = self._seen[i]
-            ok = True
-            ended = Composition.ended if self._end_seen[i] else _never
-            for e in sem.enabled(saga, single, self.comp.faults):
-                nxt = sem.apply(saga, single, e)
-                if ended(nxt) or any(nxt[p] != single[p] for p in seen):
-                    ok = False
-                    break
+            ok = all(self._unseen(i, single, sem.apply(saga, single, e))
+                     for e in sem.enabled(saga, single, self.comp.faults))
             if len(self._local) > 1 << 20:
                 self._local.clear()
             self._local[key] = ok
@@ -140,10 +134,16 @@ class AmpleSets:
         """Whether one move of ``i`` (e.g. a business failure the composition
         offers in place of a blocked event) leaves the footprint alone."""
         comp = self.comp
-        a, b = comp.single(state, i), comp.single(nxt, i)
-        if self._end_seen[i] and comp.ended(b):
+        return self._unseen(i, comp.single(state, i), comp.single(nxt, i))
+
+    def _unseen(self, i: int, before: Sequence[int],
+                after: Sequence[int]) -> bool:
+        """Whether ``i``'s single state going from ``before`` to ``after``
+        leaves alone what the others or a property see: the footprint, and
+        the end of ``i`` where another instance observes it."""
+        if self._end_seen[i] and Composition.ended(after):
             return False
-        return all(a[p] == b[p] for p in self._seen[i])
+        return all(before[p] == after[p] for p in self._seen[i])
 
     def reduce(self, state: StateT, succ: list[tuple[Any, StateT]],
                expanded: Callable[[StateT], bool]) -> list[tuple[Any, StateT]]:
@@ -171,10 +171,6 @@ class AmpleSets:
                 continue  # C3: this choice could close a cycle
             return moves
         return succ
-
-
-def _never(single: Sequence[int]) -> bool:
-    return False
 
 
 def _writes(inst: Any, j: int) -> frozenset[int]:

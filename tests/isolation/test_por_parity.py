@@ -27,7 +27,7 @@ from verifier._explicit import explore
 from verifier._multi_ts import MultiSagaTransitionSystem
 from verifier._por import Footprint, explore_shortest
 
-from .test_reduction_parity import FAULTS, case
+from .test_reduction_parity import FAULTS, basic_effects, case
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "isolation").glob("*.saga.yaml"))
@@ -99,22 +99,10 @@ def disjoint_saga(rng: random.Random, name: str, initial: dict[str, int]
     for j in range(steps):
         r = rng.choice([own, own, "shared"])
         other = "shared" if r == own else own
-        effect: dict[str, object] = {}
-        comp: dict[str, object] = {}
         shape = rng.randrange(7)
-        if shape == 0:
-            effect = {"guard": f"{r} >= 1", "update": {r: f"{r} - 1"}}
-            comp = {"update": {r: f"{r} + 1"}}
-        elif shape == 1:
-            effect = {"read": {"seen": r}}
-            has_local = True
-        elif shape == 2 and has_local:
-            effect = {"update": {own: "seen - 1"}}
-            comp = {"update": {own: f"{own} + 1"}}
-        elif shape == 3:
-            effect = {"update": {r: f"{r} + 1"}}
-            comp = {"update": {r: f"{r} - {rng.choice([1, 1, 2])}"}}
-        elif shape == 4:
+        effect, comp, has_local = basic_effects(rng, shape, r, own,
+                                                has_local=has_local)
+        if shape == 4:
             # The compensation reaches a resource the action does not.
             effect = {"update": {r: f"{r} + 1"}}
             comp = {"update": {other: f"{other} - 1"}}

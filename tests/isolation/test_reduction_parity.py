@@ -22,6 +22,29 @@ from verifier._multi_ts import MultiSagaTransitionSystem
 FAULTS = ("fail", "fail,timeout", "fail,comp_fail", "fail,crash=1")
 
 
+Effects = dict[str, object]
+
+
+def basic_effects(rng: random.Random, shape: int, r: str, written: str, *,
+                  has_local: bool) -> tuple[Effects, Effects, bool]:
+    """The (action effect, compensation effect) of shape 0 to 3 on resource
+    ``r`` (a guarded take, a read into the local ``seen``, a write of
+    ``written`` from that local once read, a compensation that may undo too
+    much), none for other shapes; and whether ``seen`` is read by now."""
+    if shape == 0:
+        return ({"guard": f"{r} >= 1", "update": {r: f"{r} - 1"}},
+                {"update": {r: f"{r} + 1"}}, has_local)
+    if shape == 1:
+        return {"read": {"seen": r}}, {}, True
+    if shape == 2 and has_local:
+        return ({"update": {written: "seen - 1"}},
+                {"update": {written: f"{written} + 1"}}, has_local)
+    if shape == 3:
+        return ({"update": {r: f"{r} + 1"}},
+                {"update": {r: f"{r} - {rng.choice([1, 1, 2])}"}}, has_local)
+    return {}, {}, has_local
+
+
 def generated_saga(rng: random.Random, name: str) -> Saga:
     """A random small saga with resource effects."""
     res = ["a", "b"][: rng.randint(1, 2)]
@@ -32,21 +55,8 @@ def generated_saga(rng: random.Random, name: str) -> Saga:
     has_local = False
     for j in range(steps):
         r = rng.choice(res)
-        effect: dict[str, object] = {}
-        comp: dict[str, object] = {}
-        shape = rng.randrange(5)
-        if shape == 0:
-            effect = {"guard": f"{r} >= 1", "update": {r: f"{r} - 1"}}
-            comp = {"update": {r: f"{r} + 1"}}
-        elif shape == 1:
-            effect = {"read": {"seen": r}}
-            has_local = True
-        elif shape == 2 and has_local:
-            effect = {"update": {"a": "seen - 1"}}
-            comp = {"update": {"a": "a + 1"}}
-        elif shape == 3:
-            effect = {"update": {r: f"{r} + 1"}}
-            comp = {"update": {r: f"{r} - {rng.choice([1, 1, 2])}"}}
+        effect, comp, has_local = basic_effects(rng, rng.randrange(5), r, "a",
+                                                has_local=has_local)
         pivot = j == steps - 1 and rng.random() < 0.5
         b.step(f"s{j}", participant="p", action="do",
                compensation=None if pivot else "undo",

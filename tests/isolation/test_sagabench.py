@@ -387,15 +387,15 @@ class PackedComposition:
 
         With ``max_states``, stops after the first layer that passes it
         (:attr:`complete` says whether the search finished)."""
-        runs = [np.array([self.initial()], dtype=np.uint64)]
-        frontier = runs[0]
+        frontier = np.array([self.initial()], dtype=np.uint64)
+        seen = _Runs(frontier)
         transitions = 0
         stored = 1
         m8 = np.uint64(255)
         self.complete = False
         while frontier.size:
             if max_states is not None and stored > max_states:
-                return np.sort(np.concatenate(runs), kind="stable"), transitions
+                return seen.sorted(), transitions
             parts = []
             for c in range(0, frontier.size, chunk):
                 f = frontier[c:c + chunk]
@@ -411,19 +411,12 @@ class PackedComposition:
                     cand = (base[:, None] | (np.where(valid, tg, 0).astype(
                         np.uint64) << sh) | self.ns[key.astype(np.int64)])
                     succ.append(cand[valid])
-                new = _distinct(np.concatenate(succ))
-                for run in runs:
-                    new = new[~_member(run, new)]
-                parts.append(new)
+                parts.append(seen.unseen(_distinct(np.concatenate(succ))))
             frontier = _distinct(np.concatenate(parts))
             stored += frontier.size
-            runs.append(frontier)
-            while len(runs) > 1 and runs[-2].size <= 2 * runs[-1].size:
-                # Runs are disjoint and sorted: a stable sort merges them.
-                top = runs.pop()
-                runs[-1] = np.sort(np.concatenate((runs[-1], top)), kind="stable")
+            seen.add(frontier)
         self.complete = True
-        return np.sort(np.concatenate(runs), kind="stable"), transitions
+        return seen.sorted(), transitions
 
     def explore_symmetric(self, *, chunk: int = 1 << 20) -> SymmetricSearch:
         """:meth:`explore` up to permutations of the instances.
@@ -440,7 +433,7 @@ class PackedComposition:
         k = self.k
         init, _ = canonical_packed(
             np.array([self.initial()], dtype=np.uint64), k, BITS)
-        runs = [init]
+        seen = _Runs(init)
         frontier = init
         states = int(orbit_sizes(_fields(init, k, BITS)).sum())
         transitions = moves = 0
@@ -469,20 +462,13 @@ class PackedComposition:
                                              self.ns[key[rows], cols]))
                 moves += int(degree.sum())
                 transitions += int((orbit * degree).sum())
-                new = _distinct(np.concatenate(succ))
-                for run in runs:
-                    new = new[~_member(run, new)]
-                parts.append(new)
+                parts.append(seen.unseen(_distinct(np.concatenate(succ))))
             frontier = _distinct(np.concatenate(parts))
             states += int(orbit_sizes(_fields(frontier, k, BITS)).sum())
-            runs.append(frontier)
-            while len(runs) > 1 and runs[-2].size <= 2 * runs[-1].size:
-                top = runs.pop()
-                runs[-1] = np.sort(np.concatenate((runs[-1], top)), kind="stable")
+            seen.add(frontier)
         self.complete = True
-        return SymmetricSearch(
-            representatives=np.sort(np.concatenate(runs), kind="stable"),
-            states=states, transitions=transitions, moves=moves)
+        return SymmetricSearch(representatives=seen.sorted(), states=states,
+                               transitions=transitions, moves=moves)
 
     def explore_compiled(self) -> SymmetricSearch:
         """:meth:`explore_symmetric` compiled with numba (the ``fast`` extra):
@@ -726,6 +712,34 @@ def _member(sorted_run: np.ndarray, values: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(sorted_run, values)
     idx[idx == sorted_run.size] = 0
     return np.asarray(sorted_run[idx] == values)
+
+
+class _Runs:
+    """The states a layered search has stored: disjoint sorted runs, merged
+    so that each is at least twice the size of the next (a few binary
+    searches per membership test, and a merge costs amortised log time)."""
+
+    def __init__(self, first: np.ndarray) -> None:
+        self.runs = [first]
+
+    def unseen(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (sorted, distinct) without the stored ones."""
+        for run in self.runs:
+            values = values[~_member(run, values)]
+        return values
+
+    def add(self, layer: np.ndarray) -> None:
+        """Store a new layer (sorted, distinct, none stored before)."""
+        runs = self.runs
+        runs.append(layer)
+        while len(runs) > 1 and runs[-2].size <= 2 * runs[-1].size:
+            # Runs are disjoint and sorted: a stable sort merges them.
+            top = runs.pop()
+            runs[-1] = np.sort(np.concatenate((runs[-1], top)), kind="stable")
+
+    def sorted(self) -> np.ndarray:
+        """Every stored state, sorted."""
+        return np.sort(np.concatenate(self.runs), kind="stable")
 
 
 def packed_check(k: int, n: int, r: int, total: int, *,

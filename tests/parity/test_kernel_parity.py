@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import reference_semantics as ref
+from _kernels import compiled_or_skip, compiled_successors, engines_agree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,10 +43,7 @@ kb = pytest.importorskip("verifier._kernel_bfs")
 
 
 def _compiled() -> dict[str, Any]:
-    g = kb.compiled()
-    if g is None:
-        pytest.skip("numba is not installed")
-    return g
+    return compiled_or_skip(kb)
 
 
 @st.composite
@@ -109,12 +107,10 @@ def first_disagreement(saga: Saga, faults: FaultModel, *, limit: int,
             return f"interpreted kernel vs oracle at {state}: {succ} != {oracle}"
         arr = np.array(state, np.int64)
         count = g["enabled_codes"](arr, ctab, fm, buf)
-        compiled = []
-        for code in buf[:count].tolist():
-            d = arr.copy()
-            if g["step_into"](d, ctab, code):
-                return f"compiled kernel rejects its own event {code} at {state}"
-            compiled.append((sem.decode_event(code), tuple(d.tolist())))
+        compiled = compiled_successors(g, arr, ctab, buf[:count].tolist(),
+                                       decode=sem.decode_event, what="event")
+        if isinstance(compiled, str):
+            return compiled
         if compiled != succ:
             return f"compiled vs interpreted at {state}: {compiled} != {succ}"
         for _, nxt in succ:
@@ -126,15 +122,7 @@ def first_disagreement(saga: Saga, faults: FaultModel, *, limit: int,
 
 def _whole_run(saga: Saga, faults: FaultModel, max_states: int) -> None:
     ts = SagaTransitionSystem(saga, faults)
-    slow = explore(ts, engine="python", max_states=max_states)
-    fast = explore(ts, engine="kernel", max_states=max_states)
-    assert {r.stats.engine for r in slow} == {"python"}
-    assert {r.stats.engine for r in fast} == {"kernel"}
-    for a, b in zip(slow, fast, strict=True):
-        assert (a.property, a.verdict, a.reason) == (b.property, b.verdict, b.reason)
-        assert a.counterexample == b.counterexample, a.property
-        assert (a.stats.states, a.stats.transitions, a.stats.depth) == (
-            b.stats.states, b.stats.transitions, b.stats.depth)
+    engines_agree(ts, max_states=max_states)
 
 
 _SETTINGS: dict[str, Any] = {

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _kernels import compiled_or_skip
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_kernel_parity import _SETTINGS, _faults, _sagas, _two_step
@@ -33,10 +34,7 @@ kb = pytest.importorskip("verifier._kernel_bfs")
 
 
 def _compiled() -> dict[str, Any]:
-    g = kp.compiled()
-    if g is None:
-        pytest.skip("numba is not installed")
-    return g
+    return compiled_or_skip(kp)
 
 
 def _verdicts(g: dict[str, Any], ts: SagaTransitionSystem, state: tuple[int, ...],
@@ -94,20 +92,28 @@ def _any_state(draw: st.DrawFn, saga: Saga, faults: FaultModel) -> tuple[int, ..
     return tuple(draw(st.integers(0, m)) for m in pack.fmax)
 
 
+def _generated_agree(saga: Saga, faults: FaultModel, data: st.DataObject, *,
+                     reachable: int, arbitrary: int) -> None:
+    """Every check compiled == Python on up to ``reachable`` reachable states,
+    then on ``arbitrary`` drawn states within the packed fields' bounds."""
+    assert first_disagreement(saga, faults, limit=reachable) is None, (
+        saga.to_dict())
+    g = _compiled()
+    ts = SagaTransitionSystem(saga, faults)
+    tabs = kp.tables(saga)
+    for _ in range(arbitrary):
+        state = data.draw(_any_state(saga, faults))
+        fast, slow = _verdicts(g, ts, state, tabs)
+        assert fast == slow, (state, saga.to_dict())
+
+
 @given(saga=_sagas(max_steps=3), faults=_faults(), data=st.data())
 @settings(max_examples=100, **_SETTINGS)
 def test_kernel_props_parity_100_generated(saga: Saga, faults: FaultModel,
                                            data: st.DataObject) -> None:
     """100 generated definitions: every check on up to 300 reachable states,
     then on 20 arbitrary states, compiled == Python."""
-    assert first_disagreement(saga, faults, limit=300) is None, saga.to_dict()
-    g = _compiled()
-    ts = SagaTransitionSystem(saga, faults)
-    tabs = kp.tables(saga)
-    for _ in range(20):
-        state = data.draw(_any_state(saga, faults))
-        fast, slow = _verdicts(g, ts, state, tabs)
-        assert fast == slow, (state, saga.to_dict())
+    _generated_agree(saga, faults, data, reachable=300, arbitrary=20)
 
 
 @pytest.mark.slow
@@ -117,14 +123,7 @@ def test_kernel_props_parity_1000_generated(saga: Saga, faults: FaultModel,
                                             data: st.DataObject) -> None:
     """1,000 generated definitions of up to four steps: every check on up to
     1,000 reachable states and 50 arbitrary ones."""
-    assert first_disagreement(saga, faults, limit=1_000) is None, saga.to_dict()
-    g = _compiled()
-    ts = SagaTransitionSystem(saga, faults)
-    tabs = kp.tables(saga)
-    for _ in range(50):
-        state = data.draw(_any_state(saga, faults))
-        fast, slow = _verdicts(g, ts, state, tabs)
-        assert fast == slow, (state, saga.to_dict())
+    _generated_agree(saga, faults, data, reachable=1_000, arbitrary=50)
 
 
 @pytest.mark.parametrize("which", [0, 1, 2])

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 import reference_workflow_semantics as ref
+from _kernels import compiled_or_skip, compiled_successors, engines_agree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,10 +45,7 @@ wkb = pytest.importorskip("verifier._wf_kernel_bfs")
 
 
 def _compiled() -> dict[str, Any]:
-    g = wkb.compiled()
-    if g is None:
-        pytest.skip("numba is not installed")
-    return g
+    return compiled_or_skip(wkb)
 
 
 # --- guards from the whole expression language ----------------------------------
@@ -159,12 +157,10 @@ def first_disagreement(wf: Workflow, duplicates: int, reduce: bool, *,
             return problem
         arr = np.array(state, np.int64)
         count = g["enabled_codes"](arr, ctab, int(reduce), buf, stack)
-        compiled = []
-        for code in buf[:count].tolist():
-            d = arr.copy()
-            if g["step_into"](d, ctab, code):
-                return f"compiled kernel rejects its own step {code} at {state}"
-            compiled.append((sem.decode_step(code), tuple(d.tolist())))
+        compiled = compiled_successors(g, arr, ctab, buf[:count].tolist(),
+                                       decode=sem.decode_step, what="step")
+        if isinstance(compiled, str):
+            return compiled
         if compiled != succ:
             return f"compiled vs interpreted at {state}: {compiled} != {succ}"
         for _, nxt in succ:
@@ -213,15 +209,7 @@ def _whole_run(wf: Workflow, duplicates: int, reduce: bool,
                max_states: int) -> None:
     ts = WorkflowTransitionSystem(wf, FaultModel(duplicates=duplicates),
                                   reduce=reduce)
-    slow = explore(ts, engine="python", max_states=max_states)
-    fast = explore(ts, engine="kernel", max_states=max_states)
-    assert {r.stats.engine for r in slow} == {"python"}
-    assert {r.stats.engine for r in fast} == {"kernel"}
-    for a, b in zip(slow, fast, strict=True):
-        assert (a.property, a.verdict, a.reason) == (b.property, b.verdict, b.reason)
-        assert a.counterexample == b.counterexample, a.property
-        assert (a.stats.states, a.stats.transitions, a.stats.depth) == (
-            b.stats.states, b.stats.transitions, b.stats.depth)
+    engines_agree(ts, max_states=max_states)
 
 
 _SETTINGS: dict[str, Any] = {
