@@ -143,6 +143,22 @@ def _room(  # noqa: PLR0917 - numba compiles positional calls only
     return 0
 
 
+def _pack(  # noqa: PLR0917 - numba compiles positional calls only
+    d: Any, length: int, fword: Any, fshift: Any, fmax: Any, words: Any, w: int,
+) -> bool:
+    """Pack the field values ``d`` into the ``w`` words ``words``; False when
+    a value is outside its field's range (the search's ``S_OVERFLOW``). The
+    saga, workflow and lossy searches all pack with it."""
+    for x in range(w):
+        words[x] = 0
+    for f in range(length):
+        v = d[f]
+        if v < 0 or v > fmax[f]:
+            return False
+        words[fword[f]] |= v << fshift[f]
+    return True
+
+
 def _store(  # noqa: PLR0917 - numba compiles positional calls only
     states: Any, table: Any, ids: Any, w: int, ctl: Any, max_states: int,
 ) -> int:
@@ -219,14 +235,9 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
                 ctl[9] = code
                 return 5
             ctl[2] += 1
-            for x in range(w):
-                words[x] = 0
-            for f in range(length):
-                v = d[f]
-                if v < 0 or v > fmax[f]:
-                    ctl[0] = head
-                    return 4
-                words[fword[f]] |= v << fshift[f]
+            if not _pack(d, length, fword, fshift, fmax, words, w):
+                ctl[0] = head
+                return 4
             for x in range(w):
                 ids[x] = _intern(cvals, ctab, ctl, words[x])
             j = _store(states, table, ids, w, ctl, max_states)
@@ -379,7 +390,8 @@ def compiled() -> dict[str, Any] | None:
     g: dict[str, Any] = dict(vars(K))
     g["np"] = numpy
     funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
-    funcs += [_hash, _equal, _intern, _rehash_words, _rehash, _room, _store,
+    funcs += [_hash, _equal, _intern, _rehash_words, _rehash, _room, _pack,
+              _store,
               _search,
               _find_parent, _watched_detail, _unpack_words]
     return compile_into(g, funcs, where=cache_dir("saga", K.__file__, __file__))

@@ -48,7 +48,7 @@ from saga_models._kernel import (
 )
 
 from . import _kernel_bfs as kb
-from ._kernel_bfs import _hash
+from ._kernel_bfs import _hash, _pack
 
 if TYPE_CHECKING:
     from ._ts import Property, StateT, TransitionSystem
@@ -257,14 +257,9 @@ def _csearch(  # noqa: PLR0917 - numba compiles positional calls only
                 ctl[8] = code
                 return 5
             ctl[4] += 1
-            for x in range(w):
-                words[x] = 0
-            for f in range(length):
-                v = d[f]
-                if v < 0 or v > fmax[f]:
-                    ctl[0] = head
-                    return 4
-                words[fword[f]] |= v << fshift[f]
+            if not _pack(d, length, fword, fshift, fmax, words, w):
+                ctl[0] = head
+                return 4
             fp = _fingerprint(words, 0, w)
             if ctl[2] >= max_states:
                 # Only a lookup: the budget stops the search at the first

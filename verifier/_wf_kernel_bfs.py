@@ -35,7 +35,7 @@ from saga_models._wf_kernel import (
 from saga_models.workflow import semantics as sem
 
 from . import _kernel_bfs as kb
-from ._kernel_bfs import _equal, _hash, _rehash, _tuples, _unpack_words
+from ._kernel_bfs import _equal, _hash, _pack, _rehash, _store, _tuples, _unpack_words
 
 if TYPE_CHECKING:
     from ._ts import Property
@@ -75,7 +75,6 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
     s = np.zeros(length, np.int64)
     d = np.zeros(length, np.int64)
     words = np.zeros(w, np.int64)
-    mask = len(table) - 1
     cap = len(parent)
     head = ctl[0]
     while head < ctl[1]:
@@ -106,32 +105,16 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
                 ctl[7] = code
                 return 5
             ctl[2] += 1
-            for x in range(w):
-                words[x] = 0
-            for f in range(length):
-                v = d[f]
-                if v < 0 or v > fmax[f]:
-                    ctl[0] = head
-                    return 4
-                words[fword[f]] |= v << fshift[f]
-            h = _hash(words, 0, w) & mask
-            j = -1
-            while table[h] != 0:
-                idx = table[h] - 1
-                if _equal(states, idx, words, w):
-                    j = idx
-                    break
-                h = (h + 1) & mask
+            if not _pack(d, length, fword, fshift, fmax, words, w):
+                ctl[0] = head
+                return 4
+            stored = ctl[1]
+            j = _store(states, table, words, w, ctl, max_states)
             if j < 0:
-                j = ctl[1]
-                if j >= max_states:
-                    ctl[0] = head
-                    return 3
-                table[h] = j + 1
-                for x in range(w):
-                    states[j * w + x] = words[x]
+                ctl[0] = head
+                return 3
+            if j == stored:  # new: every state found before has a lower index
                 parent[j] = head
-                ctl[1] = j + 1
             if (watch >> ((code & 7) + 5 * ((code >> B_DUP) & 1))) & 1:
                 q = ctl[4]
                 wsrc[q] = head
@@ -161,7 +144,7 @@ def compiled() -> dict[str, Any] | None:
     g: dict[str, Any] = dict(vars(K))
     g["np"] = numpy
     funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
-    funcs += [_hash, _equal, _rehash, _search, _unpack_words]
+    funcs += [_hash, _equal, _rehash, _pack, _store, _search, _unpack_words]
     return kb.compile_into(
         g, funcs, where=kb.cache_dir("wf", K.__file__, __file__, kb.__file__))
 
