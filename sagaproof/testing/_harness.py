@@ -86,8 +86,14 @@ class Binding:
     a script that imports it."""
     resources: Resources | None = None
     """``resources(participants)``: the shared resources' current values, by
-    name (records as ``order.total``, ``order.version``). Given, every call of
-    a step that declares an effect is checked against it
+    name (records as ``order.total``, ``order.version``). A record keyed by
+    instance (``key: instance``) has one row per instance, named by the
+    instance's saga id (``StepContext.saga_id``; ``<saga name>-<k>`` for the
+    ``k``-th instance a generated test starts): ``order[trip-0].total``,
+    ``order[trip-0].version``; return every row the participants hold (a row
+    left out does not exist yet and holds its declared initial values).
+    Given, every call of a step that declares an effect is checked against
+    it, and a call that changes another instance's row breaks it
     (:mod:`._contract`)."""
 
 
@@ -392,7 +398,8 @@ class SagaHarness(Harness):
         pending = (self._contract.before(
             call.saga, call.step, call.kind, self.world,
             f"{call.kind} {call.ctx.participant}.{call.ctx.operation} of step "
-            f"{call.step!r}") if self._contract is not None else None)
+            f"{call.step!r}", saga_id=call.ctx.saga_id)
+            if self._contract is not None else None)
         returned = False
         try:
             out = call.fn(call.ctx)
