@@ -73,8 +73,8 @@ class ImportedTransitionSystem:
         if self._t.machine_timeout is not None:
             self.fault_model += (f"; machine TimeoutSeconds "
                                  f"{self._t.machine_timeout:g}s may expire")
-        elif faults.timeout and im.machine_timeout is not None and \
-                im.worst_case is not None:
+        elif (faults.timeout and im.machine_timeout is not None
+              and not gs.machine_timeout_can_expire(im)):
             # Left out of the model: say why, so the verdict is read right.
             self.fault_model += (
                 f"; machine TimeoutSeconds {im.machine_timeout:g}s cannot "
