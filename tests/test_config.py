@@ -96,3 +96,16 @@ def test_parse_config_checks_every_key() -> None:
     assert parse_config("[tool.other]\n", file="p.toml").values == {}
     bad = parse_config("[tool.sagaproof\n", file="p.toml")
     assert [d.code for d in bad.diagnostics] == ["SAGA015"]
+
+
+def test_the_bitstate_range_is_the_lossy_searchs() -> None:
+    # The file's check repeats the range rather than import the compiled
+    # checker at every start; this is what keeps the two the same.
+    from verifier._kernel_compact import MAX_BITS, MIN_BITS
+
+    def accepted(bits: int) -> bool:
+        cfg = parse_config(f"[tool.sagaproof]\nbitstate = {bits}\n", file="p.toml")
+        return not cfg.diagnostics
+
+    assert [accepted(b) for b in (MIN_BITS - 1, MIN_BITS, MAX_BITS, MAX_BITS + 1)
+            ] == [False, True, True, False]
