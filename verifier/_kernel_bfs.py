@@ -34,7 +34,7 @@ import types
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from saga_models import _kernel as K
 from saga_models import semantics as sem
@@ -83,18 +83,25 @@ def _equal(states: Any, idx: int, words: Any, w: int) -> bool:
     return True
 
 
-def _intern(cvals: Any, ctab: Any, ctl: Any, v: int) -> int:
-    """The index of the word ``v`` in the table of distinct words (added when
-    new)."""
+def _word_slot(cvals: Any, ctab: Any, v: int) -> int:
+    """The slot of the word ``v`` in the table of distinct words: the one
+    that holds it, or the free one where it would go (``ctab[slot] - 1`` is
+    its index, or -1)."""
     mask = len(ctab) - 1
     h = v * -7046029254386353131
     h ^= (h >> 29) & 0x7FFFFFFFF
     h &= mask
-    while ctab[h] != 0:
-        c = ctab[h] - 1
-        if cvals[c] == v:
-            return int(c)
+    while ctab[h] != 0 and cvals[ctab[h] - 1] != v:
         h = (h + 1) & mask
+    return int(h)
+
+
+def _intern(cvals: Any, ctab: Any, ctl: Any, v: int) -> int:
+    """The index of the word ``v`` in the table of distinct words (added when
+    new)."""
+    h = _word_slot(cvals, ctab, v)
+    if ctab[h] != 0:
+        return int(ctab[h] - 1)
     c = ctl[10]
     cvals[c] = v
     ctab[h] = c + 1
@@ -159,19 +166,26 @@ def _pack(  # noqa: PLR0917 - numba compiles positional calls only
     return True
 
 
+def _slot(states: Any, table: Any, ids: Any, w: int) -> int:
+    """The slot of the state whose word indices are ``ids`` in the hash
+    table: the one that holds it, or the free one where it would go
+    (``table[slot] - 1`` is its index, or -1)."""
+    mask = len(table) - 1
+    h = _hash(ids, 0, w) & mask
+    while table[h] != 0 and not _equal(states, table[h] - 1, ids, w):
+        h = (h + 1) & mask
+    return int(h)
+
+
 def _store(  # noqa: PLR0917 - numba compiles positional calls only
     states: Any, table: Any, ids: Any, w: int, ctl: Any, max_states: int,
 ) -> int:
     """The index of the state whose word indices are ``ids``, stored (next
     index, in the hash table) when new; -1 when it is new and the state
     budget is spent."""
-    mask = len(table) - 1
-    h = _hash(ids, 0, w) & mask
-    while table[h] != 0:
-        idx = table[h] - 1
-        if _equal(states, idx, ids, w):
-            return int(idx)
-        h = (h + 1) & mask
+    h = _slot(states, table, ids, w)
+    if table[h] != 0:
+        return int(table[h] - 1)
     j = ctl[1]
     if j >= max_states:
         return -1
@@ -180,6 +194,26 @@ def _store(  # noqa: PLR0917 - numba compiles positional calls only
         states[j * w + x] = ids[x]
     ctl[1] = j + 1
     return int(j)
+
+
+def _note(  # noqa: PLR0917 - numba compiles positional calls only
+    ctl: Any, code: int, src: int, e: int, j: int, watch: int, wsrc: Any,
+    wpos: Any, graph: bool, edst: Any, ecode: Any,
+) -> None:
+    """Record the ``e``-th transition of ``src`` (to state ``j``): as a
+    watched one when its kind is in ``watch``, and as an edge of the graph
+    when the graph is kept. The one-core search and the parallel merge both
+    record with it."""
+    if (watch >> (code & 15)) & 1:
+        q = ctl[4]
+        wsrc[q] = src
+        wpos[q] = e
+        ctl[4] = q + 1
+    if graph:
+        q = ctl[3]
+        edst[q] = j
+        ecode[q] = code
+        ctl[3] = q + 1
 
 
 def _search(  # noqa: PLR0917 - numba compiles positional calls only
@@ -244,16 +278,7 @@ def _search(  # noqa: PLR0917 - numba compiles positional calls only
             if j < 0:
                 ctl[0] = head
                 return 3
-            if (watch >> (code & 15)) & 1:
-                q = ctl[4]
-                wsrc[q] = head
-                wpos[q] = e
-                ctl[4] = q + 1
-            if graph:
-                q = ctl[3]
-                edst[q] = j
-                ecode[q] = code
-                ctl[3] = q + 1
+            _note(ctl, code, head, e, j, watch, wsrc, wpos, graph, edst, ecode)
         head += 1
     ctl[0] = head
     return 0
@@ -390,10 +415,9 @@ def compiled() -> dict[str, Any] | None:
     g: dict[str, Any] = dict(vars(K))
     g["np"] = numpy
     funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
-    funcs += [_hash, _equal, _intern, _rehash_words, _rehash, _room, _pack,
-              _store,
-              _search,
-              _find_parent, _watched_detail, _unpack_words]
+    funcs += [_hash, _equal, _word_slot, _intern, _rehash_words, _rehash,
+              _room, _pack, _slot, _store, _note, _search, _find_parent,
+              _watched_detail, _unpack_words]
     return compile_into(g, funcs, where=cache_dir("saga", K.__file__, __file__))
 
 
@@ -751,12 +775,22 @@ def _tuples(arr: Any, largest: int) -> list[tuple[int, ...]]:
     return [tuple(raw[b:b + width]) for b in range(0, len(raw), width)]
 
 
+class _Rows(Protocol):
+    """What :class:`PackedStates` reads: a saga search's :class:`Searched` or
+    a workflow search's ``Found``."""
+
+    @property
+    def count(self) -> int: ...
+    def rows(self, lo: int, hi: int) -> list[tuple[int, ...]]: ...
+    def state(self, i: int) -> tuple[int, ...]: ...
+
+
 class PackedStates(Sequence[bytes]):
     """The searched states as the interpreted search keeps them: a sequence of
     ``bytes`` (one per state, unpacked on demand), with ``iter_rows`` for a
     fast pass over all of them as tuples."""
 
-    def __init__(self, searched: Searched, chunk: int = 1 << 15) -> None:
+    def __init__(self, searched: _Rows, chunk: int = 1 << 15) -> None:
         self._s = searched
         self._chunk = chunk
 

@@ -39,7 +39,15 @@ from saga_models._kernel import (
 )
 
 from . import _kernel_bfs as kb
-from ._kernel_bfs import _equal, _hash, _intern, _room, _store
+from ._kernel_bfs import (
+    _intern,
+    _note,
+    _pack,
+    _room,
+    _slot,
+    _store,
+    _word_slot,
+)
 
 np: Any = None
 prange: Any = range
@@ -51,16 +59,7 @@ CHUNK = 2048
 
 def _lookup(cvals: Any, ctab: Any, v: int) -> int:
     """The index of the word ``v`` among the distinct words, or -1 (read only)."""
-    mask = len(ctab) - 1
-    h = v * -7046029254386353131
-    h ^= (h >> 29) & 0x7FFFFFFFF
-    h &= mask
-    while ctab[h] != 0:
-        c = ctab[h] - 1
-        if cvals[c] == v:
-            return int(c)
-        h = (h + 1) & mask
-    return -1
+    return int(ctab[_word_slot(cvals, ctab, v)] - 1)
 
 
 def _expand(  # noqa: PLR0917 - numba compiles positional calls only
@@ -74,7 +73,6 @@ def _expand(  # noqa: PLR0917 - numba compiles positional calls only
     n = tab[T_N]
     length = HEADER + WIDTH * n
     m = 24 * n + 8
-    mask = len(table) - 1
     span = (hi - lo + threads - 1) // threads
     for t in prange(threads):
         buf = np.zeros(m, np.int64)
@@ -104,13 +102,8 @@ def _expand(  # noqa: PLR0917 - numba compiles positional calls only
                     rbad[r] = 5
                     r += 1
                     continue
-                for x in range(w):
-                    words[x] = 0
-                for f in range(length):
-                    v = d[f]
-                    if v < 0 or v > fmax[f]:
-                        rbad[r] = 4
-                    words[fword[f]] |= v << fshift[f]
+                if not _pack(d, length, fword, fshift, fmax, words, w):
+                    rbad[r] = 4  # reported by the merge, before any use
                 known = True
                 for x in range(w):
                     rwords[r * w + x] = words[x]
@@ -120,13 +113,7 @@ def _expand(  # noqa: PLR0917 - numba compiles positional calls only
                     if c < 0:
                         known = False
                 if known and rbad[r] == 0:
-                    h = _hash(ids, 0, w) & mask
-                    while table[h] != 0:
-                        idx = table[h] - 1
-                        if _equal(states, idx, ids, w):
-                            rfound[r] = idx
-                            break
-                        h = (h + 1) & mask
+                    rfound[r] = table[_slot(states, table, ids, w)] - 1
                 r += 1
 
 
@@ -186,16 +173,7 @@ def _merge(  # noqa: PLR0917 - one loop, as the one-core search's
                 if j < 0:
                     ctl[0] = src
                     return 3
-            if (watch >> (code & 15)) & 1:
-                p = ctl[4]
-                wsrc[p] = src
-                wpos[p] = e
-                ctl[4] = p + 1
-            if graph:
-                p = ctl[3]
-                edst[p] = j
-                ecode[p] = code
-                ctl[3] = p + 1
+            _note(ctl, code, src, e, j, watch, wsrc, wpos, graph, edst, ecode)
     return -1
 
 

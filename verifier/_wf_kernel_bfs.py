@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,16 @@ from saga_models._wf_kernel import (
 from saga_models.workflow import semantics as sem
 
 from . import _kernel_bfs as kb
-from ._kernel_bfs import _equal, _hash, _pack, _rehash, _store, _tuples, _unpack_words
+from ._kernel_bfs import (
+    _equal,
+    _hash,
+    _pack,
+    _rehash,
+    _slot,
+    _store,
+    _tuples,
+    _unpack_words,
+)
 
 if TYPE_CHECKING:
     from ._ts import Property
@@ -144,7 +153,8 @@ def compiled() -> dict[str, Any] | None:
     g: dict[str, Any] = dict(vars(K))
     g["np"] = numpy
     funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
-    funcs += [_hash, _equal, _rehash, _pack, _store, _search, _unpack_words]
+    funcs += [_hash, _equal, _rehash, _pack, _slot, _store, _search,
+              _unpack_words]
     return kb.compile_into(
         g, funcs, where=kb.cache_dir("wf", K.__file__, __file__, kb.__file__))
 
@@ -327,28 +337,6 @@ class Checked:
     budget_reason: str
 
 
-class _Packed(Sequence[bytes]):
-    """The searched states as the interpreted search keeps them: ``bytes``
-    per state (unpacked on demand), ``iter_rows`` for a pass over all."""
-
-    def __init__(self, found: Found, chunk: int = 1 << 15) -> None:
-        self._f = found
-        self._chunk = chunk
-
-    def __len__(self) -> int:
-        return self._f.count
-
-    def __getitem__(self, i: int) -> bytes:  # type: ignore[override]
-        if not -self._f.count <= i < self._f.count:
-            raise IndexError(i)
-        return bytes(self._f.state(i % self._f.count))
-
-    def iter_rows(self) -> Iterator[tuple[int, ...]]:
-        """Every state as a tuple, in index order, a chunk at a time."""
-        for lo in range(0, self._f.count, self._chunk):
-            yield from self._f.rows(lo, min(lo + self._chunk, self._f.count))
-
-
 def kernel_search(
     ts: WorkflowTransitionSystem, props: list[Property], *, need_graph: bool,
     max_states: int, check: Callable[[int, int], str],
@@ -368,7 +356,7 @@ def kernel_search(
                    check=check)
     if found is None:
         return None
-    states = _Packed(found)
+    states = kb.PackedStates(found)
     first: dict[str, Violation] = {}
     state_props = [p for p in props if p.on_state is not None
                    or p.on_terminal is not None]
