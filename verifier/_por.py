@@ -178,8 +178,14 @@ class AmpleSets:
         for item in succ:
             ev: InstanceEvent = item[0]
             by.setdefault(ev.instance, []).append(item)
-        # Fewest moves first: the smallest ample set that qualifies.
-        for i in sorted(by, key=lambda i: len(by[i])) if len(by) > 1 else ():
+        order = sorted(by, key=lambda i: len(by[i]))
+        # One step of one instance first (the smaller ample set), then one
+        # whole instance; fewest moves first: the smallest that qualifies.
+        for i in order:
+            got = self._branch(state, i, by[i], expanded)
+            if got is not None and len(got) < len(succ):
+                return got
+        for i in order if len(by) > 1 else ():
             moves = by[i]
             if not self.local_moves(state, i):
                 continue  # a move the others can see, or one they can block
@@ -191,10 +197,6 @@ class AmpleSets:
             if any(expanded(t) for _, t in moves):
                 continue  # C3: this choice could close a cycle
             return moves
-        for i in sorted(by, key=lambda i: len(by[i])):
-            got = self._branch(state, i, by[i], expanded)
-            if got is not None and len(got) < len(succ):
-                return got
         return succ
 
     def _branch(self, state: StateT, i: int, moves: list[tuple[Any, StateT]],
