@@ -1,4 +1,33 @@
-"""Partial-order reduction for many saga instances: ample sets.
+"""Partial-order reduction: ample sets between instances and between branches.
+
+One reduction (``--por``), one chooser, two kinds of independent moves:
+
+* between the *branches* of one instance (a saga is a DAG: the moves of two
+  steps with no dependency between them write disjoint blocks of its
+  state), for a single saga (:class:`BranchAmple`, K = 1) and inside every
+  instance of a composition (:meth:`AmpleSets.reduce` tries one step of one
+  instance first); :class:`BranchIndependence` says from the semantics when
+  a step's moves may be followed alone. A move of step ``i`` is *local* when
+  it is not a duplicate (a global budget) and writes only ``i``'s block (no
+  abort, completion, STUCK, end of compensation or chain position: the
+  header), and stays invisible to the block-level state property. Local
+  moves of different steps commute and disable nothing as long as the
+  header stays put, so ``i``'s local moves form an ample set where no other
+  step can change the header or enable a new move of ``i`` before ``i``
+  moves (:meth:`BranchIndependence.stable`): no crash left in the budget
+  (a crash is enabled everywhere and disables every move, so with one left
+  nothing is reduced); running, no other unfinished step that does not
+  depend on ``i`` can abort or stick, and ``i`` is not OK (else the others
+  could complete); compensating, no chains, ``i`` still holds the end of
+  the compensation, its own compensation dispatch (the one move of ``i``
+  another step can enable) is not still awaited, and under a bounded
+  policy no other compensation can fail. C0 and C3 as below; C2 holds
+  since no local move changes the phase, and the others cannot either, so
+  terminal states, aborts and every first dispatch are reached exactly (the
+  argument in docs/properties.md, "Between the branches of one instance").
+  In a composition the step must also be private (no other step of any
+  instance reaches its resources, no invariant reads them, no locals).
+* between *instances*, below.
 
 K instances interleave; many of one instance's events touch nothing another
 instance can see (a retry, a timeout, a crash of its orchestrator, an abort,
