@@ -150,7 +150,8 @@ class AmpleSets:
                 for j in range(n)))
             self._branches.append(BranchIndependence(
                 inst.saga, comp.faults, may_refuse=frozenset(
-                    j for j in range(n) if inst.action[j] is not None)))
+                    j for j in range(n) if inst.action[j] is not None),
+                end_stops_late=True))
         pick = footprint or Composition.footprint
         # Visibility: a step whose action or compensation writes a resource a
         # property reads in every state (a declared invariant) is never
@@ -372,10 +373,17 @@ class BranchIndependence:
         may_refuse: Steps whose action may be refused by the composition
             (a guard or a lock on a resource): a business failure that
             aborts even when the fault model has no failures.
+        end_stops_late: Whether the end of the saga disables the late
+            deliveries still in the network (a composition offers no move
+            of an ended instance; the single semantics keeps them enabled).
+            Then the last completion or compensation, which any step's move
+            may become once the others are done, is dependent on every
+            other step's late delivery.
     """
 
     def __init__(self, saga: Any, faults: sem.FaultModel, *,
-                 may_refuse: frozenset[int] = frozenset()) -> None:
+                 may_refuse: frozenset[int] = frozenset(),
+                 end_stops_late: bool = False) -> None:
         self.saga = saga
         self.faults = faults
         steps = saga.steps
@@ -399,6 +407,12 @@ class BranchIndependence:
                 (fail or times_out or expires) and (bounded or fatal or expires)))
             comp_fails.append(f.comp_fail or (breaker and (f.fail or f.timeout))
                               or s.compensation_needs_result)
+        self.end_stops_late = end_stops_late
+        self.can_late = tuple(
+            f.late and (s.timeout is not None or s.total_timeout is not None)
+            for s in steps)
+        """Per step: whether a command of it may be delivered late (a
+        timed-out attempt, or a sibling cut off by an abort)."""
         self.can_end = tuple(ends)
         """Per step: whether a reply of it may end the running phase."""
         self.comp_may_fail = tuple(comp_fails)
@@ -437,6 +451,8 @@ class BranchIndependence:
         not be waiting for it."""
         b = sem.HEADER + sem.WIDTH * i
         st, cs = state[b + sem.ST], state[b + sem.CS]
+        if self.end_stops_late and self._late_elsewhere(state, i):
+            return False  # a move of i may end the saga and disable it
         if state[sem.PHASE] == sem.Phase.RUNNING:
             if st == sem.Status.OK:
                 return False  # the others may complete the saga
@@ -462,6 +478,26 @@ class BranchIndependence:
                         and state[bj + sem.CS] != sem.CompStatus.DONE):
                     return False  # another compensation may end STUCK
         return True
+
+    def _late_elsewhere(self, state: StateT, i: int) -> bool:
+        """Whether another step has a late delivery pending, or may get one
+        before ``i`` moves (an attempt in flight, or one it may still send
+        while running; a dependent of ``i`` cannot start before ``i``)."""
+        running = state[sem.PHASE] == sem.Phase.RUNNING
+        below = self.dependents[i]
+        for j in range(self.n):
+            if j == i:
+                continue
+            bj = sem.HEADER + sem.WIDTH * j
+            if state[bj + sem.LT]:
+                return True
+            st = state[bj + sem.ST]
+            if self.can_late[j] and (st == sem.Status.RUNNING or (
+                    running and j not in below and st in (
+                        sem.Status.PENDING, sem.Status.RETRY_FAILED,
+                        sem.Status.RETRY_UNKNOWN))):
+                return True
+        return False
 
     def local(self, before: StateT, event: sem.Event, after: StateT) -> bool:
         """Whether ``event`` (of step ``event.step``) from ``before`` to
