@@ -178,7 +178,9 @@ def branches(max_states: int) -> None:
     print("|---|---|---|---|---|---|")
     for name, saga in models:
         for k in (1, 2):
-            for text in BRANCH_FAULTS:
+            # Two instances under the wider fault models exceed any budget
+            # worth waiting for: the crash-free narrow ones only.
+            for text in BRANCH_FAULTS if k == 1 else BRANCH_FAULTS[:3]:
                 faults = FaultModel.parse(text)
                 cells = []
                 verdicts = []
@@ -204,7 +206,11 @@ def branches(max_states: int) -> None:
                     cells.append(f"{'>' if over else ''}"
                                  f"{res[0].stats.states:,} ({seconds:.2f})")
                     verdicts.append({r.property: r.verdict for r in res})
-                agree = "yes" if verdicts[0] == verdicts[1] else "NO"
+                both = [p for p in verdicts[0]
+                        if Verdict.UNKNOWN not in (verdicts[0][p],
+                                                   verdicts[1][p])]
+                agree = ("-" if not both else "yes" if all(
+                    verdicts[0][p] is verdicts[1][p] for p in both) else "NO")
                 print(f"| {name} | {k} | {faults.describe()} | "
                       + " | ".join(cells) + f" | {agree} |", flush=True)
 

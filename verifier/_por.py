@@ -239,6 +239,11 @@ class AmpleSets:
         too, and leave the footprint alone."""
         comp = self.comp
         ind = self._branches[i]
+        if self._end_seen[i]:
+            # A move of one step may become the one that ends ``i`` once
+            # its other steps are done, and another instance sees that end
+            # (a lock freed, a refusal no longer offered): dependent.
+            return None
         single = comp.single(state, i)
         if not ind.quiet(single):
             return None
