@@ -26,7 +26,10 @@ One reduction (``--por``), one chooser, two kinds of independent moves:
   terminal states, aborts and every first dispatch are reached exactly (the
   argument in docs/properties.md, "Between the branches of one instance").
   In a composition the step must also be private (no other step of any
-  instance reaches its resources, no invariant reads them, no locals).
+  instance reaches its resources, no invariant reads them, no locals), its
+  instance's end seen by no other instance, and no other step of it may
+  deliver late (an ended instance makes no move there, so the end, which a
+  local move may become once the other steps are done, disables those).
 * between *instances*, below.
 
 K instances interleave; many of one instance's events touch nothing another
