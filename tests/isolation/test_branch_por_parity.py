@@ -300,12 +300,12 @@ def test_branch_por_with_symmetry_parity_two_instances_60_cases() -> None:
 
 
 @pytest.mark.slow
-def test_local_moves_commute_on_300_generated_dags() -> None:
+def test_local_moves_commute_on_120_generated_dags() -> None:
     checked = 0
-    for seed in range(5000, 5300):
+    for seed in range(5000, 5120):
         saga, faults = single_case(seed)
         checked += check_independence(saga, faults)
-    assert checked > 1000, checked
+    assert checked > 500, checked
 
 
 def _always(ind: BranchIndependence, state: sem.State, i: int,
