@@ -193,8 +193,9 @@ def check(
     instances of a saga over its shared resources (default: the definition's
     ``instances``); ``symmetry`` explores identical instances up to
     permutation (safety properties; termination is checked unreduced);
-    ``por`` adds partial-order reduction (the same, counterexamples
-    recomputed shortest); each verdict's fault model says
+    ``por`` adds partial-order reduction between instances and between the
+    parallel steps of one saga, also for a single saga (the same,
+    counterexamples recomputed shortest); each verdict's fault model says
     ``reductions=symmetry``, ``reductions=por`` or both where they ran.
 
     >>> from saga_models import SagaBuilder
