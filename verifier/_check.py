@@ -38,11 +38,21 @@ def _explore_reduced(
     neither). With partial-order reduction each counterexample is recomputed
     by a bounded unreduced search, so it stays shortest."""
     from ._multi_ts import MultiSagaTransitionSystem
-    from ._por import explore_shortest
+    from ._por import ReducedSagaTransitionSystem, explore_shortest
 
-    assert isinstance(ts, MultiSagaTransitionSystem)
-    reduced = MultiSagaTransitionSystem(ts.sagas, ts.faults, symmetry=symmetry,
-                                        por=por)
+    reduced: TransitionSystem
+    plain: TransitionSystem
+    if isinstance(ts, MultiSagaTransitionSystem):
+        reduced = MultiSagaTransitionSystem(ts.sagas, ts.faults,
+                                            symmetry=symmetry, por=por)
+        plain = MultiSagaTransitionSystem(ts.sagas, ts.faults,
+                                          symmetry=symmetry)
+    else:
+        # One saga (K = 1): only the reduction between its branches.
+        # (symmetry needs several instances: nothing to permute here).
+        assert isinstance(ts, SagaTransitionSystem) and por
+        reduced = ReducedSagaTransitionSystem(ts.saga, ts.faults)
+        plain = ts
     wanted = [p.name for p in ts.properties
               if properties is None or p.name in properties]
     safe = {p.name for p in reduced.properties}
@@ -52,8 +62,6 @@ def _explore_reduced(
     if safe & set(wanted):
         names = [n for n in wanted if n in safe]
         if por:
-            plain = MultiSagaTransitionSystem(ts.sagas, ts.faults,
-                                              symmetry=symmetry)
             found = explore_shortest(reduced, plain, properties=names, **budgets)
         else:
             found = explore(reduced, properties=names, **budgets)
@@ -185,8 +193,9 @@ def check(
     instances of a saga over its shared resources (default: the definition's
     ``instances``); ``symmetry`` explores identical instances up to
     permutation (safety properties; termination is checked unreduced);
-    ``por`` adds partial-order reduction (the same, counterexamples
-    recomputed shortest); each verdict's fault model says
+    ``por`` adds partial-order reduction between instances and between the
+    parallel steps of one saga, also for a single saga (the same,
+    counterexamples recomputed shortest); each verdict's fault model says
     ``reductions=symmetry``, ``reductions=por`` or both where they ran.
 
     >>> from saga_models import SagaBuilder
@@ -261,7 +270,10 @@ def check(
     if por and backend == "smt":
         raise ValueError("partial-order reduction (por) is a reduction of the "
                          "explicit search; use --backend explicit or auto")
-    if backend == "explicit" and (symmetry or por) and _composed(ts):
+    if backend == "explicit" and (
+            ((symmetry or por) and _composed(ts))
+            or (por and type(ts) is SagaTransitionSystem
+                and compaction is None)):
         results = _explore_reduced(ts, symmetry=symmetry, por=por,
                                    properties=properties, max_states=max_states,
                                    max_memory=max_memory, progress=progress,

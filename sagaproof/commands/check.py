@@ -56,9 +56,11 @@ def register(sub: Any) -> None:
                    "(safety properties; termination is checked unreduced)")
     p.add_argument("--por", action="store_true",
                    help="partial-order reduction: do not interleave moves of an "
-                   "instance that no other instance can see (safety "
-                   "properties, counterexamples still shortest; termination is "
-                   "checked unreduced; combines with --symmetry)")
+                   "instance that no other instance can see, nor moves of "
+                   "parallel steps that no other step can see (one saga too; "
+                   "safety properties, counterexamples still shortest; "
+                   "termination is checked unreduced; combines with "
+                   "--symmetry)")
     p.add_argument("--hash-compact", action="store_true", default=None,
                    help="store a 64-bit fingerprint per state instead of the "
                    "state (SPIN's hash compaction), for models beyond memory: "
