@@ -27,13 +27,20 @@ SAGA = """\
 saga: warm
 steps:
   - {name: a, participant: p, action: x, compensation: u, timeout: 1s,
-     retry: {max_attempts: 2}}
+     compensation_needs_result: true, retry: {max_attempts: 2}}
   - {name: b, participant: q, action: y, compensation: v, idempotent: false}
-  - {name: c, participant: r, action: z, kind: pivot}
+  - {name: c, participant: r, action: z, compensation: w, timeout: 1s,
+     retry: {max_attempts: 3}}
+  - {name: e, participant: r, action: z, compensation: w, timeout: 1s,
+     retry: {max_attempts: 2}}
+  - {name: d, participant: s, action: t, kind: pivot}
 """
-"""A small saga with timeouts, retries and a non-idempotent step: the search
-reaches every compiled function (more than ``KERNEL_AFTER`` is not needed:
-the warm-up asks for the compiled engine by name)."""
+"""A small saga (1,537 states under the warm-up's faults) with timeouts,
+retries, a non-idempotent step and a compensation that needs a reply that
+may never come (a livelock): its search reaches the compiled functions of
+every module, the fair-cycle search and the growth of the table of distinct
+words included. Not every specialisation: a search past 65,535 distinct
+words (32-bit indices) still compiles those on first use."""
 
 WORKFLOW = """\
 workflow: warm
