@@ -10,6 +10,7 @@ from saga_models import (
     CircuitBreaker,
     InvalidDefinition,
     RetryPolicy,
+    Saga,
     SagaBuilder,
     StepKind,
     loads,
@@ -119,3 +120,26 @@ def test_ir_values_equal_the_file_form() -> None:
 def test_build_twice_gives_equal_values() -> None:
     builder = SagaBuilder("t").step("a", participant="p", compensation="u")
     assert builder.build() == builder.build()
+
+
+def test_content_hash_is_remembered_by_identity_never_by_address() -> None:
+    """Saga.content_hash remembers the last few hashes (conformance hashes
+    one definition per log): every saga, also one allocated where a freed
+    one lived, and more of them than are remembered, gets its own hash."""
+    import dataclasses
+    import hashlib
+    import json
+
+    def fresh(saga: Saga) -> str:
+        blob = json.dumps(saga.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    base = SagaBuilder("t").step("a", participant="p", compensation="u").build()
+    seen = set()
+    for i in range(100):
+        # Made and dropped in turn: CPython hands out freed addresses again.
+        saga = dataclasses.replace(base, name=f"t{i}")
+        assert saga.content_hash == fresh(saga) == saga.content_hash
+        seen.add(saga.content_hash)
+    assert len(seen) == 100
+    assert base.content_hash == fresh(base)

@@ -22,12 +22,13 @@ import pytest
 
 from saga_models import FaultModel, Saga, SagaBuilder, load
 from saga_models.instances import Composition
-from verifier import Verdict, check
+from verifier import PropertyResult, Verdict, check
 from verifier._explicit import explore
 from verifier._multi_ts import MultiSagaTransitionSystem
 from verifier._por import Footprint, explore_shortest
 
-from .test_reduction_parity import FAULTS, basic_effects, case
+from .test_reduction_parity import FAULTS, basic_effects, case, unreduced
+from .test_reduction_parity import compare as symmetry_compare
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "isolation").glob("*.saga.yaml"))
@@ -40,16 +41,19 @@ def _no_footprint(comp: Composition, i: int) -> tuple[int, ...]:
 
 
 def compare(sagas: Sequence[Saga], faults: FaultModel, *, symmetry: bool = False,
-            footprint: Footprint | None = None
+            footprint: Footprint | None = None,
+            full: dict[str, PropertyResult] | None = None,
             ) -> tuple[list[str], int, int, bool]:
     """Explore unreduced and reduced. Returns (disagreements, full states,
-    reduced states, whether anything is violated)."""
-    full = MultiSagaTransitionSystem(sagas, faults)
+    reduced states, whether anything is violated). ``full``: the unreduced
+    results, when the caller has them already (one search for several
+    reductions of the case)."""
     reduced = MultiSagaTransitionSystem(sagas, faults, symmetry=symmetry,
                                         por=True, footprint=footprint)
     plain = MultiSagaTransitionSystem(sagas, faults, symmetry=symmetry)
     names = [p.name for p in reduced.properties]
-    a = {r.property: r for r in explore(full, properties=names)}
+    a = unreduced(list(sagas), faults, names) if full is None else full
+    assert sorted(a) == sorted(names), sorted(a)
     b = {r.property: r for r in explore_shortest(reduced, plain,
                                                  properties=names)}
     wrong = []
@@ -342,14 +346,49 @@ def test_por_parity_disjoint_resources_300_cases() -> None:
     _run_disjoint(range(2000, 2300))
 
 
-@pytest.mark.slow
-def test_por_parity_300_cases() -> None:
-    _run(range(1000, 1300))
+SLOW_SEEDS = range(1000, 1300)
+"""The slow tier's 300 cases: each compared unreduced against symmetry
+alone, partial-order reduction alone, and both."""
+SHARDS = 4
+"""They run as SHARDS tests of every SHARDS-th seed, so xdist shares them."""
 
 
 @pytest.mark.slow
-def test_por_with_symmetry_parity_300_cases() -> None:
-    _run(range(1000, 1300), symmetry=True)
+@pytest.mark.parametrize("k", range(SHARDS))
+def test_reductions_parity_300_cases(k: int) -> None:
+    """The three reductions on one case share its unreduced search (about
+    half of each comparison's work), which the three 300-case tests this
+    replaces each repeated; every comparison and every "meaningful cases"
+    bound is kept, the bounds on each shard's share of the cases (so on
+    every 75 cases, not only on the 300)."""
+    seeds = SLOW_SEEDS[k::SHARDS]
+    reduced = {False: 0, True: 0}
+    violated = {False: 0, True: 0}
+    symmetry_only = []
+    for seed in seeds:
+        sagas, faults = case(seed)
+        names = [p.name for p in MultiSagaTransitionSystem(
+            sagas, faults, symmetry=True, por=True).properties]
+        full = unreduced(sagas, faults, names)
+        symmetry_only.append(symmetry_compare(seed, full=full))
+        for symmetry in (False, True):
+            wrong, states, red, v = compare(sagas, faults, symmetry=symmetry,
+                                            full=full)
+            assert not wrong, (seed, "symmetry+por" if symmetry else "por",
+                               wrong)
+            reduced[symmetry] += red < states
+            violated[symmetry] += v
+    # Meaningful cases, as _run and test_reduction_parity._run require.
+    for symmetry in (False, True):
+        assert violated[symmetry] >= len(seeds) // 10, violated
+        assert reduced[symmetry] >= len(seeds) // 2, reduced
+    assert any(v for _, _, v in symmetry_only)
+    assert any(r < f for f, r, _ in symmetry_only)
+
+
+def test_the_reduction_shards_cover_the_300_cases() -> None:
+    covered = sorted(s for k in range(SHARDS) for s in SLOW_SEEDS[k::SHARDS])
+    assert covered == list(SLOW_SEEDS) and len(covered) == 300
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name.split(".")[0])

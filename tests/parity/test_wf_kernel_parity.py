@@ -24,6 +24,7 @@ the compiled kernel's table changed) must be caught.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import pytest
@@ -49,7 +50,11 @@ def _compiled() -> dict[str, Any]:
 
 
 # --- guards from the whole expression language ----------------------------------
-def _numbers(counters: list[str]) -> st.SearchStrategy[str]:
+@functools.cache
+def _numbers(counters: tuple[str, ...]) -> st.SearchStrategy[str]:
+    # One strategy per set of counter names, built once: a recursive strategy
+    # built afresh for every guard cost more than half of generating the
+    # workflows (Hypothesis draws the same examples from either).
     leaves = st.one_of(st.integers(-3, 4).map(str),
                        st.sampled_from(["true", "false", "True"]),
                        *([st.sampled_from(counters)] if counters else []))
@@ -72,8 +77,7 @@ def _numbers(counters: list[str]) -> st.SearchStrategy[str]:
 
 @st.composite
 def _conditions(draw: st.DrawFn, wf: Workflow) -> str:
-    counters = [c.name for c in wf.counters]
-    num = _numbers(counters)
+    num = _numbers(tuple(c.name for c in wf.counters))
     svc = st.sampled_from(wf.services)
     ops = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
 
