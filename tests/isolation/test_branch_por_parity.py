@@ -35,6 +35,7 @@ from verifier._por import (
 from verifier._saga_ts import SagaTransitionSystem
 
 from .test_por_parity import compare as compare_many
+from .test_reduction_parity import disagreements
 
 ROOT = Path(__file__).parents[2]
 
@@ -119,22 +120,7 @@ def compare_one(saga: Saga, faults: FaultModel, *, stable: Stable | None = None
     a = {r.property: r for r in explore(full, properties=names, engine="python")}
     b = {r.property: r for r in explore_shortest(reduced, full,
                                                  properties=names)}
-    wrong = []
-    violated = False
-    for name in names:
-        assert a[name].verdict is not Verdict.UNKNOWN, name
-        if a[name].verdict is not b[name].verdict:
-            wrong.append(f"{name}: {a[name].verdict.value} unreduced, "
-                         f"{b[name].verdict.value} reduced")
-            continue
-        ca, cb = a[name].counterexample, b[name].counterexample
-        if (ca is None) != (cb is None):
-            wrong.append(f"{name}: counterexample only one way")
-        elif ca is not None and cb is not None:
-            violated = True
-            if len(ca) != len(cb):
-                wrong.append(f"{name}: counterexample of {len(ca)} events "
-                             f"unreduced, {len(cb)} reduced")
+    wrong, violated = disagreements(names, a, b)
     return wrong, a[names[0]].stats.states, b[names[0]].stats.states, violated
 
 

@@ -27,7 +27,13 @@ from verifier._explicit import explore
 from verifier._multi_ts import MultiSagaTransitionSystem
 from verifier._por import Footprint, explore_shortest
 
-from .test_reduction_parity import FAULTS, basic_effects, case, unreduced
+from .test_reduction_parity import (
+    FAULTS,
+    basic_effects,
+    case,
+    disagreements,
+    unreduced,
+)
 from .test_reduction_parity import compare as symmetry_compare
 
 ROOT = Path(__file__).parents[2]
@@ -56,22 +62,7 @@ def compare(sagas: Sequence[Saga], faults: FaultModel, *, symmetry: bool = False
     assert sorted(a) == sorted(names), sorted(a)
     b = {r.property: r for r in explore_shortest(reduced, plain,
                                                  properties=names)}
-    wrong = []
-    violated = False
-    for name in names:
-        assert a[name].verdict is not Verdict.UNKNOWN, name
-        if a[name].verdict is not b[name].verdict:
-            wrong.append(f"{name}: {a[name].verdict.value} unreduced, "
-                         f"{b[name].verdict.value} reduced")
-            continue
-        ca, cb = a[name].counterexample, b[name].counterexample
-        if (ca is None) != (cb is None):
-            wrong.append(f"{name}: counterexample only one way")
-        elif ca is not None and cb is not None:
-            violated = True
-            if len(ca) != len(cb):
-                wrong.append(f"{name}: counterexample of {len(ca)} events "
-                             f"unreduced, {len(cb)} reduced")
+    wrong, violated = disagreements(names, a, b)
     return wrong, a[names[0]].stats.states, b[names[0]].stats.states, violated
 
 
