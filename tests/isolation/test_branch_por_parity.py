@@ -35,6 +35,7 @@ from verifier._por import (
 from verifier._saga_ts import SagaTransitionSystem
 
 from .test_por_parity import compare as compare_many
+from .test_por_parity import reduced_moves
 from .test_reduction_parity import disagreements
 
 ROOT = Path(__file__).parents[2]
@@ -468,22 +469,12 @@ def test_ample_sets_take_one_step_of_one_instance() -> None:
     ts = MultiSagaTransitionSystem([saga, saga], FaultModel.parse("none"),
                                    por=True)
     assert isinstance(ts.por, AmpleSets)
-    comp = ts.comp
-    seen = {comp.initial()}
-    todo = [comp.initial()]
     branch = 0
-    while todo:
-        st = todo.pop()
-        succ = ts.successors(st)
-        kept = ts.reduce_successors(st, succ, lambda t: False)
+    for _, succ, kept in reduced_moves(ts):
         steps = {(ev.instance, ev.event.step) for ev, _ in kept}
         if len(steps) == 1 and len({ev.instance for ev, _ in succ}) == 1:
             i, b = steps.pop()
             assert kept == [x for x in succ if (x[0].instance, x[0].event.step)
                             == (i, b)]
             branch += 1
-        for _, t in succ:
-            if t not in seen:
-                seen.add(t)
-                todo.append(t)
     assert branch > 0

@@ -14,7 +14,7 @@ import json
 import random
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -432,13 +432,8 @@ def test_ample_sets_leave_resource_moves_interleaved() -> None:
     ts = MultiSagaTransitionSystem(sagas, FaultModel.parse("fail"), por=True)
     assert ts.por is not None
     comp = ts.comp
-    seen = {comp.initial()}
-    todo = [comp.initial()]
     checked = 0
-    while todo:
-        st = todo.pop()
-        succ = ts.successors(st)
-        kept = ts.reduce_successors(st, succ, lambda t: False)
+    for st, succ, kept in reduced_moves(ts):
         if kept != succ:
             i = kept[0][0].instance
             assert all(ev.instance == i for ev, _ in kept)
@@ -452,11 +447,25 @@ def test_ample_sets_leave_resource_moves_interleaved() -> None:
                     t[comp.instances[i].off + p] == st[comp.instances[i].off + p]
                     for p in comp.footprint(i))
             checked += 1
+    assert checked > 0
+
+
+def reduced_moves(ts: MultiSagaTransitionSystem) -> Iterator[
+        tuple[Any, list[tuple[Any, Any]], list[tuple[Any, Any]]]]:
+    """Every reachable state of ``ts`` (unreduced), with its successors and
+    the ample subset the reduction keeps of them (no state yet expanded
+    closes a cycle: the proviso is left out, to see each choice)."""
+    comp = ts.comp
+    seen = {comp.initial()}
+    todo = [comp.initial()]
+    while todo:
+        st = todo.pop()
+        succ = ts.successors(st)
+        yield st, succ, ts.reduce_successors(st, succ, lambda t: False)
         for _, t in succ:
             if t not in seen:
                 seen.add(t)
                 todo.append(t)
-    assert checked > 0
 
 
 def test_por_is_reported_and_termination_stays_unreduced() -> None:
