@@ -297,6 +297,9 @@ class Saga:
     _deps: tuple[tuple[int, ...], ...] = field(
         init=False, repr=False, compare=False, hash=False
     )
+    _content_hash: str | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         index = {s.name: i for i, s in enumerate(self.steps)}
@@ -365,22 +368,15 @@ class Saga:
     def content_hash(self) -> str:
         """sha256 of the definition's meaning; a runtime instance is pinned to it."""
         # Conformance checks hash the same definition once per log (thousands
-        # of times in a generated test): the last few are remembered, by
-        # identity, each with the saga itself so that its id is not reused.
-        hit = _HASHES.get(id(self))
-        if hit is not None and hit[0] is self:
-            return hit[1]
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(blob.encode()).hexdigest()
-        if len(_HASHES) >= _HASHES_KEPT:
-            _HASHES.clear()  # one atomic call, also with threads
-        _HASHES[id(self)] = (self, digest)
+        # of times in a generated test): computed once per saga, kept beside
+        # the other derived fields (a replace() makes a new saga, unhashed).
+        digest = self._content_hash
+        if digest is None:
+            blob = json.dumps(self.to_dict(), sort_keys=True,
+                              separators=(",", ":"))
+            digest = hashlib.sha256(blob.encode()).hexdigest()
+            object.__setattr__(self, "_content_hash", digest)
         return digest
-
-
-_HASHES: dict[int, tuple[Saga, str]] = {}
-""":attr:`Saga.content_hash` of the sagas last hashed, by ``id``."""
-_HASHES_KEPT = 32
 
 
 def _semantic_dict(value: object) -> dict[str, object]:

@@ -122,10 +122,10 @@ def test_build_twice_gives_equal_values() -> None:
     assert builder.build() == builder.build()
 
 
-def test_content_hash_is_remembered_by_identity_never_by_address() -> None:
-    """Saga.content_hash remembers the last few hashes (conformance hashes
-    one definition per log): every saga, also one allocated where a freed
-    one lived, and more of them than are remembered, gets its own hash."""
+def test_content_hash_is_kept_per_saga_and_fresh_after_replace() -> None:
+    """Saga.content_hash is computed once per saga (conformance hashes one
+    definition per log): every saga made by replace(), also one allocated
+    where a freed one lived, gets its own hash, never a kept one."""
     import dataclasses
     import hashlib
     import json
