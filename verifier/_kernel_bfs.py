@@ -418,7 +418,7 @@ def compiled() -> dict[str, Any] | None:
     funcs += [_hash, _equal, _word_slot, _intern, _rehash_words, _rehash,
               _room, _pack, _slot, _store, _note, _search, _find_parent,
               _watched_detail, _unpack_words]
-    return compile_into(g, funcs, where=cache_dir("saga", K.__file__, __file__))
+    return compile_into(g, funcs, where=saga_dir())
 
 
 def extend(
@@ -436,9 +436,20 @@ def extend(
     g = dict(base)
     g.update((k, v) for k, v in names.items() if k.isupper())
     g.update(extra or {})
-    where = cache_dir(Path(source).stem.lstrip("_"), K.__file__, __file__,
-                      source)
-    return compile_into(g, funcs, where=where, parallel=parallel)
+    return compile_into(g, funcs, where=extension_dir(source),
+                        parallel=parallel)
+
+
+def saga_dir() -> Path:
+    """The cache folder of :func:`compiled` (the saga kernel and search)."""
+    return cache_dir("saga", K.__file__, __file__)
+
+
+def extension_dir(source: str) -> Path:
+    """The cache folder of :func:`extend` for the module at ``source``: named
+    after it, keyed by its source and the namespace's."""
+    return cache_dir(Path(source).stem.lstrip("_"), K.__file__, __file__,
+                     source)
 
 
 # --- packing ---------------------------------------------------------------

@@ -72,8 +72,6 @@ def folders() -> dict[str, Path]:
     folders :func:`verifier._kernel_bfs.cache_dir` names from the sources
     each module compiles (so a folder left by older sources does not count).
     """
-    from saga_models import _kernel, _wf_kernel
-
     from . import _kernel_bfs as kb
     from . import (
         _kernel_compact,
@@ -83,16 +81,11 @@ def folders() -> dict[str, Path]:
         _wf_kernel_bfs,
     )
 
-    out = {"saga": kb.cache_dir("saga", _kernel.__file__, kb.__file__),
-           "wf": kb.cache_dir("wf", _wf_kernel.__file__, _wf_kernel_bfs.__file__,
-                              kb.__file__)}
+    out = {"saga": kb.saga_dir(), "wf": _wf_kernel_bfs.cache_folder()}
     for mod in (_kernel_props, _kernel_liveness, _kernel_parallel,
                 _kernel_compact):
-        # kb.extend's folder: the module's own name and source too.
         source = str(mod.__file__)
-        name = Path(source).stem.lstrip("_")
-        out[name] = kb.cache_dir(name, _kernel.__file__, kb.__file__,
-                                 source)
+        out[Path(source).stem.lstrip("_")] = kb.extension_dir(source)
     return out
 
 

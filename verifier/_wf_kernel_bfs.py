@@ -21,6 +21,7 @@ import functools
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from saga_models import _wf_kernel as K
@@ -155,8 +156,13 @@ def compiled() -> dict[str, Any] | None:
     funcs = [getattr(K, name) for name in _KERNEL_FUNCS]
     funcs += [_hash, _equal, _rehash, _pack, _slot, _store, _search,
               _unpack_words]
-    return kb.compile_into(
-        g, funcs, where=kb.cache_dir("wf", K.__file__, __file__, kb.__file__))
+    return kb.compile_into(g, funcs, where=cache_folder())
+
+
+def cache_folder() -> Path:
+    """The cache folder of :func:`compiled`, keyed by the workflow kernel,
+    this search and the saga search it borrows functions from."""
+    return kb.cache_dir("wf", K.__file__, __file__, kb.__file__)
 
 
 def packing(wf: Any, duplicates: int) -> kb.Packing | None:
